@@ -1,0 +1,197 @@
+// Package config loads, expands and validates lanewatch's YAML configuration
+// (contract section 8). The structs below are the schema; load.go reads them
+// with line numbers so that every problem can be reported as FILE:LINE: path: msg.
+package config
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	Site      Site      `yaml:"site"`
+	GatewayID string    `yaml:"gateway_id"`
+	DataDir   string    `yaml:"data_dir"`
+	Log       Log       `yaml:"log"`
+	MQTT      MQTT      `yaml:"mqtt"`
+	Console   Console   `yaml:"console"`
+	Platform  *Platform `yaml:"platform"`
+	Influx    *Influx   `yaml:"influx"`
+	Detector  *Detector `yaml:"detector"`
+	Cameras   []Camera  `yaml:"cameras"`
+	Gates     []Gate    `yaml:"gates"`
+	Vehicles  Vehicles  `yaml:"vehicles"`
+	Incidents Incidents `yaml:"incidents"`
+	Evidence  Evidence  `yaml:"evidence"`
+	Outbox    Outbox    `yaml:"outbox"`
+	Demo      *Demo     `yaml:"demo"`
+}
+
+type Site struct {
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Timezone string `yaml:"timezone"`
+}
+
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+type MQTT struct {
+	Broker      string `yaml:"broker"` // "embedded", tcp://, ssl://
+	Listen      string `yaml:"listen"` // embedded broker listener
+	Username    string `yaml:"username"`
+	Password    string `yaml:"password"`
+	TopicPrefix string `yaml:"topic_prefix"`
+	ClientID    string `yaml:"client_id"` // default lanewatch-<gateway_id>; stable for the persistent session
+	CAFile      string `yaml:"ca_file"`
+	CertFile    string `yaml:"cert_file"`
+	KeyFile     string `yaml:"key_file"`
+}
+
+type Console struct {
+	Listen string  `yaml:"listen"`
+	Users  []User  `yaml:"users"`
+	Tokens []Token `yaml:"tokens"`
+	MJPEG  MJPEG   `yaml:"mjpeg"`
+}
+
+type MJPEG struct {
+	FPS     float64 `yaml:"fps"`     // default 5
+	Width   int     `yaml:"width"`   // default 640
+	Quality int     `yaml:"quality"` // default 75
+}
+
+type User struct {
+	Name         string `yaml:"name"`
+	Role         string `yaml:"role"` // viewer, operator, admin
+	PasswordHash string `yaml:"password_hash"`
+}
+
+type Token struct {
+	Name  string `yaml:"name"`
+	Role  string `yaml:"role"`
+	Token string `yaml:"token"`
+}
+
+type Platform struct {
+	URL     string        `yaml:"url"`
+	Secret  string        `yaml:"secret"`
+	Timeout time.Duration `yaml:"timeout"` // per attempt; default 10s
+}
+
+type Influx struct {
+	URL    string `yaml:"url"`
+	Token  string `yaml:"token"`
+	Org    string `yaml:"org"`
+	Bucket string `yaml:"bucket"`
+	// BufferPoints bounds the points held while InfluxDB is unreachable; default 100000.
+	BufferPoints int `yaml:"buffer_points"`
+}
+
+type Detector struct {
+	Kind      string  `yaml:"kind"` // darknet, onnx
+	Model     string  `yaml:"model"`
+	Config    string  `yaml:"config"`
+	SHA256    string  `yaml:"sha256"`
+	Input     int     `yaml:"input"`
+	Threshold float64 `yaml:"threshold"`
+}
+
+type Camera struct {
+	ID        string `yaml:"id"`
+	Name      string `yaml:"name"`
+	URL       string `yaml:"url"`
+	Transport string `yaml:"transport"` // tcp (default) or udp
+	Detect    Detect `yaml:"detect"`
+	Zones     []Zone `yaml:"zones"`
+	Lines     []Line `yaml:"lines"`
+	Masks     []Mask `yaml:"masks"`
+	Tamper    *bool  `yaml:"tamper"` // camera_tamper rule; default on
+}
+
+type Detect struct {
+	FPS   float64 `yaml:"fps"`   // analysed frames per second; default 5
+	Width int     `yaml:"width"` // detection width, aspect kept; default 640
+	// KeyframesWhenIdle: after this long without motion decode only key frames.
+	// Default 30s; 0 keeps the default, negative ("-1s") disables it.
+	KeyframesWhenIdle time.Duration `yaml:"keyframes_when_idle"`
+	MinArea           float64       `yaml:"min_area"` // fraction of the frame; default 0.0005
+}
+
+// Point is [x, y] as fractions of the frame.
+type Point [2]float64
+
+type Zone struct {
+	ID       string        `yaml:"id"`
+	Rule     string        `yaml:"rule"` // intrusion, loitering, crowd, fire_lane_blocked, falling_object
+	Objects  []string      `yaml:"objects"`
+	Schedule string        `yaml:"schedule"`
+	Polygon  []Point       `yaml:"polygon"`
+	Dwell    time.Duration `yaml:"dwell"`     // confirmation / loiter / stationary time
+	MinCount int           `yaml:"min_count"` // crowd
+	Severity string        `yaml:"severity"`
+	Cooldown time.Duration `yaml:"cooldown"`
+}
+
+type Line struct {
+	ID        string   `yaml:"id"`
+	Rule      string   `yaml:"rule"`      // line_crossing
+	Direction string   `yaml:"direction"` // in, out, any
+	Objects   []string `yaml:"objects"`
+	Points    []Point  `yaml:"points"`
+	Schedule  string   `yaml:"schedule"`
+	Severity  string   `yaml:"severity"`
+}
+
+type Mask struct {
+	ID      string  `yaml:"id"`
+	Kind    string  `yaml:"kind"` // privacy (blacked out everywhere) or ignore (no motion)
+	Polygon []Point `yaml:"polygon"`
+}
+
+type Gate struct {
+	ID      string   `yaml:"id"`
+	Name    string   `yaml:"name"`
+	Cameras []string `yaml:"cameras"`
+	// DoorHeldOpen: door open longer than this raises door_held_open; default 60s.
+	DoorHeldOpen time.Duration `yaml:"door_held_open"`
+	// AccessWindow: a door_open within this of access_granted is authorised; default 15s.
+	AccessWindow time.Duration `yaml:"access_window"`
+}
+
+type Vehicles struct {
+	ResidentsFile string        `yaml:"residents_file"`
+	Watchlist     []string      `yaml:"watchlist"`
+	Overstay      time.Duration `yaml:"overstay"`  // default 24h
+	Retention     time.Duration `yaml:"retention"` // default 90 days (2160h)
+}
+
+// Incidents configures the incident engine.
+type Incidents struct {
+	// Severity overrides the default severity per incident type.
+	Severity map[string]string `yaml:"severity"`
+	// Cooldown per incident type: quiet this long and a repeat opens a new incident. Default 5m.
+	Cooldown map[string]time.Duration `yaml:"cooldown"`
+	// Escalate after this long unacknowledged, per severity. Defaults: critical 2m, high 5m, medium 15m, low never.
+	Escalate map[string]time.Duration `yaml:"escalate"`
+	// EscalationTopic: extra topic (below the site prefix) escalated incidents go to; default "alerts/escalated".
+	EscalationTopic string `yaml:"escalation_topic"`
+}
+
+type Evidence struct {
+	Retention time.Duration `yaml:"retention"` // default 30 days
+	MaxBytes  int64         `yaml:"max_bytes"` // disk cap; default 2 GiB
+	PreRoll   time.Duration `yaml:"pre_roll"`  // default 10s
+	PostRoll  time.Duration `yaml:"post_roll"` // default 10s
+}
+
+type Outbox struct {
+	MaxBytes int64 `yaml:"max_bytes"` // size cap of accepted tickets; default 1 GiB
+}
+
+// Demo drives `make run`: cameras served by the built-in simulator and simulated gate traffic.
+type Demo struct {
+	Camsim      string            `yaml:"camsim"` // listen address for the built-in simulator, e.g. 127.0.0.1:8554
+	Clips       map[string]string `yaml:"clips"`  // stream name -> file
+	GateTraffic bool              `yaml:"gate_traffic"`
+}
