@@ -1,0 +1,166 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Mosquitto is a real Mosquitto broker on a free loopback port, with
+// persistence on so that a Restart keeps retained messages and persistent
+// sessions the way a production broker configured for lanewatch would.
+type Mosquitto struct {
+	Addr string // 127.0.0.1:port
+	URL  string // tcp://127.0.0.1:port
+
+	t    testing.TB
+	dir  string
+	conf string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func mosquittoBin(t testing.TB) string {
+	for _, p := range []string{os.Getenv("LANEWATCH_MOSQUITTO"), "/usr/sbin/mosquitto", "/usr/bin/mosquitto"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p
+	}
+	missing(t, "mosquitto not installed (make deps installs it)")
+	return ""
+}
+
+// missing skips a test whose service is not installed, but fails it under CI,
+// where make test installs every service first.
+func missing(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// StartMosquitto starts a broker for the test and stops it at cleanup.
+func StartMosquitto(t testing.TB) *Mosquitto {
+	t.Helper()
+	bin := mosquittoBin(t)
+	m := &Mosquitto{t: t, dir: t.TempDir()}
+	m.Addr = FreeAddr(t)
+	m.URL = "tcp://" + m.Addr
+	_, port, _ := net.SplitHostPort(m.Addr)
+	m.conf = filepath.Join(m.dir, "mosquitto.conf")
+	conf := strings.Join([]string{
+		"listener " + port + " 127.0.0.1",
+		"allow_anonymous true",
+		// As root Mosquitto drops to user mosquitto, which cannot write the test's temp dir.
+		"user " + currentUser(),
+		"persistence true",
+		"persistence_location " + m.dir + "/",
+		"autosave_interval 1",
+		"max_inflight_messages 100",
+		"max_queued_messages 1000000",
+		"log_dest stderr",
+		"log_type error",
+		"log_type warning",
+		"",
+	}, "\n")
+	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.start(bin)
+	t.Cleanup(m.Stop)
+	return m
+}
+
+func (m *Mosquitto) start(bin string) {
+	m.t.Helper()
+	lf, err := os.OpenFile(filepath.Join(m.dir, "mosquitto.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.log = lf
+	m.cmd = exec.Command(bin, "-c", m.conf)
+	m.cmd.Stdout, m.cmd.Stderr = lf, lf
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatalf("start mosquitto: %v", err)
+	}
+	if err := WaitTCP(m.Addr, 10*time.Second); err != nil {
+		b, _ := os.ReadFile(filepath.Join(m.dir, "mosquitto.log"))
+		m.t.Fatalf("mosquitto did not listen on %s: %v\n%s", m.Addr, err, b)
+	}
+}
+
+// Stop stops the broker gracefully (SIGTERM, so that it saves its
+// persistence file); it is safe to call twice.
+func (m *Mosquitto) Stop() {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _, _ = m.cmd.Process.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-done
+	}
+	m.cmd = nil
+	if m.log != nil {
+		m.log.Close()
+		m.log = nil
+	}
+}
+
+// Restart stops the broker and starts it again on the same port with the
+// same persistence directory.
+func (m *Mosquitto) Restart() {
+	m.t.Helper()
+	m.Stop()
+	// The port can linger briefly after the process exits.
+	for i := 0; i < 50; i++ {
+		if l, err := net.Listen("tcp", m.Addr); err == nil {
+			l.Close()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.start(mosquittoBin(m.t))
+}
+
+// WaitTCP waits until addr accepts TCP connections.
+func WaitTCP(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waiting for %s: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func currentUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if os.Geteuid() == 0 {
+		return "root"
+	}
+	return "nobody"
+}
