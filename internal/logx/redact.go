@@ -23,7 +23,7 @@ func RedactURL(raw string) string {
 	return u.String()
 }
 
-var userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@`)
+var userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\n]*@`)
 
 // RedactText replaces any credentials embedded in URLs inside free text, such
 // as error messages from libraries that quote the URL they dialled.
