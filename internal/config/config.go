@@ -5,6 +5,9 @@ package config
 
 import "time"
 
+// Defaults listed in the comments below are applied by Load after decoding;
+// docs/configuration.md describes every key and its validation.
+
 // Config is the whole configuration file.
 type Config struct {
 	Site      Site      `yaml:"site"`
@@ -23,12 +26,27 @@ type Config struct {
 	Evidence  Evidence  `yaml:"evidence"`
 	Outbox    Outbox    `yaml:"outbox"`
 	Demo      *Demo     `yaml:"demo"`
+
+	loc *time.Location // Site.Timezone, loaded once by Load
+}
+
+// Location is the site's time zone (site.timezone), in which schedules and
+// day boundaries are read. It is UTC for a Config that did not come from Load
+// and whose time zone does not load.
+func (c *Config) Location() *time.Location {
+	if c.loc != nil {
+		return c.loc
+	}
+	if loc, err := time.LoadLocation(c.Site.Timezone); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
 type Site struct {
-	ID       string `yaml:"id"`
-	Name     string `yaml:"name"`
-	Timezone string `yaml:"timezone"`
+	ID       string `yaml:"id"`       // required; used in every MQTT topic
+	Name     string `yaml:"name"`     // free text
+	Timezone string `yaml:"timezone"` // IANA name; default "UTC"
 }
 
 type Log struct {
@@ -37,19 +55,19 @@ type Log struct {
 }
 
 type MQTT struct {
-	Broker      string `yaml:"broker"` // "embedded", tcp://, ssl://
-	Listen      string `yaml:"listen"` // embedded broker listener
+	Broker      string `yaml:"broker"` // "embedded" (default), tcp://, ssl://, mqtt://, mqtts://
+	Listen      string `yaml:"listen"` // embedded broker listener; default 127.0.0.1:1883
 	Username    string `yaml:"username"`
 	Password    string `yaml:"password"`
-	TopicPrefix string `yaml:"topic_prefix"`
-	ClientID    string `yaml:"client_id"` // default lanewatch-<gateway_id>; stable for the persistent session
+	TopicPrefix string `yaml:"topic_prefix"` // default "lanewatch"
+	ClientID    string `yaml:"client_id"`    // default lanewatch-<gateway_id>; stable for the persistent session
 	CAFile      string `yaml:"ca_file"`
 	CertFile    string `yaml:"cert_file"`
 	KeyFile     string `yaml:"key_file"`
 }
 
 type Console struct {
-	Listen string  `yaml:"listen"`
+	Listen string  `yaml:"listen"` // default 127.0.0.1:8080
 	Users  []User  `yaml:"users"`
 	Tokens []Token `yaml:"tokens"`
 	MJPEG  MJPEG   `yaml:"mjpeg"`
@@ -83,7 +101,7 @@ type Influx struct {
 	URL    string `yaml:"url"`
 	Token  string `yaml:"token"`
 	Org    string `yaml:"org"`
-	Bucket string `yaml:"bucket"`
+	Bucket string `yaml:"bucket"` // default "lanewatch"
 	// BufferPoints bounds the points held while InfluxDB is unreachable; default 100000.
 	BufferPoints int `yaml:"buffer_points"`
 }
@@ -93,13 +111,13 @@ type Detector struct {
 	Model     string  `yaml:"model"`
 	Config    string  `yaml:"config"`
 	SHA256    string  `yaml:"sha256"`
-	Input     int     `yaml:"input"`
-	Threshold float64 `yaml:"threshold"`
+	Input     int     `yaml:"input"`     // square network input, multiple of 32 in 128..1280; default 320
+	Threshold float64 `yaml:"threshold"` // score threshold in (0, 1]; default 0.35
 }
 
 type Camera struct {
 	ID        string `yaml:"id"`
-	Name      string `yaml:"name"`
+	Name      string `yaml:"name"` // default: the id
 	URL       string `yaml:"url"`
 	Transport string `yaml:"transport"` // tcp (default) or udp
 	Detect    Detect `yaml:"detect"`
@@ -122,21 +140,23 @@ type Detect struct {
 type Point [2]float64
 
 type Zone struct {
-	ID       string        `yaml:"id"`
-	Rule     string        `yaml:"rule"` // intrusion, loitering, crowd, fire_lane_blocked, falling_object
-	Objects  []string      `yaml:"objects"`
-	Schedule string        `yaml:"schedule"`
-	Polygon  []Point       `yaml:"polygon"`
-	Dwell    time.Duration `yaml:"dwell"`     // confirmation / loiter / stationary time
-	MinCount int           `yaml:"min_count"` // crowd
+	ID       string   `yaml:"id"`
+	Rule     string   `yaml:"rule"`     // intrusion, loitering, crowd, fire_lane_blocked, falling_object
+	Objects  []string `yaml:"objects"`  // person, vehicle, motion, any; default by rule (fire_lane_blocked: vehicle, falling_object: motion, else person)
+	Schedule string   `yaml:"schedule"` // internal/schedule syntax; default "always"
+	Polygon  []Point  `yaml:"polygon"`
+	// Dwell is the confirmation / loiter / stationary time; default by rule:
+	// intrusion 1s, loitering 60s, crowd 10s, fire_lane_blocked 2m, falling_object 0.
+	Dwell    time.Duration `yaml:"dwell"`
+	MinCount int           `yaml:"min_count"` // crowd only; default 5
 	Severity string        `yaml:"severity"`
 	Cooldown time.Duration `yaml:"cooldown"`
 }
 
 type Line struct {
 	ID        string   `yaml:"id"`
-	Rule      string   `yaml:"rule"`      // line_crossing
-	Direction string   `yaml:"direction"` // in, out, any
+	Rule      string   `yaml:"rule"`      // line_crossing (the default)
+	Direction string   `yaml:"direction"` // in, out, any (default)
 	Objects   []string `yaml:"objects"`
 	Points    []Point  `yaml:"points"`
 	Schedule  string   `yaml:"schedule"`
@@ -145,14 +165,14 @@ type Line struct {
 
 type Mask struct {
 	ID      string  `yaml:"id"`
-	Kind    string  `yaml:"kind"` // privacy (blacked out everywhere) or ignore (no motion)
+	Kind    string  `yaml:"kind"` // privacy (default; blacked out everywhere) or ignore (no motion)
 	Polygon []Point `yaml:"polygon"`
 }
 
 type Gate struct {
 	ID      string   `yaml:"id"`
-	Name    string   `yaml:"name"`
-	Cameras []string `yaml:"cameras"`
+	Name    string   `yaml:"name"`    // default: the id
+	Cameras []string `yaml:"cameras"` // ids of cameras watching this gate
 	// DoorHeldOpen: door open longer than this raises door_held_open; default 60s.
 	DoorHeldOpen time.Duration `yaml:"door_held_open"`
 	// AccessWindow: a door_open within this of access_granted is authorised; default 15s.
@@ -161,7 +181,7 @@ type Gate struct {
 
 type Vehicles struct {
 	ResidentsFile string        `yaml:"residents_file"`
-	Watchlist     []string      `yaml:"watchlist"`
+	Watchlist     []string      `yaml:"watchlist"` // plates; Load stores them normalised (plate.NormalizePlate)
 	Overstay      time.Duration `yaml:"overstay"`  // default 24h
 	Retention     time.Duration `yaml:"retention"` // default 90 days (2160h)
 }
@@ -173,14 +193,15 @@ type Incidents struct {
 	// Cooldown per incident type: quiet this long and a repeat opens a new incident. Default 5m.
 	Cooldown map[string]time.Duration `yaml:"cooldown"`
 	// Escalate after this long unacknowledged, per severity. Defaults: critical 2m, high 5m, medium 15m, low never.
+	// Load fills missing severities with the defaults; 0 switches escalation off for one.
 	Escalate map[string]time.Duration `yaml:"escalate"`
 	// EscalationTopic: extra topic (below the site prefix) escalated incidents go to; default "alerts/escalated".
 	EscalationTopic string `yaml:"escalation_topic"`
 }
 
 type Evidence struct {
-	Retention time.Duration `yaml:"retention"` // default 30 days
-	MaxBytes  int64         `yaml:"max_bytes"` // disk cap; default 2 GiB
+	Retention time.Duration `yaml:"retention"` // default 30 days (720h)
+	MaxBytes  int64         `yaml:"max_bytes"` // disk cap; default 2 GiB; units KiB MiB GiB KB MB GB accepted
 	PreRoll   time.Duration `yaml:"pre_roll"`  // default 10s
 	PostRoll  time.Duration `yaml:"post_roll"` // default 10s
 }
