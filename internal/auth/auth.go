@@ -1,0 +1,457 @@
+// Package auth authenticates console users (password sessions with CSRF
+// tokens) and API clients (bearer tokens), authorises them by role, limits
+// login attempts and keeps the audit log of state-changing actions.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Role orders what a principal may do: each role may do everything the
+// lower ones may.
+type Role int
+
+const (
+	RoleNone Role = iota
+	Viewer
+	Operator
+	Admin
+)
+
+func (r Role) String() string {
+	switch r {
+	case Viewer:
+		return "viewer"
+	case Operator:
+		return "operator"
+	case Admin:
+		return "admin"
+	}
+	return "none"
+}
+
+// MarshalText lets roles appear by name in JSON.
+func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// ParseRole reads a role name from the configuration.
+func ParseRole(s string) (Role, error) {
+	switch s {
+	case "viewer":
+		return Viewer, nil
+	case "operator":
+		return Operator, nil
+	case "admin":
+		return Admin, nil
+	}
+	return RoleNone, fmt.Errorf("auth: unknown role %q (want viewer, operator or admin)", s)
+}
+
+// Typed errors callers branch on.
+var (
+	// ErrBadCredentials is deliberately the same for an unknown user and a
+	// wrong password, so that the API does not reveal which names exist.
+	ErrBadCredentials  = errors.New("invalid name or password")
+	ErrUnauthenticated = errors.New("authentication required")
+	ErrForbidden       = errors.New("role not sufficient")
+	ErrCSRF            = errors.New("missing or invalid CSRF token")
+)
+
+// RateLimitedError says a login was refused without checking the password
+// because too many attempts failed recently.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("too many failed logins; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Principal is who a request acts as.
+type Principal struct {
+	Name string
+	Role Role
+	// Kind is "session" or "token"; only sessions carry a CSRF token.
+	Kind string
+	CSRF string `json:"-"`
+}
+
+type principalKey struct{}
+
+// FromContext returns the principal that Require put in the request context.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// WithPrincipal is for tests and for internal callers acting as someone.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// HashPassword returns the bcrypt hash to put in console.users[].password_hash.
+func HashPassword(pw string) (string, error) {
+	if len(pw) < 8 {
+		return "", errors.New("auth: password must have at least 8 characters")
+	}
+	if len(pw) > 72 {
+		// bcrypt ignores everything after 72 bytes; refusing is more honest than truncating.
+		return "", errors.New("auth: password must have at most 72 bytes")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("auth: hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// Config configures New.
+type Config struct {
+	Users  []config.User
+	Tokens []config.Token
+	// AuditPath is the append-only audit log, normally data_dir/audit.log. Required.
+	AuditPath string
+	// SessionIdle ends a session unused for this long; default 12 h.
+	SessionIdle time.Duration
+	// MaxFailures failed logins per IP or per user within FailureWindow block
+	// further attempts until the window has passed; defaults 5 per minute.
+	MaxFailures   int
+	FailureWindow time.Duration
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+type user struct {
+	name string
+	role Role
+	hash []byte
+}
+
+type token struct {
+	name string
+	role Role
+	sum  [32]byte // sha256 of the token, compared in constant time
+}
+
+type session struct {
+	name     string
+	role     Role
+	csrf     string
+	lastSeen time.Time
+}
+
+// Auth holds users, tokens, sessions, the login limiter and the audit log.
+type Auth struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	users  map[string]user
+	tokens []token
+	// dummyHash keeps the time of a login for an unknown user the same as for
+	// a known one, so names cannot be probed by timing.
+	dummyHash []byte
+
+	mu       sync.Mutex
+	sessions map[string]*session
+
+	limiter *limiter
+	audit   *auditLog
+	m       metrics
+}
+
+type metrics struct {
+	logins   *prometheus.CounterVec
+	denied   *prometheus.CounterVec
+	sessions prometheus.GaugeFunc
+}
+
+// New checks the configured users and tokens and opens the audit log.
+func New(cfg Config) (*Auth, error) {
+	if cfg.AuditPath == "" {
+		return nil, errors.New("auth: AuditPath is required")
+	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 12 * time.Hour
+	}
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = 5
+	}
+	if cfg.FailureWindow <= 0 {
+		cfg.FailureWindow = time.Minute
+	}
+	a := &Auth{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		users:    map[string]user{},
+		sessions: map[string]*session{},
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	for i, u := range cfg.Users {
+		r, err := ParseRole(u.Role)
+		if err != nil {
+			return nil, fmt.Errorf("auth: users[%d] %s: %w", i, u.Name, err)
+		}
+		if u.Name == "" {
+			return nil, fmt.Errorf("auth: users[%d]: empty name", i)
+		}
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			return nil, fmt.Errorf("auth: users[%d] %s: password_hash is not a bcrypt hash", i, u.Name)
+		}
+		if _, dup := a.users[u.Name]; dup {
+			return nil, fmt.Errorf("auth: users[%d]: duplicate name %s", i, u.Name)
+		}
+		a.users[u.Name] = user{name: u.Name, role: r, hash: []byte(u.PasswordHash)}
+	}
+	for i, t := range cfg.Tokens {
+		r, err := ParseRole(t.Role)
+		if err != nil {
+			return nil, fmt.Errorf("auth: tokens[%d] %s: %w", i, t.Name, err)
+		}
+		// Short tokens can be guessed; the value itself is never put in the error.
+		if len(t.Token) < 16 {
+			return nil, fmt.Errorf("auth: tokens[%d] %s: token must have at least 16 characters", i, t.Name)
+		}
+		a.tokens = append(a.tokens, token{name: t.Name, role: r, sum: sha256.Sum256([]byte(t.Token))})
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("lanewatch-dummy-password"), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	a.dummyHash = h
+	a.limiter = newLimiter(cfg.MaxFailures, cfg.FailureWindow)
+	if err := a.initMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	al, err := openAudit(cfg.AuditPath, a.now)
+	if err != nil {
+		return nil, err
+	}
+	a.audit = al
+	return a, nil
+}
+
+func (a *Auth) initMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	a.m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lanewatch_auth_logins_total",
+		Help: "Console login attempts by result (ok, bad_credentials, rate_limited).",
+	}, []string{"result"})
+	a.m.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lanewatch_auth_denied_total",
+		Help: "Requests refused by reason (unauthenticated, forbidden, csrf).",
+	}, []string{"reason"})
+	a.m.sessions = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "lanewatch_auth_sessions",
+		Help: "Console sessions currently valid.",
+	}, func() float64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.pruneLocked()
+		return float64(len(a.sessions))
+	})
+	for _, c := range []prometheus.Collector{a.m.logins, a.m.denied, a.m.sessions} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("auth: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the audit log.
+func (a *Auth) Close() error { return a.audit.close() }
+
+// Login checks a name and password from ip. On success it creates a session
+// and returns its id (the cookie value) and the principal with its CSRF token.
+func (a *Auth) Login(name, password, ip string) (string, Principal, error) {
+	now := a.now()
+	if wait := a.limiter.blocked(now, "ip:"+ip, "user:"+name); wait > 0 {
+		a.m.logins.WithLabelValues("rate_limited").Inc()
+		return "", Principal{}, &RateLimitedError{RetryAfter: wait}
+	}
+	u, ok := a.users[name]
+	hash := u.hash
+	if !ok {
+		hash = a.dummyHash
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	if !ok || err != nil {
+		a.limiter.fail(now, "ip:"+ip, "user:"+name)
+		a.m.logins.WithLabelValues("bad_credentials").Inc()
+		return "", Principal{}, ErrBadCredentials
+	}
+	id, err := randomString(32)
+	if err != nil {
+		return "", Principal{}, err
+	}
+	csrf, err := randomString(32)
+	if err != nil {
+		return "", Principal{}, err
+	}
+	a.mu.Lock()
+	a.pruneLocked()
+	a.sessions[id] = &session{name: u.name, role: u.role, csrf: csrf, lastSeen: now}
+	a.mu.Unlock()
+	a.m.logins.WithLabelValues("ok").Inc()
+	return id, Principal{Name: u.name, Role: u.role, Kind: "session", CSRF: csrf}, nil
+}
+
+// Logout ends a session.
+func (a *Auth) Logout(sessionID string) {
+	a.mu.Lock()
+	delete(a.sessions, sessionID)
+	a.mu.Unlock()
+}
+
+// pruneLocked drops idle sessions; called with a.mu held.
+func (a *Auth) pruneLocked() {
+	now := a.now()
+	for id, s := range a.sessions {
+		if now.Sub(s.lastSeen) > a.cfg.SessionIdle {
+			delete(a.sessions, id)
+		}
+	}
+}
+
+// session returns the principal of a live session and refreshes its idle timer.
+func (a *Auth) session(id string) (Principal, bool) {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.sessions[id]
+	if !ok {
+		return Principal{}, false
+	}
+	if now.Sub(s.lastSeen) > a.cfg.SessionIdle {
+		delete(a.sessions, id)
+		return Principal{}, false
+	}
+	s.lastSeen = now
+	return Principal{Name: s.name, Role: s.role, Kind: "session", CSRF: s.csrf}, true
+}
+
+// bearer returns the principal of an API token. Every configured token is
+// compared, in constant time, so timing does not tell how close a guess was.
+func (a *Auth) bearer(tok string) (Principal, bool) {
+	sum := sha256.Sum256([]byte(tok))
+	var found Principal
+	ok := false
+	for _, t := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
+			found, ok = Principal{Name: t.name, Role: t.role, Kind: "token"}, true
+		}
+	}
+	return found, ok
+}
+
+// CookieName is the session cookie.
+const CookieName = "lanewatch_session"
+
+// Authenticate finds the principal of a request: a bearer token, or a session
+// cookie. It does not check roles or CSRF.
+func (a *Auth) Authenticate(r *http.Request) (Principal, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, found := strings.Cut(h, " ")
+		if !found || !strings.EqualFold(scheme, "Bearer") {
+			return Principal{}, false
+		}
+		return a.bearer(strings.TrimSpace(tok))
+	}
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return Principal{}, false
+	}
+	return a.session(c.Value)
+}
+
+// safeMethod says the request changes nothing, so needs no CSRF token.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// Check authorises a request for role. It returns the principal, or
+// ErrUnauthenticated, ErrCSRF or ErrForbidden.
+func (a *Auth) Check(r *http.Request, role Role) (Principal, error) {
+	p, ok := a.Authenticate(r)
+	if !ok {
+		a.m.denied.WithLabelValues("unauthenticated").Inc()
+		return Principal{}, ErrUnauthenticated
+	}
+	if p.Kind == "session" && !safeMethod(r.Method) {
+		got := r.Header.Get("X-CSRF-Token")
+		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(p.CSRF)) != 1 {
+			a.m.denied.WithLabelValues("csrf").Inc()
+			return Principal{}, ErrCSRF
+		}
+	}
+	if p.Role < role {
+		a.m.denied.WithLabelValues("forbidden").Inc()
+		return Principal{}, ErrForbidden
+	}
+	return p, nil
+}
+
+// Require wraps next so that it runs only for principals of at least role.
+// 401 without valid credentials, 403 for a missing CSRF token or a role too low.
+func (a *Auth) Require(role Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := a.Check(r, role)
+			if err != nil {
+				status := http.StatusForbidden
+				if errors.Is(err, ErrUnauthenticated) {
+					status = http.StatusUnauthorized
+					// A bearer client learns which scheme to use; the page never sees
+					// a browser login prompt because no Basic challenge is sent.
+					w.Header().Set("WWW-Authenticate", `Bearer realm="lanewatch"`)
+				}
+				WriteError(w, status, err.Error())
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		})
+	}
+}
+
+// ClientIP is the peer address of a request. X-Forwarded-For is not trusted:
+// lanewatch is reached directly on the compound network, and honouring the
+// header would let anyone escape the per-IP login limit.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func randomString(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("auth: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
