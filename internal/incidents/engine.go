@@ -1,0 +1,810 @@
+package incidents
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Typed errors callers branch on (errors.Is).
+var (
+	ErrNotFound          = errors.New("incident not found")
+	ErrInvalidTransition = errors.New("invalid incident state transition")
+	ErrClosed            = errors.New("incident engine closed")
+)
+
+// DefaultCooldown is the quiet time after which a repeat opens a new incident.
+const DefaultCooldown = 5 * time.Minute
+
+// foldInterval bounds fold updates to subscribers: at most one change per
+// second per incident, so a rule firing at 5 fps does not flood MQTT and the
+// platform with near-identical tickets.
+const foldInterval = time.Second
+
+// signalQueue is how many signals may wait for the engine before Raise starts
+// dropping them; rules must never stall on a slow disk.
+const signalQueue = 4096
+
+// DefaultSeverity is the severity of each type when the config does not
+// override it. Life safety first (sos), then forced entry and hazards to
+// people, then things a guard should look at soon, then informational ones.
+var DefaultSeverity = map[Type]Severity{
+	SOS:                Critical,
+	GateForced:         High,
+	FallingObject:      High,
+	BlacklistedVehicle: High,
+	Intrusion:          Medium,
+	CameraOffline:      Medium,
+	CameraTamper:       Medium,
+	FireLaneBlocked:    Medium,
+	Tailgating:         Medium,
+	DoorHeldOpen:       Medium,
+	LineCrossing:       Low,
+	Loitering:          Low,
+	Crowd:              Low,
+	VehicleOverstay:    Low,
+}
+
+// DefaultEscalate is how long an incident of a severity may stay unacknowledged
+// before it escalates; low never escalates.
+var DefaultEscalate = map[Severity]time.Duration{
+	Critical: 2 * time.Minute,
+	High:     5 * time.Minute,
+	Medium:   15 * time.Minute,
+}
+
+var sevRank = map[Severity]int{Low: 1, Medium: 2, High: 3, Critical: 4}
+
+// SnapshotStore keeps the JPEG of an incident; internal/evidence implements it.
+type SnapshotStore interface {
+	PutSnapshot(id string, jpeg []byte) error
+}
+
+// EngineConfig configures New.
+type EngineConfig struct {
+	Site      string
+	Incidents config.Incidents
+	// DataDir holds incidents.db, so acks, the API and the 24 h clearing of
+	// retained state survive a restart. Required.
+	DataDir string
+	// Evidence stores snapshots from Signal.Snapshot; nil: snapshots are dropped.
+	Evidence   SnapshotStore
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Now is the clock; nil: time.Now. Tests drive escalation with it.
+	Now func() time.Time
+}
+
+// ChangeKind says what happened to an incident.
+type ChangeKind string
+
+const (
+	Opened          ChangeKind = "opened"
+	Folded          ChangeKind = "folded"
+	SeverityChanged ChangeKind = "severity_changed"
+	Escalation      ChangeKind = "escalated"
+	Acked           ChangeKind = "acknowledged"
+	ResolvedKind    ChangeKind = "resolved"
+)
+
+// Change is one new version of an incident. Subscribers receive every change
+// of every incident, in the order the engine made them.
+type Change struct {
+	Kind     ChangeKind
+	Incident Incident
+}
+
+// Alert says the change goes to the patrol alerts topic (contract 2.3: opened,
+// escalated or changed severity).
+func (c Change) Alert() bool {
+	return c.Kind == Opened || c.Kind == Escalation || c.Kind == SeverityChanged
+}
+
+// Escalated says the change also goes to the escalation topic.
+func (c Change) Escalated() bool { return c.Kind == Escalation }
+
+// Filter selects incidents for List. Zero fields match everything.
+type Filter struct {
+	State State
+	Type  Type
+	Since time.Time // updated at or after
+	Limit int       // default 100
+}
+
+// record is what incidents.db stores: the incident plus the engine's own
+// bookkeeping, which must survive a restart too.
+type record struct {
+	Incident
+	Version    int       `json:"version"`
+	LastSignal time.Time `json:"last_signal"`
+}
+
+type live struct {
+	inc          Incident
+	key          string
+	lastSignal   time.Time
+	dirty        bool // folded since the last change went out
+	lastNotified time.Time
+}
+
+var bucketIncidents = []byte("incidents")
+
+// Engine folds signals into incidents and runs their life cycle.
+type Engine struct {
+	cfg  EngineConfig
+	log  *slog.Logger
+	now  func() time.Time
+	db   *bolt.DB
+	sigs chan Signal
+
+	mu     sync.Mutex
+	live   map[string]*live // every incident not yet resolved
+	byKey  map[string]*live // newest incident per folding key
+	subs   map[*subscriber]struct{}
+	lastID int64
+	closed bool
+
+	stop chan struct{}
+	done sync.WaitGroup
+	m    engineMetrics
+}
+
+type engineMetrics struct {
+	signals   *prometheus.CounterVec
+	opened    *prometheus.CounterVec
+	folded    prometheus.Counter
+	dropped   prometheus.Counter
+	escalated prometheus.Counter
+	active    prometheus.Gauge
+	errors    prometheus.Counter
+}
+
+// New opens (or creates) DataDir/incidents.db, reloads the incidents that are
+// not resolved and starts the engine's goroutines. Close stops them.
+func New(cfg EngineConfig) (*Engine, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("incidents: DataDir is required")
+	}
+	for t, s := range cfg.Incidents.Severity {
+		if _, ok := sevRank[Severity(s)]; !ok {
+			return nil, fmt.Errorf("incidents: severity of %s: unknown severity %q", t, s)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("incidents: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(cfg.DataDir, "incidents.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("incidents: open store: %w", err)
+	}
+	e := &Engine{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		now:   cfg.Now,
+		db:    db,
+		sigs:  make(chan Signal, signalQueue),
+		live:  map[string]*live{},
+		byKey: map[string]*live{},
+		subs:  map[*subscriber]struct{}{},
+		stop:  make(chan struct{}),
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.log = e.log.With("component", "incidents")
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if err := e.initMetrics(cfg.Registerer); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := e.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	e.done.Add(2)
+	go e.loop()
+	go e.ticker()
+	return e, nil
+}
+
+func (e *Engine) initMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	e.m = engineMetrics{
+		signals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_incidents_signals_total",
+			Help: "Rule signals received, by incident type."}, []string{"type"}),
+		opened: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_incidents_opened_total",
+			Help: "Incidents opened, by type and severity."}, []string{"type", "severity"}),
+		folded: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_incidents_folded_total",
+			Help: "Signals folded into an open incident."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_incidents_signals_dropped_total",
+			Help: "Signals dropped because the engine's queue was full."}),
+		escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_incidents_escalated_total",
+			Help: "Incidents escalated for want of an acknowledgement."}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lanewatch_incidents_active",
+			Help: "Incidents not resolved."}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_incidents_store_errors_total",
+			Help: "Failed writes to incidents.db or the evidence store."}),
+	}
+	for _, c := range []prometheus.Collector{e.m.signals, e.m.opened, e.m.folded, e.m.dropped, e.m.escalated, e.m.active, e.m.errors} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("incidents: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) load() error {
+	return e.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketIncidents)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				e.log.Error("skipping unreadable incident record", "id", string(k), "err", err)
+				return nil
+			}
+			if r.State == Resolved {
+				return nil
+			}
+			r.Incident.Version = r.Version
+			l := &live{inc: r.Incident, key: foldKey(r.Type, r.Source), lastSignal: r.LastSignal, lastNotified: r.UpdatedAt}
+			e.live[r.ID] = l
+			// ids sort by time, so the last one seen per key is the newest.
+			e.byKey[l.key] = l
+			return nil
+		})
+	})
+}
+
+func foldKey(t Type, s Source) string {
+	return string(t) + "\x00" + s.Camera + "\x00" + s.Zone + "\x00" + s.Line + "\x00" + s.Gate
+}
+
+// Raise queues a signal and returns at once: rules call it from the detection
+// loop. When the queue is full the signal is dropped and counted.
+func (e *Engine) Raise(s Signal) {
+	select {
+	case e.sigs <- s:
+	default:
+		e.m.dropped.Inc()
+	}
+}
+
+func (e *Engine) loop() {
+	defer e.done.Done()
+	for {
+		select {
+		case s := <-e.sigs:
+			e.handle(s)
+		case <-e.stop:
+			// Take what rules already handed over before shutting down.
+			for {
+				select {
+				case s := <-e.sigs:
+					e.handle(s)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (e *Engine) ticker() {
+	defer e.done.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			e.sweep()
+		case <-e.stop:
+			return
+		}
+	}
+}
+
+func (e *Engine) cooldown(t Type) time.Duration {
+	if d, ok := e.cfg.Incidents.Cooldown[string(t)]; ok && d > 0 {
+		return d
+	}
+	return DefaultCooldown
+}
+
+func (e *Engine) severity(t Type) Severity {
+	if s, ok := e.cfg.Incidents.Severity[string(t)]; ok {
+		return Severity(s)
+	}
+	if s, ok := DefaultSeverity[t]; ok {
+		return s
+	}
+	return Medium
+}
+
+func (e *Engine) escalateAfter(s Severity) time.Duration {
+	if d, ok := e.cfg.Incidents.Escalate[string(s)]; ok {
+		return d // 0 disables
+	}
+	return DefaultEscalate[s]
+}
+
+func (e *Engine) handle(s Signal) {
+	now := e.now()
+	if s.At.IsZero() {
+		s.At = now
+	}
+	e.m.signals.WithLabelValues(string(s.Type)).Inc()
+	key := foldKey(s.Type, s.Source)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.byKey[key]
+	if l != nil && l.inc.State == Resolved {
+		l = nil
+	}
+	if s.Clear {
+		if l != nil {
+			e.setState(l, Resolved, ResolvedKind, "system", "condition cleared", now)
+		}
+		return
+	}
+	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s.Type) {
+		e.fold(l, s, now)
+		return
+	}
+	e.open(key, s, now)
+}
+
+func (e *Engine) fold(l *live, s Signal, now time.Time) {
+	e.m.folded.Inc()
+	inc := &l.inc
+	inc.Count++
+	inc.UpdatedAt = now
+	if s.At.After(l.lastSignal) {
+		l.lastSignal = s.At
+	}
+	if len(s.Objects) > 0 {
+		inc.Objects = append([]Object(nil), s.Objects...)
+	}
+	if s.Plate != "" {
+		inc.Plate = s.Plate
+	}
+	if inc.Evidence.Snapshot == "" && len(s.Snapshot) > 0 {
+		e.saveSnapshot(inc, s.Snapshot)
+	}
+	l.dirty = true
+	if s.Severity != "" && sevRank[s.Severity] > sevRank[inc.Severity] {
+		inc.Severity = s.Severity
+		e.emit(l, SeverityChanged, now)
+		return
+	}
+	if now.Sub(l.lastNotified) >= foldInterval {
+		e.emit(l, Folded, now)
+	}
+}
+
+func (e *Engine) open(key string, s Signal, now time.Time) {
+	sev := s.Severity
+	if sev == "" {
+		sev = e.severity(s.Type)
+	}
+	title := s.Title
+	if title == "" {
+		title = defaultTitle(s.Type, s.Source)
+	}
+	inc := Incident{
+		ID:          e.newID(now),
+		Site:        e.cfg.Site,
+		Type:        s.Type,
+		Severity:    sev,
+		State:       Open,
+		Title:       title,
+		Description: s.Description,
+		Source:      s.Source,
+		StartedAt:   s.At,
+		UpdatedAt:   now,
+		Count:       1,
+		Objects:     append([]Object{}, s.Objects...),
+		Plate:       s.Plate,
+		Acks:        []Ack{},
+	}
+	if len(s.Snapshot) > 0 {
+		e.saveSnapshot(&inc, s.Snapshot)
+	}
+	l := &live{inc: inc, key: key, lastSignal: s.At}
+	e.live[inc.ID] = l
+	e.byKey[key] = l
+	e.m.opened.WithLabelValues(string(inc.Type), string(inc.Severity)).Inc()
+	e.m.active.Set(float64(len(e.live)))
+	e.emit(l, Opened, now)
+}
+
+func (e *Engine) saveSnapshot(inc *Incident, jpeg []byte) {
+	if e.cfg.Evidence == nil {
+		return
+	}
+	if err := e.cfg.Evidence.PutSnapshot(inc.ID, jpeg); err != nil {
+		e.m.errors.Inc()
+		e.log.Error("saving snapshot", "id", inc.ID, "err", err)
+		return
+	}
+	inc.Evidence.Snapshot = "/api/incidents/" + inc.ID + "/snapshot.jpg"
+}
+
+func defaultTitle(t Type, s Source) string {
+	where := s.Camera
+	if s.Zone != "" {
+		where += "/" + s.Zone
+	}
+	if s.Line != "" {
+		where += "/" + s.Line
+	}
+	if s.Gate != "" {
+		if where != "" {
+			where += " "
+		}
+		where += "gate " + s.Gate
+	}
+	if where == "" {
+		return string(t)
+	}
+	return string(t) + " at " + where
+}
+
+// emit makes a new version of l, persists it and hands it to subscribers.
+// Called with e.mu held, which is what keeps changes in order.
+func (e *Engine) emit(l *live, kind ChangeKind, now time.Time) {
+	l.inc.Version++
+	l.dirty = false
+	l.lastNotified = now
+	if err := e.persist(l); err != nil {
+		e.m.errors.Inc()
+		e.log.Error("persisting incident", "id", l.inc.ID, "err", err)
+	}
+	c := Change{Kind: kind, Incident: cloneIncident(l.inc)}
+	for s := range e.subs {
+		s.push(c)
+	}
+	if l.inc.State == Resolved {
+		delete(e.live, l.inc.ID)
+		if e.byKey[l.key] == l {
+			delete(e.byKey, l.key)
+		}
+		e.m.active.Set(float64(len(e.live)))
+	}
+}
+
+func (e *Engine) persist(l *live) error {
+	v, err := json.Marshal(record{Incident: l.inc, Version: l.inc.Version, LastSignal: l.lastSignal})
+	if err != nil {
+		return err
+	}
+	return e.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIncidents).Put([]byte(l.inc.ID), v)
+	})
+}
+
+func cloneIncident(in Incident) Incident {
+	in.Objects = append([]Object{}, in.Objects...)
+	in.Acks = append([]Ack{}, in.Acks...)
+	if in.ResolvedAt != nil {
+		t := *in.ResolvedAt
+		in.ResolvedAt = &t
+	}
+	return in
+}
+
+// sweep sends coalesced fold updates that are due and escalates incidents
+// nobody acknowledged in time.
+func (e *Engine) sweep() {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ls := make([]*live, 0, len(e.live))
+	for _, l := range e.live {
+		ls = append(ls, l)
+	}
+	// Map order is random; keep changes deterministic.
+	sort.Slice(ls, func(i, j int) bool { return ls[i].inc.ID < ls[j].inc.ID })
+	for _, l := range ls {
+		if l.inc.State == Open {
+			if d := e.escalateAfter(l.inc.Severity); d > 0 && now.Sub(l.inc.StartedAt) >= d {
+				l.inc.State = Escalated
+				l.inc.UpdatedAt = now
+				e.m.escalated.Inc()
+				e.emit(l, Escalation, now)
+				continue
+			}
+		}
+		if l.dirty && now.Sub(l.lastNotified) >= foldInterval {
+			e.emit(l, Folded, now)
+		}
+	}
+}
+
+// Ack records an acknowledgement. Acknowledging an escalated incident
+// de-escalates it; acknowledging a resolved one is ErrInvalidTransition.
+func (e *Engine) Ack(id, by, note string) (Incident, error) {
+	return e.transition(id, by, note, Acknowledged, Acked)
+}
+
+// Resolve closes an incident from any state but resolved.
+func (e *Engine) Resolve(id, by, note string) (Incident, error) {
+	return e.transition(id, by, note, Resolved, ResolvedKind)
+}
+
+func (e *Engine) transition(id, by, note string, to State, kind ChangeKind) (Incident, error) {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, err := e.find(id)
+	if err != nil {
+		return Incident{}, err
+	}
+	return e.setState(l, to, kind, by, note, now), nil
+}
+
+// setState records who moved l to state to; the resolution is recorded like
+// an ack, so the ticket says who closed the incident. Called with e.mu held.
+func (e *Engine) setState(l *live, to State, kind ChangeKind, by, note string, now time.Time) Incident {
+	l.inc.Acks = append(l.inc.Acks, Ack{By: by, At: now, Note: note})
+	l.inc.State = to
+	l.inc.UpdatedAt = now
+	if to == Resolved {
+		l.inc.ResolvedAt = &now
+	}
+	e.emit(l, kind, now)
+	return cloneIncident(l.inc)
+}
+
+// find returns the live incident id, or the typed error for a resolved or
+// unknown one. Called with e.mu held.
+func (e *Engine) find(id string) (*live, error) {
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if l, ok := e.live[id]; ok {
+		return l, nil
+	}
+	if _, err := e.getStored(id); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %s is resolved", ErrInvalidTransition, id)
+}
+
+func (e *Engine) getStored(id string) (Incident, error) {
+	var r record
+	err := e.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketIncidents).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return json.Unmarshal(v, &r)
+	})
+	r.Incident.Version = r.Version
+	return r.Incident, err
+}
+
+// Get returns one incident, including folds not yet sent to subscribers.
+func (e *Engine) Get(id string) (Incident, error) {
+	e.mu.Lock()
+	if l, ok := e.live[id]; ok {
+		inc := cloneIncident(l.inc)
+		e.mu.Unlock()
+		return inc, nil
+	}
+	e.mu.Unlock()
+	return e.getStored(id)
+}
+
+// List returns incidents matching f, newest first.
+func (e *Engine) List(f Filter) ([]Incident, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	e.mu.Lock()
+	cur := make(map[string]Incident, len(e.live))
+	for id, l := range e.live {
+		cur[id] = cloneIncident(l.inc)
+	}
+	e.mu.Unlock()
+	out := []Incident{}
+	err := e.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIncidents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < f.Limit; k, v = c.Prev() {
+			inc, ok := cur[string(k)]
+			if !ok {
+				var r record
+				if err := json.Unmarshal(v, &r); err != nil {
+					continue
+				}
+				r.Incident.Version = r.Version
+				inc = r.Incident
+			}
+			if (f.State == "" || inc.State == f.State) && (f.Type == "" || inc.Type == f.Type) &&
+				(f.Since.IsZero() || !inc.UpdatedAt.Before(f.Since)) {
+				out = append(out, inc)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Subscribe returns a channel that receives every change from now on, in
+// order. The engine never waits for a subscriber: changes queue per
+// subscriber until read. cancel stops the subscription and closes the channel.
+func (e *Engine) Subscribe() (<-chan Change, func()) {
+	s := newSubscriber()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		s.close()
+		return s.out, func() {}
+	}
+	e.subs[s] = struct{}{}
+	e.mu.Unlock()
+	var once sync.Once
+	return s.out, func() {
+		once.Do(func() {
+			e.mu.Lock()
+			delete(e.subs, s)
+			e.mu.Unlock()
+			s.cancel()
+		})
+	}
+}
+
+// OnChange runs fn for every change, in order, on a goroutine of its own, until
+// the engine closes. A convenience over Subscribe for the gateway's wiring.
+func (e *Engine) OnChange(fn func(Change)) (cancel func()) {
+	ch, cancel := e.Subscribe()
+	go func() {
+		for c := range ch {
+			fn(c)
+		}
+	}()
+	return cancel
+}
+
+// Close stops taking signals, handles those already queued, sends pending
+// folds, and closes the store. Subscribers get what was queued, then their
+// channels close.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.mu.Unlock()
+	close(e.stop)
+	e.done.Wait()
+	e.mu.Lock()
+	now := e.now()
+	for _, l := range e.live {
+		if l.dirty {
+			e.emit(l, Folded, now)
+		}
+	}
+	e.closed = true
+	subs := e.subs
+	e.subs = map[*subscriber]struct{}{}
+	e.mu.Unlock()
+	for s := range subs {
+		s.close()
+	}
+	return e.db.Close()
+}
+
+// newID makes `inc_` + 10 base32 characters of milliseconds + 10 random ones:
+// unique across restarts and gateways, and sorted by time, which is what lets
+// List walk the store newest first.
+func (e *Engine) newID(now time.Time) string {
+	ms := now.UnixMilli()
+	if ms <= e.lastID {
+		ms = e.lastID + 1
+	}
+	e.lastID = ms
+	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+	var b [24]byte
+	copy(b[:], "inc_")
+	for i := 13; i >= 4; i-- {
+		b[i] = alphabet[ms&31]
+		ms >>= 5
+	}
+	var r [10]byte
+	_, _ = rand.Read(r[:])
+	for i := range r {
+		b[14+i] = alphabet[r[i]&31]
+	}
+	return string(b[:])
+}
+
+// subscriber is an unbounded in-order queue: the engine appends under its
+// lock without ever blocking; a goroutine hands changes to the reader.
+type subscriber struct {
+	mu     sync.Mutex
+	queue  []Change
+	wake   chan struct{}
+	out    chan Change
+	ctx    context.Context
+	stop   context.CancelFunc
+	closed bool
+}
+
+func newSubscriber() *subscriber {
+	ctx, stop := context.WithCancel(context.Background())
+	s := &subscriber{wake: make(chan struct{}, 1), out: make(chan Change), ctx: ctx, stop: stop}
+	go s.pump()
+	return s
+}
+
+func (s *subscriber) push(c Change) {
+	s.mu.Lock()
+	s.queue = append(s.queue, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close delivers what is queued, then closes out.
+func (s *subscriber) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// cancel drops what is queued and closes out.
+func (s *subscriber) cancel() { s.stop() }
+
+func (s *subscriber) pump() {
+	defer close(s.out)
+	for {
+		s.mu.Lock()
+		q, closed := s.queue, s.closed
+		s.queue = nil
+		s.mu.Unlock()
+		for _, c := range q {
+			select {
+			case s.out <- c:
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		if len(q) > 0 {
+			continue
+		}
+		if closed {
+			return
+		}
+		select {
+		case <-s.wake:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}

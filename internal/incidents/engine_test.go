@@ -1,0 +1,347 @@
+package incidents
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type memSnaps struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *memSnaps) PutSnapshot(id string, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[id] = b
+	return nil
+}
+
+func newTestEngine(t *testing.T, dir string, cfg config.Incidents) (*Engine, *clock, <-chan Change) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 26, 22, 0, 0, 0, time.UTC)}
+	e, err := New(EngineConfig{Site: "s1", Incidents: cfg, DataDir: dir, Now: clk.Now, Evidence: &memSnaps{m: map[string][]byte{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, cancel := e.Subscribe()
+	t.Cleanup(func() { cancel(); e.Close() })
+	return e, clk, ch
+}
+
+func next(t *testing.T, ch <-chan Change) Change {
+	t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change within 5s")
+	}
+	return Change{}
+}
+
+func none(t *testing.T, ch <-chan Change, d time.Duration) {
+	t.Helper()
+	select {
+	case c := <-ch:
+		t.Fatalf("unexpected change %s v%d", c.Kind, c.Incident.Version)
+	case <-time.After(d):
+	}
+}
+
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var lawn = Source{Camera: "lawn", Zone: "lawn"}
+
+func TestOpenFoldAndCooldown(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{Cooldown: map[string]time.Duration{"intrusion": time.Minute}})
+	e.Raise(Signal{Type: Intrusion, Source: lawn, At: clk.Now(), Objects: []Object{{Label: "person", Track: 1}}, Snapshot: []byte("jpeg")})
+	c := next(t, ch)
+	if c.Kind != Opened || !c.Alert() || c.Incident.Version != 1 || c.Incident.Count != 1 || c.Incident.State != Open {
+		t.Fatalf("open: %+v", c)
+	}
+	id := c.Incident.ID
+	if !strings.HasPrefix(id, "inc_") || len(id) != 24 {
+		t.Fatalf("id %q", id)
+	}
+	if c.Incident.Severity != Medium || c.Incident.Site != "s1" {
+		t.Fatalf("severity/site: %+v", c.Incident)
+	}
+	if c.Incident.Evidence.Snapshot != "/api/incidents/"+id+"/snapshot.jpg" {
+		t.Fatalf("snapshot link %q", c.Incident.Evidence.Snapshot)
+	}
+	// Repeats within the cooldown fold; subscribers see at most one change a second.
+	for i := 2; i <= 20; i++ {
+		e.Raise(Signal{Type: Intrusion, Source: lawn, At: clk.Now(), Objects: []Object{{Label: "person", Track: i}}})
+	}
+	eventually(t, func() bool { inc, _ := e.Get(id); return inc.Count == 20 })
+	none(t, ch, 400*time.Millisecond)
+	clk.Add(time.Second)
+	last := next(t, ch)
+	if last.Kind != Folded || last.Incident.Count != 20 || last.Incident.Objects[0].Track != 20 || last.Incident.Version != 2 {
+		t.Fatalf("fold: kind %s count %d objects %+v version %d", last.Kind, last.Incident.Count, last.Incident.Objects, last.Incident.Version)
+	}
+	if last.Alert() {
+		t.Fatal("a fold is not an alert")
+	}
+	none(t, ch, 400*time.Millisecond)
+	// Quiet past the cooldown: a new incident, the old one untouched and still open.
+	clk.Add(2 * time.Minute)
+	e.Raise(Signal{Type: Intrusion, Source: lawn, At: clk.Now()})
+	c2 := next(t, ch)
+	if c2.Kind != Opened || c2.Incident.ID == id || c2.Incident.ID <= id {
+		t.Fatalf("after cooldown: %+v (old %s)", c2, id)
+	}
+	old, _ := e.Get(id)
+	if old.State != Open || old.Count != 20 {
+		t.Fatalf("old incident changed: %+v", old)
+	}
+	// Another source is another incident.
+	e.Raise(Signal{Type: Intrusion, Source: Source{Camera: "lawn", Zone: "pool"}, At: clk.Now()})
+	if c3 := next(t, ch); c3.Kind != Opened {
+		t.Fatalf("other zone: %+v", c3)
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	tests := []struct {
+		typ  Type
+		cfg  map[string]string
+		sig  Severity
+		want Severity
+	}{
+		{SOS, nil, "", Critical},
+		{GateForced, nil, "", High},
+		{Intrusion, nil, "", Medium},
+		{LineCrossing, nil, "", Low},
+		{LineCrossing, map[string]string{"line_crossing": "high"}, "", High},
+		{Intrusion, map[string]string{"line_crossing": "high"}, Critical, Critical},
+	}
+	for _, tt := range tests {
+		e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{Severity: tt.cfg})
+		e.Raise(Signal{Type: tt.typ, Source: lawn, Severity: tt.sig})
+		if c := next(t, ch); c.Incident.Severity != tt.want {
+			t.Errorf("%s cfg %v sig %q: severity %s, want %s", tt.typ, tt.cfg, tt.sig, c.Incident.Severity, tt.want)
+		}
+	}
+	if _, err := New(EngineConfig{DataDir: t.TempDir(), Incidents: config.Incidents{Severity: map[string]string{"sos": "urgent"}}}); err == nil {
+		t.Fatal("unknown severity accepted")
+	}
+}
+
+func TestSeverityRaisedByFoldAlerts(t *testing.T) {
+	e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	e.Raise(Signal{Type: Crowd, Source: lawn})
+	next(t, ch)
+	e.Raise(Signal{Type: Crowd, Source: lawn, Severity: High})
+	c := next(t, ch)
+	if c.Kind != SeverityChanged || !c.Alert() || c.Incident.Severity != High || c.Incident.Count != 2 {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestLifeCycle(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	e.Raise(Signal{Type: SOS, Source: Source{Gate: "north"}})
+	id := next(t, ch).Incident.ID
+
+	if _, err := e.Ack("inc_nope", "p", ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ack unknown: %v", err)
+	}
+	// Not acknowledged within 2 min (critical default) → escalated.
+	clk.Add(119 * time.Second)
+	none(t, ch, 400*time.Millisecond)
+	clk.Add(time.Second)
+	c := next(t, ch)
+	if c.Kind != Escalation || !c.Escalated() || !c.Alert() || c.Incident.State != Escalated || c.Incident.Version != 2 {
+		t.Fatalf("escalation: %+v", c)
+	}
+	inc, err := e.Ack(id, "patrol-07", "on my way")
+	if err != nil || inc.State != Acknowledged || len(inc.Acks) != 1 || inc.Acks[0].By != "patrol-07" || inc.Version != 3 {
+		t.Fatalf("ack: %+v %v", inc, err)
+	}
+	if c := next(t, ch); c.Kind != Acked || c.Incident.Version != 3 {
+		t.Fatalf("ack change %+v", c)
+	}
+	// Acknowledged incidents do not escalate again.
+	clk.Add(time.Hour)
+	none(t, ch, 400*time.Millisecond)
+	inc, err = e.Resolve(id, "patrol-07", "false alarm")
+	if err != nil || inc.State != Resolved || inc.ResolvedAt == nil || inc.Version != 4 {
+		t.Fatalf("resolve: %+v %v", inc, err)
+	}
+	next(t, ch)
+	for _, f := range []func(string, string, string) (Incident, error){e.Ack, e.Resolve} {
+		if _, err := f(id, "p", ""); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("transition from resolved: %v", err)
+		}
+	}
+	// A signal on a resolved key opens a new incident.
+	e.Raise(Signal{Type: SOS, Source: Source{Gate: "north"}})
+	if c := next(t, ch); c.Kind != Opened || c.Incident.ID == id {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestEscalationPerSeverityConfig(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{Escalate: map[string]time.Duration{"low": time.Minute, "medium": 0}})
+	e.Raise(Signal{Type: LineCrossing, Source: lawn})
+	e.Raise(Signal{Type: Intrusion, Source: lawn})
+	next(t, ch)
+	next(t, ch)
+	clk.Add(time.Hour)
+	c := next(t, ch)
+	if c.Kind != Escalation || c.Incident.Type != LineCrossing {
+		t.Fatalf("%+v", c)
+	}
+	none(t, ch, 400*time.Millisecond) // medium: 0 disables
+}
+
+func TestClearAutoResolves(t *testing.T) {
+	e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	cam := Source{Camera: "gate-cam"}
+	e.Raise(Signal{Type: CameraOffline, Source: cam, Clear: true}) // nothing open: ignored
+	e.Raise(Signal{Type: CameraOffline, Source: cam})
+	id := next(t, ch).Incident.ID
+	e.Raise(Signal{Type: CameraOffline, Source: cam, Clear: true})
+	c := next(t, ch)
+	if c.Kind != ResolvedKind || c.Incident.ID != id || c.Incident.Acks[len(c.Incident.Acks)-1].By != "system" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestPersistAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	e, clk, ch := newTestEngine(t, dir, config.Incidents{})
+	e.Raise(Signal{Type: Intrusion, Source: lawn})
+	a := next(t, ch).Incident.ID
+	clk.Add(time.Millisecond)
+	e.Raise(Signal{Type: GateForced, Source: Source{Gate: "north"}})
+	b := next(t, ch).Incident.ID
+	if _, err := e.Ack(a, "patrol-01", "seen"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Resolve(b, "patrol-02", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e2, clk2, ch2 := newTestEngine(t, dir, config.Incidents{})
+	clk2.Add(2 * time.Second)
+	inc, err := e2.Get(a)
+	if err != nil || inc.State != Acknowledged || inc.Acks[0].By != "patrol-01" || inc.Version != 2 {
+		t.Fatalf("after restart: %+v %v", inc, err)
+	}
+	// Folding continues into the reloaded incident with the next version.
+	e2.Raise(Signal{Type: Intrusion, Source: lawn})
+	c := next(t, ch2)
+	if c.Incident.ID != a || c.Incident.Count != 2 || c.Incident.Version != 3 {
+		t.Fatalf("fold after restart: %+v", c)
+	}
+	if _, err := e2.Ack(b, "x", ""); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("resolved after restart: %v", err)
+	}
+	list, _ := e2.List(Filter{})
+	if len(list) != 2 || list[0].ID != b || list[1].ID != a {
+		t.Fatalf("list order: %+v", list)
+	}
+	tests := []struct {
+		f    Filter
+		want []string
+	}{
+		{Filter{State: Resolved}, []string{b}},
+		{Filter{Type: Intrusion}, []string{a}},
+		{Filter{Limit: 1}, []string{b}},
+		{Filter{Since: clk.Now().Add(time.Hour)}, nil},
+	}
+	for _, tt := range tests {
+		got, _ := e2.List(tt.f)
+		var ids []string
+		for _, g := range got {
+			ids = append(ids, g.ID)
+		}
+		if strings.Join(ids, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("List(%+v) = %v, want %v", tt.f, ids, tt.want)
+		}
+	}
+}
+
+func TestRaiseNeverBlocks(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	clk := &clock{t: time.Now()}
+	e, err := New(EngineConfig{DataDir: t.TempDir(), Now: clk.Now, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.mu.Lock() // a stalled engine (slow disk)
+	start := time.Now()
+	for i := 0; i < signalQueue+1000; i++ {
+		e.Raise(Signal{Type: Intrusion, Source: lawn})
+	}
+	took := time.Since(start)
+	e.mu.Unlock()
+	if took > time.Second {
+		t.Fatalf("Raise blocked: %v", took)
+	}
+	if d := testutil.ToFloat64(e.m.dropped); d < 999 {
+		t.Fatalf("dropped %v, want >= 999", d)
+	}
+}
+
+func TestSubscriberCancelAndOrder(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	other, cancel := e.Subscribe()
+	cancel()
+	if _, ok := <-other; ok {
+		t.Fatal("cancelled subscription still open")
+	}
+	var got []int
+	var mu sync.Mutex
+	stop := e.OnChange(func(c Change) { mu.Lock(); got = append(got, c.Incident.Version); mu.Unlock() })
+	defer stop()
+	e.Raise(Signal{Type: SOS, Source: lawn})
+	id := next(t, ch).Incident.ID
+	for i := 0; i < 5; i++ {
+		clk.Add(time.Second)
+		if _, err := e.Ack(id, "p", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 6 })
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("versions out of order: %v", got)
+		}
+	}
+}
