@@ -60,7 +60,7 @@ func CheckBytes(file string, data []byte) []Problem {
 const nodeBudget = 200000
 
 func parse(file string, data []byte) (*Config, []Problem) {
-	d := &decoder{file: file, lines: map[string]int{}, budget: nodeBudget}
+	d := &decoder{file: file, lines: map[string]int{}, broken: map[string]bool{}, budget: nodeBudget}
 	root, ok := d.readYAML(data)
 	if !ok {
 		sortProblems(d.problems)
@@ -86,9 +86,12 @@ func parse(file string, data []byte) (*Config, []Problem) {
 }
 
 type decoder struct {
-	file       string
-	problems   []Problem
-	lines      map[string]int // field path -> line of its key or list item
+	file     string
+	problems []Problem
+	lines    map[string]int // field path -> line of its key or list item
+	// broken holds paths whose value could not be decoded; validation stays
+	// quiet below them so that one typo is not reported again as "required".
+	broken     map[string]bool
 	budget     int
 	overBudget bool
 }
@@ -98,6 +101,26 @@ func (d *decoder) addf(line int, path, format string, args ...any) {
 		line = 1
 	}
 	d.problems = append(d.problems, Problem{File: d.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// typef reports a value of the wrong shape at path and marks it broken.
+func (d *decoder) typef(n *yaml.Node, path, format string, args ...any) {
+	d.broken[path] = true
+	d.addf(n.Line, path, format, args...)
+}
+
+// isBroken reports whether path or a field enclosing it failed to decode.
+func (d *decoder) isBroken(path string) bool {
+	for {
+		if d.broken[path] {
+			return true
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			return false
+		}
+		path = path[:i]
+	}
 }
 
 // lineOf finds the line for path, falling back to the nearest enclosing
@@ -198,17 +221,17 @@ func (d *decoder) expandValue(n *yaml.Node, path string) string {
 			return "${"
 		}
 		if !strings.HasSuffix(m, "}") {
-			d.addf(n.Line, path, "unterminated ${ (write $${ for a literal ${)")
+			d.typef(n, path, "unterminated ${ (write $${ for a literal ${)")
 			return m
 		}
 		name := m[2 : len(m)-1]
 		if !envNameRE.MatchString(name) {
-			d.addf(n.Line, path, "%q is not an environment variable name", name)
+			d.typef(n, path, "%q is not an environment variable name", name)
 			return m
 		}
 		val, ok := os.LookupEnv(name)
 		if !ok {
-			d.addf(n.Line, path, "environment variable %s is not set", name)
+			d.typef(n, path, "environment variable %s is not set", name)
 			return ""
 		}
 		return val
@@ -222,7 +245,7 @@ var durationType = reflect.TypeOf(time.Duration(0))
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
 		if n.Alias == nil || hops > 100 {
-			d.addf(n.Line, path, "unresolvable alias")
+			d.typef(n, path, "unresolvable alias")
 			return
 		}
 		n = n.Alias
@@ -314,7 +337,7 @@ func fieldsOf(t reflect.Type) map[string]fieldInfo {
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.addf(n.Line, path, "expected a mapping, got %s", kindName(n))
+		d.typef(n, path, "expected a mapping, got %s", kindName(n))
 		return
 	}
 	fields := fieldsOf(v.Type())
@@ -378,7 +401,7 @@ func (d *decoder) joinSchedule(n *yaml.Node, v reflect.Value, path string) {
 	parts := make([]string, 0, len(n.Content))
 	for i, c := range n.Content {
 		if c.Kind != yaml.ScalarNode {
-			d.addf(c.Line, joinIdx(path, i), "expected a string, got %s", kindName(c))
+			d.typef(c, joinIdx(path, i), "expected a string, got %s", kindName(c))
 			return
 		}
 		parts = append(parts, c.Value)
@@ -388,7 +411,7 @@ func (d *decoder) joinSchedule(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.SequenceNode {
-		d.addf(n.Line, path, "expected a list, got %s", kindName(n))
+		d.typef(n, path, "expected a list, got %s", kindName(n))
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -402,7 +425,7 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeArray(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.SequenceNode || len(n.Content) != v.Len() {
-		d.addf(n.Line, path, "expected a list of %d numbers, got %s", v.Len(), describeLen(n))
+		d.typef(n, path, "expected a list of %d numbers, got %s", v.Len(), describeLen(n))
 		return
 	}
 	for i, c := range n.Content {
@@ -419,7 +442,7 @@ func describeLen(n *yaml.Node) string {
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.addf(n.Line, path, "expected a mapping, got %s", kindName(n))
+		d.typef(n, path, "expected a mapping, got %s", kindName(n))
 		return
 	}
 	if v.IsNil() {
@@ -447,7 +470,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode {
-		d.addf(n.Line, path, "expected %s, got %s", scalarKind(v), kindName(n))
+		d.typef(n, path, "expected %s, got %s", scalarKind(v), kindName(n))
 		return
 	}
 	s := strings.TrimSpace(n.Value)
@@ -457,28 +480,28 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	case v.Kind() == reflect.Bool:
 		b, ok := parseBool(s)
 		if !ok {
-			d.addf(n.Line, path, "expected true or false, got %s", kindName(n))
+			d.typef(n, path, "expected true or false, got %s", kindName(n))
 			return
 		}
 		v.SetBool(b)
 	case v.Type() == durationType:
 		dur, err := time.ParseDuration(s)
 		if err != nil {
-			d.addf(n.Line, path, "expected a duration such as 90s, 15m or 24h, got %s", kindName(n))
+			d.typef(n, path, "expected a duration such as 90s, 15m or 24h, got %s", kindName(n))
 			return
 		}
 		v.SetInt(int64(dur))
 	case v.Kind() >= reflect.Int && v.Kind() <= reflect.Int64:
 		i, err := parseInt(s, strings.HasSuffix(path, "bytes"))
 		if err != nil || v.OverflowInt(i) {
-			d.addf(n.Line, path, "expected %s, got %s", scalarKind(v), kindName(n))
+			d.typef(n, path, "expected %s, got %s", scalarKind(v), kindName(n))
 			return
 		}
 		v.SetInt(i)
 	case v.Kind() == reflect.Float64 || v.Kind() == reflect.Float32:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			d.addf(n.Line, path, "expected a number, got %s", kindName(n))
+			d.typef(n, path, "expected a number, got %s", kindName(n))
 			return
 		}
 		v.SetFloat(f)

@@ -49,6 +49,9 @@ type validator struct {
 }
 
 func (v *validator) errf(path, format string, args ...any) {
+	if v.d.isBroken(path) {
+		return // already reported as undecodable
+	}
 	v.d.addf(v.d.lineOf(path), path, format, args...)
 }
 
