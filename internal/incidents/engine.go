@@ -97,6 +97,7 @@ const (
 	Escalation      ChangeKind = "escalated"
 	Acked           ChangeKind = "acknowledged"
 	ResolvedKind    ChangeKind = "resolved"
+	EvidenceAdded   ChangeKind = "evidence"
 )
 
 // Change is one new version of an incident. Subscribers receive every change
@@ -149,12 +150,15 @@ type Engine struct {
 	db   *bolt.DB
 	sigs chan Signal
 
-	mu     sync.Mutex
-	live   map[string]*live // every incident not yet resolved
-	byKey  map[string]*live // newest incident per folding key
-	subs   map[*subscriber]struct{}
-	lastID int64
-	closed bool
+	mu    sync.Mutex
+	live  map[string]*live // every incident not yet resolved
+	byKey map[string]*live // newest incident per folding key
+	subs  map[*subscriber]struct{}
+	// open mirrors the keys of live for IsOpen, which must not take mu: the
+	// evidence store calls it while the engine holds mu to save a snapshot.
+	openIDs sync.Map
+	lastID  int64
+	closed  bool
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -267,6 +271,7 @@ func (e *Engine) load() error {
 			r.Incident.Version = r.Version
 			l := &live{inc: r.Incident, key: foldKey(r.Type, r.Source), lastSignal: r.LastSignal, lastNotified: r.UpdatedAt}
 			e.live[r.ID] = l
+			e.openIDs.Store(r.ID, true)
 			// ids sort by time, so the last one seen per key is the newest.
 			e.byKey[l.key] = l
 			return nil
@@ -431,6 +436,7 @@ func (e *Engine) open(key string, s Signal, now time.Time) {
 	}
 	l := &live{inc: inc, key: key, lastSignal: s.At}
 	e.live[inc.ID] = l
+	e.openIDs.Store(inc.ID, true)
 	e.byKey[key] = l
 	e.m.opened.WithLabelValues(string(inc.Type), string(inc.Severity)).Inc()
 	e.m.active.Set(float64(len(e.live)))
@@ -485,6 +491,7 @@ func (e *Engine) emit(l *live, kind ChangeKind, now time.Time) {
 	}
 	if l.inc.State == Resolved {
 		delete(e.live, l.inc.ID)
+		e.openIDs.Delete(l.inc.ID)
 		if e.byKey[l.key] == l {
 			delete(e.byKey, l.key)
 		}
@@ -601,6 +608,29 @@ func (e *Engine) getStored(id string) (Incident, error) {
 	})
 	r.Incident.Version = r.Version
 	return r.Incident, err
+}
+
+// IsOpen says whether the incident is not resolved yet. It never waits for
+// the engine, so the evidence store may call it from anywhere.
+func (e *Engine) IsOpen(id string) bool {
+	_, ok := e.openIDs.Load(id)
+	return ok
+}
+
+// AttachClip records that the incident's clip is stored and sends the
+// change; the gateway calls it when evidence.PutClip succeeded.
+func (e *Engine) AttachClip(id string) (Incident, error) {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, err := e.find(id)
+	if err != nil {
+		return Incident{}, err
+	}
+	l.inc.Evidence.Clip = "/api/incidents/" + id + "/clip.mp4"
+	l.inc.UpdatedAt = now
+	e.emit(l, EvidenceAdded, now)
+	return cloneIncident(l.inc), nil
 }
 
 // Get returns one incident, including folds not yet sent to subscribers.

@@ -345,3 +345,23 @@ func TestSubscriberCancelAndOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestIsOpenAndAttachClip(t *testing.T) {
+	e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	e.Raise(Signal{Type: Tailgating, Source: Source{Gate: "north"}})
+	id := next(t, ch).Incident.ID
+	if !e.IsOpen(id) || e.IsOpen("inc_other") {
+		t.Fatal("IsOpen")
+	}
+	inc, err := e.AttachClip(id)
+	if err != nil || inc.Evidence.Clip != "/api/incidents/"+id+"/clip.mp4" {
+		t.Fatalf("%+v %v", inc, err)
+	}
+	if c := next(t, ch); c.Kind != EvidenceAdded || c.Incident.Version != 2 || c.Alert() {
+		t.Fatalf("%+v", c)
+	}
+	e.Resolve(id, "p", "")
+	if e.IsOpen(id) {
+		t.Fatal("resolved incident still open")
+	}
+}
