@@ -115,9 +115,9 @@ func TestMeasurementsMatchContract(t *testing.T) {
 		Source: incidents.Source{Gate: "north"}, UpdatedAt: at})
 	w.Incident(incidents.Incident{ID: "inc-2", Type: incidents.Intrusion, Severity: incidents.Medium,
 		Source: incidents.Source{Camera: "lawn", Zone: "z"}, StartedAt: at})
-	w.Passage(vehicles.Passage{Gate: "north", Direction: sensors.Out, Plate: "青A12345", Class: vehicles.Resident,
+	w.Passage(vehicles.Passage{Gate: "north", Direction: sensors.Out, Plate: "青A12345", Class: vehicles.ClassResident,
 		At: at, EntryAt: &entry, DwellS: &dwell})
-	w.Passage(vehicles.Passage{Gate: "north", Direction: sensors.In, Plate: "B77", Class: vehicles.Unknown, At: at})
+	w.Passage(vehicles.Passage{Gate: "north", Direction: sensors.In, Plate: "B77", Class: vehicles.ClassUnknown, At: at})
 	w.GateEvent("north", "door_open", at)
 	waitFor(t, "points written", 20*time.Second, func() bool { return w.Written() == 6 })
 

@@ -10,10 +10,10 @@ import (
 type Class string
 
 const (
-	Resident    Class = "resident"
-	Visitor     Class = "visitor"
-	Blacklisted Class = "blacklisted"
-	Unknown     Class = "unknown"
+	ClassResident    Class = "resident"
+	ClassVisitor     Class = "visitor"
+	ClassBlacklisted Class = "blacklisted"
+	ClassUnknown     Class = "unknown"
 )
 
 // Passage is one vehicle passing a gate (contract section 5).

@@ -1,0 +1,34 @@
+package vehicles
+
+import (
+	"context"
+	"time"
+)
+
+// Run does the periodic work until ctx ends: the residents file is polled for
+// changes every ResidentsPoll (fsnotify is not a dependency, and a poll also
+// survives editors that replace the file), overstays are checked every
+// minute, and plates past retention are pseudonymised daily.
+func (l *Log) Run(ctx context.Context) error {
+	poll := time.NewTicker(l.cfg.ResidentsPoll)
+	defer poll.Stop()
+	minute := time.NewTicker(time.Minute)
+	defer minute.Stop()
+	day := time.NewTicker(24 * time.Hour)
+	defer day.Stop()
+	l.CheckOverstay(l.cfg.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+			l.reloadResidents(false)
+		case <-minute.C:
+			l.CheckOverstay(l.cfg.Now())
+		case <-day.C:
+			if _, err := l.Pseudonymise(l.cfg.Now()); err != nil {
+				l.log.Error("pseudonymising old passages failed", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,853 @@
+// Package vehicles keeps the vehicle entry/exit log (contract section 5):
+// it pairs plate reads, barrier and loop events into passages, classifies the
+// plate (resident, visitor, blacklisted, unknown), keeps the set of vehicles
+// inside across restarts, reports overstays, exports the log and
+// pseudonymises plates older than the retention period.
+//
+// Pairing rules, per gate (and lane when the sensor sends one):
+//
+//   - A plate_read makes a passage at once, so gates whose sensors send only
+//     plate reads still get a complete log. Its direction is the sensor's; a
+//     read without one is "out" when the plate is inside, else "in".
+//   - Another read of the same plate at the same gate in the same direction
+//     within DedupWindow (60 s) of the previous read is the same passage:
+//     cameras read a waiting car many times.
+//   - A barrier_open or loop within ConfirmWindow (10 s) after a passage on the
+//     same gate/lane marks the most recent unconfirmed passage Confirmed. A
+//     barrier_open that carries a plate confirms that plate's passage, or
+//     makes a passage of its own when there was no read.
+//   - An "in" adds the plate to the inside set (a repeated "in" without an
+//     "out" in between restarts its entry time: the out was missed); an "out"
+//     removes it and gets entry_at and dwell_s; an "out" of a plate not inside
+//     has them null.
+//
+// Other event types are ignored here; gaterules looks at them.
+package vehicles
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/plate"
+	"github.com/lanewatch/lanewatch/internal/sensors"
+)
+
+// Defaults for zero values in Config and config.Vehicles.
+const (
+	DefaultOverstay      = 24 * time.Hour
+	DefaultRetention     = 2160 * time.Hour
+	DefaultDedupWindow   = 60 * time.Second
+	DefaultConfirmWindow = 10 * time.Second
+	DefaultResidentsPoll = 5 * time.Second
+	DefaultQueryLimit    = 1000
+	// AnonPrefix marks a pseudonymised plate.
+	AnonPrefix = "anon:"
+)
+
+// Errors callers branch on.
+var (
+	ErrBadPlate = errors.New("vehicles: bad plate")
+	ErrNotFound = errors.New("vehicles: not found")
+	ErrBadVisit = errors.New("vehicles: valid_until must be after valid_from")
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketPassages = []byte("passages")
+	bucketInside   = []byte("inside")
+	bucketVisitors = []byte("visitors")
+	keySecret      = []byte("anon_secret")
+	keyAnonUpTo    = []byte("anon_upto")
+)
+
+// Config configures a Log.
+type Config struct {
+	DataDir  string
+	Site     string
+	Vehicles config.Vehicles
+	Location *time.Location // for exported times; nil: UTC
+	Logger   *slog.Logger
+	// Registerer takes the metrics; nil: a private registry.
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+
+	DedupWindow   time.Duration // default 60s
+	ConfirmWindow time.Duration // default 10s
+	ResidentsPoll time.Duration // default 5s
+}
+
+// Visitor is a temporary visitor plate (contract section 6).
+type Visitor struct {
+	Plate      string    `json:"plate"`
+	ValidFrom  time.Time `json:"valid_from"`
+	ValidUntil time.Time `json:"valid_until"`
+	Unit       string    `json:"unit,omitempty"`
+	Note       string    `json:"note,omitempty"`
+}
+
+// Query selects passages; zero fields do not filter.
+type Query struct {
+	Plate string
+	Gate  string
+	Since time.Time // inclusive
+	Until time.Time // exclusive
+	Limit int       // default 1000
+}
+
+// insideRecord is the stored form of a vehicle inside.
+type insideRecord struct {
+	Plate     string    `json:"plate"`
+	Class     Class     `json:"class"`
+	Gate      string    `json:"gate"`
+	EntryAt   time.Time `json:"entry_at"`
+	PassageID string    `json:"passage_id"`
+	Reported  bool      `json:"overstay_reported"`
+}
+
+// recent is the last passage per gate/plate, for de-duplication and confirmation.
+type recent struct {
+	key    []byte
+	p      Passage
+	lastAt time.Time
+}
+
+// Log is the vehicle entry/exit log.
+type Log struct {
+	// OnPassage is called (outside the Log's lock) for every new passage.
+	OnPassage func(Passage)
+	// OnOverstay is called once per vehicle inside longer than the overstay limit.
+	OnOverstay func(InsideVehicle)
+
+	cfg       Config
+	log       *slog.Logger
+	db        *bolt.DB
+	secret    []byte
+	overstay  time.Duration
+	retention time.Duration
+	watch     map[string]bool
+
+	mu          sync.Mutex
+	residents   map[string]Resident
+	resProblems []LineError
+	resStamp    fileStamp
+	visitors    map[string]Visitor
+	inside      map[string]insideRecord
+	byPlate     map[string]*recent // gate + "\x00" + plate
+	lastAtGate  map[string]*recent // gate + "\x00" + lane
+
+	m metrics
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+	ok   bool
+}
+
+type metrics struct {
+	passages   *prometheus.CounterVec
+	overstays  prometheus.Counter
+	anon       prometheus.Counter
+	residents  prometheus.Gauge
+	badLines   prometheus.Gauge
+	reloadErrs prometheus.Counter
+}
+
+// Open opens (or creates) data_dir/vehicles.db, loads the residents file and
+// pseudonymises passages already past retention.
+func Open(cfg Config) (*Log, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("vehicles: data dir is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.DedupWindow <= 0 {
+		cfg.DedupWindow = DefaultDedupWindow
+	}
+	if cfg.ConfirmWindow <= 0 {
+		cfg.ConfirmWindow = DefaultConfirmWindow
+	}
+	if cfg.ResidentsPoll <= 0 {
+		cfg.ResidentsPoll = DefaultResidentsPoll
+	}
+	l := &Log{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		overstay:   cfg.Vehicles.Overstay,
+		retention:  cfg.Vehicles.Retention,
+		watch:      map[string]bool{},
+		residents:  map[string]Resident{},
+		visitors:   map[string]Visitor{},
+		inside:     map[string]insideRecord{},
+		byPlate:    map[string]*recent{},
+		lastAtGate: map[string]*recent{},
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	l.log = l.log.With("component", "vehicles")
+	if l.overstay <= 0 {
+		l.overstay = DefaultOverstay
+	}
+	if l.retention <= 0 {
+		l.retention = DefaultRetention
+	}
+	for _, w := range cfg.Vehicles.Watchlist {
+		if p, ok := plate.NormalizePlate(w); ok {
+			l.watch[p] = true
+		} else {
+			l.log.Warn("watchlist entry is not a valid plate; ignored", "plate", w)
+		}
+	}
+	if err := l.registerMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("vehicles: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(cfg.DataDir, "vehicles.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("vehicles: open db: %w", err)
+	}
+	l.db = db
+	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.reloadResidents(true)
+	if _, err := l.Pseudonymise(cfg.Now()); err != nil {
+		l.log.Error("pseudonymising old passages failed", "err", err)
+	}
+	return l, nil
+}
+
+func (l *Log) registerMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	l.m = metrics{
+		passages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_vehicles_passages_total",
+			Help: "Vehicle passages by direction and class."}, []string{"direction", "class"}),
+		overstays: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_vehicles_overstays_total",
+			Help: "Vehicles reported for staying longer than the overstay limit."}),
+		anon: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_vehicles_pseudonymised_total",
+			Help: "Passages whose plate was pseudonymised after the retention period."}),
+		residents: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lanewatch_vehicles_residents",
+			Help: "Resident plates loaded from the residents file."}),
+		badLines: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lanewatch_vehicles_residents_bad_lines",
+			Help: "Lines of the residents file skipped at the last load."}),
+		reloadErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_vehicles_residents_load_errors_total",
+			Help: "Failed reads of the residents file (the previous list stays in force)."}),
+	}
+	insideG := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lanewatch_vehicles_inside",
+		Help: "Vehicles inside now."}, func() float64 {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return float64(len(l.inside))
+	})
+	for _, c := range []prometheus.Collector{l.m.passages, l.m.overstays, l.m.anon, l.m.residents, l.m.badLines, l.m.reloadErrs, insideG} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("vehicles: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// load creates the buckets and the pseudonymisation secret and reads the
+// inside set and the visitors into memory.
+func (l *Log) load() error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketPassages, bucketInside, bucketVisitors} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("vehicles: create bucket %s: %w", b, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if s := meta.Get(keySecret); len(s) == 32 {
+			l.secret = append([]byte(nil), s...)
+		} else {
+			l.secret = make([]byte, 32)
+			if _, err := rand.Read(l.secret); err != nil {
+				return fmt.Errorf("vehicles: secret: %w", err)
+			}
+			if err := meta.Put(keySecret, l.secret); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketInside).ForEach(func(k, v []byte) error {
+			var r insideRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				l.log.Error("corrupt inside record skipped", "plate", string(k), "err", err)
+				return nil
+			}
+			l.inside[r.Plate] = r
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketVisitors).ForEach(func(k, v []byte) error {
+			var vis Visitor
+			if err := json.Unmarshal(v, &vis); err != nil {
+				l.log.Error("corrupt visitor record skipped", "plate", string(k), "err", err)
+				return nil
+			}
+			l.visitors[vis.Plate] = vis
+			return nil
+		})
+	})
+}
+
+// Close closes the database.
+func (l *Log) Close() error { return l.db.Close() }
+
+// Classify says what plate is at time at: blacklisted beats resident beats
+// visitor (inside its validity window) beats unknown.
+func (l *Log) Classify(p string, at time.Time) Class {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.classifyLocked(p, at)
+}
+
+func (l *Log) classifyLocked(p string, at time.Time) Class {
+	switch {
+	case l.watch[p]:
+		return ClassBlacklisted
+	case l.residents[p].Plate != "":
+		return ClassResident
+	}
+	if v, ok := l.visitors[p]; ok && !at.Before(v.ValidFrom) && at.Before(v.ValidUntil) {
+		return ClassVisitor
+	}
+	return ClassUnknown
+}
+
+// Handle takes one accepted gate event.
+func (l *Log) Handle(ev sensors.Event) {
+	switch ev.Type {
+	case sensors.PlateRead:
+		l.plateSeen(ev, false)
+	case sensors.BarrierOpen:
+		if ev.Plate != "" {
+			l.plateSeen(ev, true)
+			return
+		}
+		l.confirm(ev)
+	case sensors.Loop:
+		l.confirm(ev)
+	}
+}
+
+func laneKey(ev sensors.Event) string {
+	if ev.HasLane {
+		return fmt.Sprintf("%s\x00%d", ev.Gate, ev.Lane)
+	}
+	return ev.Gate + "\x00"
+}
+
+// plateSeen handles a plate read, or a barrier_open carrying a plate.
+func (l *Log) plateSeen(ev sensors.Event, barrier bool) {
+	p, ok := plate.NormalizePlate(ev.Plate)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	dir := ev.Direction
+	if dir != sensors.In && dir != sensors.Out {
+		if _, in := l.inside[p]; in {
+			dir = sensors.Out
+		} else {
+			dir = sensors.In
+		}
+	}
+	pk := ev.Gate + "\x00" + p
+	if r := l.byPlate[pk]; r != nil && (r.p.Direction == dir || barrier) &&
+		ev.TS.Sub(r.lastAt) >= 0 && ev.TS.Sub(r.lastAt) <= l.cfg.DedupWindow {
+		// The same car seen again (or the barrier opening for it).
+		r.lastAt = ev.TS
+		if barrier && !r.p.Confirmed {
+			l.markConfirmedLocked(r)
+		}
+		l.mu.Unlock()
+		return
+	}
+	pas := Passage{Site: l.cfg.Site, Gate: ev.Gate, Direction: dir, Plate: p,
+		Class: l.classifyLocked(p, ev.TS), At: ev.TS, Lane: ev.Lane, Confirmed: barrier}
+	key, err := l.recordLocked(&pas)
+	if err != nil {
+		l.mu.Unlock()
+		l.log.Error("passage not stored", "gate", ev.Gate, "err", err)
+		return
+	}
+	r := &recent{key: key, p: pas, lastAt: ev.TS}
+	l.byPlate[pk] = r
+	l.lastAtGate[laneKey(ev)] = r
+	l.pruneRecentLocked(ev.TS)
+	l.mu.Unlock()
+	l.m.passages.WithLabelValues(string(pas.Direction), string(pas.Class)).Inc()
+	if l.OnPassage != nil {
+		l.OnPassage(l.localise(pas))
+	}
+}
+
+// recordLocked stores a new passage and updates the inside set in one transaction.
+func (l *Log) recordLocked(p *Passage) ([]byte, error) {
+	var key []byte
+	var in insideRecord
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		pb := tx.Bucket(bucketPassages)
+		seq, err := pb.NextSequence()
+		if err != nil {
+			return err
+		}
+		key = passageKey(p.At, seq)
+		p.ID = hex.EncodeToString(key)
+		ib := tx.Bucket(bucketInside)
+		switch p.Direction {
+		case sensors.In:
+			in = insideRecord{Plate: p.Plate, Class: p.Class, Gate: p.Gate, EntryAt: p.At.UTC(), PassageID: p.ID}
+			b, err := json.Marshal(in)
+			if err != nil {
+				return err
+			}
+			if err := ib.Put([]byte(p.Plate), b); err != nil {
+				return err
+			}
+		case sensors.Out:
+			if prev, ok := l.inside[p.Plate]; ok {
+				entry := prev.EntryAt
+				dwell := max(int64(p.At.Sub(entry)/time.Second), 0)
+				p.EntryAt, p.DwellS = &entry, &dwell
+				if err := ib.Delete([]byte(p.Plate)); err != nil {
+					return err
+				}
+			}
+		}
+		b, err := json.Marshal(stored(*p))
+		if err != nil {
+			return err
+		}
+		return pb.Put(key, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch p.Direction {
+	case sensors.In:
+		l.inside[p.Plate] = in
+	case sensors.Out:
+		delete(l.inside, p.Plate)
+	}
+	return key, nil
+}
+
+// passageKey orders passages by time; the sequence keeps keys unique when
+// two passages share a time stamp.
+func passageKey(at time.Time, seq uint64) []byte {
+	k := make([]byte, 16)
+	ns := at.UnixNano()
+	if ns < 0 {
+		ns = 0
+	}
+	binary.BigEndian.PutUint64(k, uint64(ns))
+	binary.BigEndian.PutUint64(k[8:], seq)
+	return k
+}
+
+// confirm handles a barrier_open without a plate, or a loop.
+func (l *Log) confirm(ev sensors.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.lastAtGate[laneKey(ev)]
+	if r == nil && ev.HasLane {
+		r = l.lastAtGate[ev.Gate+"\x00"] // a loop with a lane after a read without one
+	}
+	if r == nil || r.p.Confirmed {
+		return
+	}
+	if d := ev.TS.Sub(r.lastAt); d < 0 || d > l.cfg.ConfirmWindow {
+		return
+	}
+	l.markConfirmedLocked(r)
+}
+
+func (l *Log) markConfirmedLocked(r *recent) {
+	r.p.Confirmed = true
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPassages)
+		v := b.Get(r.key)
+		if v == nil {
+			return nil
+		}
+		var p storedPassage
+		if err := json.Unmarshal(v, &p); err != nil {
+			return err
+		}
+		p.Confirmed = true
+		nb, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		return b.Put(r.key, nb)
+	})
+	if err != nil {
+		l.log.Error("passage confirmation not stored", "id", r.p.ID, "err", err)
+	}
+}
+
+// storedPassage is the database form of a Passage: the contract JSON plus
+// the fields it leaves out (the outer fields shadow Passage's "-" ones).
+type storedPassage struct {
+	Passage
+	Lane      int  `json:"lane,omitempty"`
+	Confirmed bool `json:"confirmed,omitempty"`
+}
+
+func stored(p Passage) storedPassage {
+	return storedPassage{Passage: p, Lane: p.Lane, Confirmed: p.Confirmed}
+}
+
+func (s storedPassage) passage() Passage {
+	p := s.Passage
+	p.Lane, p.Confirmed = s.Lane, s.Confirmed
+	return p
+}
+
+// pruneRecentLocked forgets passages too old to be repeated or confirmed, so
+// the maps stay as small as the traffic of the last minute.
+func (l *Log) pruneRecentLocked(now time.Time) {
+	keep := max(l.cfg.DedupWindow, l.cfg.ConfirmWindow)
+	for k, r := range l.byPlate {
+		if now.Sub(r.lastAt) > keep {
+			delete(l.byPlate, k)
+		}
+	}
+	for k, r := range l.lastAtGate {
+		if now.Sub(r.lastAt) > keep {
+			delete(l.lastAtGate, k)
+		}
+	}
+}
+
+func (l *Log) localise(p Passage) Passage {
+	p.At = p.At.In(l.cfg.Location)
+	if p.EntryAt != nil {
+		e := p.EntryAt.In(l.cfg.Location)
+		p.EntryAt = &e
+	}
+	return p
+}
+
+// Inside lists the vehicles inside now, longest stay first.
+func (l *Log) Inside() []InsideVehicle {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	out := make([]InsideVehicle, 0, len(l.inside))
+	for _, r := range l.inside {
+		out = append(out, l.insideVehicle(r, now))
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].EntryAt.Equal(out[j].EntryAt) {
+			return out[i].EntryAt.Before(out[j].EntryAt)
+		}
+		return out[i].Plate < out[j].Plate
+	})
+	return out
+}
+
+func (l *Log) insideVehicle(r insideRecord, now time.Time) InsideVehicle {
+	d := max(now.Sub(r.EntryAt), 0)
+	return InsideVehicle{Plate: r.Plate, Class: r.Class, Gate: r.Gate, EntryAt: r.EntryAt.In(l.cfg.Location),
+		Dwell: d, DwellS: int64(d / time.Second)}
+}
+
+// CheckOverstay reports, once each, the vehicles inside longer than the
+// overstay limit at now; a vehicle is reported again only after it has left
+// and come back. It calls OnOverstay for each and returns them.
+func (l *Log) CheckOverstay(now time.Time) []InsideVehicle {
+	l.mu.Lock()
+	var due []insideRecord
+	for _, r := range l.inside {
+		if !r.Reported && now.Sub(r.EntryAt) > l.overstay {
+			due = append(due, r)
+		}
+	}
+	var out []InsideVehicle
+	if len(due) > 0 {
+		err := l.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketInside)
+			for _, r := range due {
+				r.Reported = true
+				v, err := json.Marshal(r)
+				if err != nil {
+					return err
+				}
+				if err := b.Put([]byte(r.Plate), v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			l.mu.Unlock()
+			l.log.Error("overstay state not stored; will retry", "err", err)
+			return nil
+		}
+		for _, r := range due {
+			r.Reported = true
+			l.inside[r.Plate] = r
+			out = append(out, l.insideVehicle(r, now))
+		}
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].EntryAt.Before(out[j].EntryAt) })
+	for _, v := range out {
+		l.m.overstays.Inc()
+		l.log.Info("vehicle overstay", "plate", v.Plate, "gate", v.Gate, "entry_at", v.EntryAt, "dwell", v.Dwell)
+		if l.OnOverstay != nil {
+			l.OnOverstay(v)
+		}
+	}
+	return out
+}
+
+// Pseudonymise replaces the plate of every passage older than the retention
+// period with AnonPrefix + hex HMAC-SHA256(secret, plate): plates are personal
+// data, but a keyed pseudonym still lets old statistics count repeat visits.
+// It returns how many passages it changed.
+func (l *Log) Pseudonymise(now time.Time) (int, error) {
+	cutoff := passageKey(now.Add(-l.retention), 0)
+	n := 0
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		c := tx.Bucket(bucketPassages).Cursor()
+		var k, v []byte
+		// Everything below the watermark is done already; start there.
+		if from := meta.Get(keyAnonUpTo); from != nil {
+			k, v = c.Seek(from)
+		} else {
+			k, v = c.First()
+		}
+		for ; k != nil && string(k) < string(cutoff); k, v = c.Next() {
+			var p storedPassage
+			if err := json.Unmarshal(v, &p); err != nil {
+				l.log.Error("corrupt passage skipped", "key", hex.EncodeToString(k), "err", err)
+				continue
+			}
+			if strings.HasPrefix(p.Plate, AnonPrefix) {
+				continue
+			}
+			p.Passage.Plate = l.pseudonym(p.Plate)
+			nb, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			if err := c.Bucket().Put(k, nb); err != nil {
+				return err
+			}
+			n++
+		}
+		return meta.Put(keyAnonUpTo, cutoff)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("vehicles: pseudonymise: %w", err)
+	}
+	l.m.anon.Add(float64(n))
+	if n > 0 {
+		l.log.Info("pseudonymised plates past retention", "passages", n, "retention", l.retention)
+	}
+	return n, nil
+}
+
+func (l *Log) pseudonym(p string) string {
+	m := hmac.New(sha256.New, l.secret)
+	m.Write([]byte(p))
+	return AnonPrefix + hex.EncodeToString(m.Sum(nil))
+}
+
+// Passages returns the passages matching q, newest first.
+func (l *Log) Passages(q Query) []Passage {
+	if q.Limit <= 0 {
+		q.Limit = DefaultQueryLimit
+	}
+	if q.Plate != "" {
+		if p, ok := plate.NormalizePlate(q.Plate); ok {
+			q.Plate = p
+		}
+	}
+	var out []Passage
+	err := l.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketPassages).Cursor()
+		var k, v []byte
+		if q.Until.IsZero() {
+			k, v = c.Last()
+		} else {
+			// Seek lands on the first key >= Until; everything from there is excluded.
+			k, v = c.Seek(passageKey(q.Until, 0))
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		var since []byte
+		if !q.Since.IsZero() {
+			since = passageKey(q.Since, 0)
+		}
+		for ; k != nil && len(out) < q.Limit; k, v = c.Prev() {
+			if since != nil && string(k) < string(since) {
+				break
+			}
+			var p storedPassage
+			if err := json.Unmarshal(v, &p); err != nil {
+				continue
+			}
+			if (q.Plate != "" && p.Plate != q.Plate) || (q.Gate != "" && p.Gate != q.Gate) {
+				continue
+			}
+			out = append(out, l.localise(p.passage()))
+		}
+		return nil
+	})
+	if err != nil {
+		l.log.Error("passage query failed", "err", err)
+	}
+	return out
+}
+
+// AddVisitor adds or replaces a temporary visitor plate.
+func (l *Log) AddVisitor(v Visitor) error {
+	p, ok := plate.NormalizePlate(v.Plate)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrBadPlate, v.Plate)
+	}
+	if !v.ValidUntil.After(v.ValidFrom) {
+		return ErrBadVisit
+	}
+	v.Plate = p
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketVisitors).Put([]byte(p), b) }); err != nil {
+		return fmt.Errorf("vehicles: store visitor: %w", err)
+	}
+	l.visitors[p] = v
+	return nil
+}
+
+// Visitors lists the visitor plates, by plate.
+func (l *Log) Visitors() []Visitor {
+	l.mu.Lock()
+	out := make([]Visitor, 0, len(l.visitors))
+	for _, v := range l.visitors {
+		v.ValidFrom, v.ValidUntil = v.ValidFrom.In(l.cfg.Location), v.ValidUntil.In(l.cfg.Location)
+		out = append(out, v)
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Plate < out[j].Plate })
+	return out
+}
+
+// RemoveVisitor removes a visitor plate; ErrNotFound when there is none.
+func (l *Log) RemoveVisitor(p string) error {
+	if np, ok := plate.NormalizePlate(p); ok {
+		p = np
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.visitors[p]; !ok {
+		return fmt.Errorf("%w: visitor %q", ErrNotFound, p)
+	}
+	if err := l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketVisitors).Delete([]byte(p)) }); err != nil {
+		return fmt.Errorf("vehicles: remove visitor: %w", err)
+	}
+	delete(l.visitors, p)
+	return nil
+}
+
+// Residents returns how many residents are loaded and the lines of the
+// residents file skipped at the last load.
+func (l *Log) Residents() (int, []LineError) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.residents), append([]LineError(nil), l.resProblems...)
+}
+
+// reloadResidents reads the residents file when its mtime or size changed (or
+// always when force). A file that cannot be read keeps the previous list: a
+// half-copied file must not turn every resident into "unknown".
+func (l *Log) reloadResidents(force bool) {
+	path := l.cfg.Vehicles.ResidentsFile
+	if path == "" {
+		return
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		l.mu.Lock()
+		was := l.resStamp.ok
+		l.resStamp = fileStamp{}
+		l.mu.Unlock()
+		if force || was {
+			l.m.reloadErrs.Inc()
+			l.log.Warn("residents file not readable; keeping the current list", "file", path, "err", err)
+		}
+		return
+	}
+	stamp := fileStamp{mod: st.ModTime(), size: st.Size(), ok: true}
+	l.mu.Lock()
+	same := l.resStamp == stamp
+	l.mu.Unlock()
+	if same && !force {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		l.m.reloadErrs.Inc()
+		l.log.Warn("residents file not readable; keeping the current list", "file", path, "err", err)
+		return
+	}
+	res, bad, err := ParseResidents(f)
+	f.Close()
+	if err != nil {
+		l.m.reloadErrs.Inc()
+		l.log.Warn("residents file not readable; keeping the current list", "file", path, "err", err)
+		return
+	}
+	for i, e := range bad {
+		if i == 20 {
+			l.log.Warn("more bad lines in residents file", "file", path, "count", len(bad)-i)
+			break
+		}
+		l.log.Warn("residents file: line skipped", "file", path, "line", e.Line, "problem", e.Msg)
+	}
+	l.mu.Lock()
+	l.residents, l.resProblems, l.resStamp = res, bad, stamp
+	l.mu.Unlock()
+	l.m.residents.Set(float64(len(res)))
+	l.m.badLines.Set(float64(len(bad)))
+	l.log.Info("residents loaded", "file", path, "residents", len(res), "bad_lines", len(bad))
+}
