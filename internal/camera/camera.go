@@ -1,0 +1,270 @@
+// Package camera is the gateway's per-camera RTSP client: it connects with
+// gortsplib, depacketizes H.264/H.265, decodes into a reused Mat handed to the
+// analysis loop through frames.Latest, keeps a pre-roll ring of encoded access
+// units for incident clips, serves snapshots on demand, and reports a status
+// (online/degraded/offline with a reason). A camera that misbehaves only ever
+// affects itself: every failure ends in a reconnect with back-off.
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gocv.io/x/gocv"
+
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/frames"
+	"github.com/lanewatch/lanewatch/internal/logx"
+)
+
+// Defaults for the zero values of Camera's fields.
+const (
+	DefaultDetectWidth   = 640
+	DefaultIdleKeyframes = 30 * time.Second
+	DefaultReadTimeout   = 10 * time.Second
+	DefaultPreRoll       = 10 * time.Second
+	DefaultPreRollBytes  = 64 << 20
+	DefaultBackoffMin    = time.Second
+	DefaultBackoffMax    = 30 * time.Second
+	DefaultStableAfter   = 30 * time.Second
+	DefaultStatusWindow  = 5 * time.Second
+)
+
+// Camera is one RTSP camera. Set the fields, then Start; Close stops it.
+// Fields must not change after Start.
+type Camera struct {
+	ID, Name string
+	URL      string // rtsp://user:pass@host/path; never logged unredacted
+	// Transport is "tcp" (default: survives NAT and lossy Wi-Fi bridges) or "udp".
+	Transport string
+	// DetectWidth is the width of the Mats handed to analysis (aspect kept).
+	DetectWidth int
+	// NominalFPS is the camera's frame rate; below half of it the camera is
+	// degraded. 0: not checked.
+	NominalFPS float64
+	// IdleKeyframes: without motion for this long, decode key frames only.
+	// 0: DefaultIdleKeyframes; negative: always decode every frame.
+	IdleKeyframes time.Duration
+	// ReadTimeout: no RTP packet for this long is a stall (offline, reconnect).
+	ReadTimeout time.Duration
+	// PreRoll and PreRollBytes bound the ring of encoded access units.
+	PreRoll      time.Duration
+	PreRollBytes int
+	// Reconnect back-off grows from BackoffMin to BackoffMax with jitter and
+	// resets once a connection has delivered frames for StableAfter.
+	BackoffMin, BackoffMax, StableAfter time.Duration
+	// StatusWindow is the sliding window for frame rates and degradation.
+	StatusWindow time.Duration
+
+	Out        *frames.Latest // required: decoded frames go here
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// OnStatus is called (from the camera's monitor goroutine) on every
+	// change of state or reason; it must not block for long.
+	OnStatus func(Status)
+
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	ring   *ring
+	mat    gocv.Mat // detection-size frame, owned by the RTP callback
+	seq    uint64
+	unreg  []prometheus.Collector
+	reg    prometheus.Registerer
+	closed atomic.Bool
+
+	// Counters shared with the monitor; atomics keep the packet path lock-free.
+	packetsIn, framesIn, framesDecoded, framesSkipped, framesDropped atomic.Uint64
+	decodeErrors, packetsLost, analyzed, reconnects                  atomic.Uint64
+	lastPacket, lastFrame, connectedAt, lastMotion                   atomic.Int64
+	connected, gotPacket, motion                                     atomic.Bool
+	backoff                                                          atomic.Int64
+	srcW, srcH                                                       atomic.Int32
+
+	mu     sync.Mutex // guards the fields below
+	errMsg string     // why the last session ended (redacted)
+	status Status
+
+	snapMu   sync.Mutex
+	snapSeq  uint64
+	snapJPEG []byte
+}
+
+// FromConfig builds a camera from its configuration entry.
+func FromConfig(c config.Camera, out *frames.Latest) *Camera {
+	return &Camera{
+		ID: c.ID, Name: c.Name, URL: c.URL, Transport: c.Transport,
+		DetectWidth: c.Detect.Width, IdleKeyframes: c.Detect.KeyframesWhenIdle, Out: out,
+	}
+}
+
+// ErrClosed is returned by calls on a closed camera.
+var ErrClosed = errors.New("camera closed")
+
+func (c *Camera) defaults() error {
+	if c.Out == nil {
+		return fmt.Errorf("camera %s: Out is nil", c.ID)
+	}
+	if c.Transport == "" {
+		c.Transport = "tcp"
+	}
+	if c.Transport != "tcp" && c.Transport != "udp" {
+		return fmt.Errorf("camera %s: transport %q: want tcp or udp", c.ID, c.Transport)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.IdleKeyframes == 0 {
+		c.IdleKeyframes = DefaultIdleKeyframes
+	}
+	if c.DetectWidth <= 0 {
+		c.DetectWidth = DefaultDetectWidth
+	}
+	def(&c.ReadTimeout, DefaultReadTimeout)
+	def(&c.PreRoll, DefaultPreRoll)
+	def(&c.BackoffMin, DefaultBackoffMin)
+	def(&c.BackoffMax, DefaultBackoffMax)
+	def(&c.StableAfter, DefaultStableAfter)
+	def(&c.StatusWindow, DefaultStatusWindow)
+	if c.PreRollBytes <= 0 {
+		c.PreRollBytes = DefaultPreRollBytes
+	}
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	return nil
+}
+
+// Start connects in the background and returns at once; the camera keeps
+// reconnecting until ctx ends or Close is called.
+func (c *Camera) Start(ctx context.Context) error {
+	if err := c.defaults(); err != nil {
+		return err
+	}
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c.log = logger.With("camera", c.ID, "url", logx.RedactURL(c.URL))
+	if err := c.registerMetrics(); err != nil {
+		return err
+	}
+	c.ring = newRing(c.PreRoll, c.PreRollBytes)
+	c.mat = gocv.NewMat()
+	now := time.Now()
+	c.lastMotion.Store(now.UnixNano())
+	c.status = Status{ID: c.ID, Name: c.Name, State: StateOffline, Reason: "connecting", Since: now}
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.wg.Add(2)
+	go c.run(ctx)
+	go c.monitor(ctx)
+	return nil
+}
+
+// Close stops the camera, waits for its goroutines and frees its memory.
+// The last status reported is offline "stopped".
+func (c *Camera) Close() error {
+	if c.closed.Swap(true) || c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	c.wg.Wait()
+	c.ring.close()
+	c.mat.Close()
+	for _, col := range c.unreg {
+		c.reg.Unregister(col)
+	}
+	c.setStatus(StateOffline, "stopped", time.Now())
+	return nil
+}
+
+// SetMotion tells the camera whether the analysis loop sees motion; after
+// IdleKeyframes without it, only key frames are decoded.
+func (c *Camera) SetMotion(active bool) {
+	c.motion.Store(active)
+	if active {
+		c.lastMotion.Store(time.Now().UnixNano())
+	}
+}
+
+// MarkAnalyzed counts one frame analysed (for FPSAnalyzed).
+func (c *Camera) MarkAnalyzed() { c.analyzed.Add(1) }
+
+// Clip returns copies of the access units from the key frame at or before
+// from up to to, with what a muxer needs to write them without re-encoding.
+func (c *Camera) Clip(from, to time.Time) ([]AU, Params) {
+	aus, p := c.ring.clip(from, to)
+	p.Width, p.Height = int(c.srcW.Load()), int(c.srcH.Load())
+	return aus, p
+}
+
+// WaitUntil blocks until the camera has received video up to t (post-roll),
+// ctx ends, or the camera closes.
+func (c *Camera) WaitUntil(ctx context.Context, t time.Time) error {
+	return c.ring.waitUntil(ctx, t)
+}
+
+func (c *Camera) idleMode(now time.Time) bool {
+	if c.IdleKeyframes < 0 || c.motion.Load() {
+		return false
+	}
+	return now.Sub(time.Unix(0, c.lastMotion.Load())) >= c.IdleKeyframes
+}
+
+// run is the reconnect loop.
+func (c *Camera) run(ctx context.Context) {
+	defer c.wg.Done()
+	attempt := 0
+	for {
+		start := time.Now()
+		decodedBefore := c.framesDecoded.Load()
+		err := c.session(ctx)
+		c.connected.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		msg := logx.RedactText(err.Error())
+		c.mu.Lock()
+		c.errMsg = msg
+		c.mu.Unlock()
+		// A connection that delivered frames for a while was healthy: the
+		// next failure is news, not a continuation, so retry quickly.
+		if time.Since(start) >= c.StableAfter && c.framesDecoded.Load() > decodedBefore {
+			attempt = 0
+		}
+		delay := backoffDelay(c.BackoffMin, c.BackoffMax, attempt)
+		attempt++
+		c.backoff.Store(int64(delay))
+		c.log.Warn("camera disconnected", "err", msg, "retry_in", delay.Round(time.Millisecond))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		c.reconnects.Add(1)
+	}
+}
+
+// backoffDelay is min·2^attempt capped at max, with jitter in [d/2, d] so
+// that cameras behind one failed switch do not reconnect in lockstep.
+func backoffDelay(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	if d > hi {
+		d = hi
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}

@@ -1,0 +1,252 @@
+package camera
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// AU is one encoded access unit kept for clips and snapshots.
+type AU struct {
+	NALUs [][]byte // without start codes
+	PTS   time.Duration
+	At    time.Time // wall-clock time of arrival
+	Key   bool
+}
+
+// Params are what a muxer needs besides the access units.
+type Params struct {
+	Codec         string // H264 or H265
+	VPS, SPS, PPS []byte // latest parameter sets seen (SDP or in band)
+	Width, Height int    // coded size of the latest decoded frame
+}
+
+type ringEntry struct {
+	au   AU
+	buf  []byte
+	size int
+	seq  uint64
+}
+
+// ring is the pre-roll buffer: the last maxDur of access units, always
+// starting at a key frame so that a clip cut from it decodes, and bounded in
+// bytes so that a camera with a huge bitrate cannot eat the gateway's memory.
+// Evicted buffers are recycled, so steady state does not allocate.
+type ring struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	maxDur   time.Duration
+	maxBytes int
+	entries  []ringEntry
+	free     []ringEntry
+	bytes    int
+	seq      uint64
+	params   Params
+	closed   bool
+}
+
+func newRing(maxDur time.Duration, maxBytes int) *ring {
+	r := &ring{maxDur: maxDur, maxBytes: maxBytes}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) {
+	size := 0
+	for _, n := range nalus {
+		size += len(n)
+	}
+	r.mu.Lock()
+	if len(r.entries) == 0 && !key {
+		// A clip must start at a key frame: nothing to keep before one.
+		r.mu.Unlock()
+		return
+	}
+	var e ringEntry
+	if n := len(r.free); n > 0 {
+		e = r.free[n-1]
+		r.free = r.free[:n-1]
+	}
+	if cap(e.buf) < size {
+		e.buf = make([]byte, size, size+size/4)
+	}
+	e.buf = e.buf[:size]
+	e.au.NALUs = e.au.NALUs[:0]
+	off := 0
+	for _, n := range nalus {
+		c := copy(e.buf[off:], n)
+		e.au.NALUs = append(e.au.NALUs, e.buf[off:off+c:off+c])
+		off += c
+	}
+	r.seq++
+	e.seq, e.size = r.seq, size
+	e.au.PTS, e.au.At, e.au.Key = pts, at, key
+	r.entries = append(r.entries, e)
+	r.bytes += size
+	r.evict(at)
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
+
+func (r *ring) evict(now time.Time) {
+	for len(r.entries) > 1 {
+		k := 1
+		for k < len(r.entries) && !r.entries[k].au.Key {
+			k++
+		}
+		switch {
+		case k < len(r.entries) && !r.entries[k].au.At.After(now.Add(-r.maxDur)):
+			// The next GOP alone still covers the pre-roll: drop the oldest one.
+		case r.bytes > r.maxBytes:
+			// Over the byte cap: drop the oldest GOP; a single GOP bigger
+			// than the cap is dropped whole and refilled from the next key
+			// frame, since a clip cannot start in its middle.
+		default:
+			return
+		}
+		r.drop(k)
+	}
+	if len(r.entries) == 1 && r.bytes > r.maxBytes {
+		r.drop(1)
+	}
+}
+
+// drop removes the first k entries and recycles their buffers.
+func (r *ring) drop(k int) {
+	for i := 0; i < k; i++ {
+		e := r.entries[i]
+		r.bytes -= e.size
+		if len(r.free) < 64 {
+			r.free = append(r.free, e)
+		}
+		r.entries[i] = ringEntry{}
+	}
+	n := copy(r.entries, r.entries[k:])
+	for i := n; i < len(r.entries); i++ {
+		r.entries[i] = ringEntry{}
+	}
+	r.entries = r.entries[:n]
+}
+
+// reset forgets everything, e.g. when the codec changes across reconnects.
+func (r *ring) reset() {
+	r.mu.Lock()
+	r.drop(len(r.entries))
+	r.mu.Unlock()
+}
+
+func (r *ring) setParams(p Params) {
+	r.mu.Lock()
+	r.params = p
+	r.mu.Unlock()
+}
+
+func (r *ring) updateParams(f func(p *Params)) {
+	r.mu.Lock()
+	f(&r.params)
+	r.mu.Unlock()
+}
+
+// sinceKey calls f for the units from the newest key frame on, under the
+// lock; f must not keep the slices.
+func (r *ring) sinceKey(f func(AU)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := len(r.entries) - 1
+	for k >= 0 && !r.entries[k].au.Key {
+		k--
+	}
+	if k < 0 {
+		return
+	}
+	for _, e := range r.entries[k:] {
+		f(e.au)
+	}
+}
+
+// lastGOP deep-copies the units from the newest key frame on; seq is the
+// newest unit's sequence number (0: empty).
+func (r *ring) lastGOP() ([]AU, uint64, Params) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := len(r.entries) - 1
+	for k >= 0 && !r.entries[k].au.Key {
+		k--
+	}
+	if k < 0 {
+		return nil, 0, r.params
+	}
+	return copyAUs(r.entries[k:]), r.entries[len(r.entries)-1].seq, r.params
+}
+
+func (r *ring) clip(from, to time.Time) ([]AU, Params) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := -1
+	for i, e := range r.entries {
+		if e.au.Key && (start < 0 || !e.au.At.After(from)) {
+			start = i
+		}
+		if e.au.At.After(from) && start >= 0 {
+			break
+		}
+	}
+	if start < 0 {
+		return nil, r.params
+	}
+	end := start
+	for end < len(r.entries) && !r.entries[end].au.At.After(to) {
+		end++
+	}
+	return copyAUs(r.entries[start:end]), r.params
+}
+
+func copyAUs(es []ringEntry) []AU {
+	total := 0
+	for _, e := range es {
+		total += e.size
+	}
+	buf := make([]byte, 0, total)
+	out := make([]AU, len(es))
+	for i, e := range es {
+		out[i] = e.au
+		out[i].NALUs = make([][]byte, len(e.au.NALUs))
+		for j, n := range e.au.NALUs {
+			start := len(buf)
+			buf = append(buf, n...)
+			out[i].NALUs[j] = buf[start:len(buf):len(buf)]
+		}
+	}
+	return out
+}
+
+// waitUntil blocks until a unit that arrived at or after t is in the ring.
+func (r *ring) waitUntil(ctx context.Context, t time.Time) error {
+	stop := context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		r.mu.Unlock()
+		r.cond.Broadcast()
+	})
+	defer stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		if n := len(r.entries); n > 0 && !r.entries[n-1].au.At.Before(t) {
+			return nil
+		}
+		if r.closed {
+			return ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r.cond.Wait()
+	}
+}
+
+func (r *ring) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
