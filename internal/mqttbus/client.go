@@ -1,0 +1,515 @@
+package mqttbus
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanewatch/lanewatch/internal/logx"
+)
+
+// ErrQueued is returned by Publish when the context ended before the broker
+// acknowledged the message. The message is NOT lost: paho keeps it in its
+// store (on disk under DataDir) and sends it when the connection is back, also
+// after a restart of the gateway. Callers that must know about delivery treat
+// it as "accepted, not yet confirmed".
+var ErrQueued = errors.New("mqttbus: not yet acknowledged by the broker; queued for sending on reconnect")
+
+// ErrClosed is returned by Publish and Subscribe after Close (or before Start).
+var ErrClosed = errors.New("mqttbus: client not running")
+
+// ConfigError reports an unusable client configuration.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return "mqttbus: " + e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// TLS names the PEM files for ssl:// and mqtts:// brokers. CAFile empty: the
+// system roots. CertFile and KeyFile: client certificate, both or neither.
+type TLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// Config configures a Client.
+type Config struct {
+	// Broker is tcp://, ssl://, mqtt:// or mqtts:// host:port.
+	Broker string
+	// ClientID must be stable across restarts: the broker keys the persistent
+	// session (subscriptions, queued QoS 1 messages) on it.
+	ClientID           string
+	Username, Password string
+	TLS                TLS
+	Topics             Topics
+	// GatewayID names the status topic that carries online / offline (will).
+	GatewayID string
+	// DataDir holds mqtt-store/, paho's persistent in-flight store. Empty: an
+	// in-memory store (tests, benchmarks); in-flight messages are then lost
+	// when the process dies.
+	DataDir    string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+
+	// MaxReconnectInterval caps the back-off between reconnect attempts
+	// (default 10 s): a gate event that waits longer than that is stale.
+	MaxReconnectInterval time.Duration
+	// QueueSize bounds each subscription's delivery queue (default 4096).
+	QueueSize int
+	// Dial, when set, opens the network connection for tcp:// and mqtt://
+	// brokers instead of net.Dialer. Tests use it to cut connections the way
+	// a network failure would.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Client is the paho-based Bus. Create with New, then Start; stop with Close.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	cli     paho.Client
+	status  string // GatewayStatus topic, "" when GatewayID is empty
+
+	mu      sync.Mutex
+	subs    map[string]*subscription
+	running bool
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	// ready is closed once a connection has been made with every
+	// subscription registered before Start in place.
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// subscription delivers the messages of one filter in order on its own
+// worker goroutine, so a slow handler holds up only its own subscription.
+type subscription struct {
+	filter string
+	h      Handler
+	queue  chan paho.Message
+	// stopped releases a paho callback blocked on a full queue at Close.
+	stopped <-chan struct{}
+}
+
+// New validates cfg and builds the client; nothing connects until Start.
+func New(cfg Config) (*Client, error) {
+	if cfg.ClientID == "" {
+		return nil, &ConfigError{Field: "client_id", Err: errors.New("required (a stable id keeps the persistent session)")}
+	}
+	u, err := brokerURL(cfg.Broker)
+	if err != nil {
+		return nil, &ConfigError{Field: "broker", Err: err}
+	}
+	if cfg.MaxReconnectInterval <= 0 {
+		cfg.MaxReconnectInterval = 10 * time.Second
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 4096
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Client{
+		cfg:     cfg,
+		log:     log.With("component", "mqttbus", "broker", logx.RedactURL(u.String()), "client_id", cfg.ClientID),
+		metrics: newMetrics(cfg.Registerer),
+		subs:    map[string]*subscription{},
+		stopped: make(chan struct{}),
+		ready:   make(chan struct{}),
+	}
+	if cfg.GatewayID != "" {
+		c.status = cfg.Topics.GatewayStatus(cfg.GatewayID)
+	}
+
+	o := paho.NewClientOptions()
+	o.AddBroker(u.String())
+	o.SetClientID(cfg.ClientID)
+	o.SetUsername(cfg.Username)
+	o.SetPassword(cfg.Password)
+	o.SetProtocolVersion(4)
+	// A persistent session: the broker keeps our subscriptions and queues QoS 1
+	// messages for us while we are away (restart, network cut). With a clean
+	// session every gate event sent during an outage would be dropped.
+	o.SetCleanSession(false)
+	// The initial connect is retried too: the gateway may boot before the
+	// broker, and Start must not fail for that.
+	o.SetConnectRetry(true)
+	o.SetConnectRetryInterval(time.Second)
+	o.SetAutoReconnect(true)
+	o.SetMaxReconnectInterval(cfg.MaxReconnectInterval)
+	o.SetConnectTimeout(10 * time.Second)
+	o.SetKeepAlive(30 * time.Second)
+	o.SetWriteTimeout(10 * time.Second)
+	// Subscriptions are restored by us in OnConnect (see onConnect), not from
+	// paho's store, so that we subscribe exactly the current set.
+	o.SetResumeSubs(false)
+	// Messages are acknowledged only after their handler has run (see worker),
+	// so a message that was received but not processed when the gateway died
+	// is sent again by the broker. Repeats are caught by the consumer's dedup.
+	o.SetAutoAckDisabled(true)
+	// OrderMatters(false) would make paho start a goroutine per message, which
+	// loses the order of gate events. We keep paho's in-order dispatch; our
+	// callback only enqueues into the subscription's queue, so the network
+	// loop is never held by a handler (except when that queue is full:
+	// back-pressure rather than unbounded memory).
+	o.SetOrderMatters(true)
+	if cfg.DataDir != "" {
+		dir := filepath.Join(cfg.DataDir, "mqtt-store")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, &ConfigError{Field: "data_dir", Err: err}
+		}
+		// The file store keeps QoS 1 messages that are not yet acknowledged
+		// across a gateway restart; paho resends them on the next connect.
+		o.SetStore(paho.NewFileStore(dir))
+	}
+	if c.status != "" {
+		// The broker publishes this when we vanish without a DISCONNECT, so
+		// the monitor wall and patrol apps see that the gateway is down.
+		o.SetBinaryWill(c.status, []byte("offline"), 1, true)
+	}
+	if u.Scheme == "ssl" {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, &ConfigError{Field: "tls", Err: err}
+		}
+		o.SetTLSConfig(tc)
+	} else if cfg.Dial != nil {
+		dial := cfg.Dial
+		o.SetCustomOpenConnectionFn(func(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), opts.ConnectTimeout)
+			defer cancel()
+			return dial(ctx, "tcp", uri.Host)
+		})
+	}
+	o.SetOnConnectHandler(c.onConnect)
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.metrics.connected.Set(0)
+		c.log.Warn("MQTT connection lost; reconnecting", "err", logx.RedactText(err.Error()))
+	})
+	o.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+		c.metrics.reconnects.Inc()
+	})
+	c.cli = paho.NewClient(o)
+	return c, nil
+}
+
+// brokerURL accepts the schemes of the config file and maps them to paho's.
+func brokerURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, errors.New("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New(logx.RedactText(err.Error()))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "tcp", "mqtt":
+		u.Scheme = "tcp"
+	case "ssl", "tls", "mqtts":
+		u.Scheme = "ssl"
+	default:
+		return nil, fmt.Errorf("scheme %q: want tcp://, ssl://, mqtt:// or mqtts://", u.Scheme)
+	}
+	if u.Host == "" || u.Port() == "" {
+		return nil, errors.New("want scheme://host:port")
+	}
+	return u, nil
+}
+
+func tlsConfig(t TLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificates", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("cert_file and key_file go together")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Start begins connecting and returns once the first connection is up, with
+// the subscriptions made so far in place (a message published after Start
+// returns reaches them), or when ctx ends. When ctx ends first the client keeps trying in the background (the
+// broker may simply be late) and Start returns ctx's error, which callers may
+// log and ignore.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return nil
+	}
+	c.running = true
+	c.mu.Unlock()
+	tok := c.cli.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqttbus: connect: %s", logx.RedactText(err.Error()))
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("mqttbus: still connecting: %w", ctx.Err())
+	}
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mqttbus: still connecting: %w", ctx.Err())
+	}
+}
+
+// onConnect runs on every (re)connect: announce ourselves and subscribe the
+// current set again. A persistent session normally keeps subscriptions, but
+// an embedded broker that lost its store, or a different broker behind the
+// same address, would not have them.
+func (c *Client) onConnect(cl paho.Client) {
+	c.metrics.connected.Set(1)
+	c.log.Info("MQTT connected")
+	if c.status != "" {
+		// Not waited for here: the callback runs on paho's connect path.
+		cl.Publish(c.status, 1, true, []byte("online"))
+	}
+	c.mu.Lock()
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	toks := make([]paho.Token, len(subs))
+	for i, s := range subs {
+		toks[i] = cl.Subscribe(s.filter, 1, s.deliver)
+	}
+	// paho runs this callback on a goroutine of its own, so waiting is fine.
+	ok := true
+	for i, tok := range toks {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			ok = false
+			c.log.Error("MQTT subscribe failed; retried on the next connect", "filter", subs[i].filter, "err", tok.Error())
+		}
+	}
+	if ok {
+		c.readyOnce.Do(func() { close(c.ready) })
+	}
+}
+
+// Publish sends payload at QoS 1 and waits for the broker's PUBACK. When ctx
+// ends first (broker slow or unreachable) it returns an error wrapping
+// ErrQueued: the message stays in paho's store and goes out on reconnect.
+func (c *Client) Publish(ctx context.Context, topic string, retained bool, payload []byte) error {
+	if !c.isRunning() {
+		return ErrClosed
+	}
+	tok := c.cli.Publish(topic, 1, retained, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			c.metrics.publishErrors.Inc()
+			return fmt.Errorf("mqttbus: publish %s: %w", topic, err)
+		}
+		c.metrics.published.Inc()
+		return nil
+	case <-ctx.Done():
+		c.metrics.publishQueued.Inc()
+		return fmt.Errorf("%w: %s: %w", ErrQueued, topic, ctx.Err())
+	}
+}
+
+// PublishAsync sends payload at QoS 1 without waiting; done (may be nil) is
+// called with the outcome once the broker acknowledged it. It is for
+// producers that keep many messages in flight (simulators, benchmarks).
+func (c *Client) PublishAsync(topic string, retained bool, payload []byte, done func(error)) {
+	if !c.isRunning() {
+		if done != nil {
+			done(ErrClosed)
+		}
+		return
+	}
+	tok := c.cli.Publish(topic, 1, retained, payload)
+	go func() {
+		<-tok.Done()
+		err := tok.Error()
+		if err != nil {
+			c.metrics.publishErrors.Inc()
+		} else {
+			c.metrics.published.Inc()
+		}
+		if done != nil {
+			done(err)
+		}
+	}()
+}
+
+// Subscribe registers h for filter at QoS 1. It may be called before Start:
+// the subscription is made on every connect. Messages of one filter reach h
+// one at a time, in order, on a goroutine of their own.
+func (c *Client) Subscribe(filter string, h Handler) error {
+	c.mu.Lock()
+	if _, dup := c.subs[filter]; dup {
+		c.mu.Unlock()
+		return fmt.Errorf("mqttbus: %s: already subscribed", filter)
+	}
+	s := &subscription{filter: filter, h: h, queue: make(chan paho.Message, c.cfg.QueueSize), stopped: c.stopped}
+	c.subs[filter] = s
+	c.wg.Add(1)
+	go c.worker(s)
+	c.mu.Unlock()
+
+	if !c.cli.IsConnectionOpen() {
+		return nil // onConnect subscribes
+	}
+	tok := c.cli.Subscribe(filter, 1, s.deliver)
+	if !tok.WaitTimeout(30 * time.Second) {
+		return fmt.Errorf("mqttbus: subscribe %s: timed out (will retry on reconnect)", filter)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqttbus: subscribe %s: %w", filter, err)
+	}
+	return nil
+}
+
+func (s *subscription) deliver(_ paho.Client, m paho.Message) {
+	select {
+	case s.queue <- m:
+	case <-s.stopped:
+	}
+}
+
+func (c *Client) worker(s *subscription) {
+	defer c.wg.Done()
+	recv := c.metrics.received.WithLabelValues(s.filter)
+	for {
+		select {
+		case m := <-s.queue:
+			recv.Inc()
+			c.handle(s, m)
+			m.Ack()
+		case <-c.stopped:
+			return
+		}
+	}
+}
+
+// handle runs one handler call; a panicking handler must not take the
+// subscription (and with it every later gate event) down.
+func (c *Client) handle(s *subscription, m paho.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.metrics.handlerPanics.Inc()
+			c.log.Error("MQTT handler panicked", "filter", s.filter, "topic", m.Topic(), "panic", r)
+		}
+	}()
+	s.h(Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
+}
+
+func (c *Client) isRunning() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running
+}
+
+// Connected reports whether the connection is up right now.
+func (c *Client) Connected() bool { return c.cli.IsConnectionOpen() }
+
+// Close publishes "offline" (a clean disconnect suppresses the will), then
+// disconnects and stops the subscription workers. Messages still queued and
+// not yet handled are not acknowledged, so the broker sends them again on the
+// next connect of the same client id.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if !c.running {
+		c.mu.Unlock()
+		return nil
+	}
+	c.running = false
+	c.mu.Unlock()
+	if c.status != "" && c.cli.IsConnectionOpen() {
+		tok := c.cli.Publish(c.status, 1, true, []byte("offline"))
+		tok.WaitTimeout(2 * time.Second)
+	}
+	c.cli.Disconnect(500)
+	close(c.stopped)
+	c.wg.Wait()
+	c.metrics.connected.Set(0)
+	return nil
+}
+
+type metrics struct {
+	published, publishErrors, publishQueued, reconnects, handlerPanics prometheus.Counter
+	received                                                           *prometheus.CounterVec
+	connected                                                          prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &metrics{
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_published_total", Help: "QoS 1 messages acknowledged by the broker."}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_publish_errors_total", Help: "Publishes that failed."}),
+		publishQueued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_publish_queued_total", Help: "Publishes whose caller gave up waiting; kept in the store and sent on reconnect."}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_reconnects_total", Help: "Reconnect attempts after a lost connection."}),
+		handlerPanics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_handler_panics_total", Help: "Subscription handlers that panicked."}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_received_total", Help: "Messages received per subscription filter."}, []string{"filter"}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lanewatch_mqttbus_connected", Help: "1 while connected to the broker."}),
+	}
+	m.published = register(reg, m.published)
+	m.publishErrors = register(reg, m.publishErrors)
+	m.publishQueued = register(reg, m.publishQueued)
+	m.reconnects = register(reg, m.reconnects)
+	m.handlerPanics = register(reg, m.handlerPanics)
+	m.received = register(reg, m.received)
+	m.connected = register(reg, m.connected)
+	return m
+}
+
+// register returns the collector already registered under the same name when
+// there is one, so that two clients on one registry (e.g. a test that
+// reconnects) share their counters instead of panicking.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if old, ok := are.ExistingCollector.(C); ok {
+				return old
+			}
+		}
+		panic(err)
+	}
+	return c
+}

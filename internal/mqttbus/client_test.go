@@ -1,0 +1,383 @@
+package mqttbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lanewatch/lanewatch/internal/broker"
+	"github.com/lanewatch/lanewatch/internal/testenv"
+)
+
+// env is a broker a test runs against: Mosquitto or the embedded one.
+type env struct {
+	URL     string
+	Restart func()
+	Stop    func()
+}
+
+func mosquitto(t *testing.T) env {
+	m := testenv.StartMosquitto(t)
+	return env{URL: m.URL, Restart: m.Restart, Stop: m.Stop}
+}
+
+func embedded(t *testing.T) env {
+	dir := t.TempDir()
+	addr := testenv.FreeAddr(t)
+	var b *broker.Broker
+	start := func() {
+		var err error
+		b, err = broker.New(broker.Config{Listen: addr, DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start()
+	t.Cleanup(func() { b.Close() })
+	return env{URL: b.URL(), Restart: func() { b.Close(); start() }, Stop: func() { b.Close() }}
+}
+
+var brokers = []struct {
+	name  string
+	start func(*testing.T) env
+}{{"mosquitto", mosquitto}, {"embedded", embedded}}
+
+var topics = Topics{Prefix: "lanewatch", Site: "test"}
+
+func newClient(t *testing.T, url, id string, mod func(*Config)) *Client {
+	t.Helper()
+	cfg := Config{Broker: url, ClientID: id, Topics: topics, DataDir: t.TempDir(), Registerer: prometheus.NewRegistry()}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func start(t *testing.T, c *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collector gathers received payloads.
+type collector struct {
+	mu   sync.Mutex
+	msgs []Message
+	ch   chan struct{}
+}
+
+func newCollector() *collector { return &collector{ch: make(chan struct{}, 1)} }
+
+func (c *collector) handle(m Message) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m)
+	c.mu.Unlock()
+	select {
+	case c.ch <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until pred holds over the messages so far.
+func (c *collector) waitFor(t *testing.T, d time.Duration, what string, pred func([]Message) bool) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		c.mu.Lock()
+		ok := pred(c.msgs)
+		n := len(c.msgs)
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-c.ch:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s (%d messages)", what, n)
+		}
+	}
+}
+
+// hasSeq holds when the payloads contain seq as a subsequence.
+func hasSeq(seq ...string) func([]Message) bool {
+	return func(msgs []Message) bool {
+		i := 0
+		for _, m := range msgs {
+			if i < len(seq) && string(m.Payload) == seq[i] {
+				i++
+			}
+		}
+		return i == len(seq)
+	}
+}
+
+func TestPublishSubscribeInOrder(t *testing.T) {
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) {
+			e := b.start(t)
+			reg := prometheus.NewRegistry()
+			sub := newClient(t, e.URL, "sub", func(c *Config) { c.Registerer = reg })
+			got := newCollector()
+			// Subscribing before Start is allowed: OnConnect makes it.
+			if err := sub.Subscribe("lanewatch/test/gates/+/events", got.handle); err != nil {
+				t.Fatal(err)
+			}
+			start(t, sub)
+			pub := newClient(t, e.URL, "pub", nil)
+			start(t, pub)
+			const n = 300
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				// Many in flight at once: order must still hold.
+				pub.PublishAsync(topics.GateEvents("north"), false, fmt.Appendf(nil, "%d", i), func(err error) {
+					if err != nil {
+						t.Error(err)
+					}
+					wg.Done()
+				})
+			}
+			wg.Wait()
+			got.waitFor(t, 10*time.Second, "all messages", func(m []Message) bool { return len(m) >= n })
+			got.mu.Lock()
+			defer got.mu.Unlock()
+			for i, m := range got.msgs {
+				if string(m.Payload) != fmt.Sprint(i) {
+					t.Fatalf("message %d is %q: out of order", i, m.Payload)
+				}
+			}
+			if v := testutil.ToFloat64(sub.metrics.received.WithLabelValues("lanewatch/test/gates/+/events")); v != n {
+				t.Errorf("received metric %v, want %d", v, n)
+			}
+			if v := testutil.ToFloat64(sub.metrics.connected); v != 1 {
+				t.Errorf("connected gauge %v", v)
+			}
+		})
+	}
+}
+
+// cutDialer records the connections it opens so a test can sever them the
+// way a dead network would: no DISCONNECT reaches the broker, and the client
+// sees a read error (not "closed by us", which paho ignores).
+type cutDialer struct {
+	mu    sync.Mutex
+	conns []*cutConn
+}
+
+type cutConn struct {
+	net.Conn
+	cut atomic.Bool
+}
+
+func (c *cutConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.cut.Load() {
+		return 0, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (d *cutDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cc := &cutConn{Conn: c}
+	d.mu.Lock()
+	d.conns = append(d.conns, cc)
+	d.mu.Unlock()
+	return cc, nil
+}
+
+func (d *cutDialer) cut() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		c.cut.Store(true)
+		c.Conn.Close()
+	}
+	d.conns = nil
+}
+
+func TestWillAndOnlineStatus(t *testing.T) {
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) {
+			e := b.start(t)
+			status := topics.GatewayStatus("gw-1")
+			obs := newClient(t, e.URL, "observer", nil)
+			start(t, obs)
+			got := newCollector()
+			if err := obs.Subscribe(status, got.handle); err != nil {
+				t.Fatal(err)
+			}
+			var d cutDialer
+			gw := newClient(t, e.URL, "gateway", func(c *Config) {
+				c.GatewayID = "gw-1"
+				c.Dial = d.dial
+				c.MaxReconnectInterval = 500 * time.Millisecond
+			})
+			start(t, gw)
+			got.waitFor(t, 5*time.Second, "online", hasSeq("online"))
+			d.cut()
+			got.waitFor(t, 10*time.Second, "offline (last will)", hasSeq("online", "offline"))
+			// AutoReconnect brings the gateway back, and it says so.
+			got.waitFor(t, 10*time.Second, "online after reconnect", hasSeq("online", "offline", "online"))
+			if v := testutil.ToFloat64(gw.metrics.reconnects); v < 1 {
+				t.Errorf("reconnects = %v", v)
+			}
+			// A clean Close says offline too (a DISCONNECT suppresses the will).
+			gw.Close()
+			got.waitFor(t, 5*time.Second, "offline after Close", hasSeq("online", "offline", "online", "offline"))
+			// And it is retained: a newcomer sees it.
+			late := newClient(t, e.URL, "late", nil)
+			start(t, late)
+			lg := newCollector()
+			late.Subscribe(status, lg.handle)
+			lg.waitFor(t, 5*time.Second, "retained offline", func(m []Message) bool {
+				return len(m) > 0 && string(m[0].Payload) == "offline" && m[0].Retained
+			})
+		})
+	}
+}
+
+// With the broker down, Publish gives up at the caller's deadline with
+// ErrQueued, and the message is delivered once the broker is back.
+func TestPublishQueuedWhileBrokerDown(t *testing.T) {
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) {
+			e := b.start(t)
+			sub := newClient(t, e.URL, "sub", nil)
+			got := newCollector()
+			sub.Subscribe("lanewatch/test/alerts", got.handle)
+			start(t, sub)
+			pub := newClient(t, e.URL, "pub", func(c *Config) { c.MaxReconnectInterval = 500 * time.Millisecond })
+			start(t, pub)
+
+			e.Stop()
+			deadline := time.Now().Add(5 * time.Second)
+			for pub.Connected() && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			err := pub.Publish(ctx, topics.Alerts(), false, []byte("while-down"))
+			cancel()
+			if !errors.Is(err, ErrQueued) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Publish with broker down: %v, want ErrQueued", err)
+			}
+			e.Restart()
+			got.waitFor(t, 15*time.Second, "queued message after restart", func(m []Message) bool {
+				for _, x := range m {
+					if string(x.Payload) == "while-down" {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+}
+
+// An embedded broker that lost its state (no data dir) forgets our
+// subscriptions; OnConnect must make them again.
+func TestResubscribeAfterBrokerLostState(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	startBroker := func() *broker.Broker {
+		b, err := broker.New(broker.Config{Listen: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := startBroker()
+	sub := newClient(t, "mqtt://"+addr, "sub", func(c *Config) { c.MaxReconnectInterval = 300 * time.Millisecond })
+	got := newCollector()
+	sub.Subscribe("lanewatch/test/alerts", got.handle)
+	start(t, sub)
+	b.Close()
+	b = startBroker()
+	defer b.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !sub.Connected() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pub := newClient(t, "tcp://"+addr, "pub", nil)
+	start(t, pub)
+	// The SUBSCRIBE may trail the CONNACK a little: publish until it lands.
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := pub.Publish(ctx, topics.Alerts(), false, []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		got.mu.Lock()
+		n := len(got.msgs)
+		got.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if i > 50 {
+			t.Fatal("no message after broker restart: subscription not restored")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		cfg   Config
+		field string
+	}{
+		{"no client id", Config{Broker: "tcp://127.0.0.1:1883"}, "client_id"},
+		{"no broker", Config{ClientID: "a"}, "broker"},
+		{"bad scheme", Config{ClientID: "a", Broker: "http://127.0.0.1:1883"}, "broker"},
+		{"no port", Config{ClientID: "a", Broker: "tcp://127.0.0.1"}, "broker"},
+		{"missing CA", Config{ClientID: "a", Broker: "mqtts://127.0.0.1:8883", TLS: TLS{CAFile: filepath.Join(dir, "nope.pem")}}, "tls"},
+		{"cert without key", Config{ClientID: "a", Broker: "ssl://127.0.0.1:8883", TLS: TLS{CertFile: "c.pem"}}, "tls"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("err = %v, want ConfigError on %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestPublishAfterCloseFails(t *testing.T) {
+	e := mosquitto(t)
+	c := newClient(t, e.URL, "x", nil)
+	start(t, c)
+	c.Close()
+	if err := c.Publish(context.Background(), "lanewatch/test/alerts", false, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v", err)
+	}
+}
