@@ -251,3 +251,35 @@ func BenchmarkReadAU(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "AU/s")
 	b.SetBytes(int64(bytes / max(b.N, 1)))
 }
+
+// With B-frames, PTS runs ahead of DTS and out of order; DTS still rises,
+// PTS never precedes DTS, and the PTS set is the frame grid.
+func TestBFrames(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bframes.mp4")
+	ffmpeg(t, "-i", campusClip(t), "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "10", p)
+	r, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	aus := readAll(t, r) // checks DTS order and PTS >= DTS
+	if len(aus) != 20 {
+		t.Fatalf("%d AUs, want 20", len(aus))
+	}
+	reordered := false
+	seen := map[time.Duration]bool{}
+	for i, au := range aus {
+		if i > 0 && au.PTS < aus[i-1].PTS {
+			reordered = true
+		}
+		seen[au.PTS] = true
+	}
+	if !reordered {
+		t.Error("no reordering seen; is the clip really using B-frames?")
+	}
+	for i := 0; i < 20; i++ {
+		if !seen[time.Duration(i)*100*time.Millisecond] {
+			t.Errorf("no frame at PTS %v", time.Duration(i)*100*time.Millisecond)
+		}
+	}
+}

@@ -43,11 +43,16 @@ func copyClip(t *testing.T, src string, n int, shift time.Duration) string {
 }
 
 func TestWriteMP4(t *testing.T) {
+	// MPEG-TS carries parameter sets in band, which the writer must move
+	// out of the samples into the sample entry.
+	ts := filepath.Join(t.TempDir(), "c.ts")
+	ffmpeg(t, "-i", campusClipH265(t), "-c", "copy", ts)
 	cases := []struct {
 		name, src, codec string
 		shift            time.Duration
 	}{
 		{"h264", campusClip(t), "h264", 0},
+		{"h265 from mpegts", ts, "hevc", 0},
 		{"h264 late start", campusClip(t), "h264", 3*time.Hour + 250*time.Millisecond},
 		{"h265", campusClipH265(t), "hevc", 0},
 	}
@@ -79,6 +84,13 @@ func TestWriteMP4(t *testing.T) {
 			aus := readAll(t, r)
 			if len(aus) != 50 || !aus[0].KeyFrame || aus[49].DTS != 4900*time.Millisecond {
 				t.Errorf("read back %d AUs, key %v, last DTS %v", len(aus), aus[0].KeyFrame, aus[len(aus)-1].DTS)
+			}
+			for i, au := range aus {
+				for _, n := range au.NALUs {
+					if IsParamSet(r.Codec(), n) {
+						t.Fatalf("AU %d keeps an in-band parameter set (type %d)", i, NALUType(r.Codec(), n))
+					}
+				}
 			}
 		})
 	}

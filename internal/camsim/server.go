@@ -270,7 +270,7 @@ func (s *Server) startStreamLocked(st *stream) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st.ss, st.cancel, st.done = ss, cancel, make(chan struct{})
-	go st.run(ctx, ss, media, enc, s.logger().With("stream", st.name))
+	go st.run(ctx, st.done, ss, media, enc, s.logger().With("stream", st.name))
 	return nil
 }
 
@@ -305,8 +305,8 @@ func (s *Server) stopStreamLocked(st *stream) {
 // wall clock, so that timer jitter never accumulates into drift, and carries
 // the RTP timestamp of PTS_i + k×loop, so that timestamps stay continuous and
 // monotonic across passes.
-func (st *stream) run(ctx context.Context, ss *gortsplib.ServerStream, media *description.Media, enc encoder, log *slog.Logger) {
-	defer close(st.done)
+func (st *stream) run(ctx context.Context, done chan<- struct{}, ss *gortsplib.ServerStream, media *description.Media, enc encoder, log *slog.Logger) {
+	defer close(done)
 	c := st.clip
 	rtpBase := randUint32()
 	t0 := time.Now()
@@ -551,6 +551,16 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
 	return &base.Response{StatusCode: base.StatusOK}, ss, nil
+}
+
+// OnSessionOpen logs readers coming, for demos and for debugging clients.
+func (h *handler) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
+	h.s.logger().Debug("camsim: session opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
+}
+
+// OnSessionClose logs readers going, with the reason.
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	h.s.logger().Debug("camsim: session closed", "path", ctx.Session.SetuppedPath(), "err", ctx.Error)
 }
 
 // OnPlay lets every set-up session play.
