@@ -1,0 +1,455 @@
+// Package analytics is the per-camera detection loop: it takes the newest
+// decoded frame at the configured analysis rate, blacks out privacy masks,
+// finds motion, runs the detector on the moving regions only, tracks objects,
+// evaluates the camera's rules and keeps an annotated picture for the monitor
+// wall and incident snapshots.
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/detect"
+	"github.com/lanewatch/lanewatch/internal/frames"
+	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/motion"
+	"github.com/lanewatch/lanewatch/internal/rules"
+	"github.com/lanewatch/lanewatch/internal/track"
+	"gocv.io/x/gocv"
+)
+
+// Loop analyses one camera. Set the fields, then call Run (or Process
+// frame by frame, as the eval and benchmarks do); Close when done.
+type Loop struct {
+	Camera config.Camera
+	// Location is the site's time zone, for zone schedules; nil is UTC.
+	Location *time.Location
+	Source   frames.Source
+	// Detector finds objects in motion regions; nil uses the HOG people
+	// detector. The Loop closes it.
+	Detector detect.Detector
+	Raiser   incidents.Raiser
+	// OnMotion(true) is called when motion starts, OnMotion(false) after no
+	// motion for Camera.Detect.KeyframesWhenIdle (default 30s; negative:
+	// never): ingest may decode key frames only while idle.
+	OnMotion func(bool)
+	// OnAnalyzed is called after each analysed frame (for fps_analyzed).
+	OnAnalyzed func()
+	Logger     *slog.Logger
+
+	// Optional tuning; zero values take the packages' defaults.
+	Motion motion.Config
+	Track  track.Config
+	Tamper rules.TamperConfig
+	// JPEGQuality of incident snapshots; default 80.
+	JPEGQuality int
+
+	init    sync.Once
+	initErr error
+	log     *slog.Logger
+	privacy *motion.Polygons
+	zonesPx *motion.Polygons
+	motion  *motion.Detector
+	tracker *track.Tracker
+	rules   *rules.Engine
+	planner detect.Planner
+
+	raw, work gocv.Mat
+	boxes     []motion.Box
+	rects     []image.Rectangle
+	rois      []image.Rectangle
+	dets      []detect.Detection
+	roiDets   []detect.Detection
+	motionF   [][4]float64
+	labels    map[int]string
+
+	moving     bool
+	lastMotion time.Time
+	idleAfter  time.Duration
+	interval   time.Duration
+
+	frameMu      sync.Mutex
+	draw, shown  gocv.Mat // annotated: being drawn, last finished
+	hasAnnotated bool
+	snapParams   []int
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Stats are the loop's counters. Durations are exponentially smoothed
+// (about the last 10 frames).
+type Stats struct {
+	Frames       uint64 // analysed
+	MotionFrames uint64
+	LightChanges uint64
+	Detections   uint64
+	Signals      uint64
+	Errors       uint64
+	MotionMS     float64 // downscale + background model + contours
+	DetectMS     float64 // detector on the motion regions (frames with motion only)
+	TotalMS      float64 // whole analysis of one frame
+	LatencyMS    float64 // from the frame's decode to its results
+	Tracks       int     // live tracks
+	LastAt       time.Time
+}
+
+// ErrBadFrame: the source handed a frame the loop cannot analyse.
+var ErrBadFrame = errors.New("analytics: bad frame")
+
+func (l *Loop) setup() error {
+	l.init.Do(func() {
+		l.log = l.Logger
+		if l.log == nil {
+			l.log = slog.Default()
+		}
+		l.log = l.log.With("camera", l.Camera.ID)
+		mc := l.Motion
+		mc.Masks = l.Camera.Masks
+		if mc.MinArea == 0 {
+			mc.MinArea = l.Camera.Detect.MinArea
+		}
+		var err error
+		if l.motion, err = motion.New(mc); err != nil {
+			l.initErr = err
+			return
+		}
+		l.privacy = motion.NewPolygons(l.Camera.Masks, motion.KindPrivacy)
+		var zones []config.Mask
+		for _, z := range l.Camera.Zones {
+			zones = append(zones, config.Mask{ID: z.ID, Polygon: z.Polygon})
+		}
+		l.zonesPx = motion.NewPolygons(zones, "")
+		l.tracker = track.New(l.Track)
+		if l.Detector == nil {
+			l.Detector = detect.NewHOG()
+		}
+		l.planner, _ = l.Detector.(detect.Planner)
+		raiser := l.Raiser
+		if raiser == nil {
+			raiser = incidents.RaiserFunc(func(incidents.Signal) {})
+		}
+		counted := incidents.RaiserFunc(func(s incidents.Signal) {
+			l.statsMu.Lock()
+			l.stats.Signals++
+			l.statsMu.Unlock()
+			raiser.Raise(s)
+		})
+		if l.rules, err = rules.New(l.Camera, counted, rules.Options{Location: l.Location, Snapshot: l.snapshot, Tamper: l.Tamper, Logger: l.log}); err != nil {
+			l.initErr = err
+			return
+		}
+		l.raw, l.work, l.draw, l.shown = gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+		l.labels = map[int]string{}
+		l.idleAfter = l.Camera.Detect.KeyframesWhenIdle
+		if l.idleAfter == 0 {
+			l.idleAfter = 30 * time.Second
+		}
+		fps := l.Camera.Detect.FPS
+		if fps <= 0 {
+			fps = 5
+		}
+		l.interval = time.Duration(float64(time.Second) / fps)
+		q := l.JPEGQuality
+		if q <= 0 {
+			q = 80
+		}
+		l.snapParams = []int{gocv.IMWriteJpegQuality, q}
+	})
+	return l.initErr
+}
+
+// Run analyses frames from Source until ctx ends or the source closes. It
+// takes the newest frame, analyses it, then waits out the rest of the
+// analysis interval; frames arriving meanwhile are skipped (latest-frame
+// semantics, counted as dropped by the source).
+func (l *Loop) Run(ctx context.Context) error {
+	if err := l.setup(); err != nil {
+		return err
+	}
+	if l.Source == nil {
+		return errors.New("analytics: no frame source")
+	}
+	var seq uint64
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		info, err := l.Source.Next(ctx, seq, &l.raw)
+		switch {
+		case errors.Is(err, frames.ErrClosed), ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return fmt.Errorf("analytics: camera %s: %w", l.Camera.ID, err)
+		}
+		seq = info.Seq
+		start := time.Now()
+		at := info.At
+		if at.IsZero() {
+			at = start
+		}
+		if err := l.Process(l.raw, at); err != nil {
+			l.statsMu.Lock()
+			l.stats.Errors++
+			n := l.stats.Errors
+			l.statsMu.Unlock()
+			if n == 1 || n%100 == 0 {
+				l.log.Warn("frame not analysed", "err", err, "errors", n)
+			}
+		} else if !info.At.IsZero() {
+			l.statsMu.Lock()
+			l.stats.LatencyMS = smooth(l.stats.LatencyMS, ms(time.Since(info.At)), l.stats.Frames)
+			l.statsMu.Unlock()
+		}
+		if wait := l.interval - time.Since(start); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func smooth(old, v float64, n uint64) float64 {
+	if n <= 1 {
+		return v
+	}
+	return old + (v-old)/10
+}
+
+// Process analyses one BGR frame taken at at.
+func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
+	if err := l.setup(); err != nil {
+		return err
+	}
+	if frame.Empty() || frame.Type() != gocv.MatTypeCV8UC3 || frame.Cols() < 16 || frame.Rows() < 16 {
+		return ErrBadFrame
+	}
+	t0 := time.Now()
+	width := l.Camera.Detect.Width
+	if width <= 0 {
+		width = 640
+	}
+	if frame.Cols() > width {
+		h := (frame.Rows()*width + frame.Cols()/2) / frame.Cols()
+		gocv.Resize(frame, &l.work, image.Pt(width, h), 0, 0, gocv.InterpolationArea)
+	} else {
+		frame.CopyTo(&l.work)
+	}
+	// Privacy first: nothing after this point, analysis or pictures, sees the masked areas.
+	l.privacy.Fill(&l.work)
+	size := image.Pt(l.work.Cols(), l.work.Rows())
+
+	mres, err := l.motion.Apply(l.work, l.boxes)
+	if err != nil {
+		return err
+	}
+	l.boxes = mres.Boxes
+	t1 := time.Now()
+	l.noteMotion(mres.Motion(), at)
+
+	l.dets = l.dets[:0]
+	var detErr error
+	if mres.Motion() && !mres.LightChange {
+		l.rects = l.rects[:0]
+		for _, b := range l.boxes {
+			l.rects = append(l.rects, b.Rect(size))
+		}
+		if l.planner != nil {
+			l.rois = l.planner.Plan(l.rects, size, l.rois)
+		} else {
+			l.rois = append(l.rois[:0], detect.Union(l.rects))
+		}
+		for _, roi := range l.rois {
+			l.roiDets, err = l.Detector.Detect(l.work, roi, l.roiDets)
+			if err != nil {
+				detErr = err
+				continue
+			}
+			l.dets = append(l.dets, l.roiDets...)
+		}
+	}
+	t2 := time.Now()
+	l.motionF = l.motionF[:0]
+	for _, b := range l.boxes {
+		l.motionF = append(l.motionF, b)
+	}
+	tracks := l.tracker.Update(at, l.dets, l.motionF)
+	l.annotate(tracks)
+	l.rules.Evaluate(rules.Frame{At: at, Tracks: tracks, Motion: l.boxes, LightChange: mres.LightChange, Grey: l.motion.Grey()})
+
+	l.statsMu.Lock()
+	s := &l.stats
+	s.Frames++
+	s.MotionMS = smooth(s.MotionMS, ms(t1.Sub(t0)), s.Frames)
+	if mres.Motion() {
+		s.MotionFrames++
+		s.DetectMS = smooth(s.DetectMS, ms(t2.Sub(t1)), s.MotionFrames)
+	}
+	if mres.LightChange {
+		s.LightChanges++
+	}
+	s.Detections += uint64(len(l.dets))
+	s.TotalMS = smooth(s.TotalMS, ms(time.Since(t0)), s.Frames)
+	s.Tracks = len(tracks)
+	s.LastAt = at
+	l.statsMu.Unlock()
+	if l.OnAnalyzed != nil {
+		l.OnAnalyzed()
+	}
+	if detErr != nil {
+		return fmt.Errorf("analytics: detector: %w", detErr)
+	}
+	return nil
+}
+
+func (l *Loop) noteMotion(m bool, at time.Time) {
+	if m {
+		l.lastMotion = at
+		if !l.moving {
+			l.moving = true
+			if l.OnMotion != nil {
+				l.OnMotion(true)
+			}
+		}
+		return
+	}
+	if l.moving && l.idleAfter > 0 && at.Sub(l.lastMotion) >= l.idleAfter {
+		l.moving = false
+		if l.OnMotion != nil {
+			l.OnMotion(false)
+		}
+	}
+}
+
+var (
+	colZone   = color.RGBA{255, 200, 0, 255}
+	colLine   = color.RGBA{255, 0, 255, 255}
+	colMotion = color.RGBA{0, 160, 255, 255}
+	colPerson = color.RGBA{0, 255, 0, 255}
+	colOther  = color.RGBA{0, 80, 255, 255}
+)
+
+// annotate draws zones, lines, motion and tracks on a copy of the (privacy
+// masked) frame and publishes it for Annotated.
+func (l *Loop) annotate(tracks []*track.Track) {
+	l.work.CopyTo(&l.draw)
+	size := image.Pt(l.draw.Cols(), l.draw.Rows())
+	l.zonesPx.Outline(&l.draw, colZone, 1)
+	for _, ln := range l.Camera.Lines {
+		if len(ln.Points) == 2 {
+			// The arrow shows the line's direction: "in" is crossing it from its left to its right.
+			a := image.Pt(int(ln.Points[0][0]*float64(size.X)), int(ln.Points[0][1]*float64(size.Y)))
+			b := image.Pt(int(ln.Points[1][0]*float64(size.X)), int(ln.Points[1][1]*float64(size.Y)))
+			gocv.ArrowedLine(&l.draw, a, b, colLine, 2)
+		}
+	}
+	for _, b := range l.boxes {
+		gocv.Rectangle(&l.draw, b.Rect(size), colMotion, 1)
+	}
+	for _, t := range tracks {
+		if !t.Confirmed || (t.Missed > 0 && !t.Held) {
+			continue
+		}
+		c := colOther
+		if t.Label == detect.Person {
+			c = colPerson
+		}
+		r := motion.Box(t.Box).Rect(size)
+		gocv.Rectangle(&l.draw, r, c, 2)
+		gocv.PutText(&l.draw, l.label(t), image.Pt(r.Min.X, max(r.Min.Y-3, 10)), gocv.FontHersheySimplex, 0.4, c, 1)
+	}
+	l.frameMu.Lock()
+	l.draw, l.shown = l.shown, l.draw
+	l.hasAnnotated = true
+	l.frameMu.Unlock()
+}
+
+// label is "person 12", cached per track so that drawing allocates nothing.
+func (l *Loop) label(t *track.Track) string {
+	if s, ok := l.labels[t.ID]; ok {
+		return s
+	}
+	if len(l.labels) > 512 {
+		clear(l.labels)
+	}
+	s := t.Label + " " + strconv.Itoa(t.ID)
+	l.labels[t.ID] = s
+	return s
+}
+
+// Annotated copies the latest annotated frame (privacy masks blacked out,
+// zones, lines, motion and tracked objects drawn) into dst; false before the
+// first analysed frame. Safe to call from any goroutine.
+func (l *Loop) Annotated(dst *gocv.Mat) bool {
+	l.frameMu.Lock()
+	defer l.frameMu.Unlock()
+	if !l.hasAnnotated {
+		return false
+	}
+	l.shown.CopyTo(dst)
+	return true
+}
+
+// snapshot encodes the latest annotated frame; the rules call it only when
+// one fires.
+func (l *Loop) snapshot() []byte {
+	l.frameMu.Lock()
+	defer l.frameMu.Unlock()
+	if !l.hasAnnotated {
+		return nil
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, l.shown, l.snapParams)
+	if err != nil {
+		l.log.Warn("snapshot not encoded", "err", err)
+		return nil
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...)
+}
+
+// Stats returns a copy of the counters.
+func (l *Loop) Stats() Stats {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	return l.stats
+}
+
+// Close frees everything the loop holds, the detector included. Call it
+// after Run has returned.
+func (l *Loop) Close() {
+	if l.motion != nil {
+		l.motion.Close()
+		l.motion = nil
+	}
+	l.privacy.Close()
+	l.zonesPx.Close()
+	if l.rules != nil {
+		l.rules.Close()
+		l.rules = nil
+	}
+	if l.Detector != nil {
+		l.Detector.Close()
+		l.Detector = nil
+	}
+	l.frameMu.Lock()
+	if l.labels != nil { // the Mats exist once setup got that far
+		for _, m := range []*gocv.Mat{&l.raw, &l.work, &l.draw, &l.shown} {
+			m.Close()
+		}
+		l.labels = nil
+	}
+	l.hasAnnotated = false
+	l.frameMu.Unlock()
+}
