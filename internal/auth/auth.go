@@ -236,7 +236,13 @@ func New(cfg Config) (*Auth, error) {
 		}
 		a.tokens = append(a.tokens, token{name: t.Name, role: r, sum: sha256.Sum256([]byte(t.Token))})
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte("lanewatch-dummy-password"), bcrypt.DefaultCost)
+	// The dummy hash has the cost of the real ones, or the timing would differ after all.
+	cost := bcrypt.DefaultCost
+	for _, u := range a.users {
+		cost, _ = bcrypt.Cost(u.hash)
+		break
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("lanewatch-dummy-password"), cost)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

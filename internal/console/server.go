@@ -1,0 +1,357 @@
+// Package console serves the HTTP API of contract section 6, the Server-Sent
+// Events feed, MJPEG live streams and the embedded monitor wall page.
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server is the console. Set the fields, then Start; Close stops it.
+// Cameras, Incidents, Vehicles, Outbox and Gates may be nil: their endpoints
+// then answer 503.
+type Server struct {
+	Listen    string
+	Auth      *auth.Auth
+	Cameras   CameraSource
+	Incidents IncidentStore
+	Vehicles  VehicleLog
+	Outbox    OutboxAdmin
+	Gates     GateOpener
+	// Metrics is what /metrics serves. With Registerer nil the console's own
+	// metrics live in a private registry and are served beside Metrics; with
+	// Registerer set they are registered there, which Metrics should gather.
+	Metrics    prometheus.Gatherer
+	Registerer prometheus.Registerer
+	// Ready answers /readyz; nil: ready once listening.
+	Ready  func() error
+	MJPEG  config.MJPEG
+	Logger *slog.Logger
+	// Heartbeat is the SSE keep-alive interval; default 15 s.
+	Heartbeat time.Duration
+
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+	base    context.Context
+	cancel  context.CancelFunc
+	events  *eventHub
+	streams *mjpegHub
+	m       *serverMetrics
+	wg      sync.WaitGroup
+	closeMu sync.Once
+}
+
+type serverMetrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	sseClients  prometheus.Gauge
+	sseDropped  prometheus.Counter
+	viewers     prometheus.Gauge
+	encoded     *prometheus.CounterVec
+	skipped     prometheus.Counter
+	ownRegistry *prometheus.Registry
+}
+
+func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
+	m := &serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_console_http_requests_total",
+			Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lanewatch_console_http_request_duration_seconds",
+			Help:    "Time to serve non-streaming HTTP requests by route pattern.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lanewatch_console_sse_clients", Help: "Connected Server-Sent Events clients."}),
+		sseDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_console_sse_dropped_clients_total",
+			Help: "SSE clients disconnected because they fell too far behind."}),
+		viewers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lanewatch_console_mjpeg_viewers", Help: "Connected MJPEG viewers over all cameras."}),
+		encoded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_console_mjpeg_frames_encoded_total",
+			Help: "MJPEG frames JPEG-encoded, once per camera whatever the number of viewers."}, []string{"camera"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_console_mjpeg_frames_skipped_total",
+			Help: "MJPEG frames a slow viewer did not take and skipped."}),
+	}
+	if reg == nil {
+		m.ownRegistry = prometheus.NewRegistry()
+		reg = m.ownRegistry
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.sseClients, m.sseDropped, m.viewers, m.encoded, m.skipped} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("console: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Start listens and serves in the background until Close or ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	if s.Auth == nil {
+		return errors.New("console: Auth is required")
+	}
+	s.log = s.Logger
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.Heartbeat <= 0 {
+		s.Heartbeat = 15 * time.Second
+	}
+	s.MJPEG = mjpegDefaults(s.MJPEG)
+	m, err := newServerMetrics(s.Registerer)
+	if err != nil {
+		return err
+	}
+	s.m = m
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("console: listen: %w", err)
+	}
+	s.ln = ln
+	// Streams (SSE, MJPEG) run until their request context ends; cancelling
+	// the base context on Close ends them all, which Shutdown alone would not.
+	s.base, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.events = newEventHub(s.m, s.log)
+	s.streams = newMJPEGHub(s.Cameras, s.MJPEG, s.m, s.log)
+	s.startFeeds()
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("console server stopped", "err", err)
+		}
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.base.Done():
+		}
+	}()
+	s.log.Info("console listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// startFeeds subscribes to incident and camera changes and hands them to the
+// SSE hub.
+func (s *Server) startFeeds() {
+	if s.Incidents != nil {
+		ch, cancel := s.Incidents.Subscribe()
+		forward(s, ch, cancel, "incident")
+	}
+	if s.Cameras != nil {
+		ch, cancel := s.Cameras.SubscribeStatus()
+		forward(s, ch, cancel, "camera")
+	}
+}
+
+// forward publishes everything from ch as SSE events of kind until ch closes
+// or the server does.
+func forward[T any](s *Server, ch <-chan T, cancel func(), kind string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		for {
+			select {
+			case v, ok := <-ch:
+				if !ok {
+					return
+				}
+				s.events.publish(kind, v)
+			case <-s.base.Done():
+				return
+			}
+		}
+	}()
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Close stops streams, then the server, waiting up to 5 s for requests.
+func (s *Server) Close() error {
+	var err error
+	s.closeMu.Do(func() {
+		if s.cancel == nil {
+			return
+		}
+		s.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = s.srv.Shutdown(ctx)
+		s.streams.close()
+		s.wg.Wait()
+	})
+	return err
+}
+
+// Handler is the whole console as an http.Handler; Start serves it. Exposed
+// so that the gateway may mount it elsewhere and tests may use httptest.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	a := s.Auth
+	viewer, operator, admin := a.Require(auth.Viewer), a.Require(auth.Operator), a.Require(auth.Admin)
+	hf := func(f http.HandlerFunc) http.Handler { return f }
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metricsHandler())
+
+	mux.Handle("POST /api/login", a.LoginHandler())
+	mux.Handle("POST /api/logout", viewer(a.LogoutHandler()))
+	mux.Handle("GET /api/me", viewer(a.MeHandler()))
+
+	mux.Handle("GET /api/cameras", viewer(hf(s.listCameras)))
+	mux.Handle("GET /api/cameras/{camera}/snapshot.jpg", viewer(hf(s.cameraSnapshot)))
+	mux.Handle("GET /api/cameras/{camera}/mjpeg", viewer(hf(s.mjpeg)))
+
+	mux.Handle("GET /api/incidents", viewer(hf(s.listIncidents)))
+	mux.Handle("GET /api/incidents/{id}", viewer(hf(s.getIncident)))
+	mux.Handle("GET /api/incidents/{id}/snapshot.jpg", viewer(hf(s.incidentSnapshot)))
+	mux.Handle("GET /api/incidents/{id}/clip.mp4", viewer(hf(s.incidentClip)))
+	mux.Handle("POST /api/incidents/{id}/ack", operator(hf(s.ackIncident)))
+	mux.Handle("POST /api/incidents/{id}/resolve", operator(hf(s.resolveIncident)))
+
+	mux.Handle("GET /api/events", viewer(hf(s.sse)))
+
+	mux.Handle("GET /api/vehicles/passages", viewer(hf(s.passages)))
+	mux.Handle("GET /api/vehicles/inside", viewer(hf(s.inside)))
+	mux.Handle("GET /api/vehicles/visitors", viewer(hf(s.listVisitors)))
+	mux.Handle("POST /api/vehicles/visitors", operator(hf(s.addVisitor)))
+	mux.Handle("DELETE /api/vehicles/visitors/{plate}", operator(hf(s.removeVisitor)))
+
+	mux.Handle("POST /api/gates/{gate}/open", operator(hf(s.openGate)))
+
+	mux.Handle("GET /api/outbox", admin(hf(s.listOutbox)))
+	mux.Handle("POST /api/outbox/{key}/resend", admin(hf(s.resendOutbox)))
+
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)
+	})
+	static := staticHandler()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			auth.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		static.ServeHTTP(w, r)
+	})
+	return s.instrument(securityHeaders(mux))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(); err != nil {
+			auth.WriteError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+	}
+	auth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	var g prometheus.Gatherers
+	if s.Metrics != nil {
+		g = append(g, s.Metrics)
+	}
+	if s.m != nil && s.m.ownRegistry != nil {
+		g = append(g, s.m.ownRegistry)
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+// securityHeaders keeps the page self-contained (the CSP forbids anything
+// not served by lanewatch itself) and out of frames.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "+
+			"style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// streamingRoutes are left out of the latency histogram: they last as long
+// as the viewer watches.
+var streamingRoutes = map[string]bool{
+	"GET /api/events":                 true,
+	"GET /api/cameras/{camera}/mjpeg": true,
+}
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern // set by the ServeMux on this very request
+		if route == "" {
+			route = "unmatched"
+		}
+		s.m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		if !streamingRoutes[route] {
+			s.m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush and Unwrap keep streaming and http.ResponseController working through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
