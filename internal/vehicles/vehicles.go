@@ -494,25 +494,30 @@ func (l *Log) confirm(ev sensors.Event) {
 func (l *Log) markConfirmedLocked(r *recent) {
 	r.p.Confirmed = true
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPassages)
-		v := b.Get(r.key)
-		if v == nil {
-			return nil
-		}
-		var p storedPassage
-		if err := json.Unmarshal(v, &p); err != nil {
-			return err
-		}
-		p.Confirmed = true
-		nb, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		return b.Put(r.key, nb)
+		return updatePassage(tx, r.key, func(p *storedPassage) { p.Confirmed = true })
 	})
 	if err != nil {
 		l.log.Error("passage confirmation not stored", "id", r.p.ID, "err", err)
 	}
+}
+
+// updatePassage rewrites one stored passage; ErrNotFound when it is gone.
+func updatePassage(tx *bolt.Tx, key []byte, change func(*storedPassage)) error {
+	b := tx.Bucket(bucketPassages)
+	v := b.Get(key)
+	if v == nil {
+		return fmt.Errorf("%w: passage %x", ErrNotFound, key)
+	}
+	var p storedPassage
+	if err := json.Unmarshal(v, &p); err != nil {
+		return err
+	}
+	change(&p)
+	nb, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, nb)
 }
 
 // storedPassage is the database form of a Passage: the contract JSON plus
@@ -734,6 +739,47 @@ func (l *Log) Passages(q Query) []Passage {
 		l.log.Error("passage query failed", "err", err)
 	}
 	return out
+}
+
+// Get returns the passage with id; ErrNotFound when there is none.
+func (l *Log) Get(id string) (Passage, error) {
+	key, err := hex.DecodeString(id)
+	if err != nil || len(key) != 16 {
+		return Passage{}, fmt.Errorf("%w: passage %q", ErrNotFound, id)
+	}
+	var p storedPassage
+	err = l.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPassages).Get(key)
+		if v == nil {
+			return fmt.Errorf("%w: passage %q", ErrNotFound, id)
+		}
+		return json.Unmarshal(v, &p)
+	})
+	if err != nil {
+		return Passage{}, err
+	}
+	return l.localise(p.passage()), nil
+}
+
+// SnapshotPath is the console URL of a passage's snapshot (contract 5).
+func SnapshotPath(id string) string { return "/api/vehicles/passages/" + id + "/snapshot.jpg" }
+
+// SetSnapshot records that a snapshot of passage id has been stored (the
+// gateway grabs it from the gate camera in OnPassage) and returns the link
+// now carried in the passage's snapshot field.
+func (l *Log) SetSnapshot(id string) (string, error) {
+	key, err := hex.DecodeString(id)
+	if err != nil || len(key) != 16 {
+		return "", fmt.Errorf("%w: passage %q", ErrNotFound, id)
+	}
+	link := SnapshotPath(id)
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		return updatePassage(tx, key, func(p *storedPassage) { p.Snapshot = link })
+	})
+	if err != nil {
+		return "", err
+	}
+	return link, nil
 }
 
 // AddVisitor adds or replaces a temporary visitor plate.

@@ -480,3 +480,65 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal("second Open of a locked db succeeded")
 	}
 }
+
+func TestGetAndSetSnapshot(t *testing.T) {
+	e := newEnv(t, config.Vehicles{})
+	e.log.Handle(ev(sensors.PlateRead, "n", 0, "A12345", sensors.In))
+	id := e.seen[0].ID
+	if e.seen[0].Snapshot != "" {
+		t.Fatalf("snapshot link before any snapshot: %q", e.seen[0].Snapshot)
+	}
+	link, err := e.log.SetSnapshot(id)
+	if err != nil || link != "/api/vehicles/passages/"+id+"/snapshot.jpg" {
+		t.Fatalf("SetSnapshot = %q, %v", link, err)
+	}
+	p, err := e.log.Get(id)
+	if err != nil || p.Snapshot != link || p.Plate != "A12345" || !p.At.Equal(t0) {
+		t.Fatalf("Get = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"", "zz", strings.Repeat("0", 32)} {
+		if _, err := e.log.Get(bad); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%q) = %v", bad, err)
+		}
+		if _, err := e.log.SetSnapshot(bad); !errors.Is(err, ErrNotFound) {
+			t.Errorf("SetSnapshot(%q) = %v", bad, err)
+		}
+	}
+}
+
+// BenchmarkHandlePassage measures a new passage end to end: classification,
+// one bbolt transaction (with fsync) for the passage and the inside set.
+func BenchmarkHandlePassage(b *testing.B) {
+	l, err := Open(Config{DataDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	dirs := []sensors.Direction{sensors.In, sensors.Out}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l.Handle(sensors.Event{Gate: "n", Type: sensors.PlateRead, Plate: fmt.Sprintf("B%05d", i%5000),
+			Direction: dirs[(i/5000)%2], TS: t0.Add(time.Duration(i) * time.Second)})
+	}
+}
+
+// BenchmarkPassagesQuery measures the console's default query (newest 1000)
+// over a log of 20000 passages.
+func BenchmarkPassagesQuery(b *testing.B) {
+	l, err := Open(Config{DataDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	l.db.NoSync = true // only the setup; the query does not write
+	for i := 0; i < 20000; i++ {
+		l.Handle(sensors.Event{Gate: "n", Type: sensors.PlateRead, Plate: fmt.Sprintf("B%05d", i),
+			Direction: sensors.In, TS: t0.Add(time.Duration(i) * time.Second)})
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if n := len(l.Passages(Query{})); n != DefaultQueryLimit {
+			b.Fatalf("%d passages", n)
+		}
+	}
+}
