@@ -96,7 +96,7 @@ func (b *Broker) Start(ctx context.Context) error {
 			return fmt.Errorf("broker: %w", err)
 		}
 		path := filepath.Join(b.cfg.DataDir, "broker.bolt")
-		err := srv.AddHook(new(bolt.Hook), &bolt.Options{
+		err := srv.AddHook(&boltStore{new(bolt.Hook)}, &bolt.Options{
 			Path: path,
 			// Fail instead of hanging when another process holds the file.
 			Options: &bbolt.Options{Timeout: 2 * time.Second},
