@@ -13,6 +13,8 @@ var (
 	ErrNotFound = fmt.Errorf("file not found: %w", fs.ErrNotExist)
 	// ErrUnsupportedCodec: the file's video is neither H.264 nor H.265.
 	ErrUnsupportedCodec = errors.New("unsupported codec (want H.264 or H.265)")
+	// ErrUnsupportedFormat: the container is not MP4/MOV, MKV, MPEG-TS or raw Annex-B.
+	ErrUnsupportedFormat = errors.New("unsupported container (want MP4, MKV, MPEG-TS or raw H.264/H.265)")
 	// ErrNoVideo: the container has no video stream.
 	ErrNoVideo = errors.New("no video stream")
 	// ErrInvalidData: the file cannot be demuxed or its bitstream is malformed.

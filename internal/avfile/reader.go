@@ -16,6 +16,7 @@ enum {
 	lw_AVERROR_EAGAIN = AVERROR(EAGAIN),
 	lw_AVERROR_ENOENT = AVERROR(ENOENT),
 	lw_AVERROR_EACCES = AVERROR(EACCES),
+	lw_AVERROR_EINVAL = AVERROR(EINVAL),
 };
 
 static int lw_open(AVFormatContext **ctx, const char *path, const char *fmtname, const char *framerate) {
@@ -27,6 +28,11 @@ static int lw_open(AVFormatContext **ctx, const char *path, const char *fmtname,
 		if (fmt == NULL) return AVERROR_DEMUXER_NOT_FOUND;
 	}
 	if (framerate != NULL && framerate[0] != 0) av_dict_set(&opts, "framerate", framerate, 0);
+	// Local files only, in the containers lanewatch supports: a crafted
+	// playlist or concat file must not make libavformat open URLs or
+	// wander the disk.
+	av_dict_set(&opts, "protocol_whitelist", "file", 0);
+	av_dict_set(&opts, "format_whitelist", "mov,matroska,mpegts,h264,hevc", 0);
 	ret = avformat_open_input(ctx, path, fmt, &opts);
 	av_dict_free(&opts);
 	if (ret < 0) return ret;
@@ -151,7 +157,8 @@ func OpenWith(path string, opt Options) (*Reader, error) {
 	}
 
 	r := &Reader{path: path}
-	cpath := C.CString(path)
+	// "file:" keeps a name with a colon from being taken for a protocol.
+	cpath := C.CString("file:" + path)
 	defer C.free(unsafe.Pointer(cpath))
 	cfmt := C.CString(format)
 	defer C.free(unsafe.Pointer(cfmt))
@@ -166,6 +173,8 @@ func OpenWith(path string, opt Options) (*Reader, error) {
 			kind = ErrNotFound
 		case C.lw_AVERROR_EACCES:
 			kind = ErrIO
+		case C.lw_AVERROR_EINVAL: // what a demuxer off the whitelist gives
+			kind = ErrUnsupportedFormat
 		}
 		return fail(kind, avErr(ret))
 	}

@@ -139,8 +139,14 @@ func TestOpenErrors(t *testing.T) {
 	}
 	mpeg4 := filepath.Join(dir, "part2.mp4")
 	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-t", "1", "-c:v", "mpeg4", mpeg4)
-	audio := filepath.Join(dir, "tone.wav")
-	ffmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "0.5", audio)
+	audio := filepath.Join(dir, "tone.mkv")
+	ffmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "0.5", "-c:a", "pcm_s16le", audio)
+	wav := filepath.Join(dir, "tone.wav")
+	ffmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440", "-t", "0.5", wav)
+	avi := filepath.Join(dir, "h264.avi")
+	ffmpeg(t, "-i", campusClip(t), "-t", "1", "-c", "copy", avi)
+	playlist := write("list.m3u8", []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nhttp://127.0.0.1:1/seg.ts\n#EXT-X-ENDLIST\n"))
+	concat := write("list.txt", []byte("ffconcat version 1.0\nfile '"+campusClip(t)+"'\n"))
 	clip, err := os.ReadFile(campusClip(t))
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +160,11 @@ func TestOpenErrors(t *testing.T) {
 		{"directory", dir, ErrInvalidData},
 		{"mpeg-4 part 2", mpeg4, ErrUnsupportedCodec},
 		{"audio only", audio, ErrNoVideo},
+		{"wav", wav, ErrUnsupportedFormat},
+		{"avi", avi, ErrUnsupportedFormat},
+		{"hls playlist", playlist, ErrUnsupportedFormat},
+		{"concat list", concat, ErrUnsupportedFormat},
+		{"colon in name", write("cam:1.mp4", []byte("junk")), ErrInvalidData},
 		{"garbage", write("junk.mp4", []byte("this is not a video file at all, just text\n")), ErrInvalidData},
 		{"empty", write("empty.mkv", nil), ErrInvalidData},
 		{"empty raw", write("empty.h264", nil), ErrInvalidData},

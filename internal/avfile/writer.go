@@ -111,7 +111,7 @@ func CreateMP4(path, codec string, params [][]byte, width, height int) (*Writer,
 	// then converts each Annex-B sample to length-prefixed NAL units.
 	ed := JoinAnnexB(ps.List())
 	w := &Writer{path: path, codec: codec}
-	cpath := C.CString(path)
+	cpath := C.CString("file:" + path) // a colon in the name is not a protocol
 	defer C.free(unsafe.Pointer(cpath))
 	hevc := C.int(0)
 	if codec == CodecH265 {
