@@ -3,6 +3,7 @@ package influx
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"testing"
 	"time"
@@ -305,5 +306,61 @@ func TestCloseUnstartedAndDefaults(t *testing.T) {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A point InfluxDB refuses (a field type conflict is HTTP 400) is counted and
+// skipped; it must not wedge the queue for the points behind it.
+func TestRejectedBatchDoesNotWedge(t *testing.T) {
+	t.Parallel()
+	d := testenv.StartInfluxd(t)
+	w := newWriter(t, d, func(c *Config) { c.BatchPoints = 1 })
+	at := time.Now().Add(-time.Minute)
+	w.Add(write.NewPoint("gate_event", map[string]string{"gate": "x"}, map[string]any{"count": int64(1)}, at))
+	waitFor(t, "first point", 20*time.Second, func() bool { return w.Written() == 1 })
+	w.Add(write.NewPoint("gate_event", map[string]string{"gate": "x"}, map[string]any{"count": "one"}, at.Add(time.Second)))
+	w.GateEvent("after", "loop", at.Add(2*time.Second))
+	waitFor(t, "point after the rejected one", 20*time.Second, func() bool { return w.Written() == 2 })
+	if w.rejected.Load() != 1 {
+		t.Fatalf("rejected = %d", w.rejected.Load())
+	}
+}
+
+// Close writes what is still queued.
+func TestCloseFlushes(t *testing.T) {
+	t.Parallel()
+	d := testenv.StartInfluxd(t)
+	w, err := New(Config{URL: d.URL, Bucket: d.Bucket, Site: "zl", FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	at := time.Now().Add(-time.Minute)
+	for i := 0; i < 1234; i++ {
+		w.GateEvent("north", "loop", at.Add(time.Duration(i)*time.Microsecond))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, d, "gate_event"); got != 1234 {
+		t.Fatalf("after Close InfluxDB holds %d points, want 1234", got)
+	}
+}
+
+// BenchmarkAdd is the cost to the caller of one point (InfluxDB down, so the
+// writer only fails and re-queues in the background).
+func BenchmarkAdd(b *testing.B) {
+	w, err := New(Config{URL: "http://127.0.0.1:1", Bucket: "b", Site: "zl", RetryMin: time.Second,
+		Logger: slog.New(slog.DiscardHandler), CloseTimeout: time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Start(context.Background())
+	defer w.Close()
+	at := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.Camera("lawn", 25, 25, 5, 3, 40, 0, true, at)
 	}
 }
