@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/sensors"
@@ -47,12 +49,15 @@ type Rules struct {
 	Snapshot func(camera string) ([]byte, error)
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Registerer takes the metrics; nil: a private registry.
+	Registerer prometheus.Registerer
 
 	once  sync.Once
 	mu    sync.Mutex
 	gates map[string]*gateState
 	conf  map[string]config.Gate
 	log   *slog.Logger
+	fired *prometheus.CounterVec
 }
 
 // gateState is what the rules remember about one gate.
@@ -96,6 +101,16 @@ func (r *Rules) init() {
 		r.log = r.log.With("component", "gaterules")
 		if r.Now == nil {
 			r.Now = time.Now
+		}
+		r.fired = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_gaterules_fired_total",
+			Help: "Gate rule hits handed to the incident engine, by incident type and gate."}, []string{"type", "gate"})
+		reg := r.Registerer
+		if reg == nil {
+			reg = prometheus.NewRegistry()
+		}
+		if err := reg.Register(r.fired); err != nil {
+			// Rules has no constructor to fail from; the rules work without the metric.
+			r.log.Error("gate rule metrics not registered", "err", err)
 		}
 	})
 }
@@ -350,6 +365,9 @@ func (r *Rules) raise(c config.Gate, sigs []incidents.Signal) {
 			}
 		}
 		r.log.Info("gate rule fired", "type", s.Type, "gate", c.ID, "clear", s.Clear)
+		if !s.Clear {
+			r.fired.WithLabelValues(string(s.Type), c.ID).Inc()
+		}
 		if r.Raiser != nil {
 			r.Raiser.Raise(s)
 		}

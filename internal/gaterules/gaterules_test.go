@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/sensors"
@@ -247,6 +249,9 @@ func TestOverstayAndUnknownGate(t *testing.T) {
 	}
 	if rec.sigs[1].Type != incidents.GateForced || rec.sigs[2].Type != incidents.DoorHeldOpen || rec.sigs[2].Source.Gate != "east" {
 		t.Errorf("unknown gate signals = %+v", rec.sigs[1:])
+	}
+	if v := testutil.ToFloat64(r.fired.WithLabelValues("door_held_open", "east")); v != 1 {
+		t.Errorf("fired metric = %v", v)
 	}
 }
 

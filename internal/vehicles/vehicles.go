@@ -25,6 +25,7 @@
 package vehicles
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -443,7 +444,13 @@ func (l *Log) recordLocked(p *Passage) ([]byte, error) {
 				}
 			}
 		}
-		b, err := json.Marshal(stored(*p))
+		sp := stored(*p)
+		// A passage stamped before the retention watermark (a sensor clock far
+		// behind) would never be reached by Pseudonymise, which starts there.
+		if w := tx.Bucket(bucketMeta).Get(keyAnonUpTo); w != nil && bytes.Compare(key, w) < 0 {
+			sp.Passage.Plate = l.pseudonym(p.Plate)
+		}
+		b, err := json.Marshal(sp)
 		if err != nil {
 			return err
 		}

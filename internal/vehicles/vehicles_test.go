@@ -357,6 +357,12 @@ func TestPseudonymiseAfterRetention(t *testing.T) {
 	if e.log.Passages(Query{Plate: "A12345"}) != nil {
 		t.Fatal("a pseudonymised plate is still found by its plate")
 	}
+	// A passage arriving with a time stamp already past retention (a sensor
+	// clock far behind) is stored pseudonymised.
+	e.log.Handle(ev(sensors.PlateRead, "n", 2*day, "C333", sensors.In))
+	if ps := e.log.Passages(Query{Until: t0.Add(3 * 24 * time.Hour)}); ps[0].Plate != e.log.pseudonym("C333") {
+		t.Fatalf("late old passage stored as %q", ps[0].Plate)
+	}
 }
 
 func TestPassagesQueryAndExport(t *testing.T) {
