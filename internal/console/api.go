@@ -83,9 +83,14 @@ func (s *Server) cameraID(w http.ResponseWriter, r *http.Request) (string, bool)
 	return "", false
 }
 
-func writeJPEG(w http.ResponseWriter, b []byte) {
+// writeJPEG writes a JPEG; live frames must not be cached, evidence may be.
+func writeJPEG(w http.ResponseWriter, b []byte, live bool) {
 	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", "no-store")
+	if live {
+		w.Header().Set("Cache-Control", "no-store")
+	} else {
+		w.Header().Set("Cache-Control", "private, max-age=3600")
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
 }
@@ -106,14 +111,16 @@ func (s *Server) cameraSnapshot(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		writeJPEG(w, b)
+		writeJPEG(w, b, true)
 	case "1", "true":
-		b, ok := s.streams.snapshot(id)
+		// The annotated frame is the wall's: scaled to mjpeg.width and shared
+		// with the live streams, so polling tiles cost no extra encoding.
+		b, ok := s.streams.poll(id, time.Second)
 		if !ok {
 			auth.WriteError(w, http.StatusServiceUnavailable, "no frame yet")
 			return
 		}
-		writeJPEG(w, b)
+		writeJPEG(w, b, true)
 	default:
 		auth.WriteError(w, http.StatusBadRequest, "annotate: want 0 or 1")
 	}
@@ -171,7 +178,7 @@ func (s *Server) incidentSnapshot(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJPEG(w, b)
+	writeJPEG(w, b, false)
 }
 
 func (s *Server) incidentClip(w http.ResponseWriter, r *http.Request) {

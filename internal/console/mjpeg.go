@@ -28,7 +28,9 @@ func mjpegDefaults(c config.MJPEG) config.MJPEG {
 }
 
 // mjpegHub runs one broadcaster per watched camera: each frame is resized
-// and JPEG-encoded once, and the same bytes go to every viewer.
+// and JPEG-encoded once, and the same bytes go to every viewer, whether it
+// streams (MJPEG) or polls (annotated snapshots, used by wall layouts with
+// more tiles than the browser has connections for).
 type mjpegHub struct {
 	src CameraSource
 	cfg config.MJPEG
@@ -44,8 +46,13 @@ type mjpegHub struct {
 type broadcaster struct {
 	id      string
 	viewers map[*viewer]struct{}
-	last    []byte // newest frame, given at once to a viewer that joins
-	stop    chan struct{}
+	last    []byte    // newest frame, given at once to a viewer that joins
+	lastAt  time.Time // when last was encoded
+	fresh   chan struct{}
+	// linger keeps the broadcaster running without streaming viewers, for
+	// pollers; it stops at the first tick after linger with no viewers.
+	linger time.Time
+	stop   chan struct{}
 }
 
 // viewer receives frames latest-wins: its channel holds one frame, and a
@@ -55,26 +62,36 @@ type viewer struct {
 	gone chan struct{} // closed when the hub closes
 }
 
+// pollLinger is how long a poll keeps a broadcaster alive.
+const pollLinger = 3 * time.Second
+
 func newMJPEGHub(src CameraSource, cfg config.MJPEG, m *serverMetrics, log *slog.Logger) *mjpegHub {
 	return &mjpegHub{src: src, cfg: cfg, m: m, log: log, casts: map[string]*broadcaster{}}
 }
 
+// castLocked returns the running broadcaster of id, starting one if needed.
+// Called with h.mu held and the hub open.
+func (h *mjpegHub) castLocked(id string) *broadcaster {
+	b := h.casts[id]
+	if b == nil {
+		b = &broadcaster{id: id, viewers: map[*viewer]struct{}{}, stop: make(chan struct{}), fresh: make(chan struct{})}
+		h.casts[id] = b
+		h.wg.Add(1)
+		go h.run(b)
+	}
+	return b
+}
+
 // join adds a viewer of camera id, starting its broadcaster if it is the
-// first. leave must be called when the viewer goes; the last one out stops
-// the broadcaster. nil when the hub is closed.
+// first. leave must be called when the viewer goes; once the last one has
+// left the broadcaster stops. v is nil when the hub is closed.
 func (h *mjpegHub) join(id string) (v *viewer, leave func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, func() {}
 	}
-	b := h.casts[id]
-	if b == nil {
-		b = &broadcaster{id: id, viewers: map[*viewer]struct{}{}, stop: make(chan struct{})}
-		h.casts[id] = b
-		h.wg.Add(1)
-		go h.run(b)
-	}
+	b := h.castLocked(id)
 	v = &viewer{ch: make(chan []byte, 1), gone: make(chan struct{})}
 	b.viewers[v] = struct{}{}
 	if b.last != nil {
@@ -88,12 +105,46 @@ func (h *mjpegHub) join(id string) (v *viewer, leave func()) {
 			defer h.mu.Unlock()
 			h.m.viewers.Dec()
 			delete(b.viewers, v)
-			if len(b.viewers) == 0 && h.casts[id] == b {
-				delete(h.casts, id)
-				close(b.stop)
-			}
 		})
 	}
+}
+
+// poll returns the camera's current wall frame, encoded once for everyone.
+// It waits up to wait for a frame when there is none fresh (the broadcaster
+// just started, or the camera is offline); false if none came.
+func (h *mjpegHub) poll(id string, wait time.Duration) ([]byte, bool) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, false
+	}
+	b := h.castLocked(id)
+	b.linger = time.Now().Add(pollLinger)
+	if b.last != nil && time.Since(b.lastAt) < h.staleAfter() {
+		jpg := b.last
+		h.mu.Unlock()
+		return jpg, true
+	}
+	fresh := b.fresh
+	h.mu.Unlock()
+	select {
+	case <-fresh:
+	case <-time.After(wait):
+		return nil, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return b.last, b.last != nil
+}
+
+// staleAfter is the age from which a frame no longer counts as the latest:
+// a few frame intervals, at least a second.
+func (h *mjpegHub) staleAfter() time.Duration {
+	d := time.Duration(3 * float64(time.Second) / h.cfg.FPS)
+	if d < time.Second {
+		d = time.Second
+	}
+	return d
 }
 
 func (h *mjpegHub) run(b *broadcaster) {
@@ -110,6 +161,9 @@ func (h *mjpegHub) run(b *broadcaster) {
 			return
 		case <-t.C:
 		}
+		if h.idle(b) {
+			return
+		}
 		if !h.src.Annotated(b.id, &src) {
 			// No new frame (camera offline): viewers keep the last one they got.
 			continue
@@ -124,10 +178,25 @@ func (h *mjpegHub) run(b *broadcaster) {
 	}
 }
 
+// idle removes b from the hub when nobody watches or polls it any more.
+func (h *mjpegHub) idle(b *broadcaster) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(b.viewers) > 0 || time.Now().Before(b.linger) {
+		return false
+	}
+	if h.casts[b.id] == b {
+		delete(h.casts, b.id)
+	}
+	return true
+}
+
 func (h *mjpegHub) fanOut(b *broadcaster, jpg []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	b.last = jpg
+	b.last, b.lastAt = jpg, time.Now()
+	close(b.fresh)
+	b.fresh = make(chan struct{})
 	for v := range b.viewers {
 		select {
 		case v.ch <- jpg:
@@ -145,22 +214,6 @@ func (h *mjpegHub) fanOut(b *broadcaster, jpg []byte) {
 			}
 		}
 	}
-}
-
-// snapshot encodes the current annotated frame of id at full size.
-func (h *mjpegHub) snapshot(id string) ([]byte, bool) {
-	src, scratch := gocv.NewMat(), gocv.NewMat()
-	defer src.Close()
-	defer scratch.Close()
-	if h.src == nil || !h.src.Annotated(id, &src) {
-		return nil, false
-	}
-	b, err := encodeJPEG(src, &scratch, 0, h.cfg.Quality)
-	if err != nil {
-		h.log.Warn("snapshot encode failed", "camera", id, "err", err)
-		return nil, false
-	}
-	return b, true
 }
 
 func (h *mjpegHub) close() {

@@ -290,10 +290,24 @@ func TestMJPEGOfflineAndUnknown(t *testing.T) {
 		t.Errorf("raw snapshot %v, want full 640x360", sz)
 	}
 	resp, ann := vic.do("GET", "/api/cameras/lawn/snapshot.jpg?annotate=1", nil)
-	if resp.StatusCode != 200 || decodeJPEG(t, ann) != image.Pt(640, 360) {
+	if resp.StatusCode != 200 || decodeJPEG(t, ann) != image.Pt(320, 180) {
 		t.Fatalf("annotated snapshot: %d", resp.StatusCode)
 	}
+	// Polls share the broadcaster's encoding: 20 polls in 1 s at 10 fps
+	// encode about 10 frames, not 20.
+	before := e.cams.AnnotatedCalls()
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		if resp, _ := vic.do("GET", "/api/cameras/lawn/snapshot.jpg?annotate=1", nil); resp.StatusCode != 200 {
+			t.Fatalf("poll %d: %d", i, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if calls, max := e.cams.AnnotatedCalls()-before, int(time.Since(start).Seconds()*10)+2; calls > max {
+		t.Errorf("%d frames pulled for 20 polls, want at most %d", calls, max)
+	}
 	e.cams.SetState("lawn", "offline")
+	time.Sleep(1100 * time.Millisecond) // the last frame goes stale
 	resp, body := vic.do("GET", "/api/cameras/lawn/snapshot.jpg?annotate=1", nil)
 	if resp.StatusCode != 503 {
 		t.Errorf("annotated snapshot of an offline camera: %d", resp.StatusCode)

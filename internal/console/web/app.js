@@ -1,0 +1,421 @@
+// lanewatch monitor wall. Plain JavaScript, no build step, nothing loaded
+// from outside lanewatch. All text goes through textContent: incident titles
+// and plates come from the field and must never become markup.
+"use strict";
+
+const I18N = {
+  en: {
+    wall: "Monitor wall", logout: "Log out", login_title: "Sign in to lanewatch", name: "Name",
+    password: "Password", login: "Sign in", incidents: "Incidents", vehicles: "Vehicle log",
+    inside_now: "Inside now", plate: "Plate", from: "From", to: "To", search: "Search",
+    export_csv: "Export CSV", time: "Time", gate: "Gate", direction: "Dir.", class: "Class", dwell: "Stay",
+    ack: "Acknowledge", resolve: "Resolve", note_prompt: "Note (optional)",
+    online: "online", degraded: "degraded", offline: "offline", offline_since: "offline since {t}",
+    open: "open", acknowledged: "acknowledged", escalated: "escalated", resolved: "resolved",
+    low: "low", medium: "medium", high: "high", critical: "critical",
+    in: "in", out: "out", resident: "resident", visitor: "visitor", blacklisted: "blacklisted", unknown: "unknown",
+    no_cameras: "No cameras", no_incidents: "No incidents", no_passages: "No passages",
+    bad_login: "Wrong name or password", rate_limited: "Too many attempts; wait {s} s",
+    bad_plate: "Not a valid plate", error: "Error: {e}", count: "×{n}", by: "by {n}",
+    camera: "camera", lang: "中文",
+    intrusion: "Intrusion", line_crossing: "Line crossing", loitering: "Loitering", crowd: "Crowd",
+    fire_lane_blocked: "Fire lane blocked", falling_object: "Falling object", camera_offline: "Camera offline",
+    camera_tamper: "Camera tampering", gate_forced: "Gate forced", door_held_open: "Door held open",
+    tailgating: "Tailgating", blacklisted_vehicle: "Blacklisted vehicle", vehicle_overstay: "Vehicle overstay",
+    sos: "SOS",
+  },
+  zh: {
+    wall: "监控墙", logout: "退出", login_title: "登录 lanewatch", name: "用户名",
+    password: "密码", login: "登录", incidents: "事件", vehicles: "车辆记录",
+    inside_now: "场内车辆", plate: "车牌", from: "从", to: "至", search: "查询",
+    export_csv: "导出 CSV", time: "时间", gate: "出入口", direction: "方向", class: "类别", dwell: "停留",
+    ack: "确认", resolve: "处理完毕", note_prompt: "备注（可选）",
+    online: "在线", degraded: "不稳定", offline: "离线", offline_since: "离线，自 {t}",
+    open: "未处理", acknowledged: "已确认", escalated: "已升级", resolved: "已处理",
+    low: "低", medium: "中", high: "高", critical: "紧急",
+    in: "进", out: "出", resident: "业主", visitor: "访客", blacklisted: "黑名单", unknown: "未知",
+    no_cameras: "没有摄像机", no_incidents: "暂无事件", no_passages: "暂无通行记录",
+    bad_login: "用户名或密码错误", rate_limited: "尝试次数过多，请 {s} 秒后再试",
+    bad_plate: "车牌无效", error: "错误：{e}", count: "×{n}", by: "{n}",
+    camera: "摄像机", lang: "English",
+    intrusion: "区域入侵", line_crossing: "越线", loitering: "徘徊", crowd: "人员聚集",
+    fire_lane_blocked: "消防通道占用", falling_object: "高空抛物", camera_offline: "摄像机离线",
+    camera_tamper: "摄像机遮挡/移动", gate_forced: "强行开闸", door_held_open: "门长时间未关",
+    tailgating: "尾随进入", blacklisted_vehicle: "黑名单车辆", vehicle_overstay: "车辆超时停留",
+    sos: "紧急求助",
+  },
+};
+
+const S = {
+  lang: (localStorage.getItem("lw-lang") || (navigator.language || "en")).toLowerCase().startsWith("zh") ? "zh" : "en",
+  me: null, csrf: "",
+  cameras: [], layout: Number(localStorage.getItem("lw-layout")) || 4, page: 0, full: null,
+  incidents: new Map(), es: null, pollTimer: null, audio: null,
+};
+
+const $ = (sel, root = document) => root.querySelector(sel);
+function t(key, vars) {
+  let s = (I18N[S.lang] && I18N[S.lang][key]) || I18N.en[key] || key;
+  for (const k in vars || {}) s = s.replace("{" + k + "}", vars[k]);
+  return s;
+}
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function fmtTime(ts) {
+  if (!ts) return "";
+  return new Date(ts).toLocaleString(S.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+}
+function fmtDwell(s) {
+  if (s === null || s === undefined) return "";
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h${String(m).padStart(2, "0")}` : `${m}m`;
+}
+
+// api calls the JSON API with the session cookie and, for changes, the CSRF
+// token. A 401 means the session ended: back to the login form.
+async function api(method, path, body) {
+  const opt = { method, headers: {}, credentials: "same-origin" };
+  if (method !== "GET") opt.headers["X-CSRF-Token"] = S.csrf;
+  if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
+  const r = await fetch(path, opt);
+  let data = null;
+  if ((r.headers.get("Content-Type") || "").startsWith("application/json")) data = await r.json();
+  if (r.status === 401 && path !== "/api/login") showLogin();
+  if (!r.ok) {
+    const err = new Error((data && data.error) || r.statusText);
+    err.status = r.status; err.retryAfter = r.headers.get("Retry-After");
+    throw err;
+  }
+  return data;
+}
+
+function applyLang() {
+  document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach(e => { e.textContent = t(e.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-ph]").forEach(e => { e.placeholder = t(e.dataset.i18nPh); });
+  $("#lang-toggle").textContent = t("lang");
+  if (S.me) { renderGrid(); renderIncidents(); loadPassages(); }
+}
+
+// ---- login ----
+function showLogin() {
+  S.me = null;
+  stopLive();
+  $("#app").hidden = true; $("#logout").hidden = true; $("#who").textContent = "";
+  $("#login").hidden = false;
+  $("#login-name").focus();
+}
+
+async function start(me) {
+  S.me = me; S.csrf = me.csrf_token || "";
+  $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = false;
+  $("#who").textContent = `${me.name} (${me.role})`;
+  await loadCameras();
+  await loadIncidents();
+  connectEvents();
+  loadPassages();
+  loadInside();
+}
+
+function stopLive() {
+  if (S.es) { S.es.close(); S.es = null; }
+  clearInterval(S.pollTimer); S.pollTimer = null;
+  document.querySelectorAll(".tile img").forEach(i => i.removeAttribute("src"));
+}
+
+// The beep needs an AudioContext created during a user gesture; the login
+// click (or any click on the wall) is one.
+function unlockAudio() {
+  if (S.audio) return;
+  const AC = window.AudioContext || window.webkitAudioContext;
+  if (AC) S.audio = new AC();
+}
+function beep() {
+  const ctx = S.audio;
+  if (!ctx) return;
+  if (ctx.state === "suspended") ctx.resume();
+  const now = ctx.currentTime;
+  for (let i = 0; i < 3; i++) {
+    const o = ctx.createOscillator(), g = ctx.createGain();
+    o.type = "square"; o.frequency.value = i % 2 ? 660 : 880;
+    g.gain.setValueAtTime(0.0001, now + i * 0.25);
+    g.gain.exponentialRampToValueAtTime(0.3, now + i * 0.25 + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.25 + 0.2);
+    o.connect(g).connect(ctx.destination);
+    o.start(now + i * 0.25); o.stop(now + i * 0.25 + 0.22);
+  }
+}
+
+// ---- cameras ----
+// loadCameras re-renders the grid only when the set of cameras changed, so
+// a periodic refresh of the states does not restart every live stream.
+async function loadCameras() {
+  const cams = await api("GET", "/api/cameras");
+  const same = cams.length === S.cameras.length && cams.every((c, i) => c.id === S.cameras[i].id);
+  S.cameras = cams;
+  if (same && $("#grid .tile")) cams.forEach(updateBadge);
+  else renderGrid();
+}
+
+function visibleCameras() {
+  if (S.full) return S.cameras.filter(c => c.id === S.full);
+  const pages = Math.max(1, Math.ceil(S.cameras.length / S.layout));
+  if (S.page >= pages) S.page = pages - 1;
+  return S.cameras.slice(S.page * S.layout, (S.page + 1) * S.layout);
+}
+
+// Browsers open at most six HTTP/1.1 connections to one server, and the
+// event stream takes one; so up to four tiles stream MJPEG and larger
+// layouts poll the annotated snapshot, which the server encodes once for all.
+function usePolling() { return !S.full && S.layout > 4; }
+
+function renderGrid() {
+  const grid = $("#grid");
+  grid.className = "grid l" + (S.full ? 1 : S.layout);
+  document.querySelectorAll("#layouts [data-layout]").forEach(b => b.classList.toggle("on", Number(b.dataset.layout) === S.layout));
+  const pages = Math.max(1, Math.ceil(S.cameras.length / S.layout));
+  $("#page-label").textContent = `${S.page + 1}/${pages}`;
+  $("#page-prev").disabled = $("#page-next").disabled = pages < 2;
+  clearInterval(S.pollTimer); S.pollTimer = null;
+  grid.replaceChildren();
+  const cams = visibleCameras();
+  if (!cams.length) { grid.append(el("div", "nocam", t("no_cameras"))); return; }
+  const poll = usePolling();
+  for (const c of cams) {
+    const tile = el("div", "tile");
+    tile.dataset.camera = c.id;
+    if (S.full) tile.classList.add("full");
+    const img = el("img");
+    img.alt = c.name;
+    if (!poll) img.src = `/api/cameras/${encodeURIComponent(c.id)}/mjpeg`;
+    const label = el("div", "label");
+    label.append(el("span", "name", c.name), el("span", "badge"));
+    tile.append(img, label);
+    tile.addEventListener("click", () => { S.full = S.full ? null : c.id; renderGrid(); });
+    grid.append(tile);
+    updateBadge(c);
+  }
+  if (poll) { pollFrames(); S.pollTimer = setInterval(pollFrames, 250); }
+}
+
+// pollFrames refreshes every polling tile whose previous frame has arrived;
+// an offline camera's tile keeps its last frame.
+function pollFrames() {
+  document.querySelectorAll("#grid .tile").forEach(async tile => {
+    if (tile.dataset.busy) return;
+    tile.dataset.busy = "1";
+    try {
+      const r = await fetch(`/api/cameras/${encodeURIComponent(tile.dataset.camera)}/snapshot.jpg?annotate=1`,
+        { cache: "no-store", credentials: "same-origin" });
+      if (r.ok) {
+        const url = URL.createObjectURL(await r.blob());
+        const img = $("img", tile), old = img.src;
+        img.src = url;
+        if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+      } else if (r.status === 401) showLogin();
+    } catch (e) { /* keep the last frame */ }
+    delete tile.dataset.busy;
+  });
+}
+
+function updateBadge(c) {
+  const tile = document.querySelector(`.tile[data-camera="${CSS.escape(c.id)}"]`);
+  if (!tile) return;
+  const b = $(".badge", tile);
+  b.className = "badge " + c.state;
+  b.textContent = c.state === "offline" && c.since ? t("offline_since", { t: fmtTime(c.since) }) : t(c.state);
+  tile.classList.toggle("offline", c.state === "offline");
+}
+
+function onCamera(c) {
+  const i = S.cameras.findIndex(x => x.id === c.id);
+  if (i >= 0) S.cameras[i] = Object.assign(S.cameras[i], c);
+  updateBadge(S.cameras[i] || c);
+}
+
+// ---- incidents ----
+async function loadIncidents() {
+  const list = await api("GET", "/api/incidents?limit=100");
+  S.incidents = new Map(list.map(i => [i.id, i]));
+  renderIncidents();
+}
+
+function onIncident(inc) {
+  const prev = S.incidents.get(inc.id);
+  S.incidents.set(inc.id, inc);
+  const loud = inc.severity === "high" || inc.severity === "critical";
+  const alarm = (!prev && inc.state === "open") || (inc.state === "escalated" && (!prev || prev.state !== "escalated"));
+  renderIncidents(alarm ? inc.id : null);
+  if (alarm && loud) {
+    beep();
+    const f = $("#flash");
+    f.classList.remove("on"); void f.offsetWidth; f.classList.add("on");
+    const cam = inc.source && inc.source.camera;
+    const tile = cam && document.querySelector(`.tile[data-camera="${CSS.escape(cam)}"]`);
+    if (tile) { tile.classList.remove("alarm"); void tile.offsetWidth; tile.classList.add("alarm"); }
+  }
+}
+
+function renderIncidents(fresh) {
+  const ol = $("#incidents");
+  const list = [...S.incidents.values()].sort((a, b) => (b.started_at > a.started_at ? 1 : -1)).slice(0, 100);
+  ol.replaceChildren();
+  if (!list.length) { ol.append(el("li", "empty", t("no_incidents"))); return; }
+  const canAct = S.me && (S.me.role === "operator" || S.me.role === "admin");
+  for (const inc of list) {
+    const li = el("li", `incident ${inc.severity} ${inc.state}`);
+    li.dataset.id = inc.id;
+    if (inc.id === fresh) li.classList.add("new");
+    li.append(el("span", "title", inc.title || t(inc.type)));
+    li.append(el("span", `state ${inc.state}`, t(inc.state)));
+    const src = inc.source || {};
+    const where = [src.camera, src.zone, src.line, src.gate].filter(Boolean).join(" / ");
+    const meta = [t(inc.type), t(inc.severity), where, fmtTime(inc.started_at)];
+    if (inc.count > 1) meta.push(t("count", { n: inc.count }));
+    if (inc.plate) meta.push(inc.plate);
+    const last = (inc.acks || [])[inc.acks.length - 1];
+    if (last) meta.push(t("by", { n: last.by }) + (last.note ? `: ${last.note}` : ""));
+    li.append(el("span", "meta", meta.join(" · ")));
+    if (canAct && inc.state !== "resolved") {
+      const act = el("span", "actions");
+      if (inc.state !== "acknowledged") act.append(actionButton(inc, "ack"));
+      act.append(actionButton(inc, "resolve"));
+      li.append(act);
+    }
+    if (inc.evidence && inc.evidence.snapshot && inc.state !== "resolved") {
+      const img = el("img", "thumb");
+      img.loading = "lazy"; img.alt = ""; img.src = inc.evidence.snapshot;
+      img.onerror = () => img.remove();
+      li.append(img);
+    }
+    ol.append(li);
+  }
+}
+
+function actionButton(inc, action) {
+  const b = el("button", action, t(action));
+  b.type = "button";
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try {
+      // The wall is often driven by mouse alone: the note stays optional.
+      const note = action === "resolve" ? (window.prompt(t("note_prompt")) || "") : "";
+      const updated = await api("POST", `/api/incidents/${encodeURIComponent(inc.id)}/${action}`, { note });
+      S.incidents.set(updated.id, updated);
+      renderIncidents();
+    } catch (e) {
+      b.disabled = false;
+      alert(t("error", { e: e.message }));
+    }
+  });
+  return b;
+}
+
+// ---- events ----
+function connectEvents() {
+  if (S.es) S.es.close();
+  const es = new EventSource("/api/events");
+  S.es = es;
+  const dot = $("#sse-state");
+  es.onopen = () => {
+    dot.classList.add("live");
+    // Changes made while disconnected are not replayed: reload the lists.
+    if (es.reconnected) { loadIncidents(); loadCameras(); }
+    es.reconnected = true;
+  };
+  es.onerror = () => {
+    dot.classList.remove("live");
+    api("GET", "/api/me").catch(() => {}); // a 401 shows the login form
+  };
+  es.addEventListener("incident", ev => onIncident(JSON.parse(ev.data)));
+  es.addEventListener("camera", ev => onCamera(JSON.parse(ev.data)));
+}
+
+// ---- vehicles ----
+function passageQuery() {
+  const q = new URLSearchParams();
+  const plate = $("#v-plate").value.trim();
+  if (plate) q.set("plate", plate);
+  const since = $("#v-since").value, until = $("#v-until").value;
+  if (since) q.set("since", new Date(since).toISOString());
+  if (until) q.set("until", new Date(until).toISOString());
+  return q;
+}
+
+async function loadPassages() {
+  const q = passageQuery();
+  const csv = new URLSearchParams(q); csv.set("format", "csv");
+  $("#v-csv").href = "/api/vehicles/passages?" + csv;
+  q.set("limit", "200");
+  const body = $("#passages tbody");
+  try {
+    const list = await api("GET", "/api/vehicles/passages?" + q);
+    $("#v-error").textContent = "";
+    body.replaceChildren();
+    if (!list.length) {
+      const tr = el("tr"); const td = el("td", "", t("no_passages")); td.colSpan = 6; tr.append(td); body.append(tr);
+    }
+    for (const p of list) {
+      const tr = el("tr");
+      tr.append(el("td", "", fmtTime(p.at)), el("td", "", p.gate), el("td", "", t(p.direction)),
+        el("td", "plate", p.plate), el("td", p.class, t(p.class)), el("td", "", fmtDwell(p.dwell_s)));
+      body.append(tr);
+    }
+  } catch (e) {
+    $("#v-error").textContent = e.status === 400 ? t("error", { e: e.message }) : t("error", { e: e.message });
+  }
+}
+
+async function loadInside() {
+  try {
+    const list = await api("GET", "/api/vehicles/inside");
+    $("#inside-count").textContent = String(list.length);
+  } catch (e) { $("#inside-count").textContent = "–"; }
+}
+
+// ---- wiring ----
+function tick() { $("#clock").textContent = fmtTime(new Date().toISOString()); }
+
+document.addEventListener("DOMContentLoaded", async () => {
+  applyLang();
+  tick(); setInterval(tick, 1000);
+  document.addEventListener("click", unlockAudio, { capture: true });
+  $("#lang-toggle").addEventListener("click", () => {
+    S.lang = S.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("lw-lang", S.lang);
+    applyLang();
+  });
+  document.querySelectorAll("#layouts [data-layout]").forEach(b => b.addEventListener("click", () => {
+    S.layout = Number(b.dataset.layout); S.page = 0; S.full = null;
+    localStorage.setItem("lw-layout", String(S.layout));
+    renderGrid();
+  }));
+  $("#page-prev").addEventListener("click", () => { S.page = Math.max(0, S.page - 1); renderGrid(); });
+  $("#page-next").addEventListener("click", () => { S.page++; renderGrid(); });
+  document.addEventListener("keydown", e => { if (e.key === "Escape" && S.full) { S.full = null; renderGrid(); } });
+  $("#login-form").addEventListener("submit", async e => {
+    e.preventDefault();
+    unlockAudio();
+    const err = $("#login-error");
+    err.textContent = "";
+    try {
+      const me = await api("POST", "/api/login", { name: $("#login-name").value, password: $("#login-password").value });
+      $("#login-password").value = "";
+      await start(me);
+    } catch (ex) {
+      err.textContent = ex.status === 429 ? t("rate_limited", { s: ex.retryAfter || 60 })
+        : ex.status === 401 ? t("bad_login") : t("error", { e: ex.message });
+    }
+  });
+  $("#logout").addEventListener("click", async () => {
+    try { await api("POST", "/api/logout"); } catch (e) { /* session already gone */ }
+    showLogin();
+  });
+  $("#vehicle-search").addEventListener("submit", e => { e.preventDefault(); loadPassages(); loadInside(); });
+  setInterval(() => { if (S.me) { loadInside(); loadCameras().catch(() => {}); } }, 30000);
+  try { await start(await api("GET", "/api/me")); } catch (e) { showLogin(); }
+});
