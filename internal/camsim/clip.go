@@ -24,7 +24,7 @@ type clip struct {
 	fps     float64
 	aus     []avfile.AU   // first is a key frame; times relative to aus[0].DTS
 	loopDur time.Duration // media time of one pass, including the last frame
-	skipped int           // broken packets left out
+	skipped int           // broken or out-of-order packets left out
 }
 
 // ClipError reports a file camsim cannot serve.
@@ -64,6 +64,11 @@ func loadClip(path string, opt avfile.Options) (*clip, error) {
 			return nil, &ClipError{Path: path, Err: err}
 		}
 		if len(c.aus) == 0 && !au.KeyFrame {
+			continue
+		}
+		if n := len(c.aus); n > 0 && au.DTS <= c.aus[n-1].DTS {
+			// A damaged file; sending it would make RTP time run backwards.
+			c.skipped++
 			continue
 		}
 		for _, n := range au.NALUs {

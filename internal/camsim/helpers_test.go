@@ -69,6 +69,8 @@ type reader struct {
 	c     *gortsplib.Client
 	codec string
 	forma format.Format
+	// sdpParams: DESCRIBE carried the parameter sets (sprop-*).
+	sdpParams bool
 
 	mu  sync.Mutex
 	aus []received
@@ -100,9 +102,11 @@ func dial(t testing.TB, url string, tr gortsplib.Transport) (*reader, error) {
 	var h265 *format.H265
 	if medi = desc.FindFormat(&h264); medi != nil {
 		r.codec, r.forma = avfile.CodecH264, h264
+		r.sdpParams = len(h264.SPS) > 0 && len(h264.PPS) > 0
 		dec, err = h264.CreateDecoder()
 	} else if medi = desc.FindFormat(&h265); medi != nil {
 		r.codec, r.forma = avfile.CodecH265, h265
+		r.sdpParams = len(h265.VPS) > 0 && len(h265.SPS) > 0 && len(h265.PPS) > 0
 		dec, err = h265.CreateDecoder()
 	} else {
 		r.c.Close()

@@ -152,6 +152,9 @@ func TestServesEveryContainer(t *testing.T) {
 			if r.codec != want[name] {
 				t.Errorf("codec %s, want %s", r.codec, want[name])
 			}
+			if !r.sdpParams {
+				t.Error("DESCRIBE did not carry the parameter sets")
+			}
 			if aus := r.waitFor(3, 5*time.Second); len(aus) < 3 {
 				t.Errorf("received %d AUs", len(aus))
 			}
