@@ -220,6 +220,9 @@ func (w *Writer) point(measurement string, tags map[string]string, fields map[st
 	if w.cfg.Site != "" {
 		tags["site"] = w.cfg.Site
 	}
+	if at.IsZero() {
+		at = time.Now() // a zero time would be written as year 1 and vanish from every dashboard
+	}
 	w.Add(write.NewPoint(measurement, tags, fields, at))
 }
 

@@ -120,7 +120,8 @@ func TestMeasurementsMatchContract(t *testing.T) {
 		At: at, EntryAt: &entry, DwellS: &dwell})
 	w.Passage(vehicles.Passage{Gate: "north", Direction: sensors.In, Plate: "B77", Class: vehicles.ClassUnknown, At: at})
 	w.GateEvent("north", "door_open", at)
-	waitFor(t, "points written", 20*time.Second, func() bool { return w.Written() == 6 })
+	w.GateEvent("zero", "sos", time.Time{}) // no time: now, not year 1
+	waitFor(t, "points written", 20*time.Second, func() bool { return w.Written() == 7 })
 
 	type want struct {
 		measurement string
@@ -140,6 +141,8 @@ func TestMeasurementsMatchContract(t *testing.T) {
 		{"vehicle_passage", map[string]string{"site": "zl", "gate": "north", "direction": "in", "class": "unknown"},
 			map[string]any{"plate": "B77"}},
 		{"gate_event", map[string]string{"site": "zl", "gate": "north", "type": "door_open"},
+			map[string]any{"count": int64(1)}},
+		{"gate_event", map[string]string{"site": "zl", "gate": "zero", "type": "sos"},
 			map[string]any{"count": int64(1)}},
 	}
 	got := map[string][]row{}

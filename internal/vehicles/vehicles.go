@@ -382,10 +382,14 @@ func (l *Log) plateSeen(ev sensors.Event, barrier bool) {
 		}
 	}
 	pk := ev.Gate + "\x00" + p
+	// The window is symmetric: two cameras on one lane can deliver their
+	// reads slightly out of order.
 	if r := l.byPlate[pk]; r != nil && (r.p.Direction == dir || barrier) &&
-		ev.TS.Sub(r.lastAt) >= 0 && ev.TS.Sub(r.lastAt) <= l.cfg.DedupWindow {
+		ev.TS.Sub(r.lastAt).Abs() <= l.cfg.DedupWindow {
 		// The same car seen again (or the barrier opening for it).
-		r.lastAt = ev.TS
+		if ev.TS.After(r.lastAt) {
+			r.lastAt = ev.TS
+		}
 		if barrier && !r.p.Confirmed {
 			l.markConfirmedLocked(r)
 		}
