@@ -20,6 +20,7 @@ typedef struct {
 	int buf_cap;       // usable bytes (without padding)
 	struct SwsContext *sws;
 	struct SwsContext *sws_full;
+	int send_err;      // status of the last avcodec_send_packet
 } lw_dec;
 
 static int lw_open(lw_dec *d, int codec_id, int threads) {
@@ -61,10 +62,13 @@ static int lw_reserve(lw_dec *d, int n) {
 }
 
 // lw_send sends n staged bytes (NULL packet when n < 0: drain) and tries to
-// receive one frame. Returns 1 with a frame, 0 without, <0 on error; *send_err
-// gets the send status so that the caller can tell bad input from no output.
-static int lw_send(lw_dec *d, int n, int64_t pts, int key, int *send_err) {
+// receive one frame. Returns 1 with a frame, 0 without, <0 on error;
+// send_err gets the send status so that the caller can tell bad input from
+// no output (a field, not an out-parameter: a Go pointer would escape and
+// allocate on every call).
+static int lw_send(lw_dec *d, int n, int64_t pts, int key) {
 	int res;
+	int *send_err = &d->send_err;
 	*send_err = 0;
 	if (n >= 0) {
 		memset(d->buf + n, 0, AV_INPUT_BUFFER_PADDING_SIZE);
@@ -312,8 +316,8 @@ func (d *Decoder) decode(nalus [][]byte, pts time.Duration, dst, full *gocv.Mat,
 			return false, err
 		}
 	}
-	var sendErr C.int
-	got := C.lw_send(&d.c, n, C.int64_t(pts/time.Microsecond), C.int(boolInt(key)), &sendErr)
+	got := C.lw_send(&d.c, n, C.int64_t(pts/time.Microsecond), C.int(boolInt(key)))
+	sendErr := d.c.send_err
 	if sendErr < 0 && sendErr != C.AVERROR_EOF {
 		d.stats.Errors++
 		// References may now be broken: wait for a clean key frame.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -65,7 +66,7 @@ func ClipFile(t testing.TB, spec ClipSpec) string {
 	if spec.GOP == 0 {
 		spec.GOP = 2 * spec.FPS
 	}
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%+v|v1", src, spec)))
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%+v|v2", src, spec)))
 	dir := filepath.Join(os.TempDir(), "lanewatch-camtest")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -84,7 +85,12 @@ func ClipFile(t testing.TB, spec ClipSpec) string {
 	}
 	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-ss", fmt.Sprint(spec.StartSec)}
 	if spec.Still {
-		args = append(args, "-i", src, "-vf", vf+",trim=end_frame=1,loop=-1:1:0", "-t", fmt.Sprint(spec.Seconds))
+		// One frame repeated with fresh timestamps: the extreme of an idle scene.
+		still := fmt.Sprintf("trim=end_frame=1,loop=loop=-1:size=1:start=0,setpts=N/(%d*TB)", spec.FPS)
+		if spec.Width > 0 {
+			still += vf[strings.Index(vf, ","):]
+		}
+		args = append(args, "-i", src, "-vf", still, "-r", fmt.Sprint(spec.FPS), "-t", fmt.Sprint(spec.Seconds))
 	} else {
 		args = append(args, "-stream_loop", "-1", "-i", src, "-vf", vf, "-t", fmt.Sprint(spec.Seconds))
 	}
@@ -120,20 +126,11 @@ func ClipFile(t testing.TB, spec ClipSpec) string {
 // Clip generates footage and splits it into access units.
 func Clip(t testing.TB, spec ClipSpec) []AU {
 	t.Helper()
-	p := ClipFile(t, spec)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
 	codec := spec.Codec
 	if codec == "" {
 		codec = "H264"
 	}
-	aus := SplitAnnexB(codec, b)
-	if len(aus) == 0 {
-		t.Fatalf("camtest: no access units in %s", p)
-	}
-	return aus
+	return LoadAnnexB(t, ClipFile(t, spec), codec)
 }
 
 // SplitAnnexB splits an Annex-B stream with access unit delimiters into
@@ -189,4 +186,19 @@ func splitNALUs(b []byte) [][]byte {
 		out = append(out, b[start:])
 	}
 	return out
+}
+
+// LoadAnnexB reads an Annex-B file with access unit delimiters (as written
+// by ClipFile or scripts/bench-decode.sh) into access units.
+func LoadAnnexB(t testing.TB, path, codec string) []AU {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus := SplitAnnexB(codec, b)
+	if len(aus) == 0 {
+		t.Fatalf("camtest: no access units in %s", path)
+	}
+	return aus
 }
