@@ -19,11 +19,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// oldest returns the first queued ticket of incident id.
+// oldest returns the first queued ticket of incident id that is not
+// delivered already (delivered ones wait in o.removed for their deletion).
 func (o *Outbox) oldest(id string) (key, body []byte, m meta, ok bool) {
-	prefix := append([]byte(id), 0)
+	o.mu.Lock()
+	from := makeKey(id, o.removed[id]+1)
+	o.mu.Unlock()
+	prefix := from[:len(id)+1]
 	_ = o.db.View(func(tx *bolt.Tx) error {
-		k, v := tx.Bucket(bucketQueue).Cursor().Seek(prefix)
+		k, v := tx.Bucket(bucketQueue).Cursor().Seek(from)
 		if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
 			return nil
 		}
@@ -50,6 +54,13 @@ func (o *Outbox) attempt(h *head) {
 	}
 	id, ver, _ := splitKey(key)
 	ks := KeyString(id, ver)
+	body, err := unpackBody(body)
+	if err != nil {
+		// Unreadable on disk: the platform would reject it too, so it goes
+		// to the dead letters where an admin sees it.
+		o.deadLetter(h, key, m, 0, []byte(err.Error()), o.now())
+		return
+	}
 	status, retryAfter, resp, err := o.send(ks, body)
 	now := o.now()
 	switch {
@@ -118,19 +129,20 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 func (o *Outbox) delivered(h *head, key []byte, m meta, now time.Time) {
-	// Batch lets the workers share one fsync; losing this commit only means
-	// the ticket goes again under the same webhook-id, which platforms dedupe.
-	err := o.db.Batch(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketQueue).Delete(key); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketBodies).Delete(key)
-	})
+	id, ver, _ := splitKey(key)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if err != nil {
-		o.storeFailed(h, "removing delivered ticket", err, now)
-		return
+	// The deletion is committed by the remover, many at a time: an fsync per
+	// delivery would cap the drain rate at the disk's fsync rate. A crash
+	// before that commit only sends the ticket again, under the same
+	// webhook-id, which is what platforms deduplicate on.
+	o.removed[id] = ver
+	o.toRemove = append(o.toRemove, key)
+	if len(o.toRemove) == 1 {
+		select {
+		case o.removeWake <- struct{}{}:
+		default:
+		}
 	}
 	o.used -= m.Size
 	o.pending--
@@ -139,6 +151,61 @@ func (o *Outbox) delivered(h *head, key []byte, m meta, now time.Time) {
 	o.m.latency.Observe(now.Sub(m.EnqueuedAt).Seconds())
 	o.syncGauges()
 	o.finish(h, now)
+}
+
+// remover commits the deletion of delivered tickets in batches until stop.
+func (o *Outbox) remover() {
+	defer close(o.removerDone)
+	for {
+		select {
+		case <-o.removeWake:
+		case <-o.stop:
+			o.flushRemoved()
+			return
+		}
+		// Let a few more deliveries join this commit.
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-o.stop:
+		}
+		o.flushRemoved()
+	}
+}
+
+func (o *Outbox) flushRemoved() {
+	o.mu.Lock()
+	keys := o.toRemove
+	o.toRemove = nil
+	o.mu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		q, bodies := tx.Bucket(bucketQueue), tx.Bucket(bucketBodies)
+		for _, k := range keys {
+			if err := q.Delete(k); err != nil {
+				return err
+			}
+			if err := bodies.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil {
+		// Still marked delivered in memory; try again with the next batch.
+		o.log.Error("removing delivered tickets", "count", len(keys), "err", err)
+		o.toRemove = append(keys, o.toRemove...)
+		return
+	}
+	for _, k := range keys {
+		id, ver, _ := splitKey(k)
+		if o.removed[id] == ver {
+			delete(o.removed, id)
+		}
+	}
 }
 
 func (o *Outbox) retry(h *head, ks, reason string, retryAfter time.Duration, now time.Time) {
@@ -218,10 +285,12 @@ func (o *Outbox) finish(h *head, now time.Time) {
 	delete(o.heads, h.id)
 }
 
+// Called with o.mu held.
 func (o *Outbox) hasQueued(id string) (ok bool) {
-	prefix := append([]byte(id), 0)
+	from := makeKey(id, o.removed[id]+1)
+	prefix := from[:len(id)+1]
 	_ = o.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketQueue).Cursor().Seek(prefix)
+		k, _ := tx.Bucket(bucketQueue).Cursor().Seek(from)
 		ok = k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8
 		return nil
 	})
@@ -309,6 +378,10 @@ func (o *Outbox) List(limit int) ([]Entry, error) {
 			e, _ := entry(k, v)
 			e.State = "pending"
 			o.mu.Lock()
+			if e.Version <= o.removed[e.IncidentID] {
+				o.mu.Unlock()
+				continue // delivered, deletion not committed yet
+			}
 			switch h := o.heads[e.IncidentID]; {
 			case o.blocked[e.IncidentID]:
 				e.State = "blocked"

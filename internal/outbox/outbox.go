@@ -116,11 +116,16 @@ type Outbox struct {
 	heads   map[string]*head
 	sched   schedule
 	blocked map[string]bool // incidents whose oldest ticket is dead-lettered
-	used    int64
-	pending int
-	dead    int
-	full    bool
-	lastLog time.Time
+	// removed: per incident, the highest delivered version whose deletion is
+	// not committed yet; toRemove: those keys, for the remover.
+	removed    map[string]int
+	toRemove   [][]byte
+	removeWake chan struct{}
+	used       int64
+	pending    int
+	dead       int
+	full       bool
+	lastLog    time.Time
 	// lastRetryLog rate-limits the warning about failed attempts.
 	lastRetryLog time.Time
 	closed       bool
@@ -131,7 +136,9 @@ type Outbox struct {
 	running    sync.WaitGroup
 	attemptCtx context.Context
 	cancelAll  context.CancelFunc
-	m          metrics
+	// removerDone is closed when the remover made its last commit.
+	removerDone chan struct{}
+	m           metrics
 }
 
 // Open opens or creates the outbox file and rebuilds the delivery schedule
@@ -164,8 +171,9 @@ func Open(cfg Config) (*Outbox, error) {
 	}
 	o := &Outbox{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, client: cfg.Client, secret: secret,
-		heads: map[string]*head{}, blocked: map[string]bool{},
+		heads: map[string]*head{}, blocked: map[string]bool{}, removed: map[string]int{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		removeWake: make(chan struct{}, 1), removerDone: make(chan struct{}),
 	}
 	if o.log == nil {
 		o.log = slog.Default()
@@ -198,6 +206,7 @@ func Open(cfg Config) (*Outbox, error) {
 		o.db.Close()
 		return nil, err
 	}
+	go o.remover()
 	return o, nil
 }
 
@@ -317,71 +326,108 @@ func Body(inc incidents.Incident, snapshot []byte) ([]byte, error) {
 // outbox is at its cap it returns ErrFull and raises the alarm; nothing that
 // was accepted before is ever dropped to make room.
 func (o *Outbox) Enqueue(inc incidents.Incident, snapshot []byte) error {
-	if inc.ID == "" || inc.Version < 1 {
-		return fmt.Errorf("outbox: incident needs an id and a version >= 1 (got %q v%d)", inc.ID, inc.Version)
+	return o.EnqueueBatch([]Item{{Incident: inc, Snapshot: snapshot}})
+}
+
+// Item is one ticket for EnqueueBatch.
+type Item struct {
+	Incident incidents.Incident
+	Snapshot []byte
+}
+
+type prepared struct {
+	id       string
+	key, mv  []byte
+	body     []byte
+	size     int64
+	replaced int64
+}
+
+// EnqueueBatch is Enqueue for several tickets under one fsync: all are
+// accepted or none.
+func (o *Outbox) EnqueueBatch(items []Item) error {
+	now := o.now()
+	ps := make([]prepared, 0, len(items))
+	var total int64
+	for _, it := range items {
+		inc := it.Incident
+		if inc.ID == "" || inc.Version < 1 {
+			return fmt.Errorf("outbox: incident needs an id and a version >= 1 (got %q v%d)", inc.ID, inc.Version)
+		}
+		body, err := Body(inc, it.Snapshot)
+		if err != nil {
+			return fmt.Errorf("outbox: encode ticket: %w", err)
+		}
+		body = packBody(body)
+		key := makeKey(inc.ID, inc.Version)
+		m := meta{EnqueuedAt: now, Size: int64(len(body) + 2*len(key) + 64)}
+		mv, _ := json.Marshal(m)
+		ps = append(ps, prepared{id: inc.ID, key: key, mv: mv, body: body, size: m.Size, replaced: -1})
+		total += m.Size
 	}
-	body, err := Body(inc, snapshot)
-	if err != nil {
-		return fmt.Errorf("outbox: encode ticket: %w", err)
-	}
-	key := makeKey(inc.ID, inc.Version)
-	m := meta{EnqueuedAt: o.now(), Size: int64(len(body) + 2*len(key) + 64)}
-	mv, _ := json.Marshal(m)
 
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return ErrClosed
 	}
-	if o.used+m.Size > o.cfg.MaxBytes {
-		o.raiseFull()
+	if o.used+total > o.cfg.MaxBytes {
+		o.raiseFull(len(ps))
 		o.mu.Unlock()
-		return fmt.Errorf("%w: %d of %d bytes used, ticket %s not accepted", ErrFull, o.used, o.cfg.MaxBytes, KeyString(inc.ID, inc.Version))
+		return fmt.Errorf("%w: %d of %d bytes used, %d ticket(s) from %s not accepted", ErrFull, o.used, o.cfg.MaxBytes, len(ps), ps[0].id)
 	}
-	o.used += m.Size // reserved now so concurrent Enqueues cannot overshoot the cap
+	o.used += total // reserved now so concurrent Enqueues cannot overshoot the cap
 	o.mu.Unlock()
 
-	var replaced int64 = -1
-	err = o.db.Update(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bucketQueue)
-		if old := q.Get(key); old != nil {
-			replaced = sizeOf(old)
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		q, bodies := tx.Bucket(bucketQueue), tx.Bucket(bucketBodies)
+		for i := range ps {
+			p := &ps[i]
+			p.replaced = -1
+			if old := q.Get(p.key); old != nil {
+				p.replaced = sizeOf(old)
+			}
+			if err := q.Put(p.key, p.mv); err != nil {
+				return err
+			}
+			if err := bodies.Put(p.key, p.body); err != nil {
+				return err
+			}
 		}
-		if err := q.Put(key, mv); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketBodies).Put(key, body)
+		return nil
 	})
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err != nil {
-		o.used -= m.Size
+		o.used -= total
 		return fmt.Errorf("outbox: store ticket: %w", err)
 	}
-	if replaced >= 0 {
-		o.used -= replaced
-	} else {
-		o.pending++
+	for _, p := range ps {
+		if p.replaced >= 0 {
+			o.used -= p.replaced
+		} else {
+			o.pending++
+		}
+		if !o.blocked[p.id] && o.heads[p.id] == nil {
+			o.schedule(&head{id: p.id, next: now})
+		}
 	}
 	if o.full {
 		o.full = false
 		o.log.Info("outbox accepts tickets again", "used_bytes", o.used)
-	}
-	if !o.blocked[inc.ID] && o.heads[inc.ID] == nil {
-		o.schedule(&head{id: inc.ID, next: o.now()})
 	}
 	o.syncGauges()
 	return nil
 }
 
 // raiseFull says loudly that a ticket was refused. Called with o.mu held.
-func (o *Outbox) raiseFull() {
+func (o *Outbox) raiseFull(refused int) {
 	now := o.now()
 	turned := !o.full
 	o.full = true
 	o.m.full.Set(1)
-	o.m.rejected.Inc()
+	o.m.rejected.Add(float64(refused))
 	if turned || now.Sub(o.lastLog) >= time.Second {
 		o.lastLog = now
 		o.log.Error("OUTBOX FULL: tickets to the platform are being refused; deliver or re-send dead letters, or raise outbox.max_bytes",
@@ -503,5 +549,6 @@ func (o *Outbox) Close() error {
 	o.stopOnce.Do(func() { close(o.stop) })
 	o.running.Wait()
 	o.cancelAll()
+	<-o.removerDone
 	return o.db.Close()
 }
