@@ -51,6 +51,7 @@ const S = {
   me: null, csrf: "",
   cameras: [], layout: Number(localStorage.getItem("lw-layout")) || 4, page: 0, full: null,
   incidents: new Map(), es: null, pollTimer: null, audio: null,
+  frames: new Map(), // camera id -> blob URL of its last polled frame
 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -190,8 +191,9 @@ function renderGrid() {
     tile.dataset.camera = c.id;
     if (S.full) tile.classList.add("full");
     const img = el("img");
-    img.alt = c.name;
+    img.alt = "";
     if (!poll) img.src = `/api/cameras/${encodeURIComponent(c.id)}/mjpeg`;
+    else if (S.frames.has(c.id)) img.src = S.frames.get(c.id); // an offline camera keeps its last frame
     const label = el("div", "label");
     label.append(el("span", "name", c.name), el("span", "badge"));
     tile.append(img, label);
@@ -213,9 +215,10 @@ function pollFrames() {
         { cache: "no-store", credentials: "same-origin" });
       if (r.ok) {
         const url = URL.createObjectURL(await r.blob());
-        const img = $("img", tile), old = img.src;
-        img.src = url;
-        if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+        const id = tile.dataset.camera, old = S.frames.get(id);
+        $("img", tile).src = url;
+        S.frames.set(id, url);
+        if (old) URL.revokeObjectURL(old);
       } else if (r.status === 401) showLogin();
     } catch (e) { /* keep the last frame */ }
     delete tile.dataset.busy;

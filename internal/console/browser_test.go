@@ -1,0 +1,75 @@
+package console_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/console/consoletest"
+	"github.com/lanewatch/lanewatch/internal/incidents"
+)
+
+func TestMonitorWallInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newEnv(t)
+	b := consoletest.NewBrowser(t, e.base)
+	b.Open()
+	if got := b.Text("#login-form h1"); got != "Sign in to lanewatch" {
+		t.Errorf("login title %q (browser language en-US)", got)
+	}
+	b.Login("olga", password)
+	if who := b.Text("#who"); who != "olga (operator)" {
+		t.Errorf("who %q", who)
+	}
+
+	// Live MJPEG tile in the default 4 layout.
+	b.WaitLiveImage("lawn")
+
+	// An incident pushed through the store's subscription reaches the feed.
+	inc := sampleIncident("inc-browser-1", incidents.Critical)
+	inc.Title = "Person on the lawn <b>at night</b>"
+	e.incs.Put(inc, nil, nil)
+	b.WaitIncident(inc.ID)
+	if got := b.Text(`#incidents li[data-id="inc-browser-1"] .title`); got != inc.Title {
+		t.Errorf("title shown as %q: markup must stay text", got)
+	}
+	if !consoletest.Eval[bool](b, `document.getElementById("flash").classList.contains("on")`) {
+		t.Error("no flash for a critical incident")
+	}
+	b.Acknowledge(inc.ID)
+	b.WaitIncidentState(inc.ID, "acknowledged")
+	if got, _ := e.incs.Get(inc.ID); got.State != incidents.Acknowledged || got.Acks[0].By != "olga" {
+		t.Errorf("store after the click: %s by %+v", got.State, got.Acks)
+	}
+	// A camera going offline shows on its tile; the last frame stays.
+	e.cams.SetState("gate-north", "offline")
+	b.WaitJS("offline badge", `document.querySelector('.tile[data-camera="gate-north"] .badge.offline')`)
+	if got := b.Text(`.tile[data-camera="gate-north"] .badge`); !strings.HasPrefix(got, "offline since") {
+		t.Errorf("offline badge %q", got)
+	}
+	b.Screenshot("console-wall-en")
+
+	// Chinese, and the 9 layout (tiles poll the shared annotated frame).
+	b.Click("#lang-toggle")
+	if got := b.Text(`#feed h2 span[data-i18n="incidents"]`); got != "事件" {
+		t.Errorf("incident heading in Chinese: %q", got)
+	}
+	if got := b.Text(`#incidents li[data-id="inc-browser-1"] .state`); got != "已确认" {
+		t.Errorf("state in Chinese: %q", got)
+	}
+	b.SetLayout(9)
+	b.WaitLiveImage("lawn")
+	time.Sleep(300 * time.Millisecond)
+	path := b.Screenshot("console-wall-zh-9")
+	if st, err := os.Stat(path); err != nil || st.Size() < 10000 {
+		t.Errorf("screenshot %s: %v", path, err)
+	}
+	// The page never sees a secret: the HTML has no password or hash.
+	html := consoletest.Eval[string](b, `document.documentElement.outerHTML`)
+	if strings.Contains(html, password) || strings.Contains(html, "$2a$") {
+		t.Error("secret in the page")
+	}
+}

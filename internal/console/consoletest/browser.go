@@ -1,0 +1,228 @@
+package consoletest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// ChromiumPath is where the browser tests look for Chromium; the
+// LANEWATCH_CHROMIUM environment variable overrides it.
+const ChromiumPath = "/usr/bin/chromium"
+
+// Browser drives the monitor wall in a headless Chromium with a fresh
+// profile. Every step waits at most Timeout. The same steps serve the
+// console's own test and end-to-end tests against a whole gateway.
+type Browser struct {
+	T       testing.TB
+	BaseURL string // http://host:port of the console
+	Timeout time.Duration
+	ctx     context.Context
+}
+
+// NewBrowser starts Chromium, or skips the test when it is not installed
+// (fails instead when CI=true). The browser stops at the end of the test.
+func NewBrowser(t testing.TB, baseURL string) *Browser {
+	t.Helper()
+	path := os.Getenv("LANEWATCH_CHROMIUM")
+	if path == "" {
+		path = ChromiumPath
+	}
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium not found at %s (CI=true)", path)
+		}
+		t.Skipf("chromium not found at %s", path)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-US"),
+		// The incident beep is played without a click in the test.
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1920, 1080),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		acancel()
+	})
+	// The first Run starts the browser and must not carry a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return &Browser{T: t, BaseURL: baseURL, Timeout: 20 * time.Second, ctx: ctx}
+}
+
+func (b *Browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.T.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, b.Timeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.T.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// Eval evaluates a JavaScript expression and decodes its value into a T.
+func Eval[T any](b *Browser, expr string) T {
+	b.T.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, b.Timeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.T.Fatalf("browser: eval %s: %v", expr, err)
+	}
+	return v
+}
+
+// WaitJS waits until the expression is truthy.
+func (b *Browser) WaitJS(what, expr string) {
+	b.T.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, b.Timeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[any](expr,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(b.Timeout))); err != nil {
+		b.T.Fatalf("browser: waiting for %s: %v", what, err)
+	}
+}
+
+func jsString(s string) string {
+	j, _ := json.Marshal(s)
+	return string(j)
+}
+
+// Open loads the wall page.
+func (b *Browser) Open() {
+	b.T.Helper()
+	b.do("open "+b.BaseURL, chromedp.Navigate(b.BaseURL+"/"))
+}
+
+// Login fills in the login form and waits for the wall.
+func (b *Browser) Login(name, password string) {
+	b.T.Helper()
+	b.do("login as "+name,
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SetValue(chromedp.CSS("#login-name"), name),
+		chromedp.SetValue(chromedp.CSS("#login-password"), password),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#app")),
+	)
+}
+
+// SetLayout clicks the 1, 4, 9 or 16 layout button.
+func (b *Browser) SetLayout(n int) {
+	b.T.Helper()
+	b.do(fmt.Sprintf("layout %d", n), chromedp.Click(chromedp.CSS(fmt.Sprintf(`#layouts [data-layout="%d"]`, n))))
+}
+
+// frameSig draws the camera's tile image into a canvas and returns a
+// signature of its pixels ("" until a frame has loaded).
+func frameSig(camera string) string {
+	return `(() => {
+  const img = document.querySelector('.tile[data-camera=' + JSON.stringify(` + jsString(camera) + `) + '] img');
+  if (!img || !img.complete || !img.naturalWidth) return "";
+  const c = document.createElement("canvas");
+  c.width = 64; c.height = 36;
+  const g = c.getContext("2d");
+  g.drawImage(img, 0, 0, 64, 36);
+  const d = g.getImageData(0, 0, 64, 36).data;
+  let h = 0;
+  for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) >>> 0;
+  return img.naturalWidth + "x" + img.naturalHeight + ":" + h;
+})()`
+}
+
+// WaitLiveImage waits until the camera's tile shows a frame, then until the
+// picture changes: the tile is live, not a still.
+func (b *Browser) WaitLiveImage(camera string) {
+	b.T.Helper()
+	expr := frameSig(camera)
+	b.WaitJS("a frame of "+camera, expr+` !== ""`)
+	first := Eval[string](b, expr)
+	b.WaitJS("a new frame of "+camera, expr+` !== "" && `+expr+` !== `+jsString(first))
+}
+
+func incidentSel(id string) string {
+	return `document.querySelector('#incidents li[data-id=' + JSON.stringify(` + jsString(id) + `) + ']')`
+}
+
+// WaitIncident waits for the incident to appear in the feed.
+func (b *Browser) WaitIncident(id string) {
+	b.T.Helper()
+	b.WaitJS("incident "+id+" in the feed", incidentSel(id))
+}
+
+// IncidentState is the state class of the incident's badge in the feed.
+func (b *Browser) IncidentState(id string) string {
+	b.T.Helper()
+	return Eval[string](b, `(() => { const li = `+incidentSel(id)+`; return li ? li.querySelector(".state").className.replace("state ", "") : ""; })()`)
+}
+
+// WaitIncidentState waits until the feed shows the incident in state.
+func (b *Browser) WaitIncidentState(id, state string) {
+	b.T.Helper()
+	b.WaitJS("incident "+id+" "+state, `(() => { const li = `+incidentSel(id)+
+		`; return li && li.querySelector(".state").classList.contains(`+jsString(state)+`); })()`)
+}
+
+// Acknowledge clicks the incident's acknowledge button.
+func (b *Browser) Acknowledge(id string) {
+	b.T.Helper()
+	b.WaitJS("acknowledge button of "+id, incidentSel(id)+`.querySelector("button.ack")`)
+	b.do("acknowledge "+id, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](incidentSel(id)+`.querySelector("button.ack").click()`)(ctx, t)
+		return err
+	}))
+}
+
+// Text is the text content of the first element matching the CSS selector.
+func (b *Browser) Text(sel string) string {
+	b.T.Helper()
+	return Eval[string](b, `(document.querySelector(`+jsString(sel)+`) || {}).textContent || ""`)
+}
+
+// Click clicks the first element matching the CSS selector.
+func (b *Browser) Click(sel string) {
+	b.T.Helper()
+	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// Screenshot saves a PNG of the page into $LANEWATCH_ARTIFACTS (or a
+// temporary directory), logs and returns its path.
+func (b *Browser) Screenshot(name string) string {
+	b.T.Helper()
+	dir := os.Getenv("LANEWATCH_ARTIFACTS")
+	if dir == "" {
+		dir = b.T.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.T.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.Timeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.T.Fatalf("browser: screenshot: %v", err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.T.Fatal(err)
+	}
+	b.T.Logf("screenshot: %s", path)
+	return path
+}
