@@ -26,6 +26,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
@@ -58,6 +59,12 @@ type Config struct {
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+}
+
+// FromConfig maps the configuration file's influx section onto a Config;
+// logger and registerer are left for the caller.
+func FromConfig(c config.Influx, site string) Config {
+	return Config{URL: c.URL, Token: c.Token, Org: c.Org, Bucket: c.Bucket, Site: site, BufferPoints: c.BufferPoints}
 }
 
 // Writer queues points and writes them in batches. The zero value is not

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -309,6 +310,10 @@ func TestCloseUnstartedAndDefaults(t *testing.T) {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+	c := FromConfig(config.Influx{URL: "u", Token: "a:b", Org: "o", Bucket: "db/rp", BufferPoints: 7}, "zl")
+	if c != (Config{URL: "u", Token: "a:b", Org: "o", Bucket: "db/rp", BufferPoints: 7, Site: "zl"}) {
+		t.Fatalf("FromConfig = %+v", c)
 	}
 }
 
