@@ -36,11 +36,20 @@ type Status struct {
 	Backoff                        time.Duration // delay before the current reconnect attempt
 }
 
-// Status returns the latest status (refreshed every quarter second).
+// Status returns the camera's status: state, reason and frame rates as of
+// the last evaluation (every quarter second), counters as of now.
 func (c *Camera) Status() Status {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.status
+	st := c.status
+	c.mu.Unlock()
+	if c.closed.Load() {
+		return st
+	}
+	st.FramesIn, st.FramesDecoded = c.framesIn.Load(), c.framesDecoded.Load()
+	st.FramesSkipped, st.FramesDropped = c.framesSkipped.Load(), c.framesDropped.Load()
+	st.DecodeErrors, st.PacketsLost = c.decodeErrors.Load(), c.packetsLost.Load()
+	st.Reconnects = int(c.reconnects.Load())
+	return st
 }
 
 type sample struct {

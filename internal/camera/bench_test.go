@@ -1,0 +1,71 @@
+package camera_test
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/camera"
+	"github.com/lanewatch/lanewatch/internal/camera/camtest"
+	"github.com/lanewatch/lanewatch/internal/frames"
+)
+
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru) //nolint:errcheck // cannot fail for RUSAGE_SELF
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// clip720p is camera-like 720p footage (25 fps, 2 s GOP, no B-frames), or
+// the bench script's file.
+func clip720p(t testing.TB, fps int) string {
+	if p := os.Getenv("LANEWATCH_BENCH_720P"); p != "" && fps == 25 {
+		return p
+	}
+	return camtest.ClipFile(t, camtest.ClipSpec{Width: 1280, Height: 720, Seconds: 10, FPS: fps, GOP: 2 * fps})
+}
+
+// BenchmarkIngest720p is the whole ingest path of one camera: RTSP over
+// loopback TCP, depacketization, pre-roll ring, decode, scale to 640 wide,
+// handover to frames.Latest. The server runs in another process, so
+// cpu-ns/frame is the gateway's cost alone. Frames arrive in real time
+// (25 fps): use -benchtime Nx.
+func BenchmarkIngest720p(b *testing.B) {
+	srv := startServerProc(b, clip720p(b, 25), 1, 25)
+	out := frames.NewLatest()
+	defer out.Close()
+	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: -1, Out: out, Logger: discardLogger}
+	if err := cam.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer cam.Close()
+	m := newMat()
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	info, err := out.Next(ctx, 0, &m)
+	cancel()
+	if err != nil {
+		b.Fatalf("no frame: %v", err)
+	}
+	// Count frames by their sequence numbers: Next skips to the newest, so
+	// this consumer costs one copy per wake-up, not per frame.
+	b.ReportAllocs()
+	b.ResetTimer()
+	c0 := cpuNow()
+	target := info.Seq + uint64(b.N)
+	for info.Seq < target {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		info, err = out.Next(ctx, info.Seq, &m)
+		cancel()
+		if err != nil {
+			b.Fatalf("frames stopped: %v (%+v)", err, cam.Status())
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuNow()-c0)/float64(b.N), "cpu-ns/frame")
+	if st := cam.Status(); st.DecodeErrors != 0 || st.FramesDropped != 0 {
+		b.Errorf("status %+v", st)
+	}
+}
