@@ -129,6 +129,7 @@ type Outbox struct {
 	// lastRetryLog rate-limits the warning about failed attempts.
 	lastRetryLog time.Time
 	closed       bool
+	started      bool
 
 	wake       chan struct{}
 	stop       chan struct{}
@@ -460,6 +461,12 @@ func (o *Outbox) Run(ctx context.Context) error {
 		o.mu.Unlock()
 		return ErrClosed
 	}
+	if o.started {
+		o.mu.Unlock()
+		// Two dispatchers would break the one-attempt-per-incident order.
+		return errors.New("outbox: Run called twice")
+	}
+	o.started = true
 	o.running.Add(1)
 	o.mu.Unlock()
 	defer o.running.Done()

@@ -525,3 +525,11 @@ func TestReplayedVersionReplaces(t *testing.T) {
 		t.Fatalf("stats %+v list %+v", s, list)
 	}
 }
+
+func TestRunTwiceRefused(t *testing.T) {
+	o := start(t, testConfig(filepath.Join(t.TempDir(), "outbox.db"), "http://127.0.0.1:9"))
+	waitFor(t, "Run started", time.Second, func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.started })
+	if err := o.Run(t.Context()); err == nil {
+		t.Fatal("second Run accepted")
+	}
+}
