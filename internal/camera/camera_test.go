@@ -294,9 +294,12 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	bad := startCamera(t, "rtsp://admin:"+secret+"x@"+srv.Addr+"/live", nil)
 	refused := startCamera(t, "rtsp://admin:"+secret+"@"+testenv.FreeAddr(t)+"/live", nil)
 	waitState(t, good, camera.StateOnline, 5*time.Second)
-	waitFor(t, 3*time.Second, "auth failure reported", func() bool { return bad.cam.Status().Reconnects >= 1 })
-	waitFor(t, 3*time.Second, "refusal reported", func() bool { return refused.cam.Status().Reconnects >= 1 })
-	if st := bad.cam.Status(); st.State != camera.StateOffline || st.Reason == "" {
+	reported := func(h *harness) func() bool {
+		return func() bool { st := h.cam.Status(); return st.Reconnects >= 1 && st.Reason != "connecting" }
+	}
+	waitFor(t, 3*time.Second, "auth failure reported", reported(bad))
+	waitFor(t, 3*time.Second, "refusal reported", reported(refused))
+	if st := bad.cam.Status(); st.State != camera.StateOffline || !strings.Contains(st.Reason, "401") {
 		t.Errorf("wrong password: %s %q", st.State, st.Reason)
 	}
 	for name, h := range map[string]*harness{"good": good, "bad": bad, "refused": refused} {
@@ -412,8 +415,12 @@ func TestClosingServer(t *testing.T) {
 		}
 	}()
 	h := startCamera(t, "rtsp://"+l.Addr().String()+"/x", nil)
-	waitFor(t, 3*time.Second, "reconnects", func() bool { return h.cam.Status().Reconnects >= 2 })
-	if st := h.cam.Status(); st.State != camera.StateOffline || st.Reason == "" || st.Reason == "connecting" {
+	var st camera.Status
+	waitFor(t, 3*time.Second, "reconnects with a reason", func() bool {
+		st = h.cam.Status()
+		return st.Reconnects >= 2 && st.Reason != "connecting"
+	})
+	if st.State != camera.StateOffline || !strings.Contains(st.Reason, "describe") {
 		t.Errorf("status %s %q", st.State, st.Reason)
 	}
 }
