@@ -130,12 +130,16 @@ type record struct {
 	Incident
 	Version    int       `json:"version"`
 	LastSignal time.Time `json:"last_signal"`
+	OpenedAt   time.Time `json:"opened_at"`
 }
 
 type live struct {
-	inc          Incident
-	key          string
-	lastSignal   time.Time
+	inc        Incident
+	key        string
+	lastSignal time.Time
+	// openedAt is the engine's clock at opening: escalation counts from it,
+	// not from started_at, which is the sensor's and may be off.
+	openedAt     time.Time
 	dirty        bool // folded since the last change went out
 	lastNotified time.Time
 }
@@ -269,7 +273,10 @@ func (e *Engine) load() error {
 				return nil
 			}
 			r.Incident.Version = r.Version
-			l := &live{inc: r.Incident, key: foldKey(r.Type, r.Source), lastSignal: r.LastSignal, lastNotified: r.UpdatedAt}
+			l := &live{inc: r.Incident, key: foldKey(r.Type, r.Source), lastSignal: r.LastSignal, lastNotified: r.UpdatedAt, openedAt: r.OpenedAt}
+			if l.openedAt.IsZero() {
+				l.openedAt = r.StartedAt
+			}
 			e.live[r.ID] = l
 			e.openIDs.Store(r.ID, true)
 			// ids sort by time, so the last one seen per key is the newest.
@@ -434,7 +441,7 @@ func (e *Engine) open(key string, s Signal, now time.Time) {
 	if len(s.Snapshot) > 0 {
 		e.saveSnapshot(&inc, s.Snapshot)
 	}
-	l := &live{inc: inc, key: key, lastSignal: s.At}
+	l := &live{inc: inc, key: key, lastSignal: s.At, openedAt: now}
 	e.live[inc.ID] = l
 	e.openIDs.Store(inc.ID, true)
 	e.byKey[key] = l
@@ -500,7 +507,7 @@ func (e *Engine) emit(l *live, kind ChangeKind, now time.Time) {
 }
 
 func (e *Engine) persist(l *live) error {
-	v, err := json.Marshal(record{Incident: l.inc, Version: l.inc.Version, LastSignal: l.lastSignal})
+	v, err := json.Marshal(record{Incident: l.inc, Version: l.inc.Version, LastSignal: l.lastSignal, OpenedAt: l.openedAt})
 	if err != nil {
 		return err
 	}
@@ -533,7 +540,7 @@ func (e *Engine) sweep() {
 	sort.Slice(ls, func(i, j int) bool { return ls[i].inc.ID < ls[j].inc.ID })
 	for _, l := range ls {
 		if l.inc.State == Open {
-			if d := e.escalateAfter(l.inc.Severity); d > 0 && now.Sub(l.inc.StartedAt) >= d {
+			if d := e.escalateAfter(l.inc.Severity); d > 0 && now.Sub(l.openedAt) >= d {
 				l.inc.State = Escalated
 				l.inc.UpdatedAt = now
 				e.m.escalated.Inc()

@@ -365,3 +365,17 @@ func TestIsOpenAndAttachClip(t *testing.T) {
 		t.Fatal("resolved incident still open")
 	}
 }
+
+// A sensor clock hours behind must not escalate an incident the moment it opens.
+func TestEscalationCountsFromOpening(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	e.Raise(Signal{Type: SOS, Source: Source{Gate: "north"}, At: clk.Now().Add(-3 * time.Hour)})
+	if c := next(t, ch); c.Kind != Opened || !c.Incident.StartedAt.Equal(clk.Now().Add(-3*time.Hour)) {
+		t.Fatalf("%+v", c)
+	}
+	none(t, ch, 400*time.Millisecond)
+	clk.Add(2 * time.Minute)
+	if c := next(t, ch); c.Kind != Escalation {
+		t.Fatalf("%+v", c)
+	}
+}

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -531,5 +532,32 @@ func TestRunTwiceRefused(t *testing.T) {
 	waitFor(t, "Run started", time.Second, func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.started })
 	if err := o.Run(t.Context()); err == nil {
 		t.Fatal("second Run accepted")
+	}
+}
+
+func TestFollowEngineChanges(t *testing.T) {
+	p := newPlatform(t)
+	o := start(t, testConfig(filepath.Join(t.TempDir(), "outbox.db"), p.URL))
+	snap := []byte("jpeg bytes")
+	changes := make(chan incidents.Change, 4)
+	a := inc("inc_f", 1)
+	changes <- incidents.Change{Kind: incidents.Opened, Incident: a}
+	a.Version, a.Count = 2, 2
+	changes <- incidents.Change{Kind: incidents.Folded, Incident: a}
+	a.Version, a.State = 3, incidents.Acknowledged
+	changes <- incidents.Change{Kind: incidents.Acked, Incident: a}
+	close(changes)
+	o.Follow(changes, func(id string) ([]byte, error) { return snap, nil })
+	waitFor(t, "delivery", 5*time.Second, func() bool { return o.Stats().Pending == 0 })
+	want := map[string]bool{"inc_f:1": true, "inc_f:2": false, "inc_f:3": true}
+	reqs := p.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	for _, r := range reqs {
+		has := bytes.Contains(r.Body, []byte(base64.StdEncoding.EncodeToString(snap)))
+		if has != want[r.Key] {
+			t.Errorf("%s: snapshot inline %v, want %v", r.Key, has, want[r.Key])
+		}
 	}
 }
