@@ -272,6 +272,9 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 			l.rois = append(l.rois[:0], detect.Union(l.rects))
 		}
 		for _, roi := range l.rois {
+			if roi.Dx() < 8 || roi.Dy() < 8 {
+				continue // too small for any detector; the rules still see the raw motion
+			}
 			l.roiDets, err = l.Detector.Detect(l.work, roi, l.roiDets)
 			if err != nil {
 				detErr = err

@@ -100,6 +100,10 @@ func (r Result) Motion() bool { return len(r.Boxes) > 0 }
 // ErrBadFrame is returned for frames gocv cannot take (empty, wrong type).
 var ErrBadFrame = errors.New("motion: bad frame")
 
+// dilateGrow is the radius of the dilation that joins the parts of one
+// moving object (at the analysed width): boxes grow by it on every side.
+const dilateGrow = 4
+
 // Detector is the motion detector of one camera. Not safe for concurrent use.
 type Detector struct {
 	cfg    Config
@@ -137,7 +141,7 @@ func New(cfg Config) (*Detector, error) {
 		bgF:     gocv.NewMat(),
 		bg8:     gocv.NewMat(),
 		kOpen:   gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(3, 3)),
-		kDilate: gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(9, 9)),
+		kDilate: gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(2*dilateGrow+1, 2*dilateGrow+1)),
 	}
 	d.resetModel()
 	return d, nil
@@ -244,6 +248,10 @@ func (d *Detector) Apply(frame gocv.Mat, out []Box) (Result, error) {
 		r := gocv.BoundingRect(contours.At(i))
 		if float64(r.Dx()*r.Dy()) < d.minAreaPx {
 			continue
+		}
+		// Undo the dilation's growth so boxes (and foot points) sit on the object.
+		if r.Dx() > 2*dilateGrow && r.Dy() > 2*dilateGrow {
+			r = r.Inset(dilateGrow)
 		}
 		res.Boxes = append(res.Boxes, Box{float64(r.Min.X) / sx, float64(r.Min.Y) / sy, float64(r.Dx()) / sx, float64(r.Dy()) / sy})
 	}

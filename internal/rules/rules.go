@@ -318,7 +318,9 @@ func (e *Engine) dwellRule(zr *zoneRule, f Frame, active bool) {
 	objs := e.objBuf[:0]
 	var longest time.Duration
 	for _, t := range f.Tracks {
-		if !present(t) || !slices.Contains(zr.objects, t.Label) {
+		// A track missed for a frame or two (occluded, a detector miss) keeps
+		// its dwell clock: it only counts again once seen.
+		if !t.Confirmed || !slices.Contains(zr.objects, t.Label) {
 			continue
 		}
 		x, y := t.Foot()
@@ -326,6 +328,11 @@ func (e *Engine) dwellRule(zr *zoneRule, f Frame, active bool) {
 			continue
 		}
 		zr.seen[t.ID] = true
+		if !present(t) {
+			if _, ok := zr.since[t.ID]; !ok {
+				continue
+			}
+		}
 		since, ok := zr.since[t.ID]
 		if !ok {
 			since = f.At
@@ -340,7 +347,7 @@ func (e *Engine) dwellRule(zr *zoneRule, f Frame, active bool) {
 			}
 			since = time.Unix(0, int64(a[2]*1e9))
 		}
-		if d := f.At.Sub(since); d >= zr.dwell {
+		if d := f.At.Sub(since); d >= zr.dwell && present(t) {
 			objs = append(objs, object(t))
 			longest = max(longest, d)
 		}
@@ -392,7 +399,8 @@ func describeObjects(objs []incidents.Object) string {
 func (e *Engine) crowd(zr *zoneRule, f Frame, active bool) {
 	objs := e.objBuf[:0]
 	for _, t := range f.Tracks {
-		if !present(t) || !slices.Contains(zr.objects, t.Label) {
+		// Someone missed for a frame or two is still part of the crowd.
+		if !t.Confirmed || t.Missed > 2 || !slices.Contains(zr.objects, t.Label) {
 			continue
 		}
 		if x, y := t.Foot(); inside(zr.z.Polygon, x, y) {

@@ -3,6 +3,7 @@ package rules
 import (
 	"image"
 	"image/color"
+	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -36,6 +37,17 @@ func path(label string, w, h, x0, y0, x1, y1, from, to, until float64) mover {
 		k := min(1, (s-from)/(to-from))
 		fx, fy := x0+(x1-x0)*k, y0+(y1-y0)*k
 		return [4]float64{fx - w/2, fy - h, w, h}, true
+	}}
+}
+
+// flicker hides a mover in every frame whose index i has i%every == 0
+// (a detector missing someone now and then).
+func flicker(m mover, every int) mover {
+	return mover{m.label, func(s float64) ([4]float64, bool) {
+		if int(math.Round(s*fps))%every == 0 {
+			return [4]float64{}, false
+		}
+		return m.at(s)
 	}}
 }
 
@@ -111,6 +123,8 @@ func TestZoneRules(t *testing.T) {
 		{"intrusion ignores other classes", config.Zone{ID: "lawn", Rule: RuleIntrusion, Polygon: square}, []mover{carParks}, 12, "", 0, 0, 0},
 		{"intrusion counts vehicles when asked", config.Zone{ID: "lawn", Rule: RuleIntrusion, Objects: []string{"vehicle"}, Polygon: square}, []mover{carParks}, 12, incidents.Intrusion, 5, 12, 1},
 		{"loitering after the dwell", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{walkIn}, 12, incidents.Loitering, 4, 6, 6},
+		{"loitering clock survives detector misses", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{flicker(walkIn, 4)}, 12, incidents.Loitering, 4, 6, 6},
+		{"crowd survives detector misses", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, []mover{flicker(group(3)[0], 3), group(3)[1], flicker(group(3)[2], 4)}, 10, incidents.Crowd, 5, 8, 2.4},
 		{"no loitering when passing through", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{passThrough}, 12, "", 0, 0, 0},
 		{"crowd of 3", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, group(3), 10, incidents.Crowd, 5, 8, 2.4},
 		{"two are no crowd of 3", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, group(2), 10, "", 0, 0, 0},
