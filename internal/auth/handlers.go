@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // WriteError writes the API's error body {"error": msg}.
@@ -51,6 +52,12 @@ func ParseLogin(body []byte) (LoginRequest, error) {
 // the user's name, role and CSRF token.
 func (a *Auth) LoginHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Only JSON: a cross-site HTML form cannot send it without a CORS
+		// preflight, so no other site can log a browser into an account.
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+			return
+		}
 		body, err := ReadBody(w, r)
 		if err != nil {
 			WriteError(w, http.StatusBadRequest, err.Error())

@@ -225,12 +225,16 @@ func TestLoginRateLimit(t *testing.T) {
 	if err != nil || ra < 1 || ra > 60 {
 		t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
 	}
-	for _, tc := range []struct{ name, body string }{
-		{"not json", "name=olga"},
-		{"no password", `{"name":"olga"}`},
+	for _, tc := range []struct {
+		name, body, ct string
+		want           int
+	}{
+		{"not json", "name=olga", "application/json", 400},
+		{"no password", `{"name":"olga"}`, "application/json", 400},
+		{"form post", "name=olga&password=x", "application/x-www-form-urlencoded", 415},
 	} {
-		resp, body := c.do("POST", "/api/login", tc.body)
-		if resp.StatusCode != 400 {
+		resp, body := c.doHeaders("POST", "/api/login", tc.body, map[string]string{"Content-Type": tc.ct})
+		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %d", tc.name, resp.StatusCode)
 		}
 		errorBody(t, resp, body)

@@ -67,6 +67,17 @@ func TestMonitorWallInBrowser(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Size() < 10000 {
 		t.Errorf("screenshot %s: %v", path, err)
 	}
+	// A laptop-sized window: the side panel must not push the grid away.
+	b.Viewport(1280, 800)
+	if w := consoletest.Eval[float64](b, `document.getElementById("grid").getBoundingClientRect().width`); w < 600 {
+		t.Errorf("grid %v px wide on a 1280 px window", w)
+	}
+	b.Screenshot("console-wall-laptop")
+	b.Viewport(900, 1000)
+	if w := consoletest.Eval[float64](b, `document.getElementById("grid").getBoundingClientRect().width`); w < 850 {
+		t.Errorf("grid %v px wide on a 900 px window: should take the full width", w)
+	}
+	b.Screenshot("console-wall-narrow")
 	// The page never sees a secret: the HTML has no password or hash.
 	html := consoletest.Eval[string](b, `document.documentElement.outerHTML`)
 	if strings.Contains(html, password) || strings.Contains(html, "$2a$") {

@@ -176,6 +176,9 @@ func (c *client) doHeaders(method, path string, v any, hdr map[string]string) (*
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}

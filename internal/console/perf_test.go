@@ -31,8 +31,8 @@ import (
 // copies a prepared 1280x720 frame, as the real one copies its latest frame.
 type frameSource struct {
 	console.CameraSource // statuses and subscriptions
-	frames [2]gocv.Mat
-	n      atomic.Int64
+	frames               [2]gocv.Mat
+	n                    atomic.Int64
 }
 
 func newFrameSource(ids []string) *frameSource {

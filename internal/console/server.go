@@ -215,8 +215,8 @@ func (s *Server) Close() error {
 	return err
 }
 
-// Handler is the whole console as an http.Handler; Start serves it. Exposed
-// so that the gateway may mount it elsewhere and tests may use httptest.
+// Handler is the whole console as an http.Handler, which Start serves. It
+// uses what Start sets up, so call it only after Start.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	a := s.Auth

@@ -196,6 +196,13 @@ func (b *Browser) Text(sel string) string {
 	return Eval[string](b, `(document.querySelector(`+jsString(sel)+`) || {}).textContent || ""`)
 }
 
+// Viewport sets the page size, e.g. 1920x1080 for a wall screen or 1280x800
+// for a laptop.
+func (b *Browser) Viewport(w, h int64) {
+	b.T.Helper()
+	b.do(fmt.Sprintf("viewport %dx%d", w, h), chromedp.EmulateViewport(w, h))
+}
+
 // Click clicks the first element matching the CSS selector.
 func (b *Browser) Click(sel string) {
 	b.T.Helper()
