@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -280,13 +281,15 @@ func splitKey(k []byte) (id string, version int, ok bool) {
 // webhook-id and Idempotency-Key.
 func KeyString(id string, version int) string { return fmt.Sprintf("%s:%d", id, version) }
 
+// parseKeyString accepts only canonical keys (as KeyString prints them), so
+// one ticket has one name.
 func parseKeyString(s string) ([]byte, error) {
 	i := strings.LastIndexByte(s, ':')
 	if i <= 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, s)
 	}
-	var v int
-	if _, err := fmt.Sscanf(s[i+1:], "%d", &v); err != nil || v < 0 {
+	v, err := strconv.Atoi(s[i+1:])
+	if err != nil || v < 1 || strconv.Itoa(v) != s[i+1:] || strings.IndexByte(s[:i], 0) >= 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, s)
 	}
 	return makeKey(s[:i], v), nil
