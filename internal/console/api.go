@@ -59,10 +59,10 @@ func (s *Server) listCameras(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cams := s.Cameras.Cameras()
-	if cams == nil {
-		cams = []CameraStatus{}
+	for i := range cams {
+		cams[i] = cams[i].redacted()
 	}
-	auth.WriteJSON(w, http.StatusOK, cams)
+	writeList(s, w, r, cams, nil)
 }
 
 // cameraID validates the {camera} path value and checks it is configured.
@@ -403,4 +403,11 @@ func (s *Server) resendOutbox(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = s.Auth.Audit(principal(r), "resend", key, nil)
 	auth.WriteJSON(w, http.StatusAccepted, map[string]string{"key": key, "state": "pending"})
+}
+
+// redacted is the status without credentials: a camera's failure reason may
+// quote the RTSP URL it dialled.
+func (c CameraStatus) redacted() CameraStatus {
+	c.Reason = logx.RedactText(c.Reason)
+	return c
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -161,17 +162,17 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) startFeeds() {
 	if s.Incidents != nil {
 		ch, cancel := s.Incidents.Subscribe()
-		forward(s, ch, cancel, "incident")
+		forward(s, ch, cancel, "incident", func(i incidents.Incident) incidents.Incident { return i })
 	}
 	if s.Cameras != nil {
 		ch, cancel := s.Cameras.SubscribeStatus()
-		forward(s, ch, cancel, "camera")
+		forward(s, ch, cancel, "camera", CameraStatus.redacted)
 	}
 }
 
 // forward publishes everything from ch as SSE events of kind until ch closes
 // or the server does.
-func forward[T any](s *Server, ch <-chan T, cancel func(), kind string) {
+func forward[T any](s *Server, ch <-chan T, cancel func(), kind string, clean func(T) T) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -182,7 +183,7 @@ func forward[T any](s *Server, ch <-chan T, cancel func(), kind string) {
 				if !ok {
 					return
 				}
-				s.events.publish(kind, v)
+				s.events.publish(kind, clean(v))
 			case <-s.base.Done():
 				return
 			}

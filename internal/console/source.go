@@ -40,6 +40,9 @@ type CameraStatus struct {
 	Reconnects  int        `json:"reconnects"`
 	// Since is when the camera entered State; the wall shows "offline since".
 	Since *time.Time `json:"since,omitempty"`
+	// Reason says why the camera is not online. The console redacts any
+	// credentials in it before it leaves the gateway.
+	Reason string `json:"reason,omitempty"`
 }
 
 // CameraSource is the cameras and their frames (internal/camera and internal/analytics).
@@ -137,19 +140,20 @@ type VehicleLog interface {
 	RemoveVisitor(ctx context.Context, plate string) error
 }
 
-// OutboxTicket is one row of GET /api/outbox.
+// OutboxTicket is one row of GET /api/outbox; the same fields as
+// outbox.Entry, so that the adapter is a plain copy.
 type OutboxTicket struct {
-	Key        string     `json:"key"` // <incident id>:<version>
-	IncidentID string     `json:"incident_id"`
-	Version    int        `json:"version"`
-	State      string     `json:"state"` // pending, dead
-	Attempts   int        `json:"attempts"`
-	CreatedAt  time.Time  `json:"created_at"`
-	NextTryAt  *time.Time `json:"next_attempt_at,omitempty"`
-	LastStatus int        `json:"last_status,omitempty"`
-	LastError  string     `json:"last_error,omitempty"`
-	// Response is the platform's answer that dead-lettered the ticket.
-	Response string `json:"response,omitempty"`
+	Key         string     `json:"key"` // <incident id>:<version>
+	IncidentID  string     `json:"incident_id"`
+	Version     int        `json:"version"`
+	State       string     `json:"state"` // pending, sending, blocked, dead
+	EnqueuedAt  time.Time  `json:"enqueued_at"`
+	Bytes       int64      `json:"bytes"`
+	Attempts    int        `json:"attempts"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	Status      int        `json:"status,omitempty"`   // dead: the platform's answer
+	Response    string     `json:"response,omitempty"` // dead: its body
 }
 
 // OutboxAdmin is internal/outbox.

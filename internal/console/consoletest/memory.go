@@ -111,7 +111,10 @@ func (c *Cameras) draw(id string, dst *gocv.Mat, annotated bool) bool {
 }
 
 // SetState changes a camera's state and tells subscribers.
-func (c *Cameras) SetState(id, state string) {
+func (c *Cameras) SetState(id, state string) { c.SetStateReason(id, state, "") }
+
+// SetStateReason changes a camera's state and the reason for it.
+func (c *Cameras) SetStateReason(id, state, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, ok := c.known(id)
@@ -119,7 +122,7 @@ func (c *Cameras) SetState(id, state string) {
 		return
 	}
 	now := time.Now()
-	c.status[i].State, c.status[i].Since = state, &now
+	c.status[i].State, c.status[i].Since, c.status[i].Reason = state, &now, reason
 	for ch := range c.subs {
 		select {
 		case ch <- c.status[i]:

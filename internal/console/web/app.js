@@ -231,6 +231,7 @@ function updateBadge(c) {
   const b = $(".badge", tile);
   b.className = "badge " + c.state;
   b.textContent = c.state === "offline" && c.since ? t("offline_since", { t: fmtTime(c.since) }) : t(c.state);
+  b.title = c.reason || "";
   tile.classList.toggle("offline", c.state === "offline");
 }
 
