@@ -8,13 +8,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 )
@@ -67,7 +70,7 @@ func (o *Outbox) attempt(h *head) {
 	case err == nil && (status/100 == 2 || status == http.StatusConflict):
 		o.delivered(h, key, m, now)
 	case err != nil:
-		o.retry(h, ks, err.Error(), retryAfter, now)
+		o.retry(h, ks, transportError(err), retryAfter, now)
 	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status/100 != 4:
 		o.retry(h, ks, fmt.Sprintf("HTTP %d", status), retryAfter, now)
 	default:
@@ -102,6 +105,20 @@ func (o *Outbox) send(ks string, body []byte) (status int, retryAfter time.Durat
 	// Drain a little more so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	return res.StatusCode, parseRetryAfter(res.Header.Get("Retry-After"), o.now()), resp, nil
+}
+
+// transportError describes a failed request without the URL, which may carry
+// a token (in the query or as user info); it is logged and shown at /api/outbox.
+func transportError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg := ue.Err.Error()
+		if ue.Timeout() {
+			msg = "timed out: " + msg
+		}
+		return logx.RedactText(ue.Op + ": " + msg)
+	}
+	return logx.RedactText(err.Error())
 }
 
 func sign(secret []byte, id, ts string, body []byte) string {

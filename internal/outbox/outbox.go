@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 )
@@ -166,6 +168,9 @@ func Open(cfg Config) (*Outbox, error) {
 	}
 	if cfg.Platform.Timeout <= 0 {
 		cfg.Platform.Timeout = defaultTimeout
+	}
+	if u, err := url.Parse(cfg.Platform.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("outbox: platform.url must be an http(s) URL, got %q", logx.RedactURL(cfg.Platform.URL))
 	}
 	secret, err := parseSecret(cfg.Platform.Secret)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,8 +177,15 @@ func TestTicketSignedAndShaped(t *testing.T) {
 	if wh.Verify(append(r.Body, ' '), r.Header) == nil {
 		t.Fatal("tampered body verified")
 	}
-	if _, err := Open(Config{Path: filepath.Join(t.TempDir(), "x.db"), Platform: config.Platform{Secret: "whsec_%%%"}}); err == nil {
-		t.Fatal("bad secret accepted")
+	for _, pl := range []config.Platform{
+		{URL: "http://127.0.0.1:9/", Secret: "whsec_%%%"},
+		{URL: "ftp://platform/"},
+		{URL: "platform.example/tickets"},
+		{URL: ""},
+	} {
+		if _, err := Open(Config{Path: filepath.Join(t.TempDir(), "x.db"), Platform: pl}); err == nil {
+			t.Errorf("%+v accepted", pl)
+		}
 	}
 }
 
@@ -559,5 +567,24 @@ func TestFollowEngineChanges(t *testing.T) {
 		if has != want[r.Key] {
 			t.Errorf("%s: snapshot inline %v, want %v", r.Key, has, want[r.Key])
 		}
+	}
+}
+
+// The platform URL may carry a token; errors shown at /api/outbox and logged
+// must not.
+func TestTransportErrorsHideURLSecrets(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	u := strings.Replace(down.URL, "http://", "http://svc:s3cret@", 1) + "/t?token=t0ken"
+	o := start(t, testConfig(filepath.Join(t.TempDir(), "outbox.db"), u))
+	o.Enqueue(inc("inc_u", 1), nil)
+	var e Entry
+	waitFor(t, "a failed attempt", 5*time.Second, func() bool {
+		l, _ := o.List(0)
+		e = l[0]
+		return e.LastError != ""
+	})
+	if strings.Contains(e.LastError, "s3cret") || strings.Contains(e.LastError, "t0ken") || !strings.Contains(e.LastError, "refused") {
+		t.Fatalf("last error %q", e.LastError)
 	}
 }
