@@ -78,6 +78,27 @@ func TestMonitorWallInBrowser(t *testing.T) {
 		t.Errorf("grid %v px wide on a 900 px window: should take the full width", w)
 	}
 	b.Screenshot("console-wall-narrow")
+	// Layout changes and full screen must not leak MJPEG connections.
+	b.Viewport(1920, 1080)
+	b.SetLayout(4)
+	b.Click(`.tile[data-camera="lawn"]`) // full screen
+	b.WaitJS("full-screen tile", `document.querySelector(".tile.full")`)
+	b.Click(`.tile[data-camera="lawn"]`)
+	b.SetLayout(1)
+	b.SetLayout(4)
+	b.WaitLiveImage("lawn")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := e.anon(t).do("GET", "/metrics", nil)
+		if strings.Contains(string(body), "\nlanewatch_console_mjpeg_viewers 2\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			i := strings.Index(string(body), "lanewatch_console_mjpeg_viewers ")
+			t.Fatalf("MJPEG viewers after layout changes: %.40s, want 2 (one per visible tile)", string(body)[i:])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	// The page never sees a secret: the HTML has no password or hash.
 	html := consoletest.Eval[string](b, `document.documentElement.outerHTML`)
 	if strings.Contains(html, password) || strings.Contains(html, "$2a$") {

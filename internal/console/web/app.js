@@ -182,6 +182,9 @@ function renderGrid() {
   $("#page-label").textContent = `${S.page + 1}/${pages}`;
   $("#page-prev").disabled = $("#page-next").disabled = pages < 2;
   clearInterval(S.pollTimer); S.pollTimer = null;
+  // Drop the src first: a detached <img> may keep its MJPEG connection open
+  // until garbage collection, and connections to the server are scarce.
+  grid.querySelectorAll("img").forEach(i => i.removeAttribute("src"));
   grid.replaceChildren();
   const cams = visibleCameras();
   if (!cams.length) { grid.append(el("div", "nocam", t("no_cameras"))); return; }
