@@ -18,6 +18,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
@@ -512,4 +513,32 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(err)
 	}
 	return c
+}
+
+// FromConfig maps the config file's mqtt section to a client Config. For
+// mqtt.broker "embedded" pass the embedded broker's URL (broker.URL()); it is
+// ignored otherwise. Logger and Registerer are left for the caller.
+func FromConfig(c *config.Config, embeddedURL string) Config {
+	url := c.MQTT.Broker
+	if url == "embedded" || url == "" {
+		url = embeddedURL
+	}
+	id := c.MQTT.ClientID
+	if id == "" {
+		id = "lanewatch-" + c.GatewayID
+	}
+	prefix := c.MQTT.TopicPrefix
+	if prefix == "" {
+		prefix = "lanewatch"
+	}
+	return Config{
+		Broker:    url,
+		ClientID:  id,
+		Username:  c.MQTT.Username,
+		Password:  c.MQTT.Password,
+		TLS:       TLS{CAFile: c.MQTT.CAFile, CertFile: c.MQTT.CertFile, KeyFile: c.MQTT.KeyFile},
+		Topics:    Topics{Prefix: prefix, Site: c.Site.ID},
+		GatewayID: c.GatewayID,
+		DataDir:   c.DataDir,
+	}
 }

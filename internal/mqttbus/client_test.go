@@ -16,44 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lanewatch/lanewatch/internal/broker"
+	"github.com/lanewatch/lanewatch/internal/broker/brokertest"
+	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
-
-// env is a broker a test runs against: Mosquitto or the embedded one.
-type env struct {
-	URL     string
-	Restart func()
-	Stop    func()
-}
-
-func mosquitto(t *testing.T) env {
-	m := testenv.StartMosquitto(t)
-	return env{URL: m.URL, Restart: m.Restart, Stop: m.Stop}
-}
-
-func embedded(t *testing.T) env {
-	dir := t.TempDir()
-	addr := testenv.FreeAddr(t)
-	var b *broker.Broker
-	start := func() {
-		var err error
-		b, err = broker.New(broker.Config{Listen: addr, DataDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start()
-	t.Cleanup(func() { b.Close() })
-	return env{URL: b.URL(), Restart: func() { b.Close(); start() }, Stop: func() { b.Close() }}
-}
-
-var brokers = []struct {
-	name  string
-	start func(*testing.T) env
-}{{"mosquitto", mosquitto}, {"embedded", embedded}}
 
 var topics = Topics{Prefix: "lanewatch", Site: "test"}
 
@@ -134,9 +100,9 @@ func hasSeq(seq ...string) func([]Message) bool {
 }
 
 func TestPublishSubscribeInOrder(t *testing.T) {
-	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			e := b.start(t)
+	for _, b := range brokertest.All {
+		t.Run(b.Name, func(t *testing.T) {
+			e := b.Start(t)
 			reg := prometheus.NewRegistry()
 			sub := newClient(t, e.URL, "sub", func(c *Config) { c.Registerer = reg })
 			got := newCollector()
@@ -222,9 +188,9 @@ func (d *cutDialer) cut() {
 }
 
 func TestWillAndOnlineStatus(t *testing.T) {
-	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			e := b.start(t)
+	for _, b := range brokertest.All {
+		t.Run(b.Name, func(t *testing.T) {
+			e := b.Start(t)
 			status := topics.GatewayStatus("gw-1")
 			obs := newClient(t, e.URL, "observer", nil)
 			start(t, obs)
@@ -265,9 +231,9 @@ func TestWillAndOnlineStatus(t *testing.T) {
 // With the broker down, Publish gives up at the caller's deadline with
 // ErrQueued, and the message is delivered once the broker is back.
 func TestPublishQueuedWhileBrokerDown(t *testing.T) {
-	for _, b := range brokers {
-		t.Run(b.name, func(t *testing.T) {
-			e := b.start(t)
+	for _, b := range brokertest.All {
+		t.Run(b.Name, func(t *testing.T) {
+			e := b.Start(t)
 			sub := newClient(t, e.URL, "sub", nil)
 			got := newCollector()
 			sub.Subscribe("lanewatch/test/alerts", got.handle)
@@ -373,11 +339,28 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestPublishAfterCloseFails(t *testing.T) {
-	e := mosquitto(t)
+	e := brokertest.Mosquitto(t)
 	c := newClient(t, e.URL, "x", nil)
 	start(t, c)
 	c.Close()
 	if err := c.Publish(context.Background(), "lanewatch/test/alerts", false, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFromConfig(t *testing.T) {
+	var c config.Config
+	c.GatewayID, c.DataDir, c.Site.ID = "gw-1", "/var/lib/lanewatch", "zhonghua-lane"
+	c.MQTT = config.MQTT{Broker: "embedded", Username: "u", Password: "p", CAFile: "ca.pem"}
+	got := FromConfig(&c, "tcp://127.0.0.1:1883")
+	want := Config{Broker: "tcp://127.0.0.1:1883", ClientID: "lanewatch-gw-1", Username: "u", Password: "p",
+		TLS: TLS{CAFile: "ca.pem"}, Topics: Topics{Prefix: "lanewatch", Site: "zhonghua-lane"}, GatewayID: "gw-1", DataDir: "/var/lib/lanewatch"}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	c.MQTT = config.MQTT{Broker: "ssl://mq:8883", ClientID: "fixed", TopicPrefix: "acme"}
+	got = FromConfig(&c, "tcp://ignored:1")
+	if got.Broker != "ssl://mq:8883" || got.ClientID != "fixed" || got.Topics.Prefix != "acme" {
+		t.Fatalf("%+v", got)
 	}
 }

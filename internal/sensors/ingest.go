@@ -1,0 +1,242 @@
+package sensors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanewatch/lanewatch/internal/mqttbus"
+)
+
+// ReasonDuplicate labels repeats dropped by the dedup (not a RejectError:
+// the payload was fine, we had it already).
+const ReasonDuplicate = "duplicate"
+
+// UnknownGateLabel is the gate label for gates missing from Gates, so that a
+// sender inventing gate ids cannot blow up the metric's cardinality.
+const UnknownGateLabel = "_unknown"
+
+// Ingest subscribes to every gate's events topic, decodes, deduplicates and
+// hands accepted events to Handle. Nothing a sender does makes it fail.
+//
+// Gates not listed in Gates (when Gates is non-empty) are accepted, logged
+// (rate-limited) and counted in lanewatch_sensor_unknown_gate_total: a gate
+// wired before the config was updated still lands in the vehicle log, and
+// the gate rules ignore gates they are not configured for anyway.
+type Ingest struct {
+	Bus     mqttbus.Bus
+	Topics  mqttbus.Topics
+	Decoder *Decoder
+	// Handle receives accepted events in arrival order, one at a time. It
+	// runs on the bus's delivery goroutine; the message is acknowledged to
+	// the broker after Handle returns.
+	Handle     func(Event)
+	Gates      []string // configured gate ids; empty: no unknown-gate check
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time // default time.Now; tests
+
+	dedup                               Dedup
+	known                               map[string]bool
+	log                                 *slog.Logger
+	limiter                             rejectLimiter
+	m                                   ingestMetrics
+	in, processed, rejected, duplicates atomic.Uint64
+	closed                              atomic.Bool
+	busy                                sync.WaitGroup
+	prefix                              string
+}
+
+// Counts are Ingest's totals: In = Processed + Rejected + Duplicates once
+// every received message has been handled.
+type Counts struct {
+	In, Processed, Rejected, Duplicates uint64
+}
+
+// Counts returns the totals so far.
+func (g *Ingest) Counts() Counts {
+	// Read "in" last so that a concurrent message can only make In larger,
+	// never smaller, than the sum.
+	c := Counts{Processed: g.processed.Load(), Rejected: g.rejected.Load(), Duplicates: g.duplicates.Load()}
+	c.In = g.in.Load()
+	return c
+}
+
+// Start subscribes to AllGateEvents. Errors are configuration errors.
+func (g *Ingest) Start(ctx context.Context) error {
+	if g.Bus == nil || g.Decoder == nil || g.Handle == nil {
+		return errors.New("sensors: Ingest needs Bus, Decoder and Handle")
+	}
+	if len(g.Decoder.Salt) < 16 {
+		return errors.New("sensors: Decoder.Salt must be at least 16 bytes (LoadOrCreateSalt)")
+	}
+	if g.Now == nil {
+		g.Now = time.Now
+	}
+	g.log = g.Logger
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	g.log = g.log.With("component", "sensors")
+	g.known = map[string]bool{}
+	for _, id := range g.Gates {
+		g.known[id] = true
+	}
+	g.m = newIngestMetrics(g.Registerer)
+	g.prefix = g.Topics.Prefix + "/" + g.Topics.Site + "/gates/"
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return g.Bus.Subscribe(g.Topics.AllGateEvents(), g.onMessage)
+}
+
+// gateOf takes <gate> out of <prefix>/<site>/gates/<gate>/events. Cut by
+// the known prefix rather than by segment index: the prefix may contain '/'.
+func (g *Ingest) gateOf(topic string) string {
+	rest, ok := strings.CutPrefix(topic, g.prefix)
+	if !ok {
+		return ""
+	}
+	gate, ok := strings.CutSuffix(rest, "/events")
+	if !ok {
+		return ""
+	}
+	return gate
+}
+
+func (g *Ingest) onMessage(msg mqttbus.Message) {
+	if g.closed.Load() {
+		// Only reachable when the Bus is closed after us; the message is
+		// not acknowledged by a closed bus and comes again.
+		return
+	}
+	g.busy.Add(1)
+	defer g.busy.Done()
+	g.in.Add(1)
+	now := g.Now()
+	gate := g.gateOf(msg.Topic)
+	ev, err := g.Decoder.Decode(gate, msg.Payload, now)
+	if err != nil {
+		var re *RejectError
+		if !errors.As(err, &re) {
+			re = &RejectError{Reason: ReasonInvalidJSON, Msg: err.Error()}
+		}
+		g.rejected.Add(1)
+		g.m.rejected.WithLabelValues(re.Reason).Inc()
+		g.logReject(gate, now, re)
+		return
+	}
+	if g.dedup.Seen(ev.Gate, ev.ID, now) {
+		g.duplicates.Add(1)
+		g.m.rejected.WithLabelValues(ReasonDuplicate).Inc()
+		return
+	}
+	label := ev.Gate
+	if len(g.known) > 0 && !g.known[ev.Gate] {
+		label = UnknownGateLabel
+		g.m.unknownGate.Inc()
+		g.limiter.log(g.log, "gate:"+ev.Gate, now, "event from a gate that is not configured; accepted", "gate", ev.Gate)
+	}
+	g.m.events.WithLabelValues(label, string(ev.Type)).Inc()
+	g.handle(ev)
+	g.processed.Add(1)
+}
+
+func (g *Ingest) handle(ev Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.m.handlePanics.Inc()
+			g.log.Error("gate event handler panicked", "gate", ev.Gate, "type", ev.Type, "panic", r)
+		}
+	}()
+	g.Handle(ev)
+}
+
+func (g *Ingest) logReject(gate string, now time.Time, re *RejectError) {
+	if !GateIDPattern.MatchString(gate) {
+		gate = "" // never a log key or line made of hostile bytes
+	}
+	g.limiter.log(g.log, "reject:"+gate, now, "gate event rejected",
+		"gate", gate, "reason", re.Reason, "field", re.Field, "detail", re.Msg)
+}
+
+// Close stops handing on events and waits for a Handle in progress. Close
+// the Bus first so that nothing is received (and acknowledged) after this.
+func (g *Ingest) Close() error {
+	g.closed.Store(true)
+	g.busy.Wait()
+	return nil
+}
+
+// rejectLimiter logs at most one line per key per second; the next line
+// carries how many were suppressed in between. The key set is bounded: a
+// flood of distinct keys resets it, costing at most some extra log lines.
+type rejectLimiter struct {
+	mu   sync.Mutex
+	keys map[string]*limitState
+}
+
+type limitState struct {
+	last       time.Time
+	suppressed int
+}
+
+const maxLimiterKeys = 4096
+
+func (l *rejectLimiter) log(log *slog.Logger, key string, now time.Time, msg string, args ...any) {
+	l.mu.Lock()
+	if l.keys == nil || len(l.keys) > maxLimiterKeys {
+		l.keys = map[string]*limitState{}
+	}
+	st := l.keys[key]
+	if st == nil {
+		st = &limitState{}
+		l.keys[key] = st
+	} else if now.Sub(st.last) < time.Second {
+		st.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := st.suppressed
+	st.last, st.suppressed = now, 0
+	l.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	log.Warn(msg, args...)
+}
+
+type ingestMetrics struct {
+	events, rejected          *prometheus.CounterVec
+	unknownGate, handlePanics prometheus.Counter
+}
+
+func newIngestMetrics(reg prometheus.Registerer) ingestMetrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := ingestMetrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_sensor_events_total", Help: "Accepted gate/door events by gate and type."}, []string{"gate", "type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_sensor_rejected_total", Help: "Gate payloads rejected, by reason (duplicate: dropped repeat)."}, []string{"reason"}),
+		unknownGate: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_sensor_unknown_gate_total", Help: "Accepted events from gates missing from the config."}),
+		handlePanics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_sensor_handler_panics_total", Help: "Event handlers that panicked."}),
+	}
+	for _, c := range []prometheus.Collector{m.events, m.rejected, m.unknownGate, m.handlePanics} {
+		// A second Ingest on one registry is a wiring bug; say so at start.
+		reg.MustRegister(c)
+	}
+	for _, r := range append(Reasons, ReasonDuplicate) {
+		m.rejected.WithLabelValues(r)
+	}
+	return m
+}
