@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
@@ -158,11 +159,13 @@ type Engine struct {
 	live  map[string]*live // every incident not yet resolved
 	byKey map[string]*live // newest incident per folding key
 	subs  map[*subscriber]struct{}
-	// open mirrors the keys of live for IsOpen, which must not take mu: the
+	// openIDs mirrors the keys of live for IsOpen, which must not take mu: the
 	// evidence store calls it while the engine holds mu to save a snapshot.
 	openIDs sync.Map
 	lastID  int64
 	closed  bool
+	// lastDropLog is the unix second of the last "signal dropped" line.
+	lastDropLog atomic.Int64
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -297,6 +300,11 @@ func (e *Engine) Raise(s Signal) {
 	case e.sigs <- s:
 	default:
 		e.m.dropped.Inc()
+		// At most one line a second: the caller is the detection loop.
+		now := time.Now().Unix()
+		if last := e.lastDropLog.Load(); now > last && e.lastDropLog.CompareAndSwap(last, now) {
+			e.log.Error("incident engine overloaded: signal dropped", "type", s.Type, "camera", s.Source.Camera, "gate", s.Source.Gate)
+		}
 	}
 }
 

@@ -379,3 +379,23 @@ func TestEscalationCountsFromOpening(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+// Close sends folds still waiting for their coalescing slot, so the outbox
+// and MQTT see the final count.
+func TestCloseFlushesPendingFolds(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	e.Raise(Signal{Type: Loitering, Source: lawn, At: clk.Now()})
+	id := next(t, ch).Incident.ID
+	for i := 0; i < 4; i++ {
+		e.Raise(Signal{Type: Loitering, Source: lawn, At: clk.Now()})
+	}
+	eventually(t, func() bool { inc, _ := e.Get(id); return inc.Count == 5 })
+	e.Close()
+	c := next(t, ch)
+	if c.Kind != Folded || c.Incident.Count != 5 || c.Incident.Version != 2 {
+		t.Fatalf("%+v", c)
+	}
+	if _, ok := <-ch; ok {
+		t.Fatal("channel not closed after Close")
+	}
+}
