@@ -59,6 +59,7 @@ type Loop struct {
 	zonesPx *motion.Polygons
 	motion  *motion.Detector
 	tracker *track.Tracker
+	look    *appearance
 	rules   *rules.Engine
 	planner detect.Planner
 
@@ -128,7 +129,12 @@ func (l *Loop) setup() error {
 			zones = append(zones, config.Mask{ID: z.ID, Polygon: z.Polygon})
 		}
 		l.zonesPx = motion.NewPolygons(zones, "")
-		l.tracker = track.New(l.Track)
+		l.look = newAppearance()
+		tc := l.Track
+		if tc.Hold == nil {
+			tc.Hold = l.look.there
+		}
+		l.tracker = track.New(tc)
 		if l.Detector == nil {
 			l.Detector = detect.NewHOG()
 		}
@@ -288,7 +294,11 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	for _, b := range l.boxes {
 		l.motionF = append(l.motionF, b)
 	}
+	l.look.grey = l.motion.Grey()
 	tracks := l.tracker.Update(at, l.dets, l.motionF)
+	if !mres.LightChange {
+		l.look.update(tracks)
+	}
 	l.annotate(tracks)
 	l.rules.Evaluate(rules.Frame{At: at, Tracks: tracks, Motion: l.boxes, LightChange: mres.LightChange, Grey: l.motion.Grey()})
 
@@ -438,6 +448,10 @@ func (l *Loop) Close() {
 	}
 	l.privacy.Close()
 	l.zonesPx.Close()
+	if l.look != nil {
+		l.look.close()
+		l.look = nil
+	}
 	if l.rules != nil {
 		l.rules.Close()
 		l.rules = nil

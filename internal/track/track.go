@@ -54,9 +54,13 @@ type Config struct {
 	MinIoU   float64 // with the predicted box, to match; default 0.1
 	MaxDist  float64 // centre distance (frame fractions) matched when IoU fails; default 0.08
 	TrailLen int     // default 64
-	// HoldFor: how long a confirmed, still track is held without detections
-	// while no motion touches it; default 10m. 0 keeps the default; negative disables.
+	// HoldFor: how long a confirmed track is held without detections while
+	// it is still there; default 10m. 0 keeps the default; negative disables.
 	HoldFor time.Duration
+	// Hold, when set, decides whether an undetected confirmed track is still
+	// there (the analytics loop compares its picture with the one at its last
+	// detection). Unset: it is held when it was still and no motion touches it.
+	Hold func(t *Track) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -165,9 +169,10 @@ func (tr *Tracker) Update(at time.Time, dets []detect.Detection, motion [][4]flo
 	keep := tr.tracks[:0]
 	for ti, t := range tr.tracks {
 		if !usedTrack[ti] {
-			if t.Confirmed && tr.cfg.HoldFor > 0 && motion != nil && still(t) && !touched(t.Box, motion) && at.Sub(t.LastSeen) < tr.cfg.HoldFor {
+			if t.Confirmed && tr.cfg.HoldFor > 0 && at.Sub(t.LastSeen) < tr.cfg.HoldFor && tr.there(t, motion) {
+				// The velocity is kept: it is the speed it had when last seen,
+				// which the Hold hook may judge on every frame.
 				t.Held, t.Missed = true, 0
-				t.VX, t.VY = 0, 0
 			} else {
 				t.Held = false
 				t.Missed++
@@ -235,6 +240,14 @@ func (tr *Tracker) observe(t *Track, at time.Time, dt float64, d detect.Detectio
 		t.Trail = t.Trail[:len(t.Trail)-1]
 	}
 	t.Trail = append(t.Trail, Point{at, d.Box})
+}
+
+// there decides whether an undetected track is held.
+func (tr *Tracker) there(t *Track, motion [][4]float64) bool {
+	if tr.cfg.Hold != nil {
+		return tr.cfg.Hold(t)
+	}
+	return motion != nil && still(t) && !touched(t.Box, motion)
 }
 
 // still: the track's speed is below a tenth of its width per second.

@@ -202,3 +202,22 @@ func BenchmarkUpdate10(b *testing.B) {
 		tr.Update(t0.Add(time.Duration(i)*time.Second/fps), dets, nil)
 	}
 }
+
+func TestHoldHook(t *testing.T) {
+	for _, there := range []bool{true, false} {
+		asked := 0
+		tr := New(Config{Hold: func(*Track) bool { asked++; return there }})
+		o := obj{"vehicle", 0.1, 0.6, 0.2, 0.15, 0.03, 0, between(0, 10)}
+		for i := 0; i < 30; i++ {
+			var dets []detect.Detection
+			if o.visible(i) {
+				dets = append(dets, detect.Detection{Label: "vehicle", Box: o.box(i)})
+			}
+			tr.Update(t0.Add(time.Duration(i)*time.Second/fps), dets, nil)
+		}
+		alive := len(tr.Tracks()) == 1 && tr.Tracks()[0].Held
+		if alive != there || asked == 0 {
+			t.Errorf("hook says %v: held track alive %v (asked %d times)", there, alive, asked)
+		}
+	}
+}
