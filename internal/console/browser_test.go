@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 )
@@ -15,6 +16,9 @@ func TestMonitorWallInBrowser(t *testing.T) {
 		t.Skip("browser test")
 	}
 	e := newEnv(t)
+	now := time.Now()
+	e.veh.AddPassage(console.Passage{ID: "p1", Site: "s", Gate: "north", Direction: "in", Plate: "青A12345", Class: "resident", At: now.Add(-time.Hour)})
+	e.veh.AddPassage(console.Passage{ID: "p2", Site: "s", Gate: "north", Direction: "in", Plate: "沪B99999", Class: "visitor", At: now.Add(-time.Minute)})
 	b := consoletest.NewBrowser(t, e.base)
 	b.Open()
 	if got := b.Text("#login-form h1"); got != "Sign in to lanewatch" {
@@ -23,6 +27,15 @@ func TestMonitorWallInBrowser(t *testing.T) {
 	b.Login("olga", password)
 	if who := b.Text("#who"); who != "olga (operator)" {
 		t.Errorf("who %q", who)
+	}
+
+	// Vehicle log: both entries, two inside; search by plate as typed on a keyboard.
+	b.WaitJS("inside count", `document.getElementById("inside-count").textContent === "2"`)
+	b.WaitJS("two passages", `document.querySelectorAll("#passages tbody tr").length === 2`)
+	consoletest.Eval[any](b, `document.getElementById("v-plate").value = "沪b 99999"; document.querySelector("#vehicle-search button").click()`)
+	b.WaitJS("search result", `document.querySelectorAll("#passages tbody tr").length === 1 && document.querySelector("#passages td.plate").textContent === "沪B99999"`)
+	if href := consoletest.Eval[string](b, `document.getElementById("v-csv").href`); !strings.Contains(href, "format=csv") || !strings.Contains(href, "plate=") {
+		t.Errorf("CSV link %s", href)
 	}
 
 	// Live MJPEG tile in the default 4 layout.
@@ -39,11 +52,17 @@ func TestMonitorWallInBrowser(t *testing.T) {
 	if !consoletest.Eval[bool](b, `document.getElementById("flash").classList.contains("on")`) {
 		t.Error("no flash for a critical incident")
 	}
-	b.Acknowledge(inc.ID)
+	b.Acknowledge(inc.ID, "guard on the way")
 	b.WaitIncidentState(inc.ID, "acknowledged")
-	if got, _ := e.incs.Get(inc.ID); got.State != incidents.Acknowledged || got.Acks[0].By != "olga" {
+	if got, _ := e.incs.Get(inc.ID); got.State != incidents.Acknowledged || got.Acks[0].By != "olga" || got.Acks[0].Note != "guard on the way" {
 		t.Errorf("store after the click: %s by %+v", got.State, got.Acks)
 	}
+	// A second incident, resolved straight from the feed.
+	inc2 := sampleIncident("inc-browser-2", incidents.Low)
+	e.incs.Put(inc2, nil, nil)
+	b.WaitIncident(inc2.ID)
+	b.Resolve(inc2.ID, "")
+	b.WaitIncidentState(inc2.ID, "resolved")
 	// A camera going offline shows on its tile; the last frame stays.
 	e.cams.SetState("gate-north", "offline")
 	b.WaitJS("offline badge", `document.querySelector('.tile[data-camera="gate-north"] .badge.offline')`)

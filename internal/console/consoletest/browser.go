@@ -180,14 +180,19 @@ func (b *Browser) WaitIncidentState(id, state string) {
 		`; return li && li.querySelector(".state").classList.contains(`+jsString(state)+`); })()`)
 }
 
-// Acknowledge clicks the incident's acknowledge button.
-func (b *Browser) Acknowledge(id string) {
+// Acknowledge types note (may be empty) and clicks the incident's
+// acknowledge button.
+func (b *Browser) Acknowledge(id, note string) { b.act(id, "ack", note) }
+
+// Resolve types note (may be empty) and clicks the incident's resolve button.
+func (b *Browser) Resolve(id, note string) { b.act(id, "resolve", note) }
+
+func (b *Browser) act(id, action, note string) {
 	b.T.Helper()
-	b.WaitJS("acknowledge button of "+id, incidentSel(id)+`.querySelector("button.ack")`)
-	b.do("acknowledge "+id, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[any](incidentSel(id)+`.querySelector("button.ack").click()`)(ctx, t)
-		return err
-	}))
+	b.WaitJS(action+" button of "+id, incidentSel(id)+`.querySelector("button.`+action+`")`)
+	// Set the note the way typing does (an input event), then click.
+	Eval[any](b, `(() => { const li = `+incidentSel(id)+`; const n = li.querySelector("input.note");
+  n.value = `+jsString(note)+`; n.dispatchEvent(new Event("input")); li.querySelector("button.`+action+`").click(); })()`)
 }
 
 // Text is the text content of the first element matching the CSS selector.

@@ -52,6 +52,7 @@ const S = {
   cameras: [], layout: Number(localStorage.getItem("lw-layout")) || 4, page: 0, full: null,
   incidents: new Map(), es: null, pollTimer: null, audio: null,
   frames: new Map(), // camera id -> blob URL of its last polled frame
+  notes: new Map(),  // incident id -> note being typed
 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -289,8 +290,14 @@ function renderIncidents(fresh) {
     li.append(el("span", "meta", meta.join(" · ")));
     if (canAct && inc.state !== "resolved") {
       const act = el("span", "actions");
-      if (inc.state !== "acknowledged") act.append(actionButton(inc, "ack"));
-      act.append(actionButton(inc, "resolve"));
+      const note = el("input", "note");
+      note.placeholder = t("note_prompt"); note.maxLength = 500;
+      // Keep a note being typed across re-renders caused by other incidents.
+      note.value = S.notes.get(inc.id) || "";
+      note.addEventListener("input", () => S.notes.set(inc.id, note.value));
+      act.append(note);
+      if (inc.state !== "acknowledged") act.append(actionButton(inc, "ack", note));
+      act.append(actionButton(inc, "resolve", note));
       li.append(act);
     }
     if (inc.evidence && inc.evidence.snapshot && inc.state !== "resolved") {
@@ -303,15 +310,14 @@ function renderIncidents(fresh) {
   }
 }
 
-function actionButton(inc, action) {
+function actionButton(inc, action, noteInput) {
   const b = el("button", action, t(action));
   b.type = "button";
   b.addEventListener("click", async () => {
     b.disabled = true;
     try {
-      // The wall is often driven by mouse alone: the note stays optional.
-      const note = action === "resolve" ? (window.prompt(t("note_prompt")) || "") : "";
-      const updated = await api("POST", `/api/incidents/${encodeURIComponent(inc.id)}/${action}`, { note });
+      const updated = await api("POST", `/api/incidents/${encodeURIComponent(inc.id)}/${action}`, { note: noteInput.value.trim() });
+      S.notes.delete(inc.id);
       S.incidents.set(updated.id, updated);
       renderIncidents();
     } catch (e) {
