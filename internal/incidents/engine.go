@@ -80,6 +80,10 @@ type EngineConfig struct {
 	// DataDir holds incidents.db, so acks, the API and the 24 h clearing of
 	// retained state survive a restart. Required.
 	DataDir string
+	// Retention: resolved incidents older than this leave incidents.db;
+	// default 365 days. Keep it above a few days: the MQTT state clearing
+	// after restarts reads resolved incidents of the last 14 days.
+	Retention time.Duration
 	// Evidence stores snapshots from Signal.Snapshot; nil: snapshots are dropped.
 	Evidence   SnapshotStore
 	Logger     *slog.Logger
@@ -252,7 +256,9 @@ func (e *Engine) initMetrics(reg prometheus.Registerer) error {
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_incidents_store_errors_total",
 			Help: "Failed writes to incidents.db or the evidence store."}),
 	}
-	for _, c := range []prometheus.Collector{e.m.signals, e.m.opened, e.m.folded, e.m.dropped, e.m.escalated, e.m.active, e.m.errors} {
+	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lanewatch_incidents_change_backlog",
+		Help: "Changes queued for subscribers (alerts, outbox, console) and not yet taken."}, e.backlog)
+	for _, c := range []prometheus.Collector{e.m.signals, e.m.opened, e.m.folded, e.m.dropped, e.m.escalated, e.m.active, e.m.errors, backlog} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("incidents: register metrics: %w", err)
 		}
@@ -332,8 +338,13 @@ func (e *Engine) ticker() {
 	defer e.done.Done()
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	e.prune()
 	for {
 		select {
+		case <-prune.C:
+			e.prune()
 		case <-t.C:
 			e.sweep()
 		case <-e.stop:
@@ -562,6 +573,40 @@ func (e *Engine) sweep() {
 	}
 }
 
+// prune deletes resolved incidents past the retention from incidents.db.
+func (e *Engine) prune() {
+	keep := e.cfg.Retention
+	if keep <= 0 {
+		keep = 365 * 24 * time.Hour
+	}
+	cutoff := e.now().Add(-keep)
+	n := 0
+	err := e.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIncidents)
+		var old [][]byte // deleting under a moving cursor would skip keys
+		err := b.ForEach(func(k, v []byte) error {
+			var r record
+			if json.Unmarshal(v, &r) == nil && r.State == Resolved && r.ResolvedAt != nil && r.ResolvedAt.Before(cutoff) {
+				old = append(old, k)
+			}
+			return nil
+		})
+		for _, k := range old {
+			if err == nil {
+				err = b.Delete(k)
+			}
+		}
+		n = len(old)
+		return err
+	})
+	if err != nil {
+		e.m.errors.Inc()
+		e.log.Error("pruning old incidents", "err", err)
+	} else if n > 0 {
+		e.log.Info("old incidents pruned", "count", n, "resolved_before", cutoff)
+	}
+}
+
 // Ack records an acknowledgement. Acknowledging an escalated incident
 // de-escalates it; acknowledging a resolved one is ErrInvalidTransition.
 func (e *Engine) Ack(id, by, note string) (Incident, error) {
@@ -694,6 +739,16 @@ func (e *Engine) List(f Filter) ([]Incident, error) {
 	return out, err
 }
 
+func (e *Engine) backlog() float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for s := range e.subs {
+		n += s.backlog.Load()
+	}
+	return float64(n)
+}
+
 // Subscribe returns a channel that receives every change from now on, in
 // order. The engine never waits for a subscriber: changes queue per
 // subscriber until read. cancel stops the subscription and closes the channel.
@@ -793,6 +848,9 @@ type subscriber struct {
 	ctx    context.Context
 	stop   context.CancelFunc
 	closed bool
+	// backlog counts changes pushed but not yet read, for the metric that
+	// shows a stuck subscriber before its queue eats the memory.
+	backlog atomic.Int64
 }
 
 func newSubscriber() *subscriber {
@@ -806,6 +864,7 @@ func (s *subscriber) push(c Change) {
 	s.mu.Lock()
 	s.queue = append(s.queue, c)
 	s.mu.Unlock()
+	s.backlog.Add(1)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -836,6 +895,7 @@ func (s *subscriber) pump() {
 		for _, c := range q {
 			select {
 			case s.out <- c:
+				s.backlog.Add(-1)
 			case <-s.ctx.Done():
 				return
 			}

@@ -399,3 +399,46 @@ func TestCloseFlushesPendingFolds(t *testing.T) {
 		t.Fatal("channel not closed after Close")
 	}
 }
+
+func TestPruneResolvedPastRetention(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e, err := New(EngineConfig{DataDir: dir, Now: clk.Now, Retention: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, cancel := e.Subscribe()
+	defer cancel()
+	var ids []string
+	for _, gate := range []string{"a", "b", "c"} {
+		e.Raise(Signal{Type: SOS, Source: Source{Gate: gate}})
+		ids = append(ids, next(t, ch).Incident.ID)
+	}
+	e.Resolve(ids[0], "p", "")
+	clk.Add(20 * 24 * time.Hour)
+	e.Resolve(ids[1], "p", "")
+	clk.Add(11 * 24 * time.Hour) // ids[0] resolved 31 days ago, ids[1] 11 days ago, ids[2] open
+	e.prune()
+	for i, want := range []bool{false, true, true} {
+		if _, err := e.Get(ids[i]); (err == nil) != want {
+			t.Errorf("incident %d kept=%v, want %v (%v)", i, err == nil, want, err)
+		}
+	}
+	e.Close()
+}
+
+func TestBacklogMetricShowsStuckSubscriber(t *testing.T) {
+	e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	stuck, cancel := e.Subscribe()
+	defer cancel()
+	for _, z := range []string{"a", "b", "c"} {
+		e.Raise(Signal{Type: Crowd, Source: Source{Camera: "c", Zone: z}})
+		next(t, ch)
+	}
+	// The reader of ch kept up; stuck holds one in its hand-off and two queued.
+	eventually(t, func() bool { return e.backlog() >= 2 })
+	for i := 0; i < 3; i++ {
+		<-stuck
+	}
+	eventually(t, func() bool { return e.backlog() == 0 })
+}
