@@ -303,7 +303,7 @@ func TestJSONShapes(t *testing.T) {
 		{"/api/vehicles/passages?plate=%E9%9D%92A%C2%B712345", "at,class,direction,dwell_s,entry_at,gate,id,plate,site,snapshot", 2},
 		{"/api/vehicles/inside", "class,dwell_s,entry_at,gate,plate", 1},
 		{"/api/vehicles/visitors", "note,plate,unit,valid_from,valid_until", 1},
-		{"/api/outbox", "attempts,bytes,enqueued_at,incident_id,key,response,state,status,version", 2},
+		{"/api/outbox", "attempts,bytes,created_at,incident_id,key,last_status,response,state,version", 2},
 		{"/api/me", "name,role,csrf_token", -1},
 	}
 	for _, tc := range cases {

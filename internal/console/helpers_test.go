@@ -72,8 +72,8 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 		incs:      consoletest.NewIncidents(),
 		veh:       consoletest.NewVehicles(),
 		outbox: &consoletest.Outbox{Tickets: []console.OutboxTicket{
-			{Key: "inc-1:1", IncidentID: "inc-1", Version: 1, State: "dead", Attempts: 1, EnqueuedAt: time.Now(), Bytes: 900, Status: 422, Response: "bad ticket"},
-			{Key: "inc-2:3", IncidentID: "inc-2", Version: 3, State: "pending", Attempts: 4, EnqueuedAt: time.Now(), Bytes: 1200},
+			{Key: "inc-1:1", IncidentID: "inc-1", Version: 1, State: "dead", Attempts: 1, CreatedAt: time.Now(), Bytes: 900, LastStatus: 422, Response: "bad ticket"},
+			{Key: "inc-2:3", IncidentID: "inc-2", Version: 3, State: "pending", Attempts: 4, CreatedAt: time.Now(), Bytes: 1200},
 		}},
 		gates: &consoletest.Gates{Known: []string{"north"}},
 	}

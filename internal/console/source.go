@@ -140,20 +140,20 @@ type VehicleLog interface {
 	RemoveVisitor(ctx context.Context, plate string) error
 }
 
-// OutboxTicket is one row of GET /api/outbox; the same fields as
-// outbox.Entry, so that the adapter is a plain copy.
+// OutboxTicket is one row of GET /api/outbox.
 type OutboxTicket struct {
-	Key         string     `json:"key"` // <incident id>:<version>
-	IncidentID  string     `json:"incident_id"`
-	Version     int        `json:"version"`
-	State       string     `json:"state"` // pending, sending, blocked, dead
-	EnqueuedAt  time.Time  `json:"enqueued_at"`
-	Bytes       int64      `json:"bytes"`
-	Attempts    int        `json:"attempts"`
-	NextAttempt *time.Time `json:"next_attempt,omitempty"`
-	LastError   string     `json:"last_error,omitempty"`
-	Status      int        `json:"status,omitempty"`   // dead: the platform's answer
-	Response    string     `json:"response,omitempty"` // dead: its body
+	Key        string     `json:"key"` // <incident id>:<version>
+	IncidentID string     `json:"incident_id"`
+	Version    int        `json:"version"`
+	State      string     `json:"state"` // pending, sending, blocked (behind a dead one), dead
+	Attempts   int        `json:"attempts"`
+	CreatedAt  time.Time  `json:"created_at"` // accepted into the outbox
+	NextTryAt  *time.Time `json:"next_attempt_at,omitempty"`
+	Bytes      int64      `json:"bytes,omitempty"`
+	LastStatus int        `json:"last_status,omitempty"` // dead: the platform's answer
+	LastError  string     `json:"last_error,omitempty"`
+	// Response is the platform's answer that dead-lettered the ticket.
+	Response string `json:"response,omitempty"`
 }
 
 // OutboxAdmin is internal/outbox.
