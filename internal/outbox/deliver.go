@@ -386,6 +386,9 @@ type Entry struct {
 func (o *Outbox) List(limit int) ([]Entry, error) {
 	out := []Entry{}
 	full := func() bool { return limit > 0 && len(out) >= limit }
+	// o.mu is not taken inside the read transaction: a worker holds o.mu
+	// while it opens one, and a commit waiting to remap the file between the
+	// two would deadlock them.
 	err := o.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDead).Cursor()
 		for k, v := c.First(); k != nil && !full(); k, v = c.Next() {
@@ -393,35 +396,42 @@ func (o *Outbox) List(limit int) ([]Entry, error) {
 			e.State, e.Attempts, e.Status, e.Response = "dead", m.Attempts, m.Status, m.Response
 			out = append(out, e)
 		}
-		prev := ""
 		c = tx.Bucket(bucketQueue).Cursor()
 		for k, v := c.First(); k != nil && !full(); k, v = c.Next() {
 			e, _ := entry(k, v)
 			e.State = "pending"
-			o.mu.Lock()
-			if e.Version <= o.removed[e.IncidentID] {
-				o.mu.Unlock()
-				continue // delivered, deletion not committed yet
-			}
-			switch h := o.heads[e.IncidentID]; {
-			case o.blocked[e.IncidentID]:
-				e.State = "blocked"
-			case h != nil && e.IncidentID != prev:
-				e.Attempts, e.LastError = h.attempts, h.lastErr
-				if h.idx < 0 {
-					e.State = "sending"
-				} else {
-					t := h.next
-					e.NextAttempt = &t
-				}
-			}
-			o.mu.Unlock()
-			prev = e.IncidentID
 			out = append(out, e)
 		}
 		return nil
 	})
-	return out, err
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	kept := out[:0]
+	prev := ""
+	for _, e := range out {
+		if e.State == "dead" {
+			kept = append(kept, e)
+			continue
+		}
+		if e.Version <= o.removed[e.IncidentID] {
+			continue // delivered, deletion not committed yet
+		}
+		switch h := o.heads[e.IncidentID]; {
+		case o.blocked[e.IncidentID]:
+			e.State = "blocked"
+		case h != nil && e.IncidentID != prev:
+			e.Attempts, e.LastError = h.attempts, h.lastErr
+			if h.idx < 0 {
+				e.State = "sending"
+			} else {
+				t := h.next
+				e.NextAttempt = &t
+			}
+		}
+		prev = e.IncidentID
+		kept = append(kept, e)
+	}
+	return kept, err
 }
 
 func entry(k, v []byte) (Entry, meta) {
