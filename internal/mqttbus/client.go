@@ -174,9 +174,9 @@ func New(cfg Config) (*Client, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, &ConfigError{Field: "data_dir", Err: err}
 		}
-		// The file store keeps QoS 1 messages that are not yet acknowledged
-		// across a gateway restart; paho resends them on the next connect.
-		o.SetStore(paho.NewFileStore(dir))
+		// Our QoS 1 publishes not yet acknowledged survive a gateway restart
+		// on disk; paho resends them on the next connect (see splitStore).
+		o.SetStore(newSplitStore(dir))
 	}
 	if c.status != "" {
 		// The broker publishes this when we vanish without a DISCONNECT, so

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -362,5 +363,55 @@ func TestFromConfig(t *testing.T) {
 	got = FromConfig(&c, "tcp://ignored:1")
 	if got.Broker != "ssl://mq:8883" || got.ClientID != "fixed" || got.Topics.Prefix != "acme" {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// A publish the broker has not acknowledged survives a restart of the
+// gateway process: it is in the file store under DataDir and goes out when
+// the new process connects with the same client id.
+func TestQueuedPublishSurvivesGatewayRestart(t *testing.T) {
+	e := brokertest.Mosquitto(t)
+	sub := newClient(t, e.URL, "patrol-app", nil)
+	got := newCollector()
+	sub.Subscribe("lanewatch/test/alerts", got.handle)
+	start(t, sub)
+
+	dir := t.TempDir()
+	gw := newClient(t, e.URL, "gateway", func(c *Config) { c.DataDir = dir })
+	start(t, gw)
+	e.Stop()
+	for gw.Connected() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := gw.Publish(ctx, topics.Alerts(), false, []byte("incident-1")); !errors.Is(err, ErrQueued) {
+		t.Fatalf("err = %v", err)
+	}
+	gw.Close() // the process goes away with the message unsent
+
+	e.Restart()
+	gw2 := newClient(t, e.URL, "gateway", func(c *Config) { c.DataDir = dir })
+	start(t, gw2)
+	got.waitFor(t, 15*time.Second, "message from the previous gateway process", hasSeq("incident-1"))
+}
+
+func TestSplitStoreKeepsOnlyOutboundOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	s := newSplitStore(dir)
+	s.Open()
+	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	pub.TopicName, pub.Qos, pub.MessageID = "a", 1, 7
+	s.Put("o.7", pub)
+	s.Put("i.9", pub)
+	if s.Get("o.7") == nil || s.Get("i.9") == nil {
+		t.Fatal("lost a key")
+	}
+	s.Close()
+	s2 := newSplitStore(dir)
+	s2.Open()
+	defer s2.Close()
+	if keys := s2.All(); fmt.Sprint(keys) != "[o.7]" {
+		t.Fatalf("after reopen: %v, want only the outbound key", keys)
 	}
 }
