@@ -171,9 +171,10 @@ type Engine struct {
 	// lastDropLog is the unix second of the last "signal dropped" line.
 	lastDropLog atomic.Int64
 
-	stop chan struct{}
-	done sync.WaitGroup
-	m    engineMetrics
+	stop      chan struct{}
+	closeOnce sync.Once
+	done      sync.WaitGroup
+	m         engineMetrics
 }
 
 type engineMetrics struct {
@@ -230,6 +231,7 @@ func New(cfg EngineConfig) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
+	e.m.active.Set(float64(len(e.live)))
 	e.done.Add(2)
 	go e.loop()
 	go e.ticker()
@@ -789,12 +791,11 @@ func (e *Engine) OnChange(fn func(Change)) (cancel func()) {
 // folds, and closes the store. Subscribers get what was queued, then their
 // channels close.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	first := false
+	e.closeOnce.Do(func() { first = true })
+	if !first {
 		return nil
 	}
-	e.mu.Unlock()
 	close(e.stop)
 	e.done.Wait()
 	e.mu.Lock()

@@ -74,8 +74,9 @@ type Config struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// ShutdownTimeout is how long Close lets in-flight attempts finish; default 5s.
 	ShutdownTimeout time.Duration
-	// OnFull is called when the outbox turns full (from the Enqueue that found
-	// it full); the gateway wires it to an MQTT alert and the console.
+	// OnFull is called, on a goroutine of its own, each time the outbox turns
+	// full; the gateway wires it to an MQTT alert and the console. Stats().Full
+	// says when it is over.
 	OnFull func()
 	// Client sends the tickets; nil: a client with Platform.Timeout.
 	Client     *http.Client
