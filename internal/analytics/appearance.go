@@ -18,6 +18,8 @@ type appearance struct {
 	byID  map[int]*gocv.Mat
 	pool  []*gocv.Mat
 	patch gocv.Mat
+	fa    gocv.Mat // float copies for the zero-mean comparison
+	fb    gocv.Mat
 	diff  gocv.Mat
 	seen  map[int]bool
 	// MaxDiff: mean absolute grey difference (after removing the mean, so
@@ -28,7 +30,7 @@ type appearance struct {
 const patchSize = 16
 
 func newAppearance() *appearance {
-	return &appearance{byID: map[int]*gocv.Mat{}, seen: map[int]bool{}, patch: gocv.NewMat(), diff: gocv.NewMat(), maxDiff: 12}
+	return &appearance{byID: map[int]*gocv.Mat{}, seen: map[int]bool{}, patch: gocv.NewMat(), fa: gocv.NewMat(), fb: gocv.NewMat(), diff: gocv.NewMat(), maxDiff: 12}
 }
 
 // sample resizes the box of the grey frame into dst; false if the box is
@@ -59,10 +61,12 @@ func (a *appearance) there(t *track.Track) bool {
 		return false
 	}
 	// Zero-mean comparison: a light switched on shifts both the same way.
-	m1, m2 := a.patch.Mean().Val1, ref.Mean().Val1
-	gocv.AbsDiff(a.patch, *ref, &a.diff)
-	d := math.Abs(a.diff.Mean().Val1 - math.Abs(m1-m2))
-	return d < a.maxDiff
+	a.patch.ConvertTo(&a.fa, gocv.MatTypeCV32F)
+	ref.ConvertTo(&a.fb, gocv.MatTypeCV32F)
+	a.fa.SubtractFloat(float32(a.fa.Mean().Val1))
+	a.fb.SubtractFloat(float32(a.fb.Mean().Val1))
+	gocv.AbsDiff(a.fa, a.fb, &a.diff)
+	return a.diff.Mean().Val1 < a.maxDiff
 }
 
 // update stores the picture of every track detected in this frame and
@@ -105,5 +109,7 @@ func (a *appearance) close() {
 		m.Close()
 	}
 	a.patch.Close()
+	a.fa.Close()
+	a.fb.Close()
 	a.diff.Close()
 }
