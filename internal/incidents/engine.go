@@ -284,7 +284,7 @@ func (e *Engine) load() error {
 				return nil
 			}
 			r.Incident.Version = r.Version
-			l := &live{inc: r.Incident, key: foldKey(r.Type, r.Source), lastSignal: r.LastSignal, lastNotified: r.UpdatedAt, openedAt: r.OpenedAt}
+			l := &live{inc: r.Incident, key: foldKey(r.Type, r.Source, r.Plate), lastSignal: r.LastSignal, lastNotified: r.UpdatedAt, openedAt: r.OpenedAt}
 			if l.openedAt.IsZero() {
 				l.openedAt = r.StartedAt
 			}
@@ -297,8 +297,15 @@ func (e *Engine) load() error {
 	})
 }
 
-func foldKey(t Type, s Source) string {
-	return string(t) + "\x00" + s.Camera + "\x00" + s.Zone + "\x00" + s.Line + "\x00" + s.Gate
+// foldKey is what repeats fold on. For vehicle incidents the plate is part of
+// it: two different watch-list cars at one gate are two incidents to act on,
+// not one with a count of two.
+func foldKey(t Type, s Source, plate string) string {
+	k := string(t) + "\x00" + s.Camera + "\x00" + s.Zone + "\x00" + s.Line + "\x00" + s.Gate
+	if t == BlacklistedVehicle || t == VehicleOverstay {
+		k += "\x00" + plate
+	}
+	return k
 }
 
 // Raise queues a signal and returns at once: rules call it from the detection
@@ -385,7 +392,7 @@ func (e *Engine) handle(s Signal) {
 		s.At = now
 	}
 	e.m.signals.WithLabelValues(string(s.Type)).Inc()
-	key := foldKey(s.Type, s.Source)
+	key := foldKey(s.Type, s.Source, s.Plate)
 
 	e.mu.Lock()
 	defer e.mu.Unlock()

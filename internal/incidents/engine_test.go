@@ -442,3 +442,24 @@ func TestBacklogMetricShowsStuckSubscriber(t *testing.T) {
 	}
 	eventually(t, func() bool { return e.backlog() == 0 })
 }
+
+// Two different watch-list cars at one gate are two incidents; the same car
+// seen again folds.
+func TestVehicleIncidentsFoldPerPlate(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	gate := Source{Gate: "north"}
+	e.Raise(Signal{Type: BlacklistedVehicle, Source: gate, Plate: "苏E99999", At: clk.Now()})
+	first := next(t, ch)
+	e.Raise(Signal{Type: BlacklistedVehicle, Source: gate, Plate: "沪A12345", At: clk.Now()})
+	second := next(t, ch)
+	if first.Kind != Opened || second.Kind != Opened || first.Incident.ID == second.Incident.ID {
+		t.Fatalf("want two incidents, got %s %s and %s %s", first.Kind, first.Incident.ID, second.Kind, second.Incident.ID)
+	}
+	e.Raise(Signal{Type: BlacklistedVehicle, Source: gate, Plate: "苏E99999", At: clk.Now()})
+	eventually(t, func() bool { inc, _ := e.Get(first.Incident.ID); return inc.Count == 2 })
+	// Other types still fold on the source alone.
+	e.Raise(Signal{Type: GateForced, Source: gate, Plate: "A", At: clk.Now()})
+	g1 := next(t, ch)
+	e.Raise(Signal{Type: GateForced, Source: gate, Plate: "B", At: clk.Now()})
+	eventually(t, func() bool { inc, _ := e.Get(g1.Incident.ID); return inc.Count == 2 })
+}
