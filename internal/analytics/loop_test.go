@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -228,6 +229,46 @@ func BenchmarkLoop(b *testing.B) {
 			cancel()
 			<-done
 			src.Close()
+		})
+	}
+}
+
+// TestOnMotion: motion starts key-frame-only mode off at once and back on
+// after Detect.KeyframesWhenIdle without motion.
+func TestOnMotion(t *testing.T) {
+	tests := []struct {
+		name string
+		idle time.Duration
+		want []bool
+	}{
+		{"idle after 2s", 2 * time.Second, []bool{true, false, true}},
+		{"disabled", -1, []bool{true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cam := config.Camera{ID: "c", Detect: config.Detect{FPS: 5, KeyframesWhenIdle: tc.idle}}
+			var got []bool
+			l := &analytics.Loop{Camera: cam, Detector: &detect.Blobs{}, OnMotion: func(m bool) { got = append(got, m) }}
+			defer l.Close()
+			s := eval.NewScene(640, 360, 1)
+			defer s.Close()
+			f := gocv.NewMat()
+			defer f.Close()
+			t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+			for i := 0; i < 70; i++ { // 14 s: still 4 s, walker 3 s, still 5 s, walker 2 s
+				s.Background(&f, 0)
+				sec := float64(i) / 5
+				if (sec >= 4 && sec < 7) || sec >= 12 {
+					eval.Person(&f, 40+i%35*15, 300)
+				}
+				s.Noise(&f)
+				if err := l.Process(f, t0.Add(time.Duration(i)*200*time.Millisecond)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("OnMotion calls %v, want %v", got, tc.want)
+			}
 		})
 	}
 }
