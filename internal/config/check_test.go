@@ -152,10 +152,12 @@ console:
     - {name: admin, role: root, password_hash: hunter2}
   tokens:
     - {name: wall, role: viewer, token: ""}
+    - {name: wall-2, role: viewer, token: short-token}
 `, []want{
 			{4, "console.users[0].role", `"root" is not one of viewer, operator, admin`},
 			{4, "console.users[0].password_hash", "not a bcrypt hash"},
 			{6, "console.tokens[0].token", "required"},
+			{7, "console.tokens[1].token", "at least 16 characters"},
 		}},
 		{"detector", `site: {id: s1}
 detector:

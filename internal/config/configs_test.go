@@ -15,8 +15,8 @@ func TestShippedConfigsPass(t *testing.T) {
 		"MQTT_PASSWORD":   "test-mqtt-password",
 		"CAMERA_PASSWORD": "test-camera-password",
 		"INFLUX_TOKEN":    "test-influx-token",
-		"WALL_TOKEN":      "test-wall-token",
-		"PATROL_TOKEN":    "test-patrol-token",
+		"WALL_TOKEN":      "test-wall-token-0123456789abcdef",
+		"PATROL_TOKEN":    "test-patrol-token-0123456789abcd",
 	} {
 		t.Setenv(name, val)
 	}
@@ -58,7 +58,7 @@ func TestDemoConfigShape(t *testing.T) {
 func TestExampleCompoundShape(t *testing.T) {
 	t.Setenv("PLATFORM_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 	for _, name := range []string{"MQTT_PASSWORD", "CAMERA_PASSWORD", "INFLUX_TOKEN", "WALL_TOKEN", "PATROL_TOKEN"} {
-		t.Setenv(name, "x-"+name)
+		t.Setenv(name, "x-"+name+"-0123456789abcdef") // realistic secret lengths
 	}
 	cfg, err := Load(filepath.Join(testenv.RepoRoot(t), "configs", "example-compound.yaml"))
 	if err != nil {

@@ -226,6 +226,10 @@ func (v *validator) console(c *Console) {
 				v.errf(p+".token", "same token as console.tokens[%d]", j)
 			}
 			tokens[t.Token] = i
+			// A short token is guessable; internal/auth refuses it at start too.
+			if len(t.Token) < 16 {
+				v.errf(p+".token", "must have at least 16 characters")
+			}
 		}
 	}
 	m := c.MJPEG
