@@ -78,7 +78,7 @@ func TestExampleCompoundShape(t *testing.T) {
 			t.Errorf("no %s zone in the example", r)
 		}
 	}
-	if cfg.MQTT.Password != "x-MQTT_PASSWORD" || cfg.Platform.Secret == "" || cfg.Detector.Kind != "darknet" {
+	if cfg.MQTT.Password != "x-MQTT_PASSWORD-0123456789abcdef" || cfg.Platform.Secret == "" || cfg.Detector.Kind != "darknet" {
 		t.Errorf("secrets or detector not loaded: %+v %+v", cfg.MQTT, cfg.Detector)
 	}
 	if cfg.Vehicles.Watchlist[0] != "青A00000" {
