@@ -243,7 +243,9 @@ func TestIngestMalformedCountedAndHarmless(t *testing.T) {
 			}
 			send("north", string(plateRead("ok-0", 0))) // a repeat
 			send("west", `{"type":"heartbeat"}`)        // a gate not in the config
-			c := waitCounts(t, g, 10*time.Second, "all messages", func(c Counts) bool { return c.In >= uint64(2*len(bad)+2) })
+			c := waitCounts(t, g, 10*time.Second, "all messages", func(c Counts) bool {
+				return c.In >= uint64(2*len(bad)+2) && c.In == c.Processed+c.Rejected+c.Duplicates
+			})
 			want := Counts{In: uint64(2*len(bad) + 2), Processed: uint64(len(bad) + 1), Rejected: uint64(len(bad)), Duplicates: 1}
 			if c != want {
 				t.Fatalf("counts %+v, want %+v", c, want)
