@@ -27,12 +27,23 @@ import (
 func BenchmarkIngest(b *testing.B) {
 	for _, br := range brokertest.All {
 		for _, store := range []string{"filestore", "memstore"} {
-			b.Run(br.Name+"/"+store, func(b *testing.B) { benchIngest(b, br.Start(b), store == "filestore") })
+			b.Run(br.Name+"/"+store, func(b *testing.B) { benchIngest(b, br.Start(b), store == "filestore", 4, 256) })
 		}
 	}
 }
 
-func benchIngest(b *testing.B, e *brokertest.Env, fileStore bool) {
+// BenchmarkIngestLatency sends one event at a time (the next after the
+// previous was acknowledged by the broker), as a quiet gate does, to show the
+// MQTT-to-Handle latency without queueing.
+//
+//	go test -run '^$' -bench IngestLatency -benchtime 2000x ./internal/sensors
+func BenchmarkIngestLatency(b *testing.B) {
+	for _, br := range brokertest.All {
+		b.Run(br.Name, func(b *testing.B) { benchIngest(b, br.Start(b), true, 1, 1) })
+	}
+}
+
+func benchIngest(b *testing.B, e *brokertest.Env, fileStore bool, gates, window int) {
 	n := b.N
 	sent := make([]atomic.Int64, n)
 	lat := make([]time.Duration, 0, n)
@@ -63,7 +74,6 @@ func benchIngest(b *testing.B, e *brokertest.Env, fileStore bool) {
 	}
 	startBus(b, gw)
 
-	const gates, window = 4, 256
 	pubs := make([]*mqttbus.Client, gates)
 	for k := range pubs {
 		// Gate controllers are other devices: their store is not ours to
