@@ -20,8 +20,8 @@ const helperEnv = "LANEWATCH_CAMSERVER_HELPER"
 
 // TestHelperCamServer is the child: it serves LANEWATCH_CAMSERVER_CLIP on
 // paths cam0..camN-1, prints "ADDR host:port", answers "count" on stdin
-// with the access units sent per path ("stall" first stops sending), and
-// exits when stdin closes.
+// with the access units sent per path ("stall" first stops sending, "go"
+// resumes it), and exits when stdin closes.
 func TestHelperCamServer(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process for benchmarks and the soak test")
@@ -37,11 +37,16 @@ func TestHelperCamServer(t *testing.T) {
 	fmt.Printf("ADDR %s\n", srv.Addr)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
-		if sc.Text() == "stall" {
+		switch sc.Text() {
+		case "stall":
 			for _, p := range paths {
 				p.Stall(true)
 			}
 			time.Sleep(200 * time.Millisecond) // a unit being written finishes
+		case "go":
+			for _, p := range paths {
+				p.Stall(false)
+			}
 		}
 		var b strings.Builder
 		b.WriteString("COUNT")
@@ -96,14 +101,11 @@ func startServerProc(t testing.TB, clip string, n, fps int) *serverProc {
 
 func (p *serverProc) URL(i int) string { return fmt.Sprintf("rtsp://%s/cam%d", p.Addr, i) }
 
-// Sent returns the access units sent so far per path; stall stops sending first.
-func (p *serverProc) Sent(t testing.TB, stall bool) []uint64 {
+// Do sends a command (count, stall, go) and returns the access units sent
+// so far per path.
+func (p *serverProc) Do(t testing.TB, cmd string) []uint64 {
 	t.Helper()
-	if stall {
-		fmt.Fprintln(p.in, "stall")
-	} else {
-		fmt.Fprintln(p.in, "count")
-	}
+	fmt.Fprintln(p.in, cmd)
 	for p.lines.Scan() {
 		if rest, ok := strings.CutPrefix(p.lines.Text(), "COUNT"); ok {
 			var out []uint64

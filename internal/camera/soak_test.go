@@ -72,8 +72,24 @@ func TestSoak16(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // warm-up: allocations, sws contexts, steady GC
 
-	sent0 := srv.Sent(t, false)
-	st0 := statuses(hs)
+	// The window starts and ends with the cameras paused and everything in
+	// flight delivered, so that every unit sent in it must be received.
+	drain := func() []camera.Status {
+		prev := statuses(hs)
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
+			time.Sleep(300 * time.Millisecond)
+			cur := statuses(hs)
+			if same(prev, cur) {
+				return cur
+			}
+			prev = cur
+		}
+		t.Fatalf("cameras still receiving 10s after the server paused")
+		return nil
+	}
+	sent0 := srv.Do(t, "stall")
+	st0 := drain()
+	srv.Do(t, "go")
 	cpu0, wall0 := cpuNow(), time.Now()
 	time.Sleep(dur)
 	cpu1, wall1 := cpuNow(), time.Now()
@@ -83,21 +99,8 @@ func TestSoak16(t *testing.T) {
 			t.Errorf("%s: %s %q", st.ID, st.State, st.Reason)
 		}
 	}
-	// Stop the cameras and let what is in flight arrive, then every unit
-	// sent since the start of the window must have been received.
-	sent1 := srv.Sent(t, true)
-	var st1 []camera.Status
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		st1 = statuses(hs)
-		var in, sent uint64
-		for i := range hs {
-			in += st1[i].FramesIn - st0[i].FramesIn
-			sent += sent1[i] - sent0[i]
-		}
-		if in >= sent || time.Now().After(end) {
-			break
-		}
-	}
+	sent1 := srv.Do(t, "stall")
+	st1 := drain()
 
 	cpuPct := 100 * (cpu1 - cpu0).Seconds() / (wall1.Sub(wall0).Seconds() * float64(runtime.NumCPU()))
 	rssPerCam := float64(rss1-rss0) / cams / (1 << 20)
@@ -119,9 +122,7 @@ func TestSoak16(t *testing.T) {
 	fmt.Printf("soak: %d cameras 720p@%dfps for %v on %d CPUs: CPU %.1f%% of the machine, RSS %.1f MB per camera, "+
 		"frames sent %d received %d decoded %d (%.1f fps per camera)\n",
 		cams, fps, dur, runtime.NumCPU(), cpuPct, rssPerCam, sent, in, dec, float64(dec)/wall1.Sub(wall0).Seconds()/cams)
-	// The start of the window is sampled a few milliseconds apart on the
-	// two sides: allow one frame per camera.
-	if diff := int64(sent) - int64(in); diff < -cams || diff > cams {
+	if sent != in {
 		t.Errorf("frames sent %d, received %d", sent, in)
 	}
 	if cpuPct >= 60 {
@@ -138,4 +139,14 @@ func statuses(cs []*camera.Camera) []camera.Status {
 		out[i] = c.Status()
 	}
 	return out
+}
+
+// same reports whether no camera received anything between two samples.
+func same(a, b []camera.Status) bool {
+	for i := range a {
+		if a[i].FramesIn != b[i].FramesIn {
+			return false
+		}
+	}
+	return true
 }

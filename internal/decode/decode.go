@@ -23,12 +23,15 @@ typedef struct {
 	int send_err;      // status of the last avcodec_send_packet
 } lw_dec;
 
-static int lw_open(lw_dec *d, int codec_id, int threads) {
+static int lw_open(lw_dec *d, int codec_id, int threads, int64_t max_pixels) {
 	const AVCodec *codec = avcodec_find_decoder(codec_id);
 	if (codec == NULL) return AVERROR_DECODER_NOT_FOUND;
 	d->ctx = avcodec_alloc_context3(codec);
 	if (d->ctx == NULL) return AVERROR(ENOMEM);
 	d->ctx->thread_count = threads;
+	// A corrupt SPS can declare an 80000x2600 picture; libavcodec would
+	// allocate and decode it (seconds of CPU, hundreds of MB) before noticing.
+	d->ctx->max_pixels = max_pixels;
 	// Packets carry microsecond PTS; say so, so that frames keep them.
 	d->ctx->pkt_timebase = (AVRational){1, 1000000};
 	int res = avcodec_open2(d->ctx, codec, NULL);
@@ -190,7 +193,13 @@ type Options struct {
 	// ScaleFlags are libswscale flags; default SWS_FAST_BILINEAR, which is
 	// plenty for detection input and the cheapest per frame.
 	ScaleFlags int
+	// MaxPixels bounds the coded picture size a stream may declare; larger
+	// pictures are decode errors. Default DefaultMaxPixels (8K UHD).
+	MaxPixels int64
 }
+
+// DefaultMaxPixels is 7680x4320: no surveillance camera sends more.
+const DefaultMaxPixels = 7680 * 4320
 
 // Decoder decodes one stream. It is not safe for concurrent use: one camera
 // goroutine owns it.
@@ -206,6 +215,9 @@ type Decoder struct {
 	closed  bool
 	stats   Stats
 	frame   Frame
+	// owned holds the data pointers of the padded Mats this decoder
+	// allocated for dst and full (see ensureMat).
+	owned [2]uintptr
 }
 
 var quietOnce sync.Once
@@ -235,11 +247,14 @@ func NewWithOptions(o Options) (*Decoder, error) {
 	if o.Threads <= 0 {
 		o.Threads = 1
 	}
+	if o.MaxPixels <= 0 {
+		o.MaxPixels = DefaultMaxPixels
+	}
 	if o.ScaleFlags == 0 {
 		o.ScaleFlags = C.SWS_FAST_BILINEAR
 	}
 	d := &Decoder{codec: o.Codec, width: o.Width, scaleFlags: C.int(o.ScaleFlags), needKey: true}
-	if res := C.lw_open(&d.c, id, C.int(o.Threads)); res < 0 {
+	if res := C.lw_open(&d.c, id, C.int(o.Threads), C.int64_t(o.MaxPixels)); res < 0 {
 		C.lw_close(&d.c)
 		return nil, &Error{Op: "open", Code: int(res)}
 	}
@@ -277,7 +292,9 @@ func (d *Decoder) KeyframesOnly() bool { return d.keyOnly }
 // decoder outputs a frame, converts it into dst as BGR at the detection size.
 // dst is reallocated only when the size changes; nil dst decodes without
 // converting (to rebuild references cheaply). ok reports whether dst holds a
-// new frame. Errors are *Error (or ErrBadMat/ErrClosed); the decoder stays
+// new frame. dst is managed by the decoder: pass the same Mat every time; a
+// Mat it did not allocate is closed and replaced by one with hidden padding
+// after the last row, which libswscale needs. Errors are *Error (or ErrBadMat/ErrClosed); the decoder stays
 // usable after them.
 func (d *Decoder) Decode(nalus [][]byte, pts time.Duration, dst *gocv.Mat) (bool, error) {
 	return d.decode(nalus, pts, dst, nil, false)
@@ -380,7 +397,7 @@ func (d *Decoder) stage(nalus [][]byte) (C.int, error) {
 }
 
 func (d *Decoder) scale(m *gocv.Mat, full, w, h int) error {
-	if err := ensureMat(m, w, h); err != nil {
+	if err := d.ensureMat(m, full, w, h); err != nil {
 		return err
 	}
 	data, err := m.DataPtrUint8()
@@ -395,20 +412,39 @@ func (d *Decoder) scale(m *gocv.Mat, full, w, h int) error {
 	return nil
 }
 
-// ensureMat (re)allocates m as h x w CV_8UC3 unless it already is one we can
-// write into as a packed buffer.
-func ensureMat(m *gocv.Mat, w, h int) error {
-	if !m.Empty() && m.Rows() == h && m.Cols() == w && m.Type() == gocv.MatTypeCV8UC3 && m.IsContinuous() && m.Step() == w*3 {
-		return nil
-	}
+// matPadBytes is the slack kept after a destination's last row: libswscale's
+// SIMD writers store whole vectors and may run past the end of a line (a
+// fuzzer found heap corruption with a 12x28 picture); libav's own frames
+// have that padding, OpenCV's do not.
+const matPadBytes = 256
+
+// ensureMat makes m an h x w CV_8UC3 Mat whose buffer this decoder
+// allocated with padding after its last row. A Mat the decoder did not
+// allocate (or of another type or size) is closed and replaced, so that no
+// caller-made buffer is ever written past its end.
+func (d *Decoder) ensureMat(m *gocv.Mat, which, w, h int) error {
 	if w <= 0 || h <= 0 {
 		return ErrBadMat
 	}
-	m.Close()
-	*m = gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
-	if m.Empty() || !m.IsContinuous() {
+	if !m.Empty() && m.Rows() == h && m.Cols() == w && m.Type() == gocv.MatTypeCV8UC3 && m.IsContinuous() && m.Step() == w*3 {
+		if data, err := m.DataPtrUint8(); err == nil && len(data) > 0 && uintptr(unsafe.Pointer(&data[0])) == d.owned[which] {
+			return nil
+		}
+	}
+	padRows := (matPadBytes + w*3 - 1) / (w * 3)
+	big := gocv.NewMatWithSize(h+padRows, w, gocv.MatTypeCV8UC3)
+	// The row range shares big's buffer (OpenCV reference-counts it), is
+	// continuous, and leaves the padding rows outside the visible Mat.
+	view := big.RowRange(0, h)
+	big.Close()
+	data, err := view.DataPtrUint8()
+	if view.Empty() || err != nil || len(data) < w*h*3 {
+		view.Close()
 		return ErrBadMat
 	}
+	m.Close()
+	*m = view
+	d.owned[which] = uintptr(unsafe.Pointer(&data[0]))
 	return nil
 }
 

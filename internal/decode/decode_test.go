@@ -68,16 +68,10 @@ func TestDecodeEveryFrame(t *testing.T) {
 			spec := camtest.ClipSpec{Codec: tc.codec, Seconds: 3, BFrames: tc.bframes}
 			aus := camtest.Clip(t, spec)
 			want := ffprobeFrames(t, camtest.ClipFile(t, spec))
-			d, err := decode.New(tc.codec, tc.width)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			dst := gocv.NewMat()
-			defer dst.Close()
-			got := decodeAll(t, d, aus, &dst)
+			d, dst := newDecoder(t, tc.codec, tc.width)
+			got := decodeAll(t, d, aus, dst)
 			for {
-				ok, err := d.Flush(&dst)
+				ok, err := d.Flush(dst)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -114,16 +108,10 @@ func TestKeyframesOnly(t *testing.T) {
 			keys++
 		}
 	}
-	d, err := decode.New("H264", 320)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	dst := gocv.NewMat()
-	defer dst.Close()
+	d, dst := newDecoder(t, "H264", 320)
 	d.SetKeyframesOnly(true)
 	half := len(aus) / 2
-	if got := decodeAll(t, d, aus[:half], &dst); got != (keys+1)/2 && got != keys/2 {
+	if got := decodeAll(t, d, aus[:half], dst); got != (keys+1)/2 && got != keys/2 {
 		t.Errorf("key-frame-only decoded %d frames of %d key frames in the first half", got, keys)
 	}
 	// Back to all frames: the next key frame onwards decodes everything.
@@ -133,7 +121,7 @@ func TestKeyframesOnly(t *testing.T) {
 	for firstKey < len(rest) && !rest[firstKey].Key {
 		firstKey++
 	}
-	if got := decodeAll(t, d, rest, &dst); got != len(rest)-firstKey {
+	if got := decodeAll(t, d, rest, dst); got != len(rest)-firstKey {
 		t.Errorf("after resuming decoded %d frames, want %d", got, len(rest)-firstKey)
 	}
 	if s := d.Stats(); s.Errors != 0 {
@@ -144,18 +132,12 @@ func TestKeyframesOnly(t *testing.T) {
 func TestResolutionChange(t *testing.T) {
 	a := camtest.Clip(t, camtest.ClipSpec{Seconds: 1})
 	b := camtest.Clip(t, camtest.ClipSpec{Seconds: 1, Width: 320})
-	d, err := decode.New("H264", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	dst := gocv.NewMat()
-	defer dst.Close()
+	d, dst := newDecoder(t, "H264", 0)
 	for i, step := range []struct {
 		aus  []camtest.AU
 		w, h int
 	}{{a, 640, 480}, {b, 320, 240}, {a, 640, 480}} {
-		if n := decodeAll(t, d, step.aus, &dst); n != len(step.aus) {
+		if n := decodeAll(t, d, step.aus, dst); n != len(step.aus) {
 			t.Errorf("step %d: %d frames of %d", i, n, len(step.aus))
 		}
 		if dst.Cols() != step.w || dst.Rows() != step.h {
@@ -167,13 +149,7 @@ func TestResolutionChange(t *testing.T) {
 func TestGarbageNeverCrashes(t *testing.T) {
 	aus := camtest.Clip(t, camtest.ClipSpec{Seconds: 2})
 	rng := rand.New(rand.NewSource(1))
-	d, err := decode.New("H264", 320)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	dst := gocv.NewMat()
-	defer dst.Close()
+	d, dst := newDecoder(t, "H264", 320)
 	var decErr *decode.Error
 	errs := 0
 	for i, au := range aus {
@@ -193,7 +169,7 @@ func TestGarbageNeverCrashes(t *testing.T) {
 				nalus = append(nalus, []byte{0x65, 0xff, 0x00, 0x00, 0x00})
 			}
 		}
-		if _, err := d.Decode(nalus, 0, &dst); err != nil {
+		if _, err := d.Decode(nalus, 0, dst); err != nil {
 			if !errors.As(err, &decErr) {
 				t.Fatalf("untyped error %T: %v", err, err)
 			}
@@ -210,7 +186,7 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	// The decoder stays usable: a clean clip decodes after the garbage.
 	d2 := camtest.Clip(t, camtest.ClipSpec{Seconds: 1})
 	before := d.Stats().Frames
-	decodeAll(t, d, d2, &dst)
+	decodeAll(t, d, d2, dst)
 	if d.Stats().Frames-before != uint64(len(d2)) {
 		t.Errorf("clean clip after garbage: %d of %d frames", d.Stats().Frames-before, len(d2))
 	}
@@ -250,6 +226,25 @@ func TestDstMatValidated(t *testing.T) {
 	if !roi.IsContinuous() {
 		t.Errorf("non-continuous dst written")
 	}
+	// Even an exact-size BGR Mat made by the caller is replaced: it has no
+	// room for libswscale's over-writes after the last row.
+	exact := gocv.NewMatWithSize(240, 320, gocv.MatTypeCV8UC3)
+	defer exact.Close()
+	before, _ := exact.DataPtrUint8()
+	if _, err := d.Decode(aus[0].NALUs, 0, &exact); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := exact.DataPtrUint8()
+	if &before[0] == &after[0] || exact.Cols() != 320 || exact.Rows() != 240 {
+		t.Errorf("caller's unpadded Mat written in place")
+	}
+	// ... and the decoder's own Mat is reused, not reallocated per frame.
+	if _, err := d.Decode(aus[0].NALUs, 0, &exact); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := exact.DataPtrUint8(); &again[0] != &after[0] {
+		t.Errorf("own Mat reallocated")
+	}
 }
 
 func TestNewErrors(t *testing.T) {
@@ -282,4 +277,35 @@ func TestOutputSize(t *testing.T) {
 			t.Errorf("OutputSize(%d,%d,%d) = %d,%d want %d,%d", tc.sw, tc.sh, tc.w, w, h, tc.ow, tc.oh)
 		}
 	}
+}
+
+// TestHugePictureRejected: a corrupt SPS declaring an 83792x2592 picture (a
+// fuzzer find) must be refused quickly, not decoded for seconds.
+func TestHugePictureRejected(t *testing.T) {
+	data := []byte("\x00\x00\x01'z00\xac#8\x00\x00\x01(\xebY\x00\x00\x01%\x88\x84\x00\x00\x01)\x00\x00\x01A7;7")
+	d, dst := newDecoder(t, "H264", 64)
+	start := time.Now()
+	for _, au := range camtest.SplitAnnexB("H264", data) {
+		if ok, _ := d.Decode(au.NALUs, 0, dst); ok {
+			t.Errorf("frame decoded from a %dx%d picture", d.Frame().Width, d.Frame().Height)
+		}
+	}
+	if el := time.Since(start); el > 500*time.Millisecond {
+		t.Errorf("took %v", el)
+	}
+}
+
+// newDecoder opens a decoder and a destination Mat, both closed at test end.
+func newDecoder(t testing.TB, codec string, width int) (*decode.Decoder, *gocv.Mat) {
+	t.Helper()
+	d, err := decode.New(codec, width)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := gocv.NewMat()
+	t.Cleanup(func() {
+		d.Close()
+		dst.Close()
+	})
+	return d, &dst
 }
