@@ -29,7 +29,8 @@ import (
 // it as "accepted, not yet confirmed".
 var ErrQueued = errors.New("mqttbus: not yet acknowledged by the broker; queued for sending on reconnect")
 
-// ErrClosed is returned by Publish and Subscribe after Close (or before Start).
+// ErrClosed is returned by Publish before Start and after Close, and by
+// Start after Close: a Client is not restartable.
 var ErrClosed = errors.New("mqttbus: client not running")
 
 // ConfigError reports an unusable client configuration.
@@ -88,6 +89,7 @@ type Client struct {
 	mu      sync.Mutex
 	subs    map[string]*subscription
 	running bool
+	closed  bool
 	stopped chan struct{}
 	wg      sync.WaitGroup
 	// ready is closed once a connection has been made with every
@@ -265,6 +267,10 @@ func tlsConfig(t TLS) (*tls.Config, error) {
 // log and ignore.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed // workers are gone; make a new Client
+	}
 	if c.running {
 		c.mu.Unlock()
 		return nil
@@ -446,12 +452,18 @@ func (c *Client) Connected() bool { return c.cli.IsConnectionOpen() }
 // next connect of the same client id.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	if !c.running {
+	if c.closed {
 		c.mu.Unlock()
 		return nil
 	}
-	c.running = false
+	wasRunning := c.running
+	c.running, c.closed = false, true
 	c.mu.Unlock()
+	if !wasRunning {
+		close(c.stopped)
+		c.wg.Wait()
+		return nil
+	}
 	if c.status != "" && c.cli.IsConnectionOpen() {
 		tok := c.cli.Publish(c.status, 1, true, []byte("offline"))
 		tok.WaitTimeout(2 * time.Second)

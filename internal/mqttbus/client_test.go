@@ -347,6 +347,14 @@ func TestPublishAfterCloseFails(t *testing.T) {
 	if err := c.Publish(context.Background(), "lanewatch/test/alerts", false, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("err = %v", err)
 	}
+	if err := c.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close: %v", err)
+	}
+	never := newClient(t, e.URL, "never-started", nil)
+	if err := never.Publish(context.Background(), "lanewatch/test/alerts", false, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Publish before Start: %v", err)
+	}
+	never.Close() // must not hang or panic without Start
 }
 
 func TestFromConfig(t *testing.T) {
