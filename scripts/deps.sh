@@ -8,7 +8,7 @@ APT_PACKAGES=(
   libopencv-dev opencv-data
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   mosquitto
-  chromium
+  chromium fonts-wqy-microhei
 )
 INFLUXD_VERSION=v1.8.10
 CACHE_DIR=${LANEWATCH_CACHE:-$HOME/.cache/lanewatch}

@@ -1,15 +1,184 @@
+// Command lanewatch is the compound's security edge gateway (contract section 1).
 package main
 
 import (
-	_ "github.com/bluenviron/gortsplib/v4"
-	_ "github.com/eclipse/paho.mqtt.golang"
-	_ "github.com/influxdata/influxdb-client-go/v2"
-	_ "github.com/mochi-mqtt/server/v2"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "go.etcd.io/bbolt"
-	_ "gopkg.in/yaml.v3"
-	_ "golang.org/x/crypto/bcrypt"
-	_ "gocv.io/x/gocv"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/buildinfo"
+	"github.com/lanewatch/lanewatch/internal/camsim"
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/gateway"
+	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
-func main() {}
+// exitError carries a process exit code through cobra.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	os.Exit(execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:           "lanewatch",
+		Short:         "Security edge gateway for residential compounds",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetIn(stdin)
+	root.AddCommand(runCmd(), checkCmd(), camsimCmd(), versionCmd(), passwdCmd())
+
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "lanewatch:", logx.RedactText(err.Error()))
+		return 2
+	}
+}
+
+func runCmd() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				printProblems(cmd.ErrOrStderr(), err)
+				return exitError{1}
+			}
+			log := logx.New(cmd.ErrOrStderr(), logx.Options{Level: cfg.Log.Level, Format: cfg.Log.Format})
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			g := &gateway.Gateway{Config: cfg, ConfigPath: path, Logger: log}
+			if err := g.Run(ctx); err != nil {
+				log.Error("gateway stopped", "err", err)
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&path, "config", "c", "configs/lanewatch.yaml", "configuration file")
+	return c
+}
+
+func checkCmd() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "check -c FILE",
+		Short: "Validate a configuration file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			problems := config.Check(path)
+			for _, p := range problems {
+				fmt.Fprintln(cmd.OutOrStdout(), p.String())
+			}
+			if len(problems) > 0 {
+				return exitError{1}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&path, "config", "c", "", "configuration file")
+	_ = c.MarkFlagRequired("config")
+	return c
+}
+
+func camsimCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "camsim --listen ADDR NAME=FILE...",
+		Short:              "RTSP server that loops video files, for demos and tests",
+		DisableFlagParsing: true, // camsim.Main parses its own flags
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if code := camsim.Main(args); code != 0 {
+				return exitError{code}
+			}
+			return nil
+		},
+	}
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print version, commit, Go, OpenCV and FFmpeg versions",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprint(cmd.OutOrStdout(), buildinfo.Get().String())
+		},
+	}
+}
+
+func passwdCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "passwd",
+		Short: "Read a password and print its bcrypt hash for console.users[].password_hash",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := readPassword(cmd)
+			if err != nil {
+				return err
+			}
+			if len(pw) < 8 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "lanewatch: password must be at least 8 characters")
+				return exitError{1}
+			}
+			h, err := auth.HashPassword(pw)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), h)
+			return nil
+		},
+	}
+}
+
+func readPassword(cmd *cobra.Command) (string, error) {
+	if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(cmd.ErrOrStderr(), "password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return string(b), err
+	}
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("reading password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func printProblems(w io.Writer, err error) {
+	var errs *config.Errors
+	if errors.As(err, &errs) {
+		for _, p := range errs.Problems {
+			fmt.Fprintln(w, p.String())
+		}
+		return
+	}
+	fmt.Fprintln(w, "lanewatch:", err)
+}
+

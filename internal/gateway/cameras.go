@@ -1,0 +1,342 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/lanewatch/lanewatch/internal/analytics"
+	"github.com/lanewatch/lanewatch/internal/avfile"
+	"github.com/lanewatch/lanewatch/internal/camera"
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/console"
+	"github.com/lanewatch/lanewatch/internal/detect"
+	"github.com/lanewatch/lanewatch/internal/frames"
+	"github.com/lanewatch/lanewatch/internal/incidents"
+)
+
+// statusEvery is how often a camera's status is republished while nothing
+// changes, so that fps figures on MQTT and in InfluxDB stay current.
+const statusEvery = 10 * time.Second
+
+// Cameras runs every configured camera: RTSP ingest and decode into a
+// latest-frame slot, the detection loop reading from it, and the status that
+// goes to MQTT, InfluxDB, the console and camera_offline incidents.
+// It is the console's CameraSource.
+type Cameras struct {
+	g    *Gateway
+	list []*cam
+	byID map[string]*cam
+
+	mu   sync.Mutex
+	subs map[chan console.CameraStatus]struct{}
+}
+
+type cam struct {
+	cfg    config.Camera
+	latest *frames.Latest
+	ing    *camera.Camera
+	loop   *analytics.Loop
+	mu           sync.Mutex
+	state        string
+	offlineTimer *time.Timer
+	raised       bool // a camera_offline signal is out for the current outage
+}
+
+func (g *Gateway) startCameras(ctx context.Context) error {
+	cs := &Cameras{g: g, byID: map[string]*cam{}, subs: map[chan console.CameraStatus]struct{}{}}
+	g.Cameras = cs
+	for _, cc := range g.Config.Cameras {
+		c := &cam{cfg: cc, latest: frames.NewLatest()}
+		c.ing = camera.FromConfig(cc, c.latest)
+		c.ing.Logger = g.log.With("component", "camera")
+		c.ing.Registerer = g.Registry
+		c.ing.PreRoll = g.Config.Evidence.PreRoll + 2*time.Second
+		c.ing.OnStatus = func(st camera.Status) { cs.statusChanged(c, st) }
+
+		var det detect.Detector
+		if g.Config.Detector != nil {
+			d, err := detect.NewDNN(*g.Config.Detector)
+			if err != nil {
+				return fmt.Errorf("camera %s: detector: %w", cc.ID, err)
+			}
+			det = d
+		}
+		c.loop = &analytics.Loop{Camera: cc, Location: g.Config.Location(), Source: c.latest, Detector: det,
+			Raiser: g.Incidents, OnMotion: c.ing.SetMotion, OnAnalyzed: c.ing.MarkAnalyzed,
+			Logger: g.log.With("component", "analytics")}
+		cs.list = append(cs.list, c)
+		cs.byID[cc.ID] = c
+	}
+	for _, c := range cs.list {
+		if err := c.ing.Start(ctx); err != nil {
+			return fmt.Errorf("camera %s: %w", c.cfg.ID, err)
+		}
+		loop := c.loop
+		g.goRun("analytics "+c.cfg.ID, func() error {
+			err := loop.Run(ctx)
+			if errors.Is(err, frames.ErrClosed) {
+				return nil
+			}
+			return err
+		})
+	}
+	g.onClose("cameras", cs.close)
+	g.goRun("camera status", func() error { cs.publishLoop(ctx); return nil })
+	g.goRun("incident clips", func() error { cs.clips(ctx); return nil })
+	return nil
+}
+
+func (cs *Cameras) close() error {
+	var errs []error
+	for _, c := range cs.list {
+		c.mu.Lock()
+		if c.offlineTimer != nil {
+			c.offlineTimer.Stop()
+		}
+		c.mu.Unlock()
+		errs = append(errs, c.ing.Close())
+		c.latest.Close() // wakes the loop, which then returns
+	}
+	cs.mu.Lock()
+	for ch := range cs.subs {
+		delete(cs.subs, ch)
+		close(ch)
+	}
+	cs.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+type mqttStatus struct {
+	State       string    `json:"state"`
+	FPSIn       float64   `json:"fps_in"`
+	FPSAnalyzed float64   `json:"fps_analyzed"`
+	Since       time.Time `json:"since"`
+}
+
+// OfflineGrace is how long a camera must stay offline before it becomes a
+// camera_offline incident: a reconnect that succeeds within it (or a camera
+// still connecting at start) pages nobody.
+var OfflineGrace = 15 * time.Second
+
+func (cs *Cameras) statusChanged(c *cam, st camera.Status) {
+	g := cs.g
+	src := incidents.Source{Camera: c.cfg.ID}
+	c.mu.Lock()
+	c.state = st.State
+	switch {
+	case st.State == "offline" && c.offlineTimer == nil && !c.raised:
+		reason := st.Reason
+		c.offlineTimer = time.AfterFunc(OfflineGrace, func() {
+			c.mu.Lock()
+			still := c.state == "offline"
+			c.offlineTimer = nil
+			c.raised = still
+			c.mu.Unlock()
+			if still {
+				g.Incidents.Raise(incidents.Signal{Type: incidents.CameraOffline, Source: src, At: time.Now(),
+					Title:       "Camera offline: " + c.cfg.Name,
+					Description: fmt.Sprintf("Camera %s (%s) has been offline for %s: %s.", c.cfg.Name, c.cfg.ID, OfflineGrace, reason)})
+			}
+		})
+	case st.State != "offline":
+		if c.offlineTimer != nil {
+			c.offlineTimer.Stop()
+			c.offlineTimer = nil
+		}
+		if c.raised {
+			// Back: the engine resolves the open camera_offline incident.
+			c.raised = false
+			g.Incidents.Raise(incidents.Signal{Type: incidents.CameraOffline, Source: src, At: time.Now(), Clear: true})
+		}
+	}
+	c.mu.Unlock()
+	cs.publish(st)
+}
+
+// publish sends one status to MQTT (retained, contract 2.3), the console's
+// subscribers and InfluxDB.
+func (cs *Cameras) publish(st camera.Status) {
+	g := cs.g
+	b, _ := json.Marshal(mqttStatus{State: st.State, FPSIn: round1(st.FPSIn), FPSAnalyzed: round1(st.FPSAnalyzed), Since: st.Since})
+	g.Bus.PublishAsync(g.Topics.CameraStatus(st.ID), true, b, func(err error) {
+		if err != nil {
+			g.log.Debug("camera status not published", "camera", st.ID, "err", err)
+		}
+	})
+	cs.mu.Lock()
+	for ch := range cs.subs {
+		select {
+		case ch <- toConsole(st):
+		default: // a slow console client loses a status, never blocks the camera
+		}
+	}
+	cs.mu.Unlock()
+}
+
+func (cs *Cameras) publishLoop(ctx context.Context) {
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, c := range cs.list {
+			st := c.ing.Status()
+			cs.publish(st)
+			if w := cs.g.Influx; w != nil {
+				as := c.loop.Stats()
+				w.Camera(c.cfg.ID, st.FPSIn, st.FPSDecoded, st.FPSAnalyzed, 0, as.DetectMS, st.Reconnects, st.State != "offline", time.Now())
+			}
+		}
+	}
+}
+
+func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
+
+func toConsole(st camera.Status) console.CameraStatus {
+	cs := console.CameraStatus{ID: st.ID, Name: st.Name, State: st.State, FPSIn: st.FPSIn, FPSDecoded: st.FPSDecoded,
+		FPSAnalyzed: st.FPSAnalyzed, Reconnects: st.Reconnects, Reason: st.Reason}
+	if !st.LastFrameAt.IsZero() {
+		t := st.LastFrameAt
+		cs.LastFrameAt = &t
+	}
+	if !st.Since.IsZero() {
+		t := st.Since
+		cs.Since = &t
+	}
+	return cs
+}
+
+// Cameras implements console.CameraSource.
+func (cs *Cameras) Cameras() []console.CameraStatus {
+	out := make([]console.CameraStatus, len(cs.list))
+	for i, c := range cs.list {
+		out[i] = toConsole(c.ing.Status())
+	}
+	return out
+}
+
+func (cs *Cameras) Snapshot(ctx context.Context, id string) ([]byte, error) {
+	c, ok := cs.byID[id]
+	if !ok {
+		return nil, console.ErrNotFound
+	}
+	b, err := c.ing.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", console.ErrUnavailable, err)
+	}
+	return b, nil
+}
+
+func (cs *Cameras) Annotated(id string, dst *gocv.Mat) bool {
+	c, ok := cs.byID[id]
+	if !ok {
+		return false
+	}
+	return c.loop.Annotated(dst)
+}
+
+func (cs *Cameras) SubscribeStatus() (<-chan console.CameraStatus, func()) {
+	ch := make(chan console.CameraStatus, 64)
+	cs.mu.Lock()
+	cs.subs[ch] = struct{}{}
+	cs.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			cs.mu.Lock()
+			if _, ok := cs.subs[ch]; ok {
+				delete(cs.subs, ch)
+				close(ch)
+			}
+			cs.mu.Unlock()
+		})
+	}
+}
+
+// clips writes the evidence clip of every video incident: the pre-roll ring
+// from PreRoll before the start to PostRoll after it, muxed to MP4 without
+// re-encoding, then attached to the incident.
+func (cs *Cameras) clips(ctx context.Context) {
+	g := cs.g
+	changes, cancel := g.Incidents.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ch, ok := <-changes:
+			if !ok {
+				return
+			}
+			inc := ch.Incident
+			c, isCam := cs.byID[inc.Source.Camera]
+			if ch.Kind != incidents.Opened || !isCam || inc.Type == incidents.CameraOffline {
+				continue
+			}
+			go cs.writeClip(ctx, c, inc, g.log.With("incident", inc.ID, "camera", c.cfg.ID))
+		}
+	}
+}
+
+func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident, log *slog.Logger) {
+	g := cs.g
+	from := inc.StartedAt.Add(-g.Config.Evidence.PreRoll)
+	to := inc.StartedAt.Add(g.Config.Evidence.PostRoll)
+	if err := c.ing.WaitUntil(ctx, to); err != nil {
+		return
+	}
+	aus, p := c.ing.Clip(from, to)
+	if len(aus) == 0 {
+		log.Info("no clip: nothing buffered for the incident's time")
+		return
+	}
+	var params [][]byte
+	for _, ps := range [][]byte{p.VPS, p.SPS, p.PPS} {
+		if len(ps) > 0 {
+			params = append(params, ps)
+		}
+	}
+	err := g.Evidence.PutClip(inc.ID, func(path string) error {
+		w, err := avfile.CreateMP4(path, p.Codec, params, p.Width, p.Height)
+		if err != nil {
+			return err
+		}
+		// Cameras send no B-frames, so decode order is presentation order;
+		// DTS is forced strictly increasing because a reconnect inside the
+		// window restarts the stream's timestamps.
+		var last time.Duration
+		started := false
+		for _, au := range aus {
+			if !started && !au.Key {
+				continue
+			}
+			dts := au.PTS
+			if started && dts <= last {
+				dts = last + time.Millisecond
+			}
+			started, last = true, dts
+			if err := w.WriteAU(avfile.AU{NALUs: au.NALUs, PTS: dts, DTS: dts, KeyFrame: au.Key}); err != nil {
+				w.Close()
+				return err
+			}
+		}
+		return w.Close()
+	})
+	if err != nil {
+		log.Warn("incident clip not written", "err", err)
+		return
+	}
+	if _, err := g.Incidents.AttachClip(inc.ID); err != nil {
+		log.Warn("incident clip not attached", "err", err)
+	}
+}

@@ -1,0 +1,229 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/console"
+	"github.com/lanewatch/lanewatch/internal/evidence"
+	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/outbox"
+	"github.com/lanewatch/lanewatch/internal/vehicles"
+)
+
+func (g *Gateway) startConsole(ctx context.Context) error {
+	c := g.Config.Console
+	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"),
+		Logger: g.log.With("component", "auth"), Registerer: g.Registry})
+	if err != nil {
+		return err
+	}
+	g.Auth = a
+	s := &console.Server{
+		Listen: c.Listen, Auth: a,
+		Incidents: incidentStore{g.Incidents, g.Evidence},
+		Vehicles:  vehicleLog{g.Vehicles},
+		Gates:     g,
+		Metrics:   g.Registry, Registerer: g.Registry,
+		Ready: g.ready, MJPEG: c.MJPEG, Logger: g.log.With("component", "console"),
+	}
+	if g.Cameras != nil {
+		s.Cameras = g.Cameras
+	}
+	if g.Outbox != nil {
+		s.Outbox = outboxAdmin{g.Outbox}
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	g.Console = s
+	g.onClose("console", s.Close)
+	return nil
+}
+
+// ready is /readyz: the MQTT connection is up and the outbox is not full.
+func (g *Gateway) ready() error {
+	if g.Bus == nil || !g.Bus.Connected() {
+		return errors.New("mqtt not connected")
+	}
+	if g.Outbox != nil && g.Outbox.Stats().Full {
+		return errors.New("outbox full")
+	}
+	return nil
+}
+
+// incidentStore is the console's view of the engine plus the evidence store.
+type incidentStore struct {
+	e  *incidents.Engine
+	ev *evidence.Store
+}
+
+func (s incidentStore) List(f console.IncidentFilter) ([]incidents.Incident, error) {
+	return s.e.List(incidents.Filter{State: f.State, Type: f.Type, Since: f.Since, Limit: f.Limit})
+}
+
+func (s incidentStore) Get(id string) (incidents.Incident, error) {
+	inc, err := s.e.Get(id)
+	return inc, incidentErr(err)
+}
+
+func (s incidentStore) Ack(id, by, note string) (incidents.Incident, error) {
+	inc, err := s.e.Ack(id, by, note)
+	return inc, incidentErr(err)
+}
+
+func (s incidentStore) Resolve(id, by, note string) (incidents.Incident, error) {
+	inc, err := s.e.Resolve(id, by, note)
+	return inc, incidentErr(err)
+}
+
+func (s incidentStore) Subscribe() (<-chan incidents.Incident, func()) {
+	changes, cancelEngine := s.e.Subscribe()
+	out := make(chan incidents.Incident, 64)
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case ch, ok := <-changes:
+				if !ok {
+					return
+				}
+				select {
+				case out <- ch.Incident:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out, func() {
+		once.Do(func() {
+			close(done)
+			cancelEngine()
+		})
+	}
+}
+
+func (s incidentStore) Snapshot(id string) ([]byte, error) {
+	b, err := s.ev.Snapshot(id)
+	if errors.Is(err, evidence.ErrNotFound) {
+		return nil, console.ErrNotFound
+	}
+	return b, err
+}
+
+func (s incidentStore) Clip(id string) (io.ReadSeekCloser, time.Time, error) {
+	p, err := s.ev.ClipPath(id)
+	if err != nil {
+		return nil, time.Time{}, console.ErrNotFound
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, time.Time{}, console.ErrNotFound
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, time.Time{}, err
+	}
+	return f, st.ModTime(), nil
+}
+
+func incidentErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, incidents.ErrNotFound):
+		return console.ErrNotFound
+	case errors.Is(err, incidents.ErrInvalidTransition):
+		return console.ErrConflict
+	}
+	return err
+}
+
+// vehicleLog is the console's view of the vehicle log.
+type vehicleLog struct{ l *vehicles.Log }
+
+func (v vehicleLog) Passages(_ context.Context, q console.PassageQuery) ([]console.Passage, error) {
+	ps := v.l.Passages(vehicles.Query{Plate: q.Plate, Gate: q.Gate, Since: q.Since, Until: q.Until, Limit: q.Limit})
+	out := make([]console.Passage, len(ps))
+	for i, p := range ps {
+		out[i] = console.Passage{ID: p.ID, Site: p.Site, Gate: p.Gate, Direction: string(p.Direction), Plate: p.Plate,
+			Class: string(p.Class), At: p.At, EntryAt: p.EntryAt, DwellS: p.DwellS, Snapshot: p.Snapshot}
+	}
+	return out, nil
+}
+
+func (v vehicleLog) Inside(context.Context) ([]console.Inside, error) {
+	in := v.l.Inside()
+	out := make([]console.Inside, len(in))
+	for i, x := range in {
+		out[i] = console.Inside{Plate: x.Plate, Class: string(x.Class), Gate: x.Gate, EntryAt: x.EntryAt, DwellS: x.DwellS}
+	}
+	return out, nil
+}
+
+func (v vehicleLog) Visitors(context.Context) ([]console.Visitor, error) {
+	vs := v.l.Visitors()
+	out := make([]console.Visitor, len(vs))
+	for i, x := range vs {
+		out[i] = console.Visitor(x)
+	}
+	return out, nil
+}
+
+func (v vehicleLog) AddVisitor(_ context.Context, x console.Visitor) error {
+	return vehicleErr(v.l.AddVisitor(vehicles.Visitor(x)))
+}
+
+func (v vehicleLog) RemoveVisitor(_ context.Context, plate string) error {
+	return vehicleErr(v.l.RemoveVisitor(plate))
+}
+
+func vehicleErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, vehicles.ErrNotFound):
+		return console.ErrNotFound
+	case errors.Is(err, vehicles.ErrBadPlate), errors.Is(err, vehicles.ErrBadVisit):
+		return console.ErrInvalid
+	}
+	return err
+}
+
+// outboxAdmin is the console's view of the outbox.
+type outboxAdmin struct{ o *outbox.Outbox }
+
+func (a outboxAdmin) List(context.Context) ([]console.OutboxTicket, error) {
+	es, err := a.o.List(1000)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.OutboxTicket, len(es))
+	for i, e := range es {
+		out[i] = console.OutboxTicket{Key: e.Key, IncidentID: e.IncidentID, Version: e.Version, State: e.State,
+			Attempts: e.Attempts, CreatedAt: e.EnqueuedAt, NextTryAt: e.NextAttempt, LastStatus: e.Status,
+			LastError: e.LastError, Response: e.Response}
+	}
+	return out, nil
+}
+
+func (a outboxAdmin) Resend(_ context.Context, key string) error {
+	if err := a.o.Resend(key); err != nil {
+		if errors.Is(err, outbox.ErrNotFound) {
+			return console.ErrNotFound
+		}
+		return err
+	}
+	return nil
+}
