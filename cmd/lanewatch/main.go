@@ -181,4 +181,3 @@ func printProblems(w io.Writer, err error) {
 	}
 	fmt.Fprintln(w, "lanewatch:", err)
 }
-

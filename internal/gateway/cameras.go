@@ -39,10 +39,10 @@ type Cameras struct {
 }
 
 type cam struct {
-	cfg    config.Camera
-	latest *frames.Latest
-	ing    *camera.Camera
-	loop   *analytics.Loop
+	cfg          config.Camera
+	latest       *frames.Latest
+	ing          *camera.Camera
+	loop         *analytics.Loop
 	mu           sync.Mutex
 	state        string
 	offlineTimer *time.Timer
