@@ -72,6 +72,9 @@ type Config struct {
 	MaxReconnectInterval time.Duration
 	// QueueSize bounds each subscription's delivery queue (default 4096).
 	QueueSize int
+	// CloseTimeout bounds how long Close waits for running handlers
+	// (default 5 s, inside the contract's 10 s shutdown).
+	CloseTimeout time.Duration
 	// Dial, when set, opens the network connection for tcp:// and mqtt://
 	// brokers instead of net.Dialer. Tests use it to cut connections the way
 	// a network failure would.
@@ -122,6 +125,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 4096
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = 5 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -461,7 +467,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	if !wasRunning {
 		close(c.stopped)
-		c.wg.Wait()
+		c.waitWorkers()
 		return nil
 	}
 	if c.status != "" && c.cli.IsConnectionOpen() {
@@ -470,9 +476,22 @@ func (c *Client) Close() error {
 	}
 	c.cli.Disconnect(500)
 	close(c.stopped)
-	c.wg.Wait()
+	c.waitWorkers()
 	c.metrics.connected.Set(0)
 	return nil
+}
+
+// waitWorkers waits for handlers in progress, but not for ever: shutdown
+// must finish within the contract's 10 s even if a handler is stuck. Its
+// message is not acknowledged and comes again after the restart.
+func (c *Client) waitWorkers() {
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(c.cfg.CloseTimeout):
+		c.log.Error("MQTT handlers still running at Close; giving up on them")
+	}
 }
 
 type metrics struct {

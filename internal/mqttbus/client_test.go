@@ -423,3 +423,24 @@ func TestSplitStoreKeepsOnlyOutboundOnDisk(t *testing.T) {
 		t.Fatalf("after reopen: %v, want only the outbound key", keys)
 	}
 }
+
+func TestCloseDoesNotWaitForeverForAStuckHandler(t *testing.T) {
+	e := brokertest.Mosquitto(t)
+	c := newClient(t, e.URL, "stuck", func(c *Config) { c.CloseTimeout = 300 * time.Millisecond })
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	c.Subscribe("lanewatch/test/alerts", func(Message) { close(entered); <-release })
+	start(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Publish(ctx, topics.Alerts(), false, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	t0 := time.Now()
+	c.Close()
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}

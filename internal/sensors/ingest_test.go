@@ -378,3 +378,67 @@ func TestGateFromTopic(t *testing.T) {
 		}
 	}
 }
+
+// The gateway process restarts while events keep coming: whatever the first
+// process had received but not finished is not acknowledged, so the broker
+// hands it to the second process (same client id, persistent session).
+// Every event is handled by one of the two; the dedup is per process, so an
+// event may be handled by both (at-least-once across gateway restarts).
+func TestIngestNoLossAcrossGatewayRestart(t *testing.T) {
+	e := brokertest.Mosquitto(t)
+	var rec recorder
+	slow := func(ev Event) { rec.handle(ev); time.Sleep(200 * time.Microsecond) }
+	newGateway := func() (*Ingest, *mqttbus.Client) {
+		c, err := mqttbus.New(mqttbus.Config{Broker: e.URL, ClientID: "gateway", Topics: topics, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &Ingest{Bus: c, Topics: topics, Decoder: &Decoder{Salt: testSalt}, Handle: slow, Logger: quiet}
+		if err := g.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		startBus(t, c)
+		return g, c
+	}
+	g1, c1 := newGateway()
+	pub := bus(t, e.URL, "gate-north")
+	startBus(t, pub)
+	const n = 1000
+	var wg sync.WaitGroup
+	for i := range n {
+		if i == n/2 {
+			c1.Close() // stops delivery; queued messages stay unacknowledged
+			g1.Close()
+		}
+		wg.Add(1)
+		pub.PublishAsync(topics.GateEvents("north"), false, plateRead(fmt.Sprint(i), i), func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	first := g1.Counts()
+	g2, c2 := newGateway()
+	defer c2.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rec.mu.Lock()
+		seen := 0
+		for i := range n {
+			if rec.byID[fmt.Sprint(i)] > 0 {
+				seen++
+			}
+		}
+		rec.mu.Unlock()
+		if seen == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events handled; first gateway %+v, second %+v", seen, n, first, g2.Counts())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("first gateway %+v, second %+v", first, g2.Counts())
+}
