@@ -31,6 +31,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 )
 
@@ -42,6 +43,7 @@ type Config struct {
 	DataDir            string
 	Username, Password string
 	Logger             *slog.Logger
+	Registerer         prometheus.Registerer // nil: a private registry
 }
 
 // Broker is a running or stopped embedded broker.
@@ -67,7 +69,9 @@ func New(cfg Config) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Broker{cfg: cfg, log: log.With("component", "broker")}, nil
+	b := &Broker{cfg: cfg, log: log.With("component", "broker")}
+	b.registerMetrics(cfg.Registerer)
+	return b, nil
 }
 
 // Start opens the persistent store (restoring retained messages and

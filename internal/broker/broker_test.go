@@ -14,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
@@ -270,4 +271,43 @@ func TestDataDirLocked(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("took %v", d)
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Registerer: reg})
+	c := mustClient(t, b.URL(), "m", true)
+	for range 3 {
+		wait(t, c.Publish("x/y", 1, true, "v"))
+	}
+	if v := gathered(t, reg, "lanewatch_broker_messages_received_total"); v != 3 {
+		t.Errorf("messages received %v", v)
+	}
+	if v := gathered(t, reg, "lanewatch_broker_clients_connected"); v != 1 {
+		t.Errorf("clients connected %v", v)
+	}
+	b.Close()
+	if v := gathered(t, reg, "lanewatch_broker_clients_connected"); v != 0 {
+		t.Errorf("after Close: %v", v)
+	}
+}
+
+// gathered reads one registered metric by name.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if m.Gauge != nil {
+				return m.Gauge.GetValue()
+			}
+			return m.Counter.GetValue()
+		}
+	}
+	t.Fatalf("%s not registered", name)
+	return 0
 }
