@@ -1,0 +1,243 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/gateway"
+	"github.com/lanewatch/lanewatch/internal/logx"
+	"github.com/lanewatch/lanewatch/internal/testenv"
+)
+
+const (
+	adminToken  = "admin-token-0123456789abcdef"
+	viewerToken = "viewer-token-0123456789abcdef"
+	adminPass   = "correct horse battery"
+	platformKey = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+)
+
+// site is the gateway under test with the real services around it.
+type site struct {
+	Dir         string
+	ConfigPath  string
+	Mosquitto   *testenv.Mosquitto
+	Influx      *testenv.Influxd
+	Console     string // http://127.0.0.1:port
+	CamsimAddr  string
+	PlatformURL string
+	Gateway     *gateway.Gateway
+	stop        context.CancelFunc
+	done        chan error
+}
+
+type siteOpts struct {
+	PlatformURL string
+	Influx      bool
+	Camera      bool
+	Extra       string // appended YAML
+}
+
+// writeSiteConfig writes a configuration for a site on loopback: external
+// Mosquitto, optional camera served by the built-in simulator from the
+// shipped clip, optional platform and InfluxDB.
+func writeSiteConfig(t *testing.T, s *site, o siteOpts) {
+	t.Helper()
+	hash, err := auth.HashPassword(adminPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Console = "http://" + testenv.FreeAddr(t)
+	var b strings.Builder
+	fmt.Fprintf(&b, `site: {id: test-site, name: "Test site", timezone: Asia/Shanghai}
+gateway_id: gw-test
+data_dir: %q
+log: {level: warn}
+mqtt: {broker: %q, topic_prefix: lanewatch}
+console:
+  listen: %q
+  users: [{name: admin, role: admin, password_hash: %q}]
+  tokens:
+    - {name: ops, role: admin, token: %q}
+    - {name: wall, role: viewer, token: %q}
+gates:
+  - {id: north, name: "North gate"%s}
+`, filepath.Join(s.Dir, "data"), s.Mosquitto.URL, strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
+		map[bool]string{true: ", cameras: [lawn]", false: ""}[o.Camera])
+	if o.PlatformURL != "" {
+		fmt.Fprintf(&b, "platform: {url: %q, secret: %q, timeout: 2s}\n", o.PlatformURL, platformKey)
+	}
+	if o.Influx {
+		s.Influx = testenv.StartInfluxd(t)
+		fmt.Fprintf(&b, "influx: {url: %q, bucket: %q}\n", s.Influx.URL, s.Influx.Bucket)
+	}
+	if o.Camera {
+		s.CamsimAddr = testenv.FreeAddr(t)
+		clip := filepath.Join(testenv.RepoRoot(t), "media", "campus-walk-10s.mp4")
+		fmt.Fprintf(&b, `demo: {camsim: %q, clips: {lawn: %q}}
+cameras:
+  - id: lawn
+    name: "Lawn"
+    url: rtsp://viewer:s3cret-cam-pass@%s/lawn
+    detect: {fps: 5, width: 640}
+    lines:
+      - {id: path, rule: line_crossing, direction: any, objects: [person], points: [[0.6, 0.3], [0.6, 0.8]]}
+`, s.CamsimAddr, clip, s.CamsimAddr)
+	}
+	b.WriteString(o.Extra)
+	s.ConfigPath = filepath.Join(s.Dir, "lanewatch.yaml")
+	if err := os.WriteFile(s.ConfigPath, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startSite runs the gateway in this process and waits until it is up.
+func startSite(t *testing.T, o siteOpts) *site {
+	t.Helper()
+	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL}
+	writeSiteConfig(t, s, o)
+	cfg, err := config.Load(s.ConfigPath)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.done = make(chan error, 1)
+	started := make(chan *gateway.Gateway, 1)
+	g := &gateway.Gateway{Config: cfg, ConfigPath: s.ConfigPath, Logger: logx.New(testWriter{t}, logx.Options{Level: "warn"}),
+		Started: func(g *gateway.Gateway) { started <- g }}
+	go func() { s.done <- g.Run(ctx) }()
+	select {
+	case s.Gateway = <-started:
+	case err := <-s.done:
+		t.Fatalf("gateway did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway did not start within 60s")
+	}
+	t.Cleanup(func() { s.Stop(t) })
+	return s
+}
+
+// Stop cancels the gateway and waits for a clean shutdown; safe twice.
+func (s *site) Stop(t *testing.T) {
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("gateway shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("gateway did not stop within 15s")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// api makes an authenticated request to the console.
+func (s *site) api(t *testing.T, method, path, token string, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, s.Console+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// mqttClient connects a patrol/sensor client to the test's Mosquitto.
+func mqttClient(t *testing.T, url, id string) mqtt.Client {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).SetOrderMatters(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("mqtt connect %s: %v", id, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// collector gathers MQTT messages of one subscription.
+type collector struct {
+	mu   sync.Mutex
+	msgs []mqtt.Message
+	ch   chan mqtt.Message
+}
+
+func subscribe(t *testing.T, c mqtt.Client, filter string) *collector {
+	t.Helper()
+	col := &collector{ch: make(chan mqtt.Message, 10000)}
+	tok := c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		col.mu.Lock()
+		col.msgs = append(col.msgs, m)
+		col.mu.Unlock()
+		select {
+		case col.ch <- m:
+		default:
+		}
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe %s: %v", filter, tok.Error())
+	}
+	return col
+}
+
+func (c *collector) wait(t *testing.T, what string, timeout time.Duration, match func(mqtt.Message) bool) mqtt.Message {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-c.ch:
+			if match(m) {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no MQTT message: %s within %s", what, timeout)
+			return nil
+		}
+	}
+}
+
+func publish(t *testing.T, c mqtt.Client, topic string, payload string) {
+	t.Helper()
+	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
