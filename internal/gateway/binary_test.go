@@ -1,0 +1,253 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// lanewatchBinary builds cmd/lanewatch once for the tests that need the real
+// process (signals, kill -9).
+func lanewatchBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lanewatch-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "lanewatch")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/lanewatch")
+		cmd.Dir = testenv.RepoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+type lockedBuf struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout = lockedBuf{p.mu, p.out}
+	p.cmd.Stderr = lockedBuf{p.mu, p.out}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func waitReady(t *testing.T, s *site, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.Console + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("gateway not ready within 60s:\n%s", p.output())
+}
+
+// SIGTERM: stop taking input, flush, exit 0 within 10 s (contract 1).
+func TestBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := lanewatchBinary(t)
+	plat := newPlatform(t)
+	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
+	writeSiteConfig(t, s, siteOpts{PlatformURL: plat.URL(), Camera: true})
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		p := startProc(t, bin, "run", "-c", s.ConfigPath)
+		waitReady(t, s, p)
+		start := time.Now()
+		_ = p.cmd.Process.Signal(sig)
+		done := make(chan error, 1)
+		go func() { done <- p.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: exit %v, want 0:\n%s", sig, err, p.output())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: still running after 10s:\n%s", sig, p.output())
+		}
+		t.Logf("%s: exited 0 in %s", sig, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// A config with mistakes: `check` names file, line and field and exits 1;
+// `run` refuses to start with the same lines.
+func TestBinaryCheckReportsProblems(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := lanewatchBinary(t)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("site: {id: s1}\ncameras:\n  - id: cam\n    url: http://10.0.0.1/x\n    zones:\n      - {id: z, rule: intrusion, polygon: [[0, 0], [1, 1]]}\n"), 0o600)
+	for _, args := range [][]string{{"check", "-c", bad}, {"run", "-c", bad}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 {
+			t.Fatalf("%v: err %v, want exit 1:\n%s", args, err, out)
+		}
+		for _, want := range []string{bad + ":4: cameras[0].url:", bad + ":6: cameras[0].zones[0].polygon:"} {
+			if !bytes.Contains(out, []byte(want)) {
+				t.Errorf("%v: output lacks %q:\n%s", args, want, out)
+			}
+		}
+	}
+	good := filepath.Join(testenv.RepoRoot(t), "configs", "lanewatch.yaml")
+	if out, err := exec.Command(bin, "check", "-c", good).CombinedOutput(); err != nil {
+		t.Fatalf("demo config: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("opencv:   4.6.0")) || !bytes.Contains(out, []byte("libavcodec")) {
+		t.Fatalf("version: %v\n%s", err, out)
+	}
+}
+
+// Contract 4 with the real process: the platform down, 1,000 tickets queued,
+// the gateway killed with SIGKILL while it sends, restarted, the platform
+// back: every ticket delivered, none lost, repeats with the same key.
+func TestBinaryOutboxSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	const n = 1000
+	bin := lanewatchBinary(t)
+	plat := newPlatform(t)
+	plat.status.Store(http.StatusServiceUnavailable)
+	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
+	writeSiteConfig(t, s, siteOpts{PlatformURL: plat.URL()})
+	p := startProc(t, bin, "run", "-c", s.ConfigPath)
+	waitReady(t, s, p)
+
+	// 1,000 SOS buttons, one per gate: 1,000 incidents, 1,000 tickets.
+	sensor := mqttClient(t, s.Mosquitto.URL, "gates")
+	for i := 0; i < n; i++ {
+		tok := sensor.Publish(fmt.Sprintf("lanewatch/test-site/gates/g%04d/events", i), 1, false, fmt.Sprintf(`{"id":"sos-%d","type":"sos"}`, i))
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	eventually(t, "1,000 tickets pending in the outbox", 90*time.Second, func() bool {
+		return outboxCount(t, s, "") >= n
+	})
+
+	// The platform comes back; kill -9 while the gateway is sending.
+	plat.status.Store(200)
+	eventually(t, "delivery under way", 30*time.Second, func() bool {
+		_, byKey, _, _ := plat.snapshot()
+		return len(byKey) >= 50
+	})
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+	_, before, _, _ := plat.snapshot()
+	t.Logf("delivered before kill -9: %d of %d", len(before), n)
+	if len(before) >= n {
+		t.Fatalf("all %d delivered before the kill; the test did not interrupt sending", n)
+	}
+
+	p2 := startProc(t, bin, "run", "-c", s.ConfigPath)
+	waitReady(t, s, p2)
+	eventually(t, "every ticket delivered after restart", 90*time.Second, func() bool {
+		_, byKey, _, _ := plat.snapshot()
+		return len(byKey) >= n
+	})
+	tickets, byKey, badSig, mismatch := plat.snapshot()
+	ids := map[string]bool{}
+	for _, tk := range tickets {
+		id, _ := tk.Incident["id"].(string)
+		if tk.Key != fmt.Sprintf("%s:%v", id, tk.Incident["version"]) {
+			t.Fatalf("webhook-id %q does not match the body's id and version", tk.Key)
+		}
+		ids[id] = true
+	}
+	repeats := len(tickets) - len(byKey)
+	t.Logf("tickets received %d, distinct %d, repeats %d (same key each)", len(tickets), len(byKey), repeats)
+	if len(ids) != n {
+		t.Fatalf("%d distinct incidents delivered, want %d", len(ids), n)
+	}
+	if badSig != 0 || mismatch != 0 {
+		t.Fatalf("bad signatures %d, idempotency-key mismatches %d", badSig, mismatch)
+	}
+	eventually(t, "outbox empty", 30*time.Second, func() bool { return outboxCount(t, s, "") == 0 })
+}
+
+func outboxCount(t *testing.T, s *site, state string) int {
+	t.Helper()
+	resp := s.api(t, "GET", "/api/outbox", adminToken, "")
+	b := mustBody(t, resp)
+	if resp.StatusCode != 200 {
+		return -1
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("outbox: %v: %s", err, b)
+	}
+	if state == "" {
+		return len(rows)
+	}
+	c := 0
+	for _, r := range rows {
+		if r["state"] == state {
+			c++
+		}
+	}
+	return c
+}
