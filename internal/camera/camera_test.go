@@ -162,6 +162,23 @@ func TestNormalStream(t *testing.T) {
 			if st.FPSIn > 25 {
 				t.Errorf("fps_in %.1f above the 20 fps sent", st.FPSIn)
 			}
+			// An analysis loop taking every frame shows up as fps_analyzed.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				m := gocv.NewMat()
+				defer m.Close()
+				var seq uint64
+				for {
+					info, err := h.out.Next(ctx, seq, &m)
+					if err != nil {
+						return
+					}
+					seq = info.Seq
+					h.cam.MarkAnalyzed()
+				}
+			}()
+			waitFor(t, 3*time.Second, "fps_analyzed", func() bool { return h.cam.Status().FPSAnalyzed > 10 })
 		})
 	}
 }
@@ -205,6 +222,26 @@ func TestServerRestart(t *testing.T) {
 	}
 	before := h.cam.Status().FramesDecoded
 	waitFor(t, 3*time.Second, "frames after restart", func() bool { return h.cam.Status().FramesDecoded > before+5 })
+	// OnStatus saw every transition, in order, each with its own Since.
+	var states []string
+	for _, s := range h.statuses() {
+		if len(states) == 0 || states[len(states)-1] != s.State {
+			states = append(states, s.State)
+		}
+	}
+	if got := strings.Join(states, ","); !strings.HasSuffix(got, "online,offline,online") {
+		t.Errorf("OnStatus states %s", got)
+	}
+}
+
+func TestDegradedBelowNominalFPS(t *testing.T) {
+	srv := camtest.StartServer(t)
+	srv.AddStream("live", "H264", clip(t, "H264", 0), 10)
+	h := startCamera(t, srv.URL("live"), func(c *camera.Camera) { c.NominalFPS = 25 })
+	st := waitState(t, h, camera.StateDegraded, 5*time.Second)
+	if !strings.Contains(st.Reason, "frame rate below half of nominal 25") {
+		t.Errorf("reason %q", st.Reason)
+	}
 }
 
 func TestStall(t *testing.T) {

@@ -128,19 +128,7 @@ func (r *ring) drop(k int) {
 	r.entries = r.entries[:n]
 }
 
-// reset forgets everything, e.g. when the codec changes across reconnects.
-func (r *ring) reset() {
-	r.mu.Lock()
-	r.drop(len(r.entries))
-	r.mu.Unlock()
-}
-
-func (r *ring) setParams(p Params) {
-	r.mu.Lock()
-	r.params = p
-	r.mu.Unlock()
-}
-
+// updateParams runs f under the ring's lock (f may call r.drop).
 func (r *ring) updateParams(f func(p *Params)) {
 	r.mu.Lock()
 	f(&r.params)

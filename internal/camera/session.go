@@ -188,6 +188,9 @@ func (c *Camera) newStream(desc *description.Session) (*stream, error) {
 	st.dec = dec
 	c.ring.updateParams(func(p *Params) {
 		if p.Codec != st.codec {
+			// The camera was reconfigured: old units must not end up in a
+			// clip muxed with the new codec's parameters.
+			c.ring.drop(len(c.ring.entries))
 			*p = Params{}
 		}
 		p.Codec, p.VPS, p.SPS, p.PPS = st.codec, clone(st.vps), clone(st.sps), clone(st.pps)

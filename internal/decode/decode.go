@@ -215,6 +215,9 @@ type Decoder struct {
 	closed  bool
 	stats   Stats
 	frame   Frame
+	// pending holds parameter sets that came without a picture, in
+	// Annex-B, to go in front of the next unit sent.
+	pending []byte
 	// owned holds the data pointers of the padded Mats this decoder
 	// allocated for dst and full (see ensureMat).
 	owned [2]uintptr
@@ -320,6 +323,16 @@ func (d *Decoder) decode(nalus [][]byte, pts time.Duration, dst, full *gocv.Mat,
 	key := false
 	if !drain {
 		d.stats.AccessUnits++
+		if !hasPicture(d.codec, nalus) {
+			// Parameter sets or SEI in a unit of their own (some cameras
+			// do that before each IDR): libavcodec calls a packet without a
+			// picture invalid, so keep them for the next unit instead.
+			if len(d.pending) > 1<<16 {
+				d.pending = d.pending[:0] // only ever the latest sets matter
+			}
+			d.pending = appendAnnexB(d.pending, nalus)
+			return false, nil
+		}
 		key = IsKeyframe(d.codec, nalus)
 		if key {
 			d.needKey = false
@@ -375,7 +388,7 @@ func (d *Decoder) decode(nalus [][]byte, pts time.Duration, dst, full *gocv.Mat,
 // stage copies the NAL units with Annex-B start codes into the C buffer.
 // Copying from Go into C memory via a slice over it needs no allocation.
 func (d *Decoder) stage(nalus [][]byte) (C.int, error) {
-	total := 0
+	total := len(d.pending)
 	for _, n := range nalus {
 		total += 4 + len(n)
 	}
@@ -387,7 +400,8 @@ func (d *Decoder) stage(nalus [][]byte) (C.int, error) {
 		return 0, &Error{Op: "send", Code: int(res)}
 	}
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(d.c.buf)), total)
-	off := 0
+	off := copy(buf, d.pending)
+	d.pending = d.pending[:0]
 	for _, n := range nalus {
 		buf[off], buf[off+1], buf[off+2], buf[off+3] = 0, 0, 0, 1
 		off += 4
@@ -503,4 +517,30 @@ func IsKeyframe(codec string, nalus [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// hasPicture reports whether an access unit holds a coded picture (VCL
+// NAL units), as opposed to only parameter sets, SEI or delimiters.
+func hasPicture(codec string, nalus [][]byte) bool {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		if codec == H264 {
+			if t := n[0] & 0x1f; t >= 1 && t <= 5 {
+				return true
+			}
+		} else if t := (n[0] >> 1) & 0x3f; t <= 31 {
+			return true
+		}
+	}
+	return false
+}
+
+func appendAnnexB(b []byte, nalus [][]byte) []byte {
+	for _, n := range nalus {
+		b = append(b, 0, 0, 0, 1)
+		b = append(b, n...)
+	}
+	return b
 }

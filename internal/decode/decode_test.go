@@ -309,3 +309,28 @@ func newDecoder(t testing.TB, codec string, width int) (*decode.Decoder, *gocv.M
 	})
 	return d, &dst
 }
+
+// TestParamSetsInOwnUnit: cameras that send SPS/PPS as units of their own
+// before each IDR must still decode from the first key frame.
+func TestParamSetsInOwnUnit(t *testing.T) {
+	aus := camtest.Clip(t, camtest.ClipSpec{Seconds: 1})
+	var split []camtest.AU
+	for _, au := range aus {
+		var params, rest [][]byte
+		for _, n := range au.NALUs {
+			if typ := n[0] & 0x1f; typ == 7 || typ == 8 {
+				params = append(params, n)
+			} else {
+				rest = append(rest, n)
+			}
+		}
+		if len(params) > 0 {
+			split = append(split, camtest.AU{NALUs: params})
+		}
+		split = append(split, camtest.AU{NALUs: rest, Key: au.Key})
+	}
+	d, dst := newDecoder(t, "H264", 320)
+	if got := decodeAll(t, d, split, dst); got != len(aus) {
+		t.Errorf("decoded %d of %d frames", got, len(aus))
+	}
+}
