@@ -109,6 +109,11 @@ type subscription struct {
 	queue  chan paho.Message
 	// stopped releases a paho callback blocked on a full queue at Close.
 	stopped <-chan struct{}
+	// detached ends local delivery (Detach); done is closed when the
+	// worker has returned.
+	detached   chan struct{}
+	detachOnce sync.Once
+	done       chan struct{}
 }
 
 // New validates cfg and builds the client; nothing connects until Start.
@@ -390,11 +395,17 @@ func (c *Client) Subscribe(filter string, h Handler) error {
 		c.mu.Unlock()
 		return fmt.Errorf("mqttbus: %s: already subscribed", filter)
 	}
-	s := &subscription{filter: filter, h: h, queue: make(chan paho.Message, c.cfg.QueueSize), stopped: c.stopped}
+	s := &subscription{filter: filter, h: h, queue: make(chan paho.Message, c.cfg.QueueSize), stopped: c.stopped,
+		detached: make(chan struct{}), done: make(chan struct{})}
 	c.subs[filter] = s
 	c.wg.Add(1)
 	go c.worker(s)
 	c.mu.Unlock()
+	// Route before any connection: a persistent session's queued messages
+	// arrive right after CONNACK, before our SUBSCRIBE is answered, and paho
+	// neither handles nor acknowledges a message without a route (they would
+	// sit in the broker's in-flight window until the next reconnect).
+	c.cli.AddRoute(filter, s.deliver)
 
 	if !c.cli.IsConnectionOpen() {
 		return nil // onConnect subscribes
@@ -411,15 +422,29 @@ func (c *Client) Subscribe(filter string, h Handler) error {
 
 func (s *subscription) deliver(_ paho.Client, m paho.Message) {
 	select {
+	case <-s.detached:
+		return // not acknowledged: the broker keeps it for the next session
+	default:
+	}
+	select {
 	case s.queue <- m:
 	case <-s.stopped:
+	case <-s.detached:
 	}
 }
 
 func (c *Client) worker(s *subscription) {
 	defer c.wg.Done()
+	defer close(s.done)
 	recv := c.metrics.received.WithLabelValues(s.filter)
 	for {
+		select {
+		case <-s.detached:
+			return
+		case <-c.stopped:
+			return
+		default:
+		}
 		select {
 		case m := <-s.queue:
 			recv.Inc()
@@ -427,7 +452,30 @@ func (c *Client) worker(s *subscription) {
 			m.Ack()
 		case <-c.stopped:
 			return
+		case <-s.detached:
+			return
 		}
+	}
+}
+
+// Detach ends local delivery for filter without unsubscribing at the
+// broker, and returns once its handler is no longer running (or after
+// CloseTimeout). Messages received from then on are not acknowledged, so
+// the broker keeps them in the persistent session and delivers them to the
+// next process. Consumers call it from their Close so that nothing is
+// acknowledged unhandled between their Close and the Client's.
+func (c *Client) Detach(filter string) {
+	c.mu.Lock()
+	s := c.subs[filter]
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.detachOnce.Do(func() { close(s.detached) })
+	select {
+	case <-s.done:
+	case <-time.After(c.cfg.CloseTimeout):
+		c.log.Error("MQTT handler still running at Detach", "filter", filter)
 	}
 }
 

@@ -444,3 +444,42 @@ func TestCloseDoesNotWaitForeverForAStuckHandler(t *testing.T) {
 		t.Fatalf("Close took %v", d)
 	}
 }
+
+// After Detach nothing more reaches the handler, and what arrives meanwhile
+// is not acknowledged: the next process with the same client id gets it.
+func TestDetachLeavesMessagesForTheNextSession(t *testing.T) {
+	e := brokertest.Mosquitto(t)
+	first := newCollector()
+	c := newClient(t, e.URL, "gateway", nil)
+	c.Subscribe("lanewatch/test/gates/+/events", first.handle)
+	start(t, c)
+	pub := newClient(t, e.URL, "gate", nil)
+	start(t, pub)
+	send := func(p string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := pub.Publish(ctx, topics.GateEvents("north"), false, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("before")
+	first.waitFor(t, 5*time.Second, "before", hasSeq("before"))
+	c.Detach("lanewatch/test/gates/+/events")
+	for i := range 5 {
+		send(fmt.Sprint("after-", i))
+	}
+	time.Sleep(300 * time.Millisecond)
+	c.Close()
+	first.mu.Lock()
+	n := len(first.msgs)
+	first.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("handler got %d messages, want only the one before Detach", n)
+	}
+	next := newCollector()
+	c2 := newClient(t, e.URL, "gateway", nil)
+	c2.Subscribe("lanewatch/test/gates/+/events", next.handle)
+	start(t, c2)
+	next.waitFor(t, 10*time.Second, "messages left by the detached session",
+		hasSeq("after-0", "after-1", "after-2", "after-3", "after-4"))
+}

@@ -112,8 +112,7 @@ func (g *Ingest) gateOf(topic string) string {
 
 func (g *Ingest) onMessage(msg mqttbus.Message) {
 	if g.closed.Load() {
-		// Only reachable when the Bus is closed after us; the message is
-		// not acknowledged by a closed bus and comes again.
+		// Only reachable with a Bus that cannot detach (see Close).
 		return
 	}
 	g.busy.Add(1)
@@ -166,9 +165,19 @@ func (g *Ingest) logReject(gate string, now time.Time, re *RejectError) {
 		"gate", gate, "reason", re.Reason, "field", re.Field, "detail", re.Msg)
 }
 
-// Close stops handing on events and waits for a Handle in progress. Close
-// the Bus first so that nothing is received (and acknowledged) after this.
+// detacher is implemented by mqttbus.Client: stop local delivery without
+// giving up the broker-side subscription.
+type detacher interface{ Detach(filter string) }
+
+// Close stops handing on events and waits for a Handle in progress. With a
+// Bus that can detach (mqttbus.Client), events arriving after Close are
+// left unacknowledged for the next process, whatever the order in which the
+// gateway closes the Bus and Ingest. With another Bus, close the Bus first:
+// what reaches a closed Ingest is dropped.
 func (g *Ingest) Close() error {
+	if d, ok := g.Bus.(detacher); ok && g.prefix != "" {
+		d.Detach(g.Topics.AllGateEvents())
+	}
 	g.closed.Store(true)
 	g.busy.Wait()
 	return nil

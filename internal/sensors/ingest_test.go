@@ -436,9 +436,42 @@ func TestIngestNoLossAcrossGatewayRestart(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events handled; first gateway %+v, second %+v", seen, n, first, g2.Counts())
+			rec.mu.Lock()
+			var missing []int
+			for i := range n {
+				if rec.byID[fmt.Sprint(i)] == 0 {
+					missing = append(missing, i)
+				}
+			}
+			rec.mu.Unlock()
+			t.Fatalf("%d of %d events handled; first gateway %+v, second %+v; missing %v", seen, n, first, g2.Counts(), missing)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("first gateway %+v, second %+v", first, g2.Counts())
+}
+
+// The gateway closes inputs before the MQTT client (reverse start order).
+// Events arriving in between must not be acknowledged and lost.
+func TestIngestClosedBeforeBusLosesNothing(t *testing.T) {
+	e := brokertest.Mosquitto(t)
+	rec := &recorder{}
+	g, pub := startIngest(t, e.URL, &Ingest{Handle: rec.handle})
+	g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if err := pub.Publish(ctx, topics.GateEvents("north"), false, plateRead(fmt.Sprint(i), i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	g.Bus.(*mqttbus.Client).Close()
+	if c := g.Counts(); c.In != 0 {
+		t.Fatalf("closed Ingest counted %+v", c)
+	}
+	// The next gateway process gets all of them.
+	rec2 := &recorder{}
+	g2, _ := startIngest(t, e.URL, &Ingest{Handle: rec2.handle})
+	waitCounts(t, g2, 10*time.Second, "events left for the next process", func(c Counts) bool { return c.Processed == 20 })
 }
