@@ -224,6 +224,7 @@ func (c *Camera) idleMode(now time.Time) bool {
 func (c *Camera) run(ctx context.Context) {
 	defer c.wg.Done()
 	attempt := 0
+	lastMsg := ""
 	for {
 		start := time.Now()
 		decodedBefore := c.framesDecoded.Load()
@@ -239,12 +240,19 @@ func (c *Camera) run(ctx context.Context) {
 		// A connection that delivered frames for a while was healthy: the
 		// next failure is news, not a continuation, so retry quickly.
 		if time.Since(start) >= c.StableAfter && c.framesDecoded.Load() > decodedBefore {
-			attempt = 0
+			attempt, lastMsg = 0, ""
 		}
 		delay := backoffDelay(c.BackoffMin, c.BackoffMax, attempt)
 		attempt++
 		c.backoff.Store(int64(delay))
-		c.log.Warn("camera disconnected", "err", msg, "retry_in", delay.Round(time.Millisecond))
+		// A camera that stays down repeats the same error every retry: say
+		// it once at warning level, then keep the repeats at debug.
+		level := slog.LevelWarn
+		if msg == lastMsg {
+			level = slog.LevelDebug
+		}
+		lastMsg = msg
+		c.log.Log(ctx, level, "camera disconnected", "err", msg, "retry_in", delay.Round(time.Millisecond))
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

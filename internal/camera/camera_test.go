@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/prometheus/client_golang/prometheus"
 	"gocv.io/x/gocv"
 
 	"github.com/lanewatch/lanewatch/internal/camera"
@@ -459,5 +460,41 @@ func TestClosingServer(t *testing.T) {
 	})
 	if st.State != camera.StateOffline || !strings.Contains(st.Reason, "describe") {
 		t.Errorf("status %s %q", st.State, st.Reason)
+	}
+}
+
+// TestMetricsSharedRegistry: cameras register per-camera series in one
+// registry, a duplicate id is refused, and Close unregisters.
+func TestMetricsSharedRegistry(t *testing.T) {
+	srv := camtest.StartServer(t)
+	srv.AddStream("live", "H264", clip(t, "H264", 0), 20)
+	reg := prometheus.NewRegistry()
+	a := startCamera(t, srv.URL("live"), func(c *camera.Camera) { c.ID, c.Registerer = "a", reg })
+	startCamera(t, srv.URL("live"), func(c *camera.Camera) { c.ID, c.Registerer = "b", reg })
+	waitState(t, a, camera.StateOnline, 5*time.Second)
+	dup := &camera.Camera{ID: "a", URL: srv.URL("live"), Out: frames.NewLatest(), Registerer: reg, Logger: discardLogger}
+	defer dup.Out.Close()
+	if err := dup.Start(context.Background()); err == nil {
+		dup.Close()
+		t.Fatal("duplicate camera id registered")
+	}
+	count := func(name string) int {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return len(mf.GetMetric())
+			}
+		}
+		return 0
+	}
+	if n := count("lanewatch_camera_frames_decoded_total"); n != 2 {
+		t.Errorf("%d frames_decoded series, want 2", n)
+	}
+	a.cam.Close()
+	if n := count("lanewatch_camera_frames_decoded_total"); n != 1 {
+		t.Errorf("%d series after Close, want 1", n)
 	}
 }
