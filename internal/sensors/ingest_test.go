@@ -77,6 +77,19 @@ func startIngest(t testing.TB, url string, g *Ingest) (*Ingest, *mqttbus.Client)
 	return g, pub
 }
 
+// missing lists the ids 0..n-1 never handled.
+func (r *recorder) missing(n int) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for i := range n {
+		if r.byID[fmt.Sprint(i)] == 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 func waitConnected(t testing.TB, c *mqttbus.Client) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -177,15 +190,7 @@ func TestIngestNoLossAcrossBrokerRestart(t *testing.T) {
 			}
 			c := g.Counts()
 			if c.Processed < uint64(n) {
-				rec.mu.Lock()
-				var missing []int
-				for i := range n {
-					if rec.byID[fmt.Sprint(i)] == 0 {
-						missing = append(missing, i)
-					}
-				}
-				rec.mu.Unlock()
-				t.Fatalf("not all events processed: %+v; missing ids %v", c, missing)
+				t.Fatalf("not all events processed: %+v; missing ids %v", c, rec.missing(n))
 			}
 			wg.Wait()
 			time.Sleep(200 * time.Millisecond) // let late redeliveries in
@@ -424,27 +429,12 @@ func TestIngestNoLossAcrossGatewayRestart(t *testing.T) {
 	defer c2.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		rec.mu.Lock()
-		seen := 0
-		for i := range n {
-			if rec.byID[fmt.Sprint(i)] > 0 {
-				seen++
-			}
-		}
-		rec.mu.Unlock()
-		if seen == n {
+		missing := rec.missing(n)
+		if len(missing) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			rec.mu.Lock()
-			var missing []int
-			for i := range n {
-				if rec.byID[fmt.Sprint(i)] == 0 {
-					missing = append(missing, i)
-				}
-			}
-			rec.mu.Unlock()
-			t.Fatalf("%d of %d events handled; first gateway %+v, second %+v; missing %v", seen, n, first, g2.Counts(), missing)
+			t.Fatalf("%d of %d events never handled: %v; first gateway %+v, second %+v", len(missing), n, missing, first, g2.Counts())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
