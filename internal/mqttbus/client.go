@@ -273,9 +273,9 @@ func tlsConfig(t TLS) (*tls.Config, error) {
 
 // Start begins connecting and returns once the first connection is up, with
 // the subscriptions made so far in place (a message published after Start
-// returns reaches them), or when ctx ends. When ctx ends first the client keeps trying in the background (the
-// broker may simply be late) and Start returns ctx's error, which callers may
-// log and ignore.
+// returns reaches them), or when ctx ends. When ctx ends first the client
+// keeps trying in the background (the broker may simply be late) and Start
+// returns ctx's error, which callers may log and ignore.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -313,7 +313,7 @@ func (c *Client) onConnect(cl paho.Client) {
 	c.metrics.connected.Set(1)
 	c.log.Info("MQTT connected")
 	if c.status != "" {
-		// Not waited for here: the callback runs on paho's connect path.
+		// Not waited for: a slow PUBACK must not hold up resubscribing.
 		cl.Publish(c.status, 1, true, []byte("online"))
 	}
 	c.mu.Lock()
