@@ -181,6 +181,24 @@ func (s *Server) incidentSnapshot(w http.ResponseWriter, r *http.Request) {
 	writeJPEG(w, b, false)
 }
 
+func (s *Server) passageSnapshot(w http.ResponseWriter, r *http.Request) {
+	if s.PassageSnapshot == nil {
+		missing(w, "vehicle snapshots")
+		return
+	}
+	id := r.PathValue("id")
+	if id == "" || len(id) > 128 {
+		auth.WriteError(w, http.StatusNotFound, "not found")
+		return
+	}
+	b, err := s.PassageSnapshot(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJPEG(w, b, false)
+}
+
 func (s *Server) incidentClip(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.incidentID(w, r)
 	if !ok {

@@ -29,8 +29,11 @@ type Server struct {
 	Cameras   CameraSource
 	Incidents IncidentStore
 	Vehicles  VehicleLog
-	Outbox    OutboxAdmin
-	Gates     GateOpener
+	// PassageSnapshot is the JPEG stored for a vehicle passage (contract 5's
+	// snapshot link); ErrNotFound when there is none. nil: 503.
+	PassageSnapshot func(id string) ([]byte, error)
+	Outbox          OutboxAdmin
+	Gates           GateOpener
 	// Metrics is what /metrics serves. With Registerer nil the console's own
 	// metrics live in a private registry and are served beside Metrics; with
 	// Registerer set they are registered there, which Metrics should gather.
@@ -248,6 +251,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/events", viewer(hf(s.sse)))
 
 	mux.Handle("GET /api/vehicles/passages", viewer(hf(s.passages)))
+	mux.Handle("GET /api/vehicles/passages/{id}/snapshot.jpg", viewer(hf(s.passageSnapshot)))
 	mux.Handle("GET /api/vehicles/inside", viewer(hf(s.inside)))
 	mux.Handle("GET /api/vehicles/visitors", viewer(hf(s.listVisitors)))
 	mux.Handle("POST /api/vehicles/visitors", operator(hf(s.addVisitor)))

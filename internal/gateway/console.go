@@ -28,8 +28,15 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},
 		Vehicles:  vehicleLog{g.Vehicles},
-		Gates:     g,
-		Metrics:   g.Registry, Registerer: g.Registry,
+		PassageSnapshot: func(id string) ([]byte, error) {
+			b, err := g.Evidence.Snapshot(passageEvidenceID(id))
+			if errors.Is(err, evidence.ErrNotFound) {
+				return nil, console.ErrNotFound
+			}
+			return b, err
+		},
+		Gates:   g,
+		Metrics: g.Registry, Registerer: g.Registry,
 		Ready: g.ready, MJPEG: c.MJPEG, Logger: g.log.With("component", "console"),
 	}
 	if g.Cameras != nil {

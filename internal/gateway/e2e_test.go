@@ -45,6 +45,34 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("camera password leaked into the API: %s", raw)
 	}
 
+	// A car at the north gate: the passage goes out on MQTT with a snapshot
+	// from the gate's camera, served by the console.
+	eventually(t, "a full-resolution camera snapshot", 15*time.Second, func() bool {
+		resp := s.api(t, "GET", "/api/cameras/lawn/snapshot.jpg", viewerToken, "")
+		resp.Body.Close()
+		return resp.StatusCode == 200 && resp.Header.Get("Content-Type") == "image/jpeg"
+	})
+	passages := subscribe(t, patrol, "lanewatch/test-site/vehicles/passages")
+	gateSensor := mqttClient(t, s.Mosquitto.URL, "gate-north-lpr")
+	publish(t, gateSensor, "lanewatch/test-site/gates/north/events", `{"id":"pr-1","type":"plate_read","plate":"沪A·12345","direction":"in","confidence":0.93}`)
+	pm := passages.wait(t, "vehicle passage", 10*time.Second, func(mqtt.Message) bool { return true })
+	var passage map[string]any
+	if err := json.Unmarshal(pm.Payload(), &passage); err != nil {
+		t.Fatal(err)
+	}
+	if passage["plate"] != "沪A12345" || passage["direction"] != "in" || passage["gate"] != "north" || passage["class"] != "unknown" {
+		t.Fatalf("passage: %s", pm.Payload())
+	}
+	link, _ := passage["snapshot"].(string)
+	if link == "" {
+		t.Fatalf("passage without snapshot: %s", pm.Payload())
+	}
+	if resp := s.api(t, "GET", link, viewerToken, ""); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("GET %s: %d %s", link, resp.StatusCode, resp.Header.Get("Content-Type"))
+	} else {
+		resp.Body.Close()
+	}
+
 	// The wall: log in and see the live picture.
 	b := consoletest.NewBrowser(t, s.Console)
 	b.Open()

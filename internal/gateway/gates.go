@@ -53,12 +53,8 @@ func (g *Gateway) gateSnapshot(camera string) ([]byte, error) {
 // the gate's first camera when it has one, and writes it to InfluxDB.
 func (g *Gateway) onPassage(p vehicles.Passage) {
 	if cams := g.gateCameras(p.Gate); len(cams) > 0 && g.Cameras != nil {
-		if jpeg, err := g.gateSnapshot(cams[0]); err == nil {
-			if err := g.Evidence.PutSnapshot(passageEvidenceID(p.ID), jpeg); err == nil {
-				if link, err := g.Vehicles.SetSnapshot(p.ID); err == nil {
-					p.Snapshot = link
-				}
-			}
+		if err := g.passageSnapshot(&p, cams[0]); err != nil {
+			g.log.Warn("passage without snapshot", "passage", p.ID, "camera", cams[0], "err", err)
 		}
 	}
 	if b, err := json.Marshal(p); err == nil {
@@ -71,6 +67,22 @@ func (g *Gateway) onPassage(p vehicles.Passage) {
 	if g.Influx != nil {
 		g.Influx.Passage(p)
 	}
+}
+
+func (g *Gateway) passageSnapshot(p *vehicles.Passage, camera string) error {
+	jpeg, err := g.gateSnapshot(camera)
+	if err != nil {
+		return err
+	}
+	if err := g.Evidence.PutSnapshot(passageEvidenceID(p.ID), jpeg); err != nil {
+		return err
+	}
+	link, err := g.Vehicles.SetSnapshot(p.ID)
+	if err != nil {
+		return err
+	}
+	p.Snapshot = link
+	return nil
 }
 
 func (g *Gateway) gateCameras(gate string) []string {

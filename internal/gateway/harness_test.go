@@ -51,7 +51,7 @@ type siteOpts struct {
 // writeSiteConfig writes a configuration for a site on loopback: external
 // Mosquitto, optional camera served by the built-in simulator from the
 // shipped clip, optional platform and InfluxDB.
-func writeSiteConfig(t *testing.T, s *site, o siteOpts) {
+func writeSiteConfig(t testing.TB, s *site, o siteOpts) {
 	t.Helper()
 	hash, err := auth.HashPassword(adminPass)
 	if err != nil {
@@ -102,7 +102,7 @@ cameras:
 }
 
 // startSite runs the gateway in this process and waits until it is up.
-func startSite(t *testing.T, o siteOpts) *site {
+func startSite(t testing.TB, o siteOpts) *site {
 	t.Helper()
 	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL}
 	writeSiteConfig(t, s, o)
@@ -129,7 +129,7 @@ func startSite(t *testing.T, o siteOpts) *site {
 }
 
 // Stop cancels the gateway and waits for a clean shutdown; safe twice.
-func (s *site) Stop(t *testing.T) {
+func (s *site) Stop(t testing.TB) {
 	if s.stop == nil {
 		return
 	}
@@ -145,7 +145,7 @@ func (s *site) Stop(t *testing.T) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -153,7 +153,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // api makes an authenticated request to the console.
-func (s *site) api(t *testing.T, method, path, token string, body string) *http.Response {
+func (s *site) api(t testing.TB, method, path, token string, body string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.Console+path, strings.NewReader(body))
 	if err != nil {
@@ -173,7 +173,7 @@ func (s *site) api(t *testing.T, method, path, token string, body string) *http.
 }
 
 // mqttClient connects a patrol/sensor client to the test's Mosquitto.
-func mqttClient(t *testing.T, url, id string) mqtt.Client {
+func mqttClient(t testing.TB, url, id string) mqtt.Client {
 	t.Helper()
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).SetOrderMatters(false))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -190,7 +190,7 @@ type collector struct {
 	ch   chan mqtt.Message
 }
 
-func subscribe(t *testing.T, c mqtt.Client, filter string) *collector {
+func subscribe(t testing.TB, c mqtt.Client, filter string) *collector {
 	t.Helper()
 	col := &collector{ch: make(chan mqtt.Message, 10000)}
 	tok := c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
@@ -208,7 +208,7 @@ func subscribe(t *testing.T, c mqtt.Client, filter string) *collector {
 	return col
 }
 
-func (c *collector) wait(t *testing.T, what string, timeout time.Duration, match func(mqtt.Message) bool) mqtt.Message {
+func (c *collector) wait(t testing.TB, what string, timeout time.Duration, match func(mqtt.Message) bool) mqtt.Message {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -224,14 +224,14 @@ func (c *collector) wait(t *testing.T, what string, timeout time.Duration, match
 	}
 }
 
-func publish(t *testing.T, c mqtt.Client, topic string, payload string) {
+func publish(t testing.TB, c mqtt.Client, topic string, payload string) {
 	t.Helper()
 	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish %s: %v", topic, tok.Error())
 	}
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

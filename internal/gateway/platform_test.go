@@ -32,7 +32,7 @@ type ticket struct {
 	Incident map[string]any
 }
 
-func newPlatform(t *testing.T) *platform {
+func newPlatform(t testing.TB) *platform {
 	t.Helper()
 	wh, err := standardwebhooks.NewWebhook(platformKey)
 	if err != nil {

@@ -1,0 +1,127 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// BenchmarkSOSToAlert: an `sos` published to Mosquitto until its alert
+// arrives on lanewatch/<site>/alerts, with 1,000 gate events per second of
+// background load (issue 4: p99 under 50 ms). Reports p50/p99 in ms.
+func BenchmarkSOSToAlert(b *testing.B) {
+	benchSOS(b, false)
+}
+
+// BenchmarkSOSToTicket: the same `sos` until the platform receives its
+// ticket over HTTP (issue 5: p99 under 200 ms).
+func BenchmarkSOSToTicket(b *testing.B) {
+	benchSOS(b, true)
+}
+
+func benchSOS(b *testing.B, ticket bool) {
+	var (
+		mu      sync.Mutex
+		sent    = map[string]time.Time{}
+		lat     []time.Duration
+		arrived = make(chan struct{}, 1024)
+	)
+	record := func(gate string) {
+		mu.Lock()
+		if at, ok := sent[gate]; ok {
+			lat = append(lat, time.Since(at))
+			delete(sent, gate)
+		}
+		mu.Unlock()
+		arrived <- struct{}{}
+	}
+	plat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var inc struct {
+			Version int `json:"version"`
+			Source  struct {
+				Gate string `json:"gate"`
+			} `json:"source"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&inc)
+		if ticket && inc.Version == 1 {
+			record(inc.Source.Gate)
+		}
+		w.WriteHeader(200)
+	}))
+	defer plat.Close()
+
+	s := startSite(b, siteOpts{PlatformURL: plat.URL + "/t"})
+	patrol := mqttClient(b, s.Mosquitto.URL, "patrol")
+	if !ticket {
+		tok := patrol.Subscribe("lanewatch/test-site/alerts", 1, func(_ mqtt.Client, m mqtt.Message) {
+			var inc struct {
+				Source struct {
+					Gate string `json:"gate"`
+				} `json:"source"`
+			}
+			if os.Getenv("LW_DEBUG") != "" {
+				b.Logf("alert %s", m.Payload()[:120])
+			}
+			if json.Unmarshal(m.Payload(), &inc) == nil {
+				record(inc.Source.Gate)
+			}
+		})
+		tok.Wait()
+	}
+
+	// Background: 1,000 plate reads a second from another client.
+	load := mqttClient(b, s.Mosquitto.URL, "load")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			load.Publish(fmt.Sprintf("lanewatch/test-site/gates/load%d/events", i%3), 1, false,
+				fmt.Sprintf(`{"id":"l%d","type":"plate_read","plate":"沪A%05d","direction":"in","confidence":0.9}`, i, i%100000))
+		}
+	}()
+	time.Sleep(time.Second)
+
+	sensor := mqttClient(b, s.Mosquitto.URL, "sos")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		gate := fmt.Sprintf("sos%06d", i)
+		mu.Lock()
+		sent[gate] = time.Now()
+		mu.Unlock()
+		sensor.Publish("lanewatch/test-site/gates/"+gate+"/events", 1, false, `{"type":"sos"}`).Wait()
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("no %s for sos %d", map[bool]string{true: "ticket", false: "alert"}[ticket], i)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	}
+}
