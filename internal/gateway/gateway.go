@@ -215,7 +215,7 @@ func (g *Gateway) startMQTT(ctx context.Context) error {
 	m := g.Config.MQTT
 	brokerURL := m.Broker
 	if m.Broker == "embedded" {
-		b, err := broker.New(broker.Config{Listen: m.Listen, DataDir: g.path("broker"), Username: m.Username, Password: m.Password,
+		b, err := broker.New(broker.Config{Listen: m.Listen, DataDir: g.path("broker"), Username: m.Username, Password: m.Password, Registerer: g.Registry,
 			Logger: g.log})
 		if err != nil {
 			return err
