@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
@@ -250,4 +253,78 @@ func outboxCount(t *testing.T, s *site, state string) int {
 		}
 	}
 	return c
+}
+
+// The outbox at its size cap, with the real process: the gateway says so
+// loudly (MQTT gateway alert, /readyz, metric), refuses new tickets, and every
+// ticket it accepted is delivered after a kill -9 and restart.
+func TestBinaryOutboxCapIsLoudAndLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	bin := lanewatchBinary(t)
+	plat := newPlatform(t)
+	plat.status.Store(http.StatusServiceUnavailable)
+	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
+	writeSiteConfig(t, s, siteOpts{PlatformURL: plat.URL(), Extra: "outbox: {max_bytes: 64KiB}\n"})
+	p := startProc(t, bin, "run", "-c", s.ConfigPath)
+	waitReady(t, s, p)
+
+	watcher := mqttClient(t, s.Mosquitto.URL, "ops-watch")
+	gwAlerts := subscribe(t, watcher, "lanewatch/test-site/gateway/gw-test/alerts")
+	sensor := mqttClient(t, s.Mosquitto.URL, "gates")
+	for i := 0; i < 300; i++ {
+		publish(t, sensor, fmt.Sprintf("lanewatch/test-site/gates/g%04d/events", i), fmt.Sprintf(`{"id":"sos-%d","type":"sos"}`, i))
+	}
+	gwAlerts.wait(t, "outbox_full gateway alert", 60*time.Second, func(m mqtt.Message) bool {
+		return bytes.Contains(m.Payload(), []byte(`"alert":"outbox_full"`))
+	})
+	eventually(t, "/readyz failing while the outbox is full", 10*time.Second, func() bool {
+		resp, err := http.Get(s.Console + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	metrics := string(mustBody(t, s.api(t, "GET", "/metrics", "", "")))
+	if !strings.Contains(metrics, "lanewatch_outbox_full 1") {
+		t.Fatalf("metrics do not say the outbox is full")
+	}
+	// What the outbox accepted, as it lists it: every one must arrive.
+	accepted := outboxKeys(t, s)
+	if len(accepted) == 0 || len(accepted) >= 300 {
+		t.Fatalf("%d tickets accepted; the cap should refuse some and keep some", len(accepted))
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+
+	plat.status.Store(200)
+	p2 := startProc(t, bin, "run", "-c", s.ConfigPath)
+	waitReady(t, s, p2)
+	eventually(t, "every accepted ticket delivered", 60*time.Second, func() bool {
+		_, byKey, _, _ := plat.snapshot()
+		for k := range accepted {
+			if byKey[k] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("accepted %d of 300 at the cap; all delivered after kill -9 and restart", len(accepted))
+}
+
+func outboxKeys(t *testing.T, s *site) map[string]bool {
+	t.Helper()
+	resp := s.api(t, "GET", "/api/outbox", adminToken, "")
+	b := mustBody(t, resp)
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("outbox: %v: %s", err, b)
+	}
+	keys := map[string]bool{}
+	for _, r := range rows {
+		keys[r["key"].(string)] = true
+	}
+	return keys
 }
