@@ -19,6 +19,19 @@ type Message struct {
 // its subscription, so it must not block for long.
 type Handler func(Message)
 
+// BatchHandler handles the messages of one subscription in batches: each
+// call gets the oldest message not yet handled plus those already queued
+// behind it, in order. The batch is acknowledged to the broker (in order)
+// only after the handler returned, so a consumer can make the whole batch
+// durable with one disk sync.
+type BatchHandler func([]Message)
+
+// BatchBus is implemented by buses that can deliver in batches
+// (mqttbus.Client). Consumers type-assert for it and fall back to Subscribe.
+type BatchBus interface {
+	SubscribeBatch(filter string, h BatchHandler) error
+}
+
 // Bus is what components need of MQTT. Everything lanewatch sends is QoS 1.
 type Bus interface {
 	Publish(ctx context.Context, topic string, retained bool, payload []byte) error

@@ -72,6 +72,10 @@ type Config struct {
 	MaxReconnectInterval time.Duration
 	// QueueSize bounds each subscription's delivery queue (default 4096).
 	QueueSize int
+	// MaxBatch bounds the messages handed to a SubscribeBatch handler in one
+	// call (default 512). The broker's in-flight window (Mosquitto's
+	// max_inflight_messages) bounds it further.
+	MaxBatch int
 	// CloseTimeout bounds how long Close waits for running handlers
 	// (default 5 s, inside the contract's 10 s shutdown).
 	CloseTimeout time.Duration
@@ -101,11 +105,15 @@ type Client struct {
 	readyOnce sync.Once
 }
 
+// DefaultMaxBatch is Config.MaxBatch's default.
+const DefaultMaxBatch = 512
+
 // subscription delivers the messages of one filter in order on its own
 // worker goroutine, so a slow handler holds up only its own subscription.
 type subscription struct {
 	filter string
-	h      Handler
+	h      BatchHandler
+	max    int // messages per handler call: 1 for Subscribe
 	queue  chan paho.Message
 	// stopped releases a paho callback blocked on a full queue at Close.
 	stopped <-chan struct{}
@@ -133,6 +141,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 5 * time.Second
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -388,14 +399,28 @@ func (c *Client) PublishAsync(topic string, retained bool, payload []byte, done 
 
 // Subscribe registers h for filter at QoS 1. It may be called before Start:
 // the subscription is made on every connect. Messages of one filter reach h
-// one at a time, in order, on a goroutine of their own.
+// one at a time, in order, on a goroutine of their own; each is
+// acknowledged after h returned.
 func (c *Client) Subscribe(filter string, h Handler) error {
+	return c.subscribe(filter, func(ms []Message) { h(ms[0]) }, 1)
+}
+
+// SubscribeBatch is Subscribe for handlers that take several messages at
+// once: each call gets the next message plus whatever is already queued
+// behind it (up to Config.MaxBatch), in order, and the whole batch is
+// acknowledged, in order, after h returned. It never waits for a batch to
+// fill: a lone message is handed on at once.
+func (c *Client) SubscribeBatch(filter string, h BatchHandler) error {
+	return c.subscribe(filter, h, c.cfg.MaxBatch)
+}
+
+func (c *Client) subscribe(filter string, h BatchHandler, maxBatch int) error {
 	c.mu.Lock()
 	if _, dup := c.subs[filter]; dup {
 		c.mu.Unlock()
 		return fmt.Errorf("mqttbus: %s: already subscribed", filter)
 	}
-	s := &subscription{filter: filter, h: h, queue: make(chan paho.Message, c.cfg.QueueSize), stopped: c.stopped,
+	s := &subscription{filter: filter, h: h, max: maxBatch, queue: make(chan paho.Message, c.cfg.QueueSize), stopped: c.stopped,
 		detached: make(chan struct{}), done: make(chan struct{})}
 	c.subs[filter] = s
 	c.wg.Add(1)
@@ -437,6 +462,7 @@ func (c *Client) worker(s *subscription) {
 	defer c.wg.Done()
 	defer close(s.done)
 	recv := c.metrics.received.WithLabelValues(s.filter)
+	batch := make([]paho.Message, 0, s.max)
 	for {
 		select {
 		case <-s.detached:
@@ -447,9 +473,28 @@ func (c *Client) worker(s *subscription) {
 		}
 		select {
 		case m := <-s.queue:
-			recv.Inc()
-			c.handle(s, m)
-			m.Ack()
+			batch = append(batch[:0], m)
+		fill:
+			for len(batch) < s.max {
+				select {
+				case m := <-s.queue:
+					batch = append(batch, m)
+				default:
+					break fill
+				}
+			}
+			recv.Add(float64(len(batch)))
+			msgs := make([]Message, 0, len(batch))
+			for _, m := range batch {
+				msgs = append(msgs, Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
+			}
+			c.handle(s, msgs)
+			// Acknowledged only now, in arrival order: a message whose
+			// batch was not handled completely is sent again.
+			for i, m := range batch {
+				m.Ack()
+				batch[i] = nil
+			}
 		case <-c.stopped:
 			return
 		case <-s.detached:
@@ -481,14 +526,14 @@ func (c *Client) Detach(filter string) {
 
 // handle runs one handler call; a panicking handler must not take the
 // subscription (and with it every later gate event) down.
-func (c *Client) handle(s *subscription, m paho.Message) {
+func (c *Client) handle(s *subscription, ms []Message) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.metrics.handlerPanics.Inc()
-			c.log.Error("MQTT handler panicked", "filter", s.filter, "topic", m.Topic(), "panic", r)
+			c.log.Error("MQTT handler panicked", "filter", s.filter, "topic", ms[0].Topic, "messages", len(ms), "panic", r)
 		}
 	}()
-	s.h(Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
+	s.h(ms)
 }
 
 func (c *Client) isRunning() bool {
