@@ -74,8 +74,13 @@ var (
 	bucketPassages = []byte("passages")
 	bucketInside   = []byte("inside")
 	bucketVisitors = []byte("visitors")
-	keySecret      = []byte("anon_secret")
-	keyAnonUpTo    = []byte("anon_upto")
+	// bucketEventIDs maps gate + "\x00" + event id to the time it was
+	// handled (8 bytes, Unix ns); bucketEventIDsByTime holds the same pairs
+	// keyed time first, so that expired ids are found without a scan.
+	bucketEventIDs       = []byte("event_ids")
+	bucketEventIDsByTime = []byte("event_ids_by_time")
+	keySecret            = []byte("anon_secret")
+	keyAnonUpTo          = []byte("anon_upto")
 )
 
 // Config configures a Log.
@@ -164,6 +169,7 @@ type fileStamp struct {
 
 type metrics struct {
 	passages   *prometheus.CounterVec
+	repeats    prometheus.Counter
 	overstays  prometheus.Counter
 	anon       prometheus.Counter
 	residents  prometheus.Gauge
@@ -250,6 +256,8 @@ func (l *Log) registerMetrics(reg prometheus.Registerer) error {
 	l.m = metrics{
 		passages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_vehicles_passages_total",
 			Help: "Vehicle passages by direction and class."}, []string{"direction", "class"}),
+		repeats: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_vehicles_repeated_events_total",
+			Help: "Gate events ignored because their (gate, id) was already in the log (redelivery after a restart)."}),
 		overstays: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_vehicles_overstays_total",
 			Help: "Vehicles reported for staying longer than the overstay limit."}),
 		anon: prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_vehicles_pseudonymised_total",
@@ -267,7 +275,7 @@ func (l *Log) registerMetrics(reg prometheus.Registerer) error {
 		defer l.mu.Unlock()
 		return float64(len(l.inside))
 	})
-	for _, c := range []prometheus.Collector{l.m.passages, l.m.overstays, l.m.anon, l.m.residents, l.m.badLines, l.m.reloadErrs, insideG} {
+	for _, c := range []prometheus.Collector{l.m.passages, l.m.repeats, l.m.overstays, l.m.anon, l.m.residents, l.m.badLines, l.m.reloadErrs, insideG} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("vehicles: register metrics: %w", err)
 		}
@@ -279,7 +287,7 @@ func (l *Log) registerMetrics(reg prometheus.Registerer) error {
 // inside set and the visitors into memory.
 func (l *Log) load() error {
 	return l.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketPassages, bucketInside, bucketVisitors} {
+		for _, b := range [][]byte{bucketMeta, bucketPassages, bucketInside, bucketVisitors, bucketEventIDs, bucketEventIDsByTime} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("vehicles: create bucket %s: %w", b, err)
 			}
@@ -343,20 +351,215 @@ func (l *Log) classifyLocked(p string, at time.Time) Class {
 	return ClassUnknown
 }
 
-// Handle takes one accepted gate event.
-func (l *Log) Handle(ev sensors.Event) {
-	switch ev.Type {
-	case sensors.PlateRead:
-		l.plateSeen(ev, false)
-	case sensors.BarrierOpen:
-		if ev.Plate != "" {
-			l.plateSeen(ev, true)
-			return
+// EventIDWindow is how long the log remembers a handled event's (gate, id):
+// a repeat within it (the broker redelivering an event whose acknowledgement
+// was lost with a gateway restart) is ignored. It matches the sensors dedup
+// window of contract 2.1, which is in memory only.
+const EventIDWindow = sensors.DedupWindow
+
+// maxPrunePerBatch bounds the expired event ids removed in one transaction.
+const maxPrunePerBatch = 4096
+
+// Handle takes one accepted gate event; it is HandleBatch of one event.
+func (l *Log) Handle(ev sensors.Event) { l.HandleBatch([]sensors.Event{ev}) }
+
+// HandleBatch takes accepted gate events in arrival order. It applies them
+// one after the other with Handle's rules, but writes every resulting
+// passage, confirmation, inside-set change and handled event id in ONE
+// bbolt transaction, and returns only after it has been committed (fsync):
+// the caller may then acknowledge the whole batch. An event whose (gate, id)
+// the log has handled within EventIDWindow is ignored, also across restarts.
+// OnPassage is called after the commit, outside the lock, in order.
+//
+// When the commit fails nothing of the batch is kept, in memory or on disk,
+// and the failure is logged. The pruning of the recent-passage maps runs once
+// per batch, at the latest passage time of the batch; this differs from one
+// Handle per event only for events more than a minute out of order within a
+// batch.
+func (l *Log) HandleBatch(evs []sensors.Event) {
+	relevant := false
+	for _, ev := range evs {
+		if vehicleEvent(ev.Type) {
+			relevant = true
+			break
 		}
-		l.confirm(ev)
-	case sensors.Loop:
-		l.confirm(ev)
 	}
+	if !relevant {
+		return
+	}
+	l.mu.Lock()
+	tx, err := l.db.Begin(true)
+	if err != nil {
+		l.mu.Unlock()
+		l.log.Error("gate events not stored", "events", len(evs), "err", err)
+		return
+	}
+	b := &batch{tx: tx, now: l.cfg.Now()}
+	err = l.applyLocked(b, evs)
+	if err == nil {
+		err = pruneEventIDs(tx, b.now)
+	}
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		_ = tx.Rollback()
+	}
+	if err != nil {
+		for i := len(b.undo) - 1; i >= 0; i-- {
+			b.undo[i]()
+		}
+		l.mu.Unlock()
+		l.log.Error("gate events not stored", "events", len(evs), "first_gate", evs[0].Gate, "err", err)
+		return
+	}
+	if len(b.passages) > 0 {
+		l.pruneRecentLocked(b.latest)
+	}
+	l.mu.Unlock()
+	if b.repeats > 0 {
+		l.m.repeats.Add(float64(b.repeats))
+	}
+	for _, pas := range b.passages {
+		l.m.passages.WithLabelValues(string(pas.Direction), string(pas.Class)).Inc()
+	}
+	if l.OnPassage != nil {
+		for _, pas := range b.passages {
+			l.OnPassage(l.localise(pas))
+		}
+	}
+}
+
+func vehicleEvent(t sensors.Type) bool {
+	return t == sensors.PlateRead || t == sensors.BarrierOpen || t == sensors.Loop
+}
+
+// batch is one HandleBatch: its write transaction, how to undo its changes
+// to the in-memory state should the commit fail, and what to report after it.
+type batch struct {
+	tx       *bolt.Tx
+	now      time.Time
+	undo     []func()
+	passages []Passage
+	latest   time.Time
+	repeats  int
+}
+
+func (b *batch) keep(r *recent) {
+	old := *r
+	b.undo = append(b.undo, func() { *r = old })
+}
+
+func setUndo[K comparable, V any](b *batch, m map[K]V, k K, v V) {
+	old, had := m[k]
+	b.undo = append(b.undo, func() {
+		if had {
+			m[k] = old
+		} else {
+			delete(m, k)
+		}
+	})
+	m[k] = v
+}
+
+func deleteUndo[K comparable, V any](b *batch, m map[K]V, k K) {
+	old, had := m[k]
+	if !had {
+		return
+	}
+	b.undo = append(b.undo, func() { m[k] = old })
+	delete(m, k)
+}
+
+func (l *Log) applyLocked(b *batch, evs []sensors.Event) error {
+	for _, ev := range evs {
+		if !vehicleEvent(ev.Type) {
+			continue
+		}
+		if ev.ID != "" {
+			repeat, err := seenEventID(b, ev)
+			if err != nil {
+				return err
+			}
+			if repeat {
+				b.repeats++
+				continue
+			}
+		}
+		var err error
+		switch ev.Type {
+		case sensors.PlateRead:
+			err = l.plateSeenLocked(b, ev, false)
+		case sensors.BarrierOpen:
+			if ev.Plate != "" {
+				err = l.plateSeenLocked(b, ev, true)
+			} else {
+				l.confirmLocked(b, ev)
+			}
+		case sensors.Loop:
+			l.confirmLocked(b, ev)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventIDKey is gate + "\x00" + id; long ids (a sender may send up to the
+// 64 KiB payload limit) are replaced by their SHA-256, within bbolt's key limit.
+func eventIDKey(gate, id string) []byte {
+	if len(id) > 128 {
+		sum := sha256.Sum256([]byte(id))
+		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return []byte(gate + "\x00" + id)
+}
+
+// seenEventID reports whether (gate, id) was handled within EventIDWindow,
+// and records it when not.
+func seenEventID(b *batch, ev sensors.Event) (bool, error) {
+	ids := b.tx.Bucket(bucketEventIDs)
+	k := eventIDKey(ev.Gate, ev.ID)
+	if v := ids.Get(k); len(v) == 8 {
+		at := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+		// A clock stepped back a little still counts as within the window.
+		if d := b.now.Sub(at); d.Abs() < EventIDWindow {
+			return true, nil
+		}
+	}
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(max(b.now.UnixNano(), 0)))
+	if err := ids.Put(k, ts[:]); err != nil {
+		return false, err
+	}
+	return false, b.tx.Bucket(bucketEventIDsByTime).Put(append(ts[:], k...), nil)
+}
+
+// pruneEventIDs forgets event ids older than EventIDWindow (at most
+// maxPrunePerBatch per call; the next batch takes the rest).
+func pruneEventIDs(tx *bolt.Tx, now time.Time) error {
+	byTime := tx.Bucket(bucketEventIDsByTime)
+	ids := tx.Bucket(bucketEventIDs)
+	var cut [8]byte
+	binary.BigEndian.PutUint64(cut[:], uint64(max(now.Add(-EventIDWindow).UnixNano(), 0)))
+	var old [][]byte
+	c := byTime.Cursor()
+	for k, _ := c.First(); k != nil && len(old) < maxPrunePerBatch && bytes.Compare(k[:8], cut[:]) < 0; k, _ = c.Next() {
+		old = append(old, bytes.Clone(k))
+	}
+	for _, k := range old {
+		if err := byTime.Delete(k); err != nil {
+			return err
+		}
+		// The id may have been handled again since: then it carries a
+		// newer time and stays.
+		if v := ids.Get(k[8:]); bytes.Equal(v, k[:8]) {
+			if err := ids.Delete(k[8:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func laneKey(ev sensors.Event) string {
@@ -366,13 +569,12 @@ func laneKey(ev sensors.Event) string {
 	return ev.Gate + "\x00"
 }
 
-// plateSeen handles a plate read, or a barrier_open carrying a plate.
-func (l *Log) plateSeen(ev sensors.Event, barrier bool) {
+// plateSeenLocked handles a plate read, or a barrier_open carrying a plate.
+func (l *Log) plateSeenLocked(b *batch, ev sensors.Event, barrier bool) error {
 	p, ok := plate.NormalizePlate(ev.Plate)
 	if !ok {
-		return
+		return nil
 	}
-	l.mu.Lock()
 	dir := ev.Direction
 	if dir != sensors.In && dir != sensors.Out {
 		if _, in := l.inside[p]; in {
@@ -388,88 +590,75 @@ func (l *Log) plateSeen(ev sensors.Event, barrier bool) {
 		ev.TS.Sub(r.lastAt).Abs() <= l.cfg.DedupWindow {
 		// The same car seen again (or the barrier opening for it).
 		if ev.TS.After(r.lastAt) {
+			b.keep(r)
 			r.lastAt = ev.TS
 		}
 		if barrier && !r.p.Confirmed {
-			l.markConfirmedLocked(r)
+			l.markConfirmedLocked(b, r)
 		}
-		l.mu.Unlock()
-		return
+		return nil
 	}
 	pas := Passage{Site: l.cfg.Site, Gate: ev.Gate, Direction: dir, Plate: p,
 		Class: l.classifyLocked(p, ev.TS), At: ev.TS, Lane: ev.Lane, Confirmed: barrier}
-	key, err := l.recordLocked(&pas)
+	key, err := l.recordLocked(b, &pas)
 	if err != nil {
-		l.mu.Unlock()
-		l.log.Error("passage not stored", "gate", ev.Gate, "err", err)
-		return
+		return fmt.Errorf("passage at gate %s: %w", ev.Gate, err)
 	}
 	r := &recent{key: key, p: pas, lastAt: ev.TS}
-	l.byPlate[pk] = r
-	l.lastAtGate[laneKey(ev)] = r
-	l.pruneRecentLocked(ev.TS)
-	l.mu.Unlock()
-	l.m.passages.WithLabelValues(string(pas.Direction), string(pas.Class)).Inc()
-	if l.OnPassage != nil {
-		l.OnPassage(l.localise(pas))
+	setUndo(b, l.byPlate, pk, r)
+	setUndo(b, l.lastAtGate, laneKey(ev), r)
+	b.passages = append(b.passages, pas)
+	if len(b.passages) == 1 || ev.TS.After(b.latest) {
+		b.latest = ev.TS
 	}
+	return nil
 }
 
-// recordLocked stores a new passage and updates the inside set in one transaction.
-func (l *Log) recordLocked(p *Passage) ([]byte, error) {
-	var key []byte
-	var in insideRecord
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		pb := tx.Bucket(bucketPassages)
-		seq, err := pb.NextSequence()
-		if err != nil {
-			return err
-		}
-		key = passageKey(p.At, seq)
-		p.ID = hex.EncodeToString(key)
-		ib := tx.Bucket(bucketInside)
-		switch p.Direction {
-		case sensors.In:
-			in = insideRecord{Plate: p.Plate, Class: p.Class, Gate: p.Gate, EntryAt: p.At.UTC(), PassageID: p.ID}
-			b, err := json.Marshal(in)
-			if err != nil {
-				return err
-			}
-			if err := ib.Put([]byte(p.Plate), b); err != nil {
-				return err
-			}
-		case sensors.Out:
-			if prev, ok := l.inside[p.Plate]; ok {
-				entry := prev.EntryAt
-				dwell := max(int64(p.At.Sub(entry)/time.Second), 0)
-				p.EntryAt, p.DwellS = &entry, &dwell
-				if err := ib.Delete([]byte(p.Plate)); err != nil {
-					return err
-				}
-			}
-		}
-		sp := stored(*p)
-		// A passage stamped before the retention watermark (a sensor clock far
-		// behind) would never be reached by Pseudonymise, which starts there.
-		if w := tx.Bucket(bucketMeta).Get(keyAnonUpTo); w != nil && bytes.Compare(key, w) < 0 {
-			sp.Passage.Plate = l.pseudonym(p.Plate)
-		}
-		b, err := json.Marshal(sp)
-		if err != nil {
-			return err
-		}
-		return pb.Put(key, b)
-	})
+// recordLocked stores a new passage and updates the inside set in the
+// batch's transaction.
+func (l *Log) recordLocked(b *batch, p *Passage) ([]byte, error) {
+	tx := b.tx
+	pb := tx.Bucket(bucketPassages)
+	seq, err := pb.NextSequence()
 	if err != nil {
 		return nil, err
 	}
+	key := passageKey(p.At, seq)
+	p.ID = hex.EncodeToString(key)
+	ib := tx.Bucket(bucketInside)
 	switch p.Direction {
 	case sensors.In:
-		l.inside[p.Plate] = in
+		in := insideRecord{Plate: p.Plate, Class: p.Class, Gate: p.Gate, EntryAt: p.At.UTC(), PassageID: p.ID}
+		v, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		if err := ib.Put([]byte(p.Plate), v); err != nil {
+			return nil, err
+		}
+		setUndo(b, l.inside, p.Plate, in)
 	case sensors.Out:
-		delete(l.inside, p.Plate)
+		if prev, ok := l.inside[p.Plate]; ok {
+			entry := prev.EntryAt
+			dwell := max(int64(p.At.Sub(entry)/time.Second), 0)
+			p.EntryAt, p.DwellS = &entry, &dwell
+			if err := ib.Delete([]byte(p.Plate)); err != nil {
+				return nil, err
+			}
+			deleteUndo(b, l.inside, p.Plate)
+		}
 	}
-	return key, nil
+	sp := stored(*p)
+	// A passage stamped before the retention watermark (a sensor clock far
+	// behind) would never be reached by Pseudonymise, which starts there.
+	if w := tx.Bucket(bucketMeta).Get(keyAnonUpTo); w != nil && bytes.Compare(key, w) < 0 {
+		sp.Passage.Plate = l.pseudonym(p.Plate)
+	}
+	v, err := json.Marshal(sp)
+	if err != nil {
+		return nil, err
+	}
+	return key, pb.Put(key, v)
 }
 
 // passageKey orders passages by time; the sequence keeps keys unique when
@@ -485,10 +674,8 @@ func passageKey(at time.Time, seq uint64) []byte {
 	return k
 }
 
-// confirm handles a barrier_open without a plate, or a loop.
-func (l *Log) confirm(ev sensors.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// confirmLocked handles a barrier_open without a plate, or a loop.
+func (l *Log) confirmLocked(b *batch, ev sensors.Event) {
 	r := l.lastAtGate[laneKey(ev)]
 	if r == nil && ev.HasLane {
 		r = l.lastAtGate[ev.Gate+"\x00"] // a loop with a lane after a read without one
@@ -499,14 +686,13 @@ func (l *Log) confirm(ev sensors.Event) {
 	if d := ev.TS.Sub(r.lastAt); d < 0 || d > l.cfg.ConfirmWindow {
 		return
 	}
-	l.markConfirmedLocked(r)
+	l.markConfirmedLocked(b, r)
 }
 
-func (l *Log) markConfirmedLocked(r *recent) {
+func (l *Log) markConfirmedLocked(b *batch, r *recent) {
+	b.keep(r)
 	r.p.Confirmed = true
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		return updatePassage(tx, r.key, func(p *storedPassage) { p.Confirmed = true })
-	})
+	err := updatePassage(b.tx, r.key, func(p *storedPassage) { p.Confirmed = true })
 	if err != nil {
 		l.log.Error("passage confirmation not stored", "id", r.p.ID, "err", err)
 	}
