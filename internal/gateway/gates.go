@@ -16,16 +16,25 @@ import (
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
 
-// handleGateEvent fans one accepted sensor event out to the vehicle log, the
-// gate rules and InfluxDB. It runs on the sensor subscription's delivery
-// goroutine; the broker gets its PUBACK after it returns, so an event is
-// acknowledged only once the vehicle log has stored it.
-func (g *Gateway) handleGateEvent(ev sensors.Event) {
-	g.Vehicles.Handle(ev)
-	g.gateRules.Handle(ev)
-	if g.Influx != nil {
-		g.Influx.GateEvent(ev.Gate, string(ev.Type), ev.TS)
+// handleGateEvents fans a batch of accepted sensor events out to the
+// vehicle log (one transaction, one fsync for the batch), then to the gate
+// rules and InfluxDB event by event, in order. It runs on the sensor
+// subscription's delivery goroutine; the broker gets the batch's PUBACKs
+// after it returns, so an event is acknowledged only once the vehicle log
+// has it on disk.
+func (g *Gateway) handleGateEvents(evs []sensors.Event) {
+	g.Vehicles.HandleBatch(evs)
+	for _, ev := range evs {
+		g.gateRules.Handle(ev)
+		if g.Influx != nil {
+			g.Influx.GateEvent(ev.Gate, string(ev.Type), ev.TS)
+		}
 	}
+}
+
+// handleGateEvent is handleGateEvents for one event (a Bus without batches).
+func (g *Gateway) handleGateEvent(ev sensors.Event) {
+	g.handleGateEvents([]sensors.Event{ev})
 }
 
 func (g *Gateway) startGateRules(ctx context.Context) error {

@@ -332,8 +332,8 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 	for _, gt := range g.Config.Gates {
 		gates = append(gates, gt.ID)
 	}
-	in := &sensors.Ingest{Bus: g.Bus, Topics: g.Topics, Decoder: &sensors.Decoder{Salt: salt}, Handle: g.handleGateEvent,
-		Gates: gates, Logger: g.log, Registerer: g.Registry}
+	in := &sensors.Ingest{Bus: g.Bus, Topics: g.Topics, Decoder: &sensors.Decoder{Salt: salt},
+		Handle: g.handleGateEvent, HandleBatch: g.handleGateEvents, Gates: gates, Logger: g.log, Registerer: g.Registry}
 	if err := in.Start(ctx); err != nil {
 		return err
 	}
