@@ -22,6 +22,7 @@ run go test -run '^$' -bench . -benchmem -benchtime "$(n 300x 50x)" -count "$(n 
 run go test -run '^$' -bench . -benchmem -benchtime "$(n 30x 5x)" ./internal/detect
 run go test -run '^$' -bench . -benchmem ./internal/track
 run go test -run '^$' -bench Loop -benchmem -benchtime "$(n 200x 30x)" ./internal/analytics
+run env LANEWATCH_SOAK_DURATION="$(n 45s 15s)" go test -tags soak -run 'TestLoop16$' -count 1 -v -timeout 10m ./internal/analytics
 
 section "Gate sensors through Mosquitto (issue 4)"
 run go test -run '^$' -bench 'Ingest|Decode' -benchtime "$(n 20000x 2000x)" ./internal/sensors

@@ -43,7 +43,11 @@ type Loop struct {
 	OnMotion func(bool)
 	// OnAnalyzed is called after each analysed frame (for fps_analyzed).
 	OnAnalyzed func()
-	Logger     *slog.Logger
+	// OnResult, if set, is called by Run after each frame analysed without
+	// error, with the frame's decode time (frames.Info.At) and the time its
+	// results were ready: per-frame latency for soak tests and metrics.
+	OnResult func(frameAt, doneAt time.Time)
+	Logger   *slog.Logger
 
 	// Optional tuning; zero values take the packages' defaults.
 	Motion motion.Config
@@ -210,9 +214,13 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.log.Warn("frame not analysed", "err", err, "errors", n)
 			}
 		} else if !info.At.IsZero() {
+			done := time.Now()
 			l.statsMu.Lock()
-			l.stats.LatencyMS = smooth(l.stats.LatencyMS, ms(time.Since(info.At)), l.stats.Frames)
+			l.stats.LatencyMS = smooth(l.stats.LatencyMS, ms(done.Sub(info.At)), l.stats.Frames)
 			l.statsMu.Unlock()
+			if l.OnResult != nil {
+				l.OnResult(info.At, done)
+			}
 		}
 		if wait := l.interval - time.Since(start); wait > 0 {
 			timer.Reset(wait)
