@@ -214,3 +214,22 @@ func TestHandleBatchPassageIDsOrdered(t *testing.T) {
 		}
 	}
 }
+
+// The recent-passage maps hold about the last minute of traffic, however
+// many passages go through in batches.
+func TestRecentPassagesPrunedInBatches(t *testing.T) {
+	e := newEnv(t, config.Vehicles{})
+	for s := range 600 { // 10 minutes, 5 passages a second, one batch a second
+		var evs []sensors.Event
+		for i := range 5 {
+			evs = append(evs, ev(sensors.PlateRead, "n", float64(s)+float64(i)/5, fmt.Sprintf("P%d%d", s, i), sensors.In))
+		}
+		e.log.HandleBatch(evs)
+	}
+	e.log.mu.Lock()
+	n, g := len(e.log.byPlate), len(e.log.lastAtGate)
+	e.log.mu.Unlock()
+	if n > 5*62 || g != 1 {
+		t.Fatalf("recent passages by plate %d (want at most %d), by gate %d", n, 5*62, g)
+	}
+}
