@@ -16,19 +16,39 @@ import (
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
 
-// handleGateEvents fans a batch of accepted sensor events out to the
-// vehicle log (one transaction, one fsync for the batch), then to the gate
-// rules and InfluxDB event by event, in order. It runs on the sensor
+// handleGateEvents fans a batch of accepted sensor events out to the gate
+// rules and InfluxDB event by event, in order, then to the vehicle log (one
+// transaction, one fsync for the batch). It runs on the sensor
 // subscription's delivery goroutine; the broker gets the batch's PUBACKs
-// after it returns, so an event is acknowledged only once the vehicle log
-// has it on disk.
+// after it returns, so an event is acknowledged only once the vehicle log has
+// it on disk. The rules go first so that an SOS alerts even while the disk
+// fails.
 func (g *Gateway) handleGateEvents(evs []sensors.Event) {
-	g.Vehicles.HandleBatch(evs)
 	for _, ev := range evs {
 		g.gateRules.Handle(ev)
 		if g.Influx != nil {
 			g.Influx.GateEvent(ev.Gate, string(ev.Type), ev.TS)
 		}
+	}
+	// A failed commit keeps nothing; returning would acknowledge events the
+	// log does not have. So: retry, holding the subscription (the broker
+	// queues what follows), and never return unstored. At shutdown the
+	// handler stays blocked, the client gives up waiting for it, and the
+	// batch goes unacknowledged to the next process.
+	wait := 100 * time.Millisecond
+	for {
+		err := g.Vehicles.HandleBatch(evs)
+		if err == nil {
+			return
+		}
+		g.log.Error("vehicle log cannot store gate events; holding them unacknowledged and retrying",
+			"events", len(evs), "retry_in", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-g.stopping:
+			select {}
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -63,9 +63,10 @@ type Gateway struct {
 
 	gateRules *gaterules.Rules
 
-	log     *slog.Logger
-	wg      sync.WaitGroup
-	closers []closer
+	log      *slog.Logger
+	stopping chan struct{} // closed when shutdown begins
+	wg       sync.WaitGroup
+	closers  []closer
 }
 
 type closer struct {
@@ -82,6 +83,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
+	g.stopping = make(chan struct{})
 
 	err := g.start(runCtx)
 	if err == nil {
@@ -125,6 +127,7 @@ func (g *Gateway) goRun(name string, fn func() error) {
 }
 
 func (g *Gateway) shutdown(cancelRun context.CancelFunc) error {
+	close(g.stopping)
 	deadline := time.Now().Add(ShutdownTimeout)
 	var errs []error
 	for i := len(g.closers) - 1; i >= 0; i-- {

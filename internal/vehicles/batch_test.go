@@ -233,3 +233,30 @@ func TestRecentPassagesPrunedInBatches(t *testing.T) {
 		t.Fatalf("recent passages by plate %d (want at most %d), by gate %d", n, 5*62, g)
 	}
 }
+
+// A batch that cannot be stored says so: the gateway then holds its events
+// unacknowledged instead of losing them, and nothing of it is announced.
+func TestHandleBatchReportsAFailedCommit(t *testing.T) {
+	e := newEnv(t, config.Vehicles{})
+	if err := e.log.HandleBatch([]sensors.Event{ev(sensors.PlateRead, "n", 1, "A111", sensors.In)}); err != nil {
+		t.Fatalf("stored batch: %v", err)
+	}
+	// Events that make no passage need no commit and cannot fail.
+	if err := e.log.HandleBatch([]sensors.Event{ev(sensors.DoorOpen, "n", 2, "", "")}); err != nil {
+		t.Fatalf("door event: %v", err)
+	}
+	if err := e.log.db.Close(); err != nil { // the disk is gone
+		t.Fatal(err)
+	}
+	if err := e.log.HandleBatch([]sensors.Event{ev(sensors.PlateRead, "n", 3, "B222", sensors.In)}); err == nil {
+		t.Fatal("HandleBatch on a closed database returned nil")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.seen) != 1 || e.seen[0].Plate != "A111" {
+		t.Fatalf("announced %+v, want only A111", e.seen)
+	}
+	if in := e.log.Inside(); len(in) != 1 || in[0].Plate != "A111" {
+		t.Fatalf("inside %+v, want only A111 (the failed batch undone)", in)
+	}
+}

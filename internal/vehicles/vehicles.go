@@ -366,7 +366,7 @@ const pruneEvery = time.Second
 const maxPrunePerBatch = 4096
 
 // Handle takes one accepted gate event; it is HandleBatch of one event.
-func (l *Log) Handle(ev sensors.Event) { l.HandleBatch([]sensors.Event{ev}) }
+func (l *Log) Handle(ev sensors.Event) { _ = l.HandleBatch([]sensors.Event{ev}) }
 
 // HandleBatch takes accepted gate events in arrival order. It applies them
 // one after the other with Handle's rules, but writes every resulting
@@ -383,7 +383,10 @@ func (l *Log) Handle(ev sensors.Event) { l.HandleBatch([]sensors.Event{ev}) }
 // entry may outlive the 60 s window by up to a second, which matters only for
 // a read delivered out of order across that boundary, and makes it match as
 // the symmetric window says it should.
-func (l *Log) HandleBatch(evs []sensors.Event) {
+//
+// It returns an error when the batch could not be committed; nothing of the
+// batch is then kept, and the caller must not acknowledge the events.
+func (l *Log) HandleBatch(evs []sensors.Event) error {
 	relevant := false
 	for _, ev := range evs {
 		if vehicleEvent(ev.Type) {
@@ -392,14 +395,14 @@ func (l *Log) HandleBatch(evs []sensors.Event) {
 		}
 	}
 	if !relevant {
-		return
+		return nil
 	}
 	l.mu.Lock()
 	tx, err := l.db.Begin(true)
 	if err != nil {
 		l.mu.Unlock()
 		l.log.Error("gate events not stored", "events", len(evs), "err", err)
-		return
+		return fmt.Errorf("vehicles: store gate events: %w", err)
 	}
 	b := &batch{tx: tx, now: l.cfg.Now()}
 	err = l.applyLocked(b, evs)
@@ -417,7 +420,7 @@ func (l *Log) HandleBatch(evs []sensors.Event) {
 		}
 		l.mu.Unlock()
 		l.log.Error("gate events not stored", "events", len(evs), "first_gate", evs[0].Gate, "err", err)
-		return
+		return fmt.Errorf("vehicles: store gate events: %w", err)
 	}
 	// Pruning walks both maps; at thousands of passages a second doing it
 	// per passage cost more than the rest of the batch. Once per second of
@@ -438,6 +441,7 @@ func (l *Log) HandleBatch(evs []sensors.Event) {
 			l.OnPassage(l.localise(pas))
 		}
 	}
+	return nil
 }
 
 func vehicleEvent(t sensors.Type) bool {
