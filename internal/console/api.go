@@ -181,6 +181,20 @@ func (s *Server) incidentSnapshot(w http.ResponseWriter, r *http.Request) {
 	writeJPEG(w, b, false)
 }
 
+// GateInfo is one row of GET /api/gates.
+type GateInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (s *Server) listGates(w http.ResponseWriter, _ *http.Request) {
+	gates := []GateInfo{}
+	if s.GateList != nil {
+		gates = append(gates, s.GateList()...)
+	}
+	auth.WriteJSON(w, http.StatusOK, gates)
+}
+
 func (s *Server) passageSnapshot(w http.ResponseWriter, r *http.Request) {
 	if s.PassageSnapshot == nil {
 		missing(w, "vehicle snapshots")

@@ -29,6 +29,9 @@ type Server struct {
 	Cameras   CameraSource
 	Incidents IncidentStore
 	Vehicles  VehicleLog
+	// GateList lists the configured gates for GET /api/gates (the wall's
+	// barrier buttons); nil: an empty list.
+	GateList func() []GateInfo
 	// PassageSnapshot is the JPEG stored for a vehicle passage (contract 5's
 	// snapshot link); ErrNotFound when there is none. nil: 503.
 	PassageSnapshot func(id string) ([]byte, error)
@@ -257,6 +260,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/vehicles/visitors", operator(hf(s.addVisitor)))
 	mux.Handle("DELETE /api/vehicles/visitors/{plate}", operator(hf(s.removeVisitor)))
 
+	mux.Handle("GET /api/gates", viewer(hf(s.listGates)))
 	mux.Handle("POST /api/gates/{gate}/open", operator(hf(s.openGate)))
 
 	mux.Handle("GET /api/outbox", admin(hf(s.listOutbox)))

@@ -35,7 +35,14 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 			}
 			return b, err
 		},
-		Gates:   g,
+		Gates: g,
+		GateList: func() []console.GateInfo {
+			out := make([]console.GateInfo, len(g.Config.Gates))
+			for i, gt := range g.Config.Gates {
+				out[i] = console.GateInfo{ID: gt.ID, Name: gt.Name}
+			}
+			return out
+		},
 		Metrics: g.Registry, Registerer: g.Registry,
 		Ready: g.ready, MJPEG: c.MJPEG, Logger: g.log.With("component", "console"),
 	}

@@ -107,6 +107,18 @@ func TestEndToEnd(t *testing.T) {
 	b.WaitIncident(id)
 	b.Acknowledge(id, "on my way")
 	b.WaitIncidentState(id, "acknowledged")
+	// The operator opens the north barrier from the wall: the gate
+	// controller gets the contract's command.
+	controller := mqttClient(t, s.Mosquitto.URL, "north-controller")
+	cmds := subscribe(t, controller, "lanewatch/test-site/gates/north/commands")
+	b.WaitJS("barrier button", `document.querySelector('#gate-buttons button[data-gate="north"]') !== null`)
+	consoletest.Eval[bool](b, `(() => { document.querySelector('#gate-reason').value = 'ambulance'; return true })()`)
+	b.Click(`#gate-buttons button[data-gate="north"]`)
+	cm := cmds.wait(t, "barrier command from the wall", 10*time.Second, func(mqtt.Message) bool { return true })
+	if !strings.Contains(string(cm.Payload()), `"action":"open"`) || !strings.Contains(string(cm.Payload()), `"by":"admin"`) ||
+		!strings.Contains(string(cm.Payload()), `"reason":"ambulance"`) {
+		t.Fatalf("gate command: %s", cm.Payload())
+	}
 	shot := b.Screenshot("e2e-wall")
 	t.Logf("screenshot: %s", shot)
 	states.wait(t, "retained state acknowledged", 10*time.Second, func(m mqtt.Message) bool {

@@ -18,6 +18,8 @@ const I18N = {
     bad_login: "Wrong name or password", rate_limited: "Too many attempts; wait {s} s",
     bad_plate: "Not a valid plate", error: "Error: {e}", count: "×{n}", by: "by {n}",
     camera: "camera", lang: "中文",
+    open_gate: "Open {g}", gate_reason: "Reason for opening", reason_needed: "Give a reason first",
+    gate_opened: "{g}: open command sent",
     intrusion: "Intrusion", line_crossing: "Line crossing", loitering: "Loitering", crowd: "Crowd",
     fire_lane_blocked: "Fire lane blocked", falling_object: "Falling object", camera_offline: "Camera offline",
     camera_tamper: "Camera tampering", gate_forced: "Gate forced", door_held_open: "Door held open",
@@ -38,6 +40,8 @@ const I18N = {
     bad_login: "用户名或密码错误", rate_limited: "尝试次数过多，请 {s} 秒后再试",
     bad_plate: "车牌无效", error: "错误：{e}", count: "×{n}", by: "{n}",
     camera: "摄像机", lang: "English",
+    open_gate: "开启 {g}", gate_reason: "开闸原因", reason_needed: "请先填写原因",
+    gate_opened: "{g}：已发送开闸指令",
     intrusion: "区域入侵", line_crossing: "越线", loitering: "徘徊", crowd: "人员聚集",
     fire_lane_blocked: "消防通道占用", falling_object: "高空抛物", camera_offline: "摄像机离线",
     camera_tamper: "摄像机遮挡/移动", gate_forced: "强行开闸", door_held_open: "门长时间未关",
@@ -100,7 +104,7 @@ function applyLang() {
   document.querySelectorAll("[data-i18n]").forEach(e => { e.textContent = t(e.dataset.i18n); });
   document.querySelectorAll("[data-i18n-ph]").forEach(e => { e.placeholder = t(e.dataset.i18nPh); });
   $("#lang-toggle").textContent = t("lang");
-  if (S.me) { renderGrid(); renderIncidents(); loadPassages(); }
+  if (S.me) { renderGrid(); renderIncidents(); loadPassages(); loadGates(); }
 }
 
 // ---- login ----
@@ -121,6 +125,7 @@ async function start(me) {
   connectEvents();
   loadPassages();
   loadInside();
+  loadGates();
 }
 
 function stopLive() {
@@ -388,6 +393,37 @@ async function loadInside() {
     const list = await api("GET", "/api/vehicles/inside");
     $("#inside-count").textContent = String(list.length);
   } catch (e) { $("#inside-count").textContent = "–"; }
+}
+
+// ---- gates: barrier opening by an operator (audited by the gateway) ----
+async function loadGates() {
+  const box = $("#gates");
+  const canAct = S.me && (S.me.role === "operator" || S.me.role === "admin");
+  box.hidden = true;
+  if (!canAct) return;
+  let gates = [];
+  try { gates = await api("GET", "/api/gates"); } catch (e) { return; }
+  const btns = $("#gate-buttons");
+  btns.replaceChildren();
+  for (const g of gates) {
+    const b = el("button", "gate-open", t("open_gate", { g: g.name || g.id }));
+    b.type = "button";
+    b.dataset.gate = g.id;
+    b.addEventListener("click", () => openGate(g));
+    btns.append(b);
+  }
+  box.hidden = gates.length === 0;
+}
+
+async function openGate(g) {
+  const reason = $("#gate-reason").value.trim();
+  const out = $("#gate-result");
+  if (!reason) { out.textContent = t("reason_needed"); return; }
+  try {
+    await api("POST", "/api/gates/" + encodeURIComponent(g.id) + "/open", { reason });
+    $("#gate-reason").value = "";
+    out.textContent = t("gate_opened", { g: g.name || g.id });
+  } catch (e) { out.textContent = t("error", { e: e.message }); }
 }
 
 // ---- wiring ----
