@@ -19,6 +19,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/frames"
 	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/motion"
 )
 
 // statusEvery is how often a camera's status is republished while nothing
@@ -234,7 +235,38 @@ func (cs *Cameras) Snapshot(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", console.ErrUnavailable, err)
 	}
-	return b, nil
+	return maskJPEG(b, c.cfg.Masks)
+}
+
+// maskJPEG blacks out the privacy masks of a full-resolution snapshot: the
+// camera's own snapshot comes from its encoded stream, before analysis has
+// masked anything, and every picture that leaves the gateway must be masked.
+func maskJPEG(jpeg []byte, masks []config.Mask) ([]byte, error) {
+	if !hasPrivacy(masks) {
+		return jpeg, nil
+	}
+	img, err := gocv.IMDecode(jpeg, gocv.IMReadColor)
+	if err != nil || img.Empty() {
+		img.Close()
+		return nil, fmt.Errorf("%w: snapshot not decodable", console.ErrUnavailable)
+	}
+	defer img.Close()
+	motion.ApplyPrivacy(&img, masks)
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 90})
+	if err != nil {
+		return nil, err
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...), nil
+}
+
+func hasPrivacy(masks []config.Mask) bool {
+	for _, m := range masks {
+		if m.Kind == "" || m.Kind == "privacy" {
+			return true
+		}
+	}
+	return false
 }
 
 func (cs *Cameras) Annotated(id string, dst *gocv.Mat) bool {
@@ -281,6 +313,12 @@ func (cs *Cameras) clips(ctx context.Context) {
 			inc := ch.Incident
 			c, isCam := cs.byID[inc.Source.Camera]
 			if ch.Kind != incidents.Opened || !isCam || inc.Type == incidents.CameraOffline {
+				continue
+			}
+			// Clips are copied from the camera's stream without re-encoding,
+			// so privacy masks cannot be applied to them: a camera with
+			// privacy masks gets snapshots (masked) but no clips.
+			if hasPrivacy(c.cfg.Masks) {
 				continue
 			}
 			go cs.writeClip(ctx, c, inc, g.log.With("incident", inc.ID, "camera", c.cfg.ID))

@@ -45,6 +45,7 @@ type siteOpts struct {
 	PlatformURL string
 	Influx      bool
 	Camera      bool
+	Privacy     bool   // the camera gets a privacy mask over its top-left corner
 	Extra       string // appended YAML
 }
 
@@ -93,6 +94,9 @@ cameras:
     lines:
       - {id: path, rule: line_crossing, direction: any, objects: [person], points: [[0.6, 0.3], [0.6, 0.8]]}
 `, s.CamsimAddr, clip, s.CamsimAddr)
+		if o.Privacy {
+			b.WriteString("    masks:\n      - {id: corner, kind: privacy, polygon: [[0, 0], [0.25, 0], [0.25, 0.25], [0, 0.25]]}\n")
+		}
 	}
 	b.WriteString(o.Extra)
 	s.ConfigPath = filepath.Join(s.Dir, "lanewatch.yaml")

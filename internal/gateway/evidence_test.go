@@ -1,0 +1,93 @@
+package gateway_test
+
+import (
+	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// A video incident gets a clip: pre-roll and post-roll from the camera's ring
+// of encoded frames, muxed to MP4 without re-encoding, served by the console.
+func TestVideoIncidentGetsClip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real camera")
+	}
+	s := startSite(t, siteOpts{Camera: true, Extra: "evidence: {pre_roll: 2s, post_roll: 2s}\n"})
+	var id string
+	eventually(t, "a line_crossing incident with a clip", 40*time.Second, func() bool {
+		var list []map[string]any
+		getJSON(t, s, "/api/incidents?type=line_crossing", viewerToken, &list)
+		for _, inc := range list {
+			if ev, _ := inc["evidence"].(map[string]any); ev != nil && ev["clip"] != nil && ev["clip"] != "" {
+				id = inc["id"].(string)
+				return true
+			}
+		}
+		return false
+	})
+	resp := s.api(t, "GET", "/api/incidents/"+id+"/clip.mp4", viewerToken, "")
+	body := mustBody(t, resp)
+	if resp.StatusCode != 200 || len(body) < 1000 {
+		t.Fatalf("clip: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	path := filepath.Join(t.TempDir(), "clip.mp4")
+	os.WriteFile(path, body, 0o600)
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	parts := strings.Split(strings.TrimSpace(string(out)), ",")
+	n, _ := strconv.Atoi(parts[len(parts)-1])
+	// 2 s before and after at 10 fps, from the key frame before the start.
+	if parts[0] != "h264" || n < 20 {
+		t.Fatalf("clip: %s", out)
+	}
+}
+
+// Privacy masks are black in every picture that leaves the gateway,
+// including the full-resolution snapshot that comes from the camera's stream.
+func TestPrivacyMaskOnSnapshots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real camera")
+	}
+	s := startSite(t, siteOpts{Camera: true, Privacy: true})
+	for _, q := range []string{"", "?annotate=1"} {
+		var img gocv.Mat
+		eventually(t, "snapshot"+q, 20*time.Second, func() bool {
+			resp := s.api(t, "GET", "/api/cameras/lawn/snapshot.jpg"+q, viewerToken, "")
+			b := mustBody(t, resp)
+			if resp.StatusCode != 200 {
+				return false
+			}
+			m, err := gocv.IMDecode(b, gocv.IMReadColor)
+			if err != nil || m.Empty() {
+				return false
+			}
+			img = m
+			return true
+		})
+		w, h := img.Cols(), img.Rows()
+		inside := img.Region(imageRect(w/40, h/40, w/5, h/5))
+		outside := img.Region(imageRect(w/2, h/2, w*3/4, h*3/4))
+		in, out := inside.Mean(), outside.Mean()
+		inside.Close()
+		outside.Close()
+		img.Close()
+		if in.Val1+in.Val2+in.Val3 > 15 {
+			t.Errorf("snapshot%s: masked corner not black (mean %.1f %.1f %.1f)", q, in.Val1, in.Val2, in.Val3)
+		}
+		if out.Val1+out.Val2+out.Val3 < 60 {
+			t.Errorf("snapshot%s: the unmasked picture is dark too (mean %.1f); the check proves nothing", q, out.Val1)
+		}
+	}
+}
+
+func imageRect(x0, y0, x1, y1 int) image.Rectangle { return image.Rect(x0, y0, x1, y1) }
