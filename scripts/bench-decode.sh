@@ -83,6 +83,26 @@ FF1080=$(ffmpeg_ns "$C1080")
 FF720S=$(ffmpeg_ns "$C720" -filter_threads 1 -vf scale=640:-2:flags=fast_bilinear -pix_fmt bgr24)
 FF1080S=$(ffmpeg_ns "$C1080" -filter_threads 1 -vf scale=640:-2:flags=fast_bilinear -pix_fmt bgr24)
 
+# ffmpeg reading the same clip in real time over RTSP from lanewatch's own
+# simulator: the like-for-like baseline for the ingest path (network reads,
+# depacketising, real-time pacing with cold caches between frames). Marginal
+# cost: a 12 s read minus a 2 s read, over the 10 s of frames between them.
+ffmpeg_rtsp_ns() {
+	local addr=127.0.0.1:18599 pid long short
+	go build -o "$CACHE/lanewatch-bench" ./cmd/lanewatch
+	"$CACHE/lanewatch-bench" camsim --listen "$addr" c="$1" >/dev/null 2>&1 &
+	pid=$!
+	sleep 1
+	rt() { /usr/bin/time -f '%U %S' ffmpeg -hide_banner -loglevel error -threads 1 -rtsp_transport tcp -i "rtsp://$addr/c" -t "$1" \
+		-filter_threads 1 -vf scale=640:-2:flags=fast_bilinear -pix_fmt bgr24 -f null - 2>&1 | tail -1 | awk '{print $1 + $2}'; }
+	short=$(rt 2)
+	long=$(rt 12)
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	awk -v a="$long" -v b="$short" 'BEGIN{printf "%.0f", (a - b) * 1e9 / (10 * 25)}'
+}
+FFRTSP=$(ffmpeg_rtsp_ns "$C720")
+
 export LANEWATCH_BENCH_720P=$C720 LANEWATCH_BENCH_1080P=$C1080 LANEWATCH_BENCH_STILL720P=$STILL
 # shellcheck disable=SC2086
 DEC=$(go test $GO_TEST_FLAGS -run '^$' -bench 'Decode|Still' -benchtime 500x -count "$COUNT" ./internal/decode/)
@@ -108,6 +128,7 @@ printf '%-44s %12s %12s %8s\n' "720p decode + scale to 640 BGR" "$O720" "$FF720S
 printf '%-44s %12s %12s %8s\n' "1080p decode + scale to 640 BGR" "$O1080" "$FF1080S" "$(ratio "$O1080" "$FF1080S")"
 printf '%-44s %12s %12s %8s\n' "720p decode + scale vs ffmpeg decode only" "$O720" "$FF720" "$(ratio "$O720" "$FF720")"
 printf '%-44s %12s %12s %8s\n' "720p RTSP ingest (loopback) vs ffmpeg+scale" "$I720" "$FF720S" "$(ratio "$I720" "$FF720S")"
+printf '%-44s %12s %12s %8s\n' "720p RTSP ingest vs ffmpeg reading RTSP too" "$I720" "$FFRTSP" "$(ratio "$I720" "$FFRTSP")"
 printf '%-44s %12s %12s %8s\n' "still 720p: key frames only vs all frames" "$SKEY" "$SALL" "$(ratio "$SKEY" "$SALL")"
 echo "allocs per frame: decode+scale $(go_allocs "$DEC" BenchmarkDecode720p/scale640), ingest $(go_allocs "$ING" BenchmarkIngest720p)"
 echo "targets: decode+scale <= 1.15x ffmpeg doing the same work; key frames only <= 0.25x"

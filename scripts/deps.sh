@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(
-  gcc g++ pkg-config make git ca-certificates
+  gcc g++ pkg-config make git ca-certificates time
   libopencv-dev opencv-data
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   mosquitto
