@@ -91,7 +91,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	srv := mqtt.New(&mqtt.Options{
-		Logger: b.log,
+		Logger: slog.New(quietHandler{b.log.Handler()}),
 		// The $SYS tree is not used by lanewatch; a rare refresh keeps the
 		// store's sysinfo writes out of the way.
 		SysTopicResendInterval: 60,
