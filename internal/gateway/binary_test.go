@@ -50,27 +50,15 @@ func lanewatchBinary(t *testing.T) string {
 
 type proc struct {
 	cmd *exec.Cmd
-	out *bytes.Buffer
-	mu  *sync.Mutex
-}
-
-type lockedBuf struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (l lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+	out testenv.SyncBuffer
 }
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	p := &proc{}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout = lockedBuf{p.mu, p.out}
-	p.cmd.Stderr = lockedBuf{p.mu, p.out}
+	p.cmd.Stdout = &p.out
+	p.cmd.Stderr = &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +71,7 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 	return p
 }
 
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *proc) output() string { return p.out.String() }
 
 func waitReady(t *testing.T, s *site, p *proc) {
 	t.Helper()
