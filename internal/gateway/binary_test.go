@@ -75,18 +75,46 @@ func (p *proc) output() string { return p.out.String() }
 
 func waitReady(t *testing.T, s *site, p *proc) {
 	t.Helper()
+	if !ready(s, p) {
+		t.Fatalf("gateway not ready within 60s:\n%s", p.output())
+	}
+}
+
+func ready(s *site, p *proc) bool {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.Console + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return true
 			}
+		}
+		if portTaken(p.output()) {
+			return false
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("gateway not ready within 60s:\n%s", p.output())
+	return false
+}
+
+// startSiteProc writes the site's config and runs the real binary on it
+// until it is ready, on fresh ports again if one was taken meanwhile.
+func startSiteProc(t *testing.T, bin string, s *site, o siteOpts) *proc {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		writeSiteConfig(t, s, o)
+		p := startProc(t, bin, "run", "-c", s.ConfigPath)
+		if ready(s, p) {
+			return p
+		}
+		if !portTaken(p.output()) || attempt == 3 {
+			t.Fatalf("gateway not ready within 60s:\n%s", p.output())
+		}
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		t.Logf("attempt %d: a port was taken; retrying on fresh ports", attempt)
+	}
 }
 
 // SIGTERM: stop taking input, flush, exit 0 within 10 s (contract 1).
@@ -97,10 +125,8 @@ func TestBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
 	bin := lanewatchBinary(t)
 	plat := newPlatform(t)
 	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
-	writeSiteConfig(t, s, siteOpts{PlatformURL: plat.URL(), Camera: true})
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		p := startProc(t, bin, "run", "-c", s.ConfigPath)
-		waitReady(t, s, p)
+		p := startSiteProc(t, bin, s, siteOpts{PlatformURL: plat.URL(), Camera: true})
 		start := time.Now()
 		_ = p.cmd.Process.Signal(sig)
 		done := make(chan error, 1)
@@ -160,9 +186,7 @@ func TestBinaryOutboxSurvivesKill9(t *testing.T) {
 	plat := newPlatform(t)
 	plat.status.Store(http.StatusServiceUnavailable)
 	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
-	writeSiteConfig(t, s, siteOpts{PlatformURL: plat.URL()})
-	p := startProc(t, bin, "run", "-c", s.ConfigPath)
-	waitReady(t, s, p)
+	p := startSiteProc(t, bin, s, siteOpts{PlatformURL: plat.URL()})
 
 	// 1,000 SOS buttons, one per gate: 1,000 incidents, 1,000 tickets.
 	sensor := mqttClient(t, s.Mosquitto.URL, "gates")
@@ -250,9 +274,7 @@ func TestBinaryOutboxCapIsLoudAndLosesNothing(t *testing.T) {
 	plat := newPlatform(t)
 	plat.status.Store(http.StatusServiceUnavailable)
 	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
-	writeSiteConfig(t, s, siteOpts{PlatformURL: plat.URL(), Extra: "outbox: {max_bytes: 64KiB}\n"})
-	p := startProc(t, bin, "run", "-c", s.ConfigPath)
-	waitReady(t, s, p)
+	p := startSiteProc(t, bin, s, siteOpts{PlatformURL: plat.URL(), Extra: "outbox: {max_bytes: 64KiB}\n"})
 
 	watcher := mqttClient(t, s.Mosquitto.URL, "ops-watch")
 	gwAlerts := subscribe(t, watcher, "lanewatch/test-site/gateway/gw-test/alerts")

@@ -109,13 +109,32 @@ cameras:
 func startSite(t testing.TB, o siteOpts) *site {
 	t.Helper()
 	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL}
-	writeSiteConfig(t, s, o)
+	for attempt := 1; ; attempt++ {
+		writeSiteConfig(t, s, o)
+		err := s.run(t)
+		if err == nil {
+			break
+		}
+		if !portTaken(err.Error()) || attempt == 3 {
+			t.Fatalf("gateway did not start: %v", err)
+		}
+		t.Logf("attempt %d: %v; retrying on fresh ports", attempt, err)
+	}
+	t.Cleanup(func() { s.Stop(t) })
+	return s
+}
+
+// portTaken says a start failed because a port picked by testenv.FreeAddr
+// was taken by another process (parallel test packages make outgoing
+// connections from the same range) before the gateway bound it.
+func portTaken(out string) bool { return strings.Contains(out, "address already in use") }
+
+func (s *site) run(t testing.TB) error {
 	cfg, err := config.Load(s.ConfigPath)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
 	s.done = make(chan error, 1)
 	started := make(chan *gateway.Gateway, 1)
 	g := &gateway.Gateway{Config: cfg, ConfigPath: s.ConfigPath, Logger: logx.New(testWriter{t}, logx.Options{Level: "warn"}),
@@ -123,13 +142,16 @@ func startSite(t testing.TB, o siteOpts) *site {
 	go func() { s.done <- g.Run(ctx) }()
 	select {
 	case s.Gateway = <-started:
+		s.stop = cancel
+		return nil
 	case err := <-s.done:
-		t.Fatalf("gateway did not start: %v", err)
+		cancel()
+		return err
 	case <-time.After(60 * time.Second):
+		cancel()
 		t.Fatal("gateway did not start within 60s")
+		return nil
 	}
-	t.Cleanup(func() { s.Stop(t) })
-	return s
 }
 
 // Stop cancels the gateway and waits for a clean shutdown; safe twice.
