@@ -58,7 +58,10 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		c.ing = camera.FromConfig(cc, c.latest)
 		c.ing.Logger = g.log.With("component", "camera")
 		c.ing.Registerer = g.Registry
-		c.ing.PreRoll = g.Config.Evidence.PreRoll + 2*time.Second
+		// The ring covers the clip's pre-roll plus the analysis lag: an
+		// incident's start is its frame's time, which trails the stream by
+		// up to a few seconds on a loaded box.
+		c.ing.PreRoll = g.Config.Evidence.PreRoll + 6*time.Second
 		c.ing.OnStatus = func(st camera.Status) { cs.statusChanged(c, st) }
 
 		var det detect.Detector

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"image"
 	"os"
 	"os/exec"
@@ -21,17 +22,22 @@ func TestVideoIncidentGetsClip(t *testing.T) {
 	}
 	s := startSite(t, siteOpts{Camera: true, Extra: "evidence: {pre_roll: 2s, post_roll: 2s}\n"})
 	var id string
-	eventually(t, "a line_crossing incident with a clip", 40*time.Second, func() bool {
+	var seen []string
+	eventually(t, "a video incident with a clip", 90*time.Second, func() bool {
 		var list []map[string]any
-		getJSON(t, s, "/api/incidents?type=line_crossing", viewerToken, &list)
+		getJSON(t, s, "/api/incidents", viewerToken, &list)
+		seen = seen[:0]
 		for _, inc := range list {
-			if ev, _ := inc["evidence"].(map[string]any); ev != nil && ev["clip"] != nil && ev["clip"] != "" {
+			src, _ := inc["source"].(map[string]any)
+			ev, _ := inc["evidence"].(map[string]any)
+			seen = append(seen, fmt.Sprintf("%v/%v clip=%v", inc["type"], src["camera"], ev["clip"]))
+			if src["camera"] == "lawn" && inc["type"] != "camera_offline" && ev["clip"] != nil && ev["clip"] != "" {
 				id = inc["id"].(string)
 				return true
 			}
 		}
 		return false
-	})
+	}, func() { t.Logf("incidents seen: %v", seen) })
 	resp := s.api(t, "GET", "/api/incidents/"+id+"/clip.mp4", viewerToken, "")
 	body := mustBody(t, resp)
 	if resp.StatusCode != 200 || len(body) < 1000 {

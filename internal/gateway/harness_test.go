@@ -257,11 +257,14 @@ func publish(t testing.TB, c mqtt.Client, topic string, payload string) {
 	}
 }
 
-func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool, onFail ...func()) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, f := range onFail {
+				f()
+			}
 			t.Fatalf("not within %s: %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
