@@ -2,13 +2,12 @@ package testenv
 
 import (
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,8 +24,8 @@ type Influxd struct {
 	dir  string
 	conf string
 	addr string
-	cmd  *exec.Cmd
-	log  *os.File
+	rpc  string
+	proc *serverProc // nil while stopped
 }
 
 // InfluxdBin finds the influxd built by `make deps` (LANEWATCH_INFLUXD, then
@@ -56,10 +55,29 @@ func StartInfluxd(t testing.TB) *Influxd {
 	InfluxdBin(t) // skip or fail early when absent
 	d := &Influxd{t: t, dir: t.TempDir(), Database: "lanewatch"}
 	d.Bucket = d.Database + "/autogen"
-	d.addr = FreeAddr(t)
-	d.URL = "http://" + d.addr
-	rpc := FreeAddr(t)
 	d.conf = filepath.Join(d.dir, "influxdb.conf")
+	err := onFreshPorts(t, "influxd", func() error {
+		d.addr = FreeAddr(t)
+		d.URL = "http://" + d.addr
+		d.rpc = FreeAddr(t)
+		d.writeConf()
+		return d.start(15 * time.Second)
+	})
+	if err != nil {
+		d.fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	d.createDatabase()
+	return d
+}
+
+func (d *Influxd) fatal(err error) {
+	d.t.Helper()
+	b, _ := os.ReadFile(filepath.Join(d.dir, "influxd.log"))
+	d.t.Fatalf("influxd: %v\n%s", err, b)
+}
+
+func (d *Influxd) writeConf() {
 	conf := fmt.Sprintf(`reporting-disabled = true
 bind-address = %q
 [meta]
@@ -79,78 +97,53 @@ bind-address = %q
   enabled = false
 [logging]
   level = "warn"
-`, rpc, filepath.Join(d.dir, "meta"), filepath.Join(d.dir, "data"), filepath.Join(d.dir, "wal"), d.addr)
+`, d.rpc, filepath.Join(d.dir, "meta"), filepath.Join(d.dir, "data"), filepath.Join(d.dir, "wal"), d.addr)
 	if err := os.WriteFile(d.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d.Start()
-	t.Cleanup(d.Stop)
-	return d
-}
-
-// Start (re)starts the server on the same ports and data; StartInfluxd calls it.
-func (d *Influxd) Start() {
-	d.t.Helper()
-	lf, err := os.OpenFile(filepath.Join(d.dir, "influxd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.log = lf
-	// The port can linger briefly after a Stop.
-	for i := 0; i < 50; i++ {
-		if l, err := net.Listen("tcp", d.addr); err == nil {
-			l.Close()
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+}
+
+// Start restarts a stopped server on the same ports and data.
+func (d *Influxd) Start() {
+	d.t.Helper()
+	if err := untilStarted(func() error { return d.start(30 * time.Second) }); err != nil {
+		d.fatal(err)
 	}
-	d.cmd = exec.Command(InfluxdBin(d.t), "-config", d.conf)
-	d.cmd.Stdout, d.cmd.Stderr = lf, lf
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatalf("start influxd: %v", err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	d.createDatabase()
+}
+
+func (d *Influxd) start(timeout time.Duration) error {
+	waitPortFree(d.addr)
+	p, err := startServer(InfluxdBin(d.t), []string{"-config", d.conf}, filepath.Join(d.dir, "influxd.log"), d.addr, timeout, func() bool {
 		resp, err := http.Get(d.URL + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(d.dir, "influxd.log"))
-			d.t.Fatalf("influxd not ready at %s: %v\n%s", d.URL, err, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusNoContent
+	})
+	d.proc = p
+	return err
+}
+
+func (d *Influxd) createDatabase() {
+	d.t.Helper()
 	resp, err := http.PostForm(d.URL+"/query", url.Values{"q": {"CREATE DATABASE " + d.Database}})
 	if err != nil {
 		d.t.Fatalf("create database: %v", err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		d.t.Fatalf("create database: HTTP %d", resp.StatusCode)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	// InfluxQL reports statement errors inside a 200 response.
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"error"`) {
+		d.t.Fatalf("create database: HTTP %d: %s", resp.StatusCode, body)
 	}
 }
 
 // Stop stops the server (safe to call twice); Start brings it back with its data.
 func (d *Influxd) Stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _, _ = d.cmd.Process.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-done
-	}
-	d.cmd = nil
-	if d.log != nil {
-		d.log.Close()
-		d.log = nil
+	if d.proc != nil {
+		d.proc.stop(10 * time.Second)
+		d.proc = nil
 	}
 }

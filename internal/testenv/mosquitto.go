@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -22,8 +21,7 @@ type Mosquitto struct {
 	t    testing.TB
 	dir  string
 	conf string
-	cmd  *exec.Cmd
-	log  *os.File
+	proc *serverProc // nil while stopped
 }
 
 func mosquittoBin(t testing.TB) string {
@@ -56,10 +54,28 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
 	bin := mosquittoBin(t)
 	m := &Mosquitto{t: t, dir: t.TempDir()}
-	m.Addr = FreeAddr(t)
-	m.URL = "tcp://" + m.Addr
-	_, port, _ := net.SplitHostPort(m.Addr)
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
+	err := onFreshPorts(t, "mosquitto", func() error {
+		m.Addr = FreeAddr(t)
+		m.URL = "tcp://" + m.Addr
+		m.writeConf()
+		return m.start(bin)
+	})
+	if err != nil {
+		m.fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return m
+}
+
+func (m *Mosquitto) fatal(err error) {
+	m.t.Helper()
+	b, _ := os.ReadFile(filepath.Join(m.dir, "mosquitto.log"))
+	m.t.Fatalf("mosquitto: %v\n%s", err, b)
+}
+
+func (m *Mosquitto) writeConf() {
+	_, port, _ := net.SplitHostPort(m.Addr)
 	conf := strings.Join([]string{
 		"listener " + port + " 127.0.0.1",
 		"allow_anonymous true",
@@ -76,50 +92,22 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 		"",
 	}, "\n")
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.start(bin)
-	t.Cleanup(m.Stop)
-	return m
-}
-
-func (m *Mosquitto) start(bin string) {
-	m.t.Helper()
-	lf, err := os.OpenFile(filepath.Join(m.dir, "mosquitto.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
 		m.t.Fatal(err)
 	}
-	m.log = lf
-	m.cmd = exec.Command(bin, "-c", m.conf)
-	m.cmd.Stdout, m.cmd.Stderr = lf, lf
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatalf("start mosquitto: %v", err)
-	}
-	if err := WaitTCP(m.Addr, 10*time.Second); err != nil {
-		b, _ := os.ReadFile(filepath.Join(m.dir, "mosquitto.log"))
-		m.t.Fatalf("mosquitto did not listen on %s: %v\n%s", m.Addr, err, b)
-	}
+}
+
+func (m *Mosquitto) start(bin string) error {
+	p, err := startServer(bin, []string{"-c", m.conf}, filepath.Join(m.dir, "mosquitto.log"), m.Addr, 10*time.Second, nil)
+	m.proc = p
+	return err
 }
 
 // Stop stops the broker gracefully (SIGTERM, so that it saves its
 // persistence file); it is safe to call twice.
 func (m *Mosquitto) Stop() {
-	if m.cmd == nil || m.cmd.Process == nil {
-		return
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _, _ = m.cmd.Process.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-done
-	}
-	m.cmd = nil
-	if m.log != nil {
-		m.log.Close()
-		m.log = nil
+	if m.proc != nil {
+		m.proc.stop(5 * time.Second)
+		m.proc = nil
 	}
 }
 
@@ -128,18 +116,12 @@ func (m *Mosquitto) Stop() {
 func (m *Mosquitto) Restart() {
 	m.t.Helper()
 	m.Stop()
-	// The port can linger briefly after the process exits.
-	for i := 0; i < 50; i++ {
-		if l, err := net.Listen("tcp", m.Addr); err == nil {
-			l.Close()
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	bin := mosquittoBin(m.t)
+	if err := untilStarted(func() error { waitPortFree(m.Addr); return m.start(bin) }); err != nil {
+		m.fatal(err)
 	}
-	m.start(mosquittoBin(m.t))
 }
 
-// WaitTCP waits until addr accepts TCP connections.
 func WaitTCP(addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {

@@ -3,6 +3,8 @@ package testenv_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -73,5 +75,25 @@ func TestMosquittoRetainedSurvivesRestart(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("retained message lost across restart")
+	}
+}
+
+func TestListensOnNamesTheOwner(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ok, err := testenv.ListensOn(os.Getpid(), l.Addr().String())
+	if err != nil || !ok {
+		t.Fatalf("own listener: %v %v", ok, err)
+	}
+	ok, err = testenv.ListensOn(1, l.Addr().String())
+	if err != nil || ok {
+		t.Fatalf("pid 1 does not hold our socket: %v %v", ok, err)
+	}
+	free := testenv.FreeAddr(t)
+	if ok, _ := testenv.ListensOn(os.Getpid(), free); ok {
+		t.Fatal("nobody listens on a free port")
 	}
 }

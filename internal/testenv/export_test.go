@@ -1,0 +1,3 @@
+package testenv
+
+var ListensOn = listensOn
