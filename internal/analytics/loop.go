@@ -202,9 +202,15 @@ func (l *Loop) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		info, err := l.Source.Next(ctx, seq, &l.raw)
+		var convErr *frames.ConvertError
 		switch {
 		case errors.Is(err, frames.ErrClosed), ctx.Err() != nil:
 			return nil
+		case errors.As(err, &convErr):
+			// That picture is lost; the camera's next one may be fine.
+			seq = info.Seq
+			l.countError(err)
+			continue
 		case err != nil:
 			return fmt.Errorf("analytics: camera %s: %w", l.Camera.ID, err)
 		}
@@ -215,13 +221,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			at = start
 		}
 		if err := l.Process(l.raw, at); err != nil {
-			l.statsMu.Lock()
-			l.stats.Errors++
-			n := l.stats.Errors
-			l.statsMu.Unlock()
-			if n == 1 || n%100 == 0 {
-				l.log.Warn("frame not analysed", "err", err, "errors", n)
-			}
+			l.countError(err)
 		} else if !info.At.IsZero() {
 			done := time.Now()
 			l.statsMu.Lock()
@@ -239,6 +239,18 @@ func (l *Loop) Run(ctx context.Context) error {
 			case <-timer.C:
 			}
 		}
+	}
+}
+
+// countError counts a frame that was not analysed and logs the first and
+// every hundredth.
+func (l *Loop) countError(err error) {
+	l.statsMu.Lock()
+	l.stats.Errors++
+	n := l.stats.Errors
+	l.statsMu.Unlock()
+	if n == 1 || n%100 == 0 {
+		l.log.Warn("frame not analysed", "err", err, "errors", n)
 	}
 }
 

@@ -272,3 +272,37 @@ func TestOnMotion(t *testing.T) {
 		})
 	}
 }
+
+// flakySource fails to convert its first picture, then serves one frame,
+// then closes: what a camera's frames.Latest does with a bad picture.
+type flakySource struct {
+	frame gocv.Mat
+	n     int
+}
+
+func (s *flakySource) Next(ctx context.Context, after uint64, dst *gocv.Mat) (frames.Info, error) {
+	s.n++
+	switch s.n {
+	case 1:
+		return frames.Info{Seq: 1}, &frames.ConvertError{Err: errors.New("scale: Invalid argument")}
+	case 2:
+		s.frame.CopyTo(dst)
+		return frames.Info{Seq: 2, At: time.Now()}, nil
+	}
+	return frames.Info{}, frames.ErrClosed
+}
+
+// A picture that cannot be converted costs that frame only: counted as an
+// error, and the loop analyses the next one instead of stopping.
+func TestRunSurvivesConvertError(t *testing.T) {
+	fr := clipFrames(t, 1)
+	src := &flakySource{frame: fr[0]}
+	l := &analytics.Loop{Camera: campus(), Source: src, Detector: &detect.Blobs{}}
+	defer l.Close()
+	if err := l.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := l.Stats(); st.Errors != 1 || st.Frames != 1 {
+		t.Fatalf("errors %d frames %d, want 1 and 1", st.Errors, st.Frames)
+	}
+}

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"gocv.io/x/gocv"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/decode"
 	"github.com/lanewatch/lanewatch/internal/frames"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
@@ -74,7 +74,9 @@ type Camera struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	ring   *ring
-	mat    gocv.Mat // detection-size frame, owned by the RTP callback
+	// pic is the picture the RTP callback decodes into; Out hands back
+	// another one for the next frame (no pixels are copied).
+	pic    *decode.Picture
 	seq    uint64
 	unreg  []prometheus.Collector
 	reg    prometheus.Registerer
@@ -159,7 +161,7 @@ func (c *Camera) Start(ctx context.Context) error {
 		return err
 	}
 	c.ring = newRing(c.PreRoll, c.PreRollBytes)
-	c.mat = gocv.NewMat()
+	c.pic = decode.NewPicture()
 	now := time.Now()
 	c.lastMotion.Store(now.UnixNano())
 	c.status = Status{ID: c.ID, Name: c.Name, State: StateOffline, Reason: "connecting", Since: now}
@@ -179,7 +181,7 @@ func (c *Camera) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	c.ring.close()
-	c.mat.Close()
+	c.pic.Close()
 	for _, col := range c.unreg {
 		c.reg.Unregister(col)
 	}

@@ -241,7 +241,7 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 		}
 	}
 	before := st.dec.Stats()
-	ok, _ := st.dec.Decode(au, pts, &c.mat)
+	ok, _ := st.dec.DecodePicture(au, pts, c.pic)
 	after := st.dec.Stats()
 	if n := after.Skipped - before.Skipped; n > 0 {
 		if st.dec.KeyframesOnly() {
@@ -261,7 +261,8 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	c.srcW.Store(int32(f.Width))
 	c.srcH.Store(int32(f.Height))
 	c.seq++
-	c.Out.Put(c.mat, frames.Info{Seq: c.seq, PTS: f.PTS, At: now, Width: f.OutW, Height: f.OutH, KeyFrame: f.KeyFrame})
+	w, h := decode.OutputSize(f.Width, f.Height, c.DetectWidth)
+	c.pic = c.Out.PutPicture(c.pic, c.DetectWidth, frames.Info{Seq: c.seq, PTS: f.PTS, At: now, Width: w, Height: h, KeyFrame: f.KeyFrame})
 }
 
 // withParams tracks in-band parameter sets (for clips) and puts the known

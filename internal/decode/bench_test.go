@@ -87,3 +87,41 @@ func BenchmarkStill720p(b *testing.B) {
 	b.Run("all", func(b *testing.B) { runDecode(b, aus, 640, true, false) })
 	b.Run("keyframes", func(b *testing.B) { runDecode(b, aus, 640, true, true) })
 }
+
+// BenchmarkScale720p converts one decoded 720p picture to 640x360 BGR: the
+// two-pass conversion the gateway uses against one scaled pass.
+func BenchmarkScale720p(b *testing.B) {
+	aus := benchClip(b, "LANEWATCH_BENCH_720P", camtest.ClipSpec{Width: 1280, Height: 720})
+	d, err := decode.New("H264", 640)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	pic := decode.NewPicture()
+	defer pic.Close()
+	for i := 0; i < len(aus) && pic.Empty(); i++ {
+		d.DecodePicture(aus[i].NALUs, 0, pic) //nolint:errcheck
+	}
+	for _, c := range []struct {
+		name  string
+		one   bool
+		flags int
+	}{{"twopass", false, 1}, {"onepass", true, 1}, {"twopass-point", false, 0x10}, {"onepass-point", true, 0x10}, {"twopass-area", false, 0x20}} {
+		one := c.one
+		b.Run(c.name, func(b *testing.B) {
+			s := decode.NewScaler(c.flags)
+			defer s.Close()
+			s.SetOnePass(one)
+			m := gocv.NewMat()
+			defer m.Close()
+			s.Scale(pic, &m, 640) //nolint:errcheck
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := s.Scale(pic, &m, 640); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -12,14 +12,63 @@ package decode
 #include <libavutil/log.h>
 #include <libswscale/swscale.h>
 
+// lw_scaler converts decoded pictures to packed BGR24. A downscale runs in
+// two passes, planar downscale to YUV 4:2:0 at the output size, then
+// libswscale's unscaled YUV->BGR converter: about a third cheaper per frame
+// than one scaled pass straight to BGR24 (docs/perf-ingest.md). When no
+// downscale is needed it is the converter alone.
+typedef struct {
+	struct SwsContext *down;
+	struct SwsContext *conv;
+	uint8_t *mid[4];
+	int mid_ls[4];
+	int mid_w, mid_h, mid_fmt;
+	int one_pass;      // benchmarks compare against the single scaled pass
+} lw_scaler;
+
+static void lw_scaler_free(lw_scaler *s) {
+	if (s->down) sws_freeContext(s->down);
+	if (s->conv) sws_freeContext(s->conv);
+	if (s->mid[0]) av_freep(&s->mid[0]);
+	memset(s, 0, sizeof(*s));
+}
+
+static int lw_scaler_run(lw_scaler *s, const AVFrame *f, uint8_t *dst, int stride, int w, int h, int flags) {
+	uint8_t *dd[4] = {dst, NULL, NULL, NULL};
+	int ds[4] = {stride, 0, 0, 0};
+	if (f->width <= 0 || f->height <= 0 || f->data[0] == NULL) return AVERROR(EINVAL);
+	if ((w == f->width && h == f->height) || s->one_pass) {
+		s->conv = sws_getCachedContext(s->conv, f->width, f->height, f->format, w, h, AV_PIX_FMT_BGR24, flags, NULL, NULL, NULL);
+		if (s->conv == NULL) return AVERROR(EINVAL);
+		int res = sws_scale(s->conv, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dd, ds);
+		return res < 0 ? res : 0;
+	}
+	// Full-range (JPEG) 4:2:0 stays full range in the middle, so that the
+	// converter applies the camera's own range; anything else goes to
+	// limited-range 8-bit 4:2:0.
+	int mid_fmt = f->format == AV_PIX_FMT_YUVJ420P ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P;
+	if (s->mid[0] == NULL || s->mid_w != w || s->mid_h != h || s->mid_fmt != mid_fmt) {
+		if (s->mid[0]) av_freep(&s->mid[0]);
+		// Alignment 64 also leaves room for SIMD writers past a line's end.
+		if (av_image_alloc(s->mid, s->mid_ls, w, h, mid_fmt, 64) < 0) return AVERROR(ENOMEM);
+		s->mid_w = w; s->mid_h = h; s->mid_fmt = mid_fmt;
+	}
+	s->down = sws_getCachedContext(s->down, f->width, f->height, f->format, w, h, mid_fmt, flags, NULL, NULL, NULL);
+	s->conv = sws_getCachedContext(s->conv, w, h, mid_fmt, w, h, AV_PIX_FMT_BGR24, flags, NULL, NULL, NULL);
+	if (s->down == NULL || s->conv == NULL) return AVERROR(EINVAL);
+	int res = sws_scale(s->down, (const uint8_t * const *)f->data, f->linesize, 0, f->height, s->mid, s->mid_ls);
+	if (res < 0) return res;
+	res = sws_scale(s->conv, (const uint8_t * const *)s->mid, s->mid_ls, 0, h, dd, ds);
+	return res < 0 ? res : 0;
+}
+
 typedef struct {
 	AVCodecContext *ctx;
 	AVFrame *frame;
 	AVPacket *pkt;
 	uint8_t *buf;      // Annex-B staging buffer, padded as libavcodec requires
 	int buf_cap;       // usable bytes (without padding)
-	struct SwsContext *sws;
-	struct SwsContext *sws_full;
+	lw_scaler sc[2];   // detection size, full size
 	int send_err;      // status of the last avcodec_send_packet
 } lw_dec;
 
@@ -43,8 +92,8 @@ static int lw_open(lw_dec *d, int codec_id, int threads, int64_t max_pixels) {
 }
 
 static void lw_close(lw_dec *d) {
-	if (d->sws) sws_freeContext(d->sws);
-	if (d->sws_full) sws_freeContext(d->sws_full);
+	lw_scaler_free(&d->sc[0]);
+	lw_scaler_free(&d->sc[1]);
 	if (d->frame) av_frame_free(&d->frame);
 	if (d->pkt) av_packet_free(&d->pkt);
 	if (d->ctx) avcodec_free_context(&d->ctx);
@@ -103,15 +152,26 @@ static int lw_send(lw_dec *d, int n, int64_t pts, int key) {
 
 // lw_scale converts the current frame into a packed BGR24 buffer of w x h.
 static int lw_scale(lw_dec *d, int full, uint8_t *dst, int stride, int w, int h, int flags) {
-	AVFrame *f = d->frame;
-	struct SwsContext **sws = full ? &d->sws_full : &d->sws;
-	*sws = sws_getCachedContext(*sws, f->width, f->height, f->format, w, h, AV_PIX_FMT_BGR24, flags, NULL, NULL, NULL);
-	if (*sws == NULL) return AVERROR(EINVAL);
-	uint8_t *dd[4] = {dst, NULL, NULL, NULL};
-	int ds[4] = {stride, 0, 0, 0};
-	int res = sws_scale(*sws, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dd, ds);
-	return res < 0 ? res : 0;
+	return lw_scaler_run(&d->sc[full], d->frame, dst, stride, w, h, flags);
 }
+
+// lw_take moves the current frame into dst (a reference to the decoder's
+// pooled buffer, no pixel copy), dropping what dst held.
+static void lw_take(lw_dec *d, AVFrame *dst) {
+	av_frame_unref(dst);
+	av_frame_move_ref(dst, d->frame);
+}
+
+static int lw_ref(AVFrame *dst, const AVFrame *src) {
+	av_frame_unref(dst);
+	if (src->buf[0] == NULL) return 0;
+	return av_frame_ref(dst, src);
+}
+
+static AVFrame *lw_frame_alloc(void) { return av_frame_alloc(); }
+static void lw_frame_free(AVFrame *f) { av_frame_free(&f); }
+static void lw_frame_unref(AVFrame *f) { av_frame_unref(f); }
+static int lw_frame_empty(const AVFrame *f) { return f->buf[0] == NULL; }
 
 static void lw_skip(lw_dec *d, int nonkey) {
 	d->ctx->skip_frame = nonkey ? AVDISCARD_NONKEY : AVDISCARD_DEFAULT;
@@ -218,9 +278,9 @@ type Decoder struct {
 	// pending holds parameter sets that came without a picture, in
 	// Annex-B, to go in front of the next unit sent.
 	pending []byte
-	// owned holds the data pointers of the padded Mats this decoder
-	// allocated for dst and full (see ensureMat).
-	owned [2]uintptr
+	// mats remembers the padded Mats this decoder allocated for dst and
+	// full (see matOwner).
+	mats [2]matOwner
 }
 
 var quietOnce sync.Once
@@ -411,12 +471,9 @@ func (d *Decoder) stage(nalus [][]byte) (C.int, error) {
 }
 
 func (d *Decoder) scale(m *gocv.Mat, full, w, h int) error {
-	if err := d.ensureMat(m, full, w, h); err != nil {
+	data, err := d.mats[full].ensure(m, w, h)
+	if err != nil {
 		return err
-	}
-	data, err := m.DataPtrUint8()
-	if err != nil || len(data) < w*h*3 {
-		return ErrBadMat
 	}
 	res := C.lw_scale(&d.c, C.int(full), (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(m.Step()), C.int(w), C.int(h), d.scaleFlags)
 	if res < 0 {
@@ -432,17 +489,20 @@ func (d *Decoder) scale(m *gocv.Mat, full, w, h int) error {
 // have that padding, OpenCV's do not.
 const matPadBytes = 256
 
-// ensureMat makes m an h x w CV_8UC3 Mat whose buffer this decoder
-// allocated with padding after its last row. A Mat the decoder did not
+// matOwner remembers the one destination Mat it allocated with padding.
+type matOwner struct{ data uintptr }
+
+// ensure makes m an h x w CV_8UC3 Mat whose buffer this owner allocated
+// with padding after its last row, and returns its bytes. A Mat it did not
 // allocate (or of another type or size) is closed and replaced, so that no
 // caller-made buffer is ever written past its end.
-func (d *Decoder) ensureMat(m *gocv.Mat, which, w, h int) error {
+func (o *matOwner) ensure(m *gocv.Mat, w, h int) ([]byte, error) {
 	if w <= 0 || h <= 0 {
-		return ErrBadMat
+		return nil, ErrBadMat
 	}
 	if !m.Empty() && m.Rows() == h && m.Cols() == w && m.Type() == gocv.MatTypeCV8UC3 && m.IsContinuous() && m.Step() == w*3 {
-		if data, err := m.DataPtrUint8(); err == nil && len(data) > 0 && uintptr(unsafe.Pointer(&data[0])) == d.owned[which] {
-			return nil
+		if data, err := m.DataPtrUint8(); err == nil && len(data) >= w*h*3 && uintptr(unsafe.Pointer(&data[0])) == o.data {
+			return data, nil
 		}
 	}
 	padRows := (matPadBytes + w*3 - 1) / (w * 3)
@@ -454,12 +514,12 @@ func (d *Decoder) ensureMat(m *gocv.Mat, which, w, h int) error {
 	data, err := view.DataPtrUint8()
 	if view.Empty() || err != nil || len(data) < w*h*3 {
 		view.Close()
-		return ErrBadMat
+		return nil, ErrBadMat
 	}
 	m.Close()
 	*m = view
-	d.owned[which] = uintptr(unsafe.Pointer(&data[0]))
-	return nil
+	o.data = uintptr(unsafe.Pointer(&data[0]))
+	return data, nil
 }
 
 // OutputSize is the detection size for a source of sw x sh scaled to width:
@@ -543,4 +603,121 @@ func appendAnnexB(b []byte, nalus [][]byte) []byte {
 		b = append(b, n...)
 	}
 	return b
+}
+
+// Picture is a decoded picture at source size, held as a reference to the
+// decoder's pooled buffer: handing it from the decoder to an analysis loop
+// copies no pixels, and converting it to BGR happens only for the pictures
+// the loop actually takes (see Scaler). Not safe for concurrent use; Ref
+// gives another goroutine its own reference.
+type Picture struct {
+	f *C.AVFrame
+}
+
+// NewPicture allocates an empty picture. Close frees it.
+func NewPicture() *Picture {
+	return &Picture{f: C.lw_frame_alloc()}
+}
+
+// Empty reports whether p holds no picture.
+func (p *Picture) Empty() bool { return p == nil || p.f == nil || C.lw_frame_empty(p.f) != 0 }
+
+// Size is the picture's coded size.
+func (p *Picture) Size() (w, h int) {
+	if p.Empty() {
+		return 0, 0
+	}
+	return int(p.f.width), int(p.f.height)
+}
+
+// Ref makes p another reference to src's picture (no pixel copy); the
+// buffer lives until every reference is released.
+func (p *Picture) Ref(src *Picture) error {
+	if p.f == nil {
+		return ErrClosed
+	}
+	if src.Empty() {
+		C.lw_frame_unref(p.f)
+		return nil
+	}
+	if res := C.lw_ref(p.f, src.f); res < 0 {
+		return &Error{Op: "ref", Code: int(res)}
+	}
+	return nil
+}
+
+// Release drops the picture p holds, keeping p usable.
+func (p *Picture) Release() {
+	if p.f != nil {
+		C.lw_frame_unref(p.f)
+	}
+}
+
+// Close frees p. Safe to call twice.
+func (p *Picture) Close() {
+	if p.f != nil {
+		C.lw_frame_free(p.f)
+		p.f = nil
+	}
+}
+
+// DecodePicture is Decode without the conversion: the frame goes into pic
+// as a reference (whatever pic held is released). Convert it later with a
+// Scaler, on whichever goroutine needs it.
+func (d *Decoder) DecodePicture(nalus [][]byte, pts time.Duration, pic *Picture) (bool, error) {
+	if pic == nil || pic.f == nil {
+		return false, ErrClosed
+	}
+	ok, err := d.decode(nalus, pts, nil, nil, false)
+	if ok {
+		C.lw_take(&d.c, pic.f)
+	}
+	return ok, err
+}
+
+// Scaler converts Pictures to BGR Mats at a detection width (aspect kept,
+// as OutputSize). One per consuming goroutine: it keeps libswscale
+// contexts and an intermediate buffer between calls.
+type Scaler struct {
+	sc     C.lw_scaler
+	flags  C.int
+	mat    matOwner
+	closed bool
+}
+
+// NewScaler returns a scaler with libswscale flags (0: SWS_FAST_BILINEAR).
+func NewScaler(flags int) *Scaler {
+	if flags == 0 {
+		flags = C.SWS_FAST_BILINEAR
+	}
+	return &Scaler{flags: C.int(flags)}
+}
+
+// Scale writes pic into dst at width (0: source size) and returns the
+// size written. dst is managed like Decode's: pass the same Mat each time.
+func (s *Scaler) Scale(pic *Picture, dst *gocv.Mat, width int) (w, h int, err error) {
+	if s.closed {
+		return 0, 0, ErrClosed
+	}
+	if pic.Empty() {
+		return 0, 0, &Error{Op: "scale", Code: int(C.AVERROR_INVALIDDATA)}
+	}
+	sw, sh := pic.Size()
+	w, h = OutputSize(sw, sh, width)
+	data, err := s.mat.ensure(dst, w, h)
+	if err != nil {
+		return 0, 0, err
+	}
+	if res := C.lw_scaler_run(&s.sc, pic.f, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(dst.Step()), C.int(w), C.int(h), s.flags); res < 0 {
+		return 0, 0, &Error{Op: "scale", Code: int(res)}
+	}
+	return w, h, nil
+}
+
+// Close frees the scaler's contexts. Safe to call twice.
+func (s *Scaler) Close() {
+	if !s.closed {
+		s.closed = true
+		C.lw_scaler_free(&s.sc)
+	}
 }
