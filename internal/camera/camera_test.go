@@ -229,6 +229,25 @@ func TestDegradedBelowNominalFPS(t *testing.T) {
 	}
 }
 
+// A lossy network: lost RTP packets are counted and make the camera
+// degraded with that reason; it is online again once the loss stops.
+func TestPacketLoss(t *testing.T) {
+	srv := camtest.StartServer(t)
+	p := srv.AddStream("live", "H264", clip(t, "H264", 0), 20)
+	h := startCamera(t, srv.URL("live"), nil)
+	waitState(t, h, camera.StateOnline, 5*time.Second)
+	p.Loss(7)
+	st := waitState(t, h, camera.StateDegraded, 3*time.Second)
+	if st.Reason != "packets lost" {
+		t.Errorf("reason %q, want packets lost", st.Reason)
+	}
+	waitFor(t, 3*time.Second, "lost packets counted", func() bool { return h.cam.Status().PacketsLost >= 5 })
+	p.Loss(0)
+	waitState(t, h, camera.StateOnline, 5*time.Second)
+	before := h.cam.Status().FramesDecoded
+	waitFor(t, 3*time.Second, "frames after the loss", func() bool { return h.cam.Status().FramesDecoded > before+5 })
+}
+
 func TestStall(t *testing.T) {
 	srv := camtest.StartServer(t)
 	p := srv.AddStream("live", "H264", clip(t, "H264", 0), 20)
@@ -341,8 +360,14 @@ func TestCredentialsNeverLeak(t *testing.T) {
 }
 
 func TestClipAndSnapshot(t *testing.T) {
+	for _, codec := range []string{"H264", "H265"} {
+		t.Run(codec, func(t *testing.T) { testClipAndSnapshot(t, codec) })
+	}
+}
+
+func testClipAndSnapshot(t *testing.T, codec string) {
 	srv := camtest.StartServer(t)
-	srv.AddStream("live", "H264", clip(t, "H264", 0), 20)
+	srv.AddStream("live", codec, clip(t, codec, 0), 20)
 	h := startCamera(t, srv.URL("live"), func(c *camera.Camera) { c.PreRoll = 2 * time.Second })
 	if _, err := h.cam.Snapshot(context.Background()); err == nil {
 		// Possible only if a key frame already arrived; fine either way.
@@ -363,7 +388,7 @@ func TestClipAndSnapshot(t *testing.T) {
 	if len(aus) < 20 || !aus[0].Key {
 		t.Fatalf("clip: %d units, first key %v", len(aus), len(aus) > 0 && aus[0].Key)
 	}
-	if params.Codec != "H264" || len(params.SPS) == 0 || len(params.PPS) == 0 || params.Width != 640 {
+	if params.Codec != codec || len(params.SPS) == 0 || len(params.PPS) == 0 || params.Width != 640 || codec == "H265" && len(params.VPS) == 0 {
 		t.Errorf("params %+v", params)
 	}
 	for i := 1; i < len(aus); i++ {

@@ -158,6 +158,8 @@ type Path struct {
 	fps    int
 	stall  atomic.Bool
 	garb   atomic.Bool
+	loss   atomic.Int64
+	pkts   uint64 // RTP packets encoded; only the feeder touches it
 	next   atomic.Pointer[[]AU]
 	sent   atomic.Uint64
 }
@@ -209,6 +211,10 @@ func (p *Path) Stall(on bool) { p.stall.Store(on) }
 // Garbage makes every other access unit noise (valid NAL header, random
 // body) and adds RTP packets with random payloads.
 func (p *Path) Garbage(on bool) { p.garb.Store(on) }
+
+// Loss drops every nth RTP packet (0: none) after it got its sequence
+// number, as a lossy network would: the client sees the gap.
+func (p *Path) Loss(every int) { p.loss.Store(int64(every)) }
 
 // Switch replaces the footage at the next access unit, e.g. to change the
 // resolution mid-stream.
@@ -281,8 +287,13 @@ func (f *feeder) send(n uint32) {
 		return
 	}
 	ts := n * uint32(90000/p.fps)
+	loss := uint64(p.loss.Load())
 	for _, pkt := range pkts {
 		pkt.Timestamp = ts
+		p.pkts++
+		if loss > 0 && p.pkts%loss == 0 {
+			continue
+		}
 		p.stream.WritePacketRTP(p.media, pkt) //nolint:errcheck // readers come and go
 	}
 	if p.garb.Load() {
