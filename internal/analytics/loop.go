@@ -198,6 +198,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		return errors.New("analytics: no frame source")
 	}
 	var seq uint64
+	var slot time.Time // when the current analysis slot started
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -231,7 +232,20 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.OnResult(info.At, done)
 			}
 		}
-		if wait := l.interval - time.Since(start); wait > 0 {
+		// Pace by a schedule, not by "interval after this frame": time spent
+		// waiting for a frame or over budget on one frame is made up on the
+		// next, so the loop holds its rate on average instead of slipping a
+		// little every cycle. A loop more than one interval behind starts a
+		// new schedule rather than bursting to catch up.
+		if slot.IsZero() {
+			slot = start
+		}
+		slot = slot.Add(l.interval)
+		now := time.Now()
+		if now.Sub(slot) > l.interval {
+			slot = now
+		}
+		if wait := slot.Sub(now); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -338,7 +352,12 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 		l.motionF = append(l.motionF, b)
 	}
 	l.look.grey = l.motion.Grey()
-	tracks := l.tracker.Update(at, l.dets, l.motionF)
+	var tracks []*track.Track
+	if carry {
+		tracks = l.tracker.Carry(at, l.dets, l.motionF)
+	} else {
+		tracks = l.tracker.Update(at, l.dets, l.motionF)
+	}
 	l.prev, l.lastAt = tracks, at
 	if !mres.LightChange {
 		l.look.update(tracks)

@@ -434,10 +434,16 @@ func (e *Engine) crossing(lr *lineRule, f Frame) {
 	objs := e.objBuf[:0]
 	dirs := 0
 	for _, t := range f.Tracks {
-		if !slices.Contains(lr.objects, t.Label) || t.Missed > 0 {
+		if !slices.Contains(lr.objects, t.Label) {
 			continue
 		}
+		// A track missed for a frame or two keeps its last position: were it
+		// forgotten, its next sighting would count from where the track
+		// began and "cross" every line between there and here.
 		lr.seen[t.ID] = true
+		if t.Missed > 0 {
+			continue
+		}
 		x, y := t.Foot()
 		p, ok := lr.prev[t.ID]
 		if !ok {

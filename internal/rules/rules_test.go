@@ -175,6 +175,7 @@ func TestLineCrossing(t *testing.T) {
 		{"reversed line flips in", config.Line{ID: "l", Direction: "in", Points: []config.Point{up[1], up[0]}}, []mover{left}, 1, "in"},
 		{"passing beyond the segment's end", config.Line{ID: "l", Points: []config.Point{{0.5, 0.1}, {0.5, 0.4}}}, []mover{right}, 0, ""},
 		{"class not watched", config.Line{ID: "l", Objects: []string{"vehicle"}, Points: up}, []mover{right}, 0, ""},
+		{"detector misses after the crossing are no new crossings", config.Line{ID: "l", Direction: "in", Points: up}, []mover{flicker(right, 3)}, 1, "in"},
 		{"two people, two crossings", config.Line{ID: "l", Points: up}, []mover{right, path("person", 0.04, 0.12, 0.2, 0.8, 0.8, 0.8, 2, 6, 7)}, 2, ""},
 	}
 	for _, tc := range tests {

@@ -113,8 +113,7 @@ func (t *tamper) observe(grey gocv.Mat, now time.Time) string {
 		t.learn(grey, now)
 		return TamperNone
 	}
-	gocv.MatchTemplate(grey, t.ref, &t.ncc, gocv.TmCcoeffNormed, t.noMask)
-	t.Correlation = float64(t.ncc.GetFloatAt(0, 0))
+	t.Correlation = t.correlate(grey)
 	if math.IsNaN(t.Correlation) {
 		t.Correlation = 0
 	}
@@ -128,6 +127,47 @@ func (t *tamper) observe(grey gocv.Mat, now time.Time) string {
 		t.learn(grey, now)
 	}
 	return TamperNone
+}
+
+// correlate is the normalised correlation coefficient of grey with the
+// reference view (OpenCV's TM_CCOEFF_NORMED for a template the size of the
+// image). Computed in one pass over the bytes: MatchTemplate takes the DFT
+// route even for a single position and cost 1.5 ms a frame, 5 % of the
+// whole machine at 16 cameras; this takes 0.1 ms (BenchmarkCorrelate).
+func (t *tamper) correlate(grey gocv.Mat) float64 {
+	a, errA := grey.DataPtrUint8()
+	b, errB := t.ref.DataPtrUint8()
+	n := grey.Rows() * grey.Cols()
+	if errA != nil || errB != nil || !grey.IsContinuous() || !t.ref.IsContinuous() || grey.Type() != gocv.MatTypeCV8UC1 ||
+		t.ref.Type() != gocv.MatTypeCV8UC1 || len(a) < n || len(b) < n || n == 0 {
+		gocv.MatchTemplate(grey, t.ref, &t.ncc, gocv.TmCcoeffNormed, t.noMask)
+		return float64(t.ncc.GetFloatAt(0, 0))
+	}
+	return pearson(a[:n], b[:n])
+}
+
+// pearson is the correlation coefficient of two equally long byte series;
+// NaN when either is constant.
+func pearson(a, b []byte) float64 {
+	b = b[:len(a)]
+	var sa, sb, saa, sbb, sab uint64
+	for i, x := range a {
+		y := uint64(b[i])
+		xv := uint64(x)
+		sa += xv
+		sb += y
+		saa += xv * xv
+		sbb += y * y
+		sab += xv * y
+	}
+	n := float64(len(a))
+	cov := float64(sab) - float64(sa)*float64(sb)/n
+	va := float64(saa) - float64(sa)*float64(sa)/n
+	vb := float64(sbb) - float64(sb)*float64(sb)/n
+	if va <= 0 || vb <= 0 {
+		return math.NaN()
+	}
+	return cov / math.Sqrt(va*vb)
 }
 
 // learn folds a normal frame into the baseline and refreshes the reference.

@@ -111,6 +111,20 @@ func (tr *Tracker) Tracks() []*Track { return tr.tracks }
 // boxes: a confirmed track that is not detected but stands where nothing
 // moves is held instead of aged (nil motion: no holding).
 func (tr *Tracker) Update(at time.Time, dets []detect.Detection, motion [][4]float64) []*Track {
+	return tr.update(at, dets, motion, true)
+}
+
+// Carry feeds a frame on which the detector did not run (the loop runs it
+// on every Nth frame): dets are the confirmed tracks the caller carried
+// forward. A track not yet confirmed was given no chance to be detected on
+// such a frame, so it is not aged: otherwise a single detector miss after a
+// carried frame would kill every track still waiting for confirmation, and
+// at a low analysis rate nothing would ever be confirmed.
+func (tr *Tracker) Carry(at time.Time, dets []detect.Detection, motion [][4]float64) []*Track {
+	return tr.update(at, dets, motion, false)
+}
+
+func (tr *Tracker) update(at time.Time, dets []detect.Detection, motion [][4]float64, detected bool) []*Track {
 	dt := 0.0
 	if !tr.last.IsZero() {
 		dt = at.Sub(tr.last).Seconds()
@@ -168,7 +182,7 @@ func (tr *Tracker) Update(at time.Time, dets []detect.Detection, motion [][4]flo
 	// Age the unmatched tracks; drop the old ones.
 	keep := tr.tracks[:0]
 	for ti, t := range tr.tracks {
-		if !usedTrack[ti] {
+		if !usedTrack[ti] && (detected || t.Confirmed) {
 			if t.Confirmed && tr.cfg.HoldFor > 0 && at.Sub(t.LastSeen) < tr.cfg.HoldFor && tr.there(t, motion) {
 				// The velocity is kept: it is the speed it had when last seen,
 				// which the Hold hook may judge on every frame.

@@ -221,3 +221,54 @@ func TestHoldHook(t *testing.T) {
 		}
 	}
 }
+
+// With the detector on every other frame, a walker the detector misses once
+// while it waits for confirmation is still confirmed, under one id: carried
+// frames do not age it. Without Carry (every frame an Update) the miss
+// after a carried frame would be its second and drop it.
+func TestCarryDoesNotAgeUnconfirmed(t *testing.T) {
+	o := obj{"person", 0.1, 0.4, 0.04, 0.12, 0.01, 0, always}
+	// Detector frames are the even ones; it misses on frame 2.
+	run := func(useCarry bool) (confirmed bool, ids map[int]bool) {
+		tr := New(Config{MinHits: 3})
+		ids = map[int]bool{}
+		for i := 0; i < 10; i++ {
+			at := t0.Add(time.Duration(i) * time.Second / fps)
+			var tracks []*Track
+			switch {
+			case i%2 == 1 && useCarry:
+				tracks = tr.Carry(at, nil, nil)
+			case i%2 == 1 || i == 2:
+				tracks = tr.Update(at, nil, nil)
+			default:
+				tracks = tr.Update(at, []detect.Detection{{Label: "person", Box: o.box(i)}}, nil)
+			}
+			for _, tk := range tracks {
+				ids[tk.ID] = true
+				confirmed = confirmed || tk.Confirmed
+			}
+		}
+		return confirmed, ids
+	}
+	if ok, ids := run(true); !ok || len(ids) != 1 {
+		t.Fatalf("with Carry: confirmed %v, ids %v", ok, ids)
+	}
+	if ok, ids := run(false); ok && len(ids) == 1 {
+		t.Fatalf("without Carry the same sequence kept one confirmed track: the test does not exercise the miss")
+	}
+	// Noise is still dropped: a stray detection followed by carried frames
+	// and detector misses goes.
+	tr := New(Config{})
+	tr.Update(t0, []detect.Detection{{Label: "person", Box: [4]float64{0.5, 0.5, 0.05, 0.1}}}, nil)
+	for i := 1; i < 7; i++ {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if i%2 == 1 {
+			tr.Carry(at, nil, nil)
+		} else {
+			tr.Update(at, nil, nil)
+		}
+	}
+	if n := len(tr.Tracks()); n != 0 {
+		t.Fatalf("%d tracks left from one stray detection", n)
+	}
+}
