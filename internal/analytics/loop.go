@@ -59,7 +59,10 @@ type Loop struct {
 	// (default 2); on the frames between, the tracks that motion still covers
 	// are carried to their predicted place. The detector is about half of
 	// the loop's CPU, and at 5 analysed fps a person moves a few pixels
-	// between two frames. 1 detects on every frame.
+	// between two frames. Only while frames come at the configured rate:
+	// a loop that falls behind (a loaded box) detects on every frame it
+	// gets, since objects then move far between frames. 1 detects on every
+	// frame.
 	DetectEvery int
 
 	init    sync.Once
@@ -80,6 +83,7 @@ type Loop struct {
 	dets      []detect.Detection
 	lastAt    time.Time
 	lastDet   bool // the detector ran on the previous analysed frame
+	lastDetAt time.Time
 	prev      []*track.Track
 	roiDets   []detect.Detection
 	motionF   [][4]float64
@@ -316,12 +320,12 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	}
 	// Between detector runs, carry the confirmed tracks that motion still
 	// covers. A new object waits at most one analysed frame for the detector.
-	carry := every > 1 && l.lastDet && mres.Motion() && !mres.LightChange
+	carry := every > 1 && l.lastDet && at.Sub(l.lastDetAt) <= l.interval*3/2 && mres.Motion() && !mres.LightChange
 	if carry {
 		l.carryTracks(at)
 		l.lastDet = false
 	} else if mres.Motion() && !mres.LightChange {
-		l.lastDet = true
+		l.lastDet, l.lastDetAt = true, at
 		l.rects = l.rects[:0]
 		for _, b := range l.boxes {
 			l.rects = append(l.rects, b.Rect(size))

@@ -53,6 +53,10 @@ type Config struct {
 	MaxAge   int     // missed frames before a track is dropped; default 5
 	MinIoU   float64 // with the predicted box, to match; default 0.1
 	MaxDist  float64 // centre distance (frame fractions) matched when IoU fails; default 0.08
+	// MaxSpeed (frame fractions per second) widens that reach when frames
+	// are far apart: a loop on a loaded box analyses a frame a second, and
+	// a walker then moves further than MaxDist between frames; default 0.3.
+	MaxSpeed float64
 	TrailLen int     // default 64
 	// HoldFor: how long a confirmed track is held without detections while
 	// it is still there; default 10m. 0 keeps the default; negative disables.
@@ -72,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MinIoU <= 0 {
 		c.MinIoU = 0.1
+	}
+	if c.MaxSpeed <= 0 {
+		c.MaxSpeed = 0.3
 	}
 	if c.MaxDist <= 0 {
 		c.MaxDist = 0.08
@@ -138,7 +145,7 @@ func (tr *Tracker) update(at time.Time, dets []detect.Detection, motion [][4]flo
 		pred[0] += t.VX * dt
 		pred[1] += t.VY * dt
 		px, py := centre(pred)
-		reach := tr.cfg.MaxDist * float64(1+t.Missed)
+		reach := max(tr.cfg.MaxDist, tr.cfg.MaxSpeed*dt) * float64(1+t.Missed)
 		for di := range dets {
 			d := &dets[di]
 			if d.Label != t.Label {
