@@ -49,15 +49,15 @@ func centre(b [4]float64) (x, y float64) { return b[0] + b[2]/2, b[1] + b[3]/2 }
 
 // Config tunes a Tracker; zero values take the defaults.
 type Config struct {
-	MinHits  int     // hits before a track is confirmed; default 3
-	MaxAge   int     // missed frames before a track is dropped; default 5
-	MinIoU   float64 // with the predicted box, to match; default 0.1
-	MaxDist  float64 // centre distance (frame fractions) matched when IoU fails; default 0.08
+	MinHits int     // hits before a track is confirmed; default 3
+	MaxAge  int     // missed frames before a track is dropped; default 5
+	MinIoU  float64 // with the predicted box, to match; default 0.1
+	MaxDist float64 // centre distance (frame fractions) matched when IoU fails; default 0.08
 	// MaxSpeed (frame fractions per second) widens that reach when frames
 	// are far apart: a loop on a loaded box analyses a frame a second, and
 	// a walker then moves further than MaxDist between frames; default 0.3.
 	MaxSpeed float64
-	TrailLen int     // default 64
+	TrailLen int // default 64
 	// HoldFor: how long a confirmed track is held without detections while
 	// it is still there; default 10m. 0 keeps the default; negative disables.
 	HoldFor time.Duration
