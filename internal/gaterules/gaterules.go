@@ -352,6 +352,10 @@ func (r *Rules) Run(ctx context.Context) error {
 // component alike.
 func (r *Rules) Close() error { return nil }
 
+// RaiseTimeout bounds how long Handle waits for the incident engine to store
+// a signal.
+var RaiseTimeout = 10 * time.Second
+
 // raise attaches a snapshot from the gate's first camera and hands the
 // signals on. It runs without the lock: a snapshot can take a while.
 func (r *Rules) raise(c config.Gate, sigs []incidents.Signal) {
@@ -368,7 +372,16 @@ func (r *Rules) raise(c config.Gate, sigs []incidents.Signal) {
 		if !s.Clear {
 			r.fired.WithLabelValues(string(s.Type), c.ID).Inc()
 		}
-		if r.Raiser != nil {
+		if wr, ok := r.Raiser.(incidents.WaitRaiser); ok {
+			// Handle runs before the event is acknowledged to the broker:
+			// wait until the incident is on disk, so that an SOS acknowledged
+			// is an SOS that survives a crash.
+			ctx, cancel := context.WithTimeout(context.Background(), RaiseTimeout)
+			if err := wr.RaiseWait(ctx, s); err != nil {
+				r.log.Error("gate incident not confirmed stored", "type", s.Type, "gate", c.ID, "err", err)
+			}
+			cancel()
+		} else if r.Raiser != nil {
 			r.Raiser.Raise(s)
 		}
 	}

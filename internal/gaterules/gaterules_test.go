@@ -310,3 +310,52 @@ func TestRunTicks(t *testing.T) {
 		t.Fatalf("signals = %+v", rec.sigs)
 	}
 }
+
+// waitRecorder stores a signal only when RaiseWait's caller may go on: Handle
+// must not return before the signal is stored.
+type waitRecorder struct {
+	recorder
+	waited  int
+	release chan struct{}
+}
+
+func (w *waitRecorder) RaiseWait(ctx context.Context, s incidents.Signal) error {
+	select {
+	case <-w.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.mu.Lock()
+	w.waited++
+	w.mu.Unlock()
+	w.Raise(s)
+	return nil
+}
+
+// With the incident engine as Raiser, Handle waits until an SOS is stored:
+// the sensor event is acknowledged to the broker only after Handle returns.
+func TestHandleWaitsUntilStored(t *testing.T) {
+	w := &waitRecorder{release: make(chan struct{})}
+	now := t0
+	r := newRules(&w.recorder, &now)
+	r.Raiser = w
+	done := make(chan struct{})
+	go func() {
+		r.Handle(sensors.Event{Gate: "north", Type: sensors.SOS, TS: now, Received: now})
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("Handle returned before the SOS was stored")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(w.release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Handle did not return once stored")
+	}
+	if w.waited != 1 || len(w.sigs) != 1 || w.sigs[0].Type != incidents.SOS {
+		t.Fatalf("waited %d, signals %+v", w.waited, w.sigs)
+	}
+}

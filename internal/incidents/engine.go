@@ -157,7 +157,7 @@ type Engine struct {
 	log  *slog.Logger
 	now  func() time.Time
 	db   *bolt.DB
-	sigs chan Signal
+	sigs chan queued
 
 	mu    sync.Mutex
 	live  map[string]*live // every incident not yet resolved
@@ -172,6 +172,7 @@ type Engine struct {
 	lastDropLog atomic.Int64
 
 	stop      chan struct{}
+	loopDone  chan struct{} // closed when the signal loop has returned
 	closeOnce sync.Once
 	done      sync.WaitGroup
 	m         engineMetrics
@@ -206,15 +207,16 @@ func New(cfg EngineConfig) (*Engine, error) {
 		return nil, fmt.Errorf("incidents: open store: %w", err)
 	}
 	e := &Engine{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		now:   cfg.Now,
-		db:    db,
-		sigs:  make(chan Signal, signalQueue),
-		live:  map[string]*live{},
-		byKey: map[string]*live{},
-		subs:  map[*subscriber]struct{}{},
-		stop:  make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		db:       db,
+		sigs:     make(chan queued, signalQueue),
+		live:     map[string]*live{},
+		byKey:    map[string]*live{},
+		subs:     map[*subscriber]struct{}{},
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
 	}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -312,7 +314,7 @@ func foldKey(t Type, s Source, plate string) string {
 // loop. When the queue is full the signal is dropped and counted.
 func (e *Engine) Raise(s Signal) {
 	select {
-	case e.sigs <- s:
+	case e.sigs <- queued{Signal: s}:
 	default:
 		e.m.dropped.Inc()
 		// At most one line a second: the caller is the detection loop.
@@ -323,23 +325,76 @@ func (e *Engine) Raise(s Signal) {
 	}
 }
 
+// queued is a signal on its way to the engine's goroutine; done, if set, is
+// closed once the signal is handled (its incident persisted).
+type queued struct {
+	Signal
+	done chan struct{}
+}
+
+// RaiseWait hands s to the engine like Raise and returns once it is handled:
+// the incident it opened or updated is on disk. Sensor events use it, so
+// that the broker gets its acknowledgement for an SOS only when the incident
+// would survive a crash; a Raise queued in memory would not. It waits for
+// room in the queue rather than dropping the signal, and returns ctx's error
+// if ctx ends first (the signal may still be handled) or ErrClosed after
+// Close.
+func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
+	q := queued{Signal: s, done: make(chan struct{})}
+	select {
+	case <-e.stop:
+		return ErrClosed
+	default:
+	}
+	select {
+	case e.sigs <- q:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stop:
+		return ErrClosed
+	}
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.loopDone:
+		// Queued as the engine closed: the loop's last drain may or may
+		// not have taken it.
+		select {
+		case <-q.done:
+			return nil
+		default:
+			return ErrClosed
+		}
+	}
+}
+
 func (e *Engine) loop() {
 	defer e.done.Done()
+	defer close(e.loopDone)
 	for {
 		select {
-		case s := <-e.sigs:
-			e.handle(s)
+		case q := <-e.sigs:
+			e.handleQueued(q)
 		case <-e.stop:
 			// Take what rules already handed over before shutting down.
 			for {
 				select {
-				case s := <-e.sigs:
-					e.handle(s)
+				case q := <-e.sigs:
+					e.handleQueued(q)
 				default:
 					return
 				}
 			}
 		}
+	}
+}
+
+func (e *Engine) handleQueued(q queued) {
+	e.handle(q.Signal)
+	if q.done != nil {
+		close(q.done)
 	}
 }
 

@@ -1,7 +1,9 @@
 package incidents
 
 import (
+	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	bolt "go.etcd.io/bbolt"
 )
 
 type clock struct {
@@ -462,4 +465,63 @@ func TestVehicleIncidentsFoldPerPlate(t *testing.T) {
 	g1 := next(t, ch)
 	e.Raise(Signal{Type: GateForced, Source: gate, Plate: "B", At: clk.Now()})
 	eventually(t, func() bool { inc, _ := e.Get(g1.Incident.ID); return inc.Count == 2 })
+}
+
+// RaiseWait returns only once the incident is stored: read back straight
+// after, and found again by a new engine on the same data after an abrupt
+// stop (the database closed without the engine's orderly shutdown).
+// A full queue makes it wait, not drop; after Close it says so.
+func TestRaiseWaitStoresBeforeReturning(t *testing.T) {
+	dir := t.TempDir()
+	e, _, _ := newTestEngine(t, dir, config.Incidents{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.RaiseWait(ctx, Signal{Type: SOS, Source: Source{Gate: "north"}, Title: "SOS at North"}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.List(Filter{Type: SOS})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("straight after RaiseWait: %v %v", list, err)
+	}
+	// No engine Close: only the file handle, as a crash would leave it.
+	if err := e.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, "incidents.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	db.View(func(tx *bolt.Tx) error { //nolint:errcheck
+		return tx.Bucket(bucketIncidents).ForEach(func(k, v []byte) error {
+			found = found || strings.Contains(string(v), "SOS at North")
+			return nil
+		})
+	})
+	db.Close()
+	if !found {
+		t.Fatal("the incident RaiseWait reported stored is not in the database")
+	}
+
+	// A stalled engine: RaiseWait waits for room instead of dropping, and
+	// gives up with its context.
+	e2, err := New(EngineConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.mu.Lock()
+	for i := 0; i < signalQueue+10; i++ {
+		e2.Raise(Signal{Type: Intrusion, Source: lawn})
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = e2.RaiseWait(short, Signal{Type: SOS, Source: Source{Gate: "north"}})
+	cancelShort()
+	e2.mu.Unlock()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stalled engine: %v, want the context's deadline", err)
+	}
+	e2.Close()
+	if err := e2.RaiseWait(context.Background(), Signal{Type: SOS}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
 }

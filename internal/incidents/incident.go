@@ -4,7 +4,10 @@
 // ticket outbox, InfluxDB and the console.
 package incidents
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Type is the incident type of contract section 3.
 type Type string
@@ -120,6 +123,13 @@ type Signal struct {
 // Raiser takes rule hits. The engine implements it; rules depend only on this.
 type Raiser interface {
 	Raise(s Signal)
+}
+
+// WaitRaiser is a Raiser that can also report when a signal is stored (the
+// engine): callers that acknowledge an outside event use it.
+type WaitRaiser interface {
+	Raiser
+	RaiseWait(ctx context.Context, s Signal) error
 }
 
 // RaiserFunc adapts a function to Raiser.
