@@ -77,7 +77,16 @@ func TestLoop16(t *testing.T) {
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var signals atomic.Uint64
-	raiser := incidents.RaiserFunc(func(incidents.Signal) { signals.Add(1) })
+	var sigMu sync.Mutex
+	perCam := map[string]int{} // intrusion signals per camera
+	raiser := incidents.RaiserFunc(func(s incidents.Signal) {
+		signals.Add(1)
+		if s.Type == incidents.Intrusion {
+			sigMu.Lock()
+			perCam[s.Source.Camera]++
+			sigMu.Unlock()
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -215,6 +224,14 @@ func TestLoop16(t *testing.T) {
 	for _, u := range us {
 		if st := u.ing.Status(); st.State != camera.StateOnline {
 			t.Errorf("%s: %s %q", st.ID, st.State, st.Reason)
+		}
+		// Detection under load: people walk the path zone all the time, so
+		// every camera, however starved of CPU, must keep raising intrusions.
+		sigMu.Lock()
+		n := perCam[u.ing.ID]
+		sigMu.Unlock()
+		if n == 0 {
+			t.Errorf("%s: no intrusion raised while people walk the path zone", u.ing.ID)
 		}
 	}
 }
