@@ -153,7 +153,7 @@ func (l *Loop) setup() error {
 		}
 		l.tracker = track.New(tc)
 		if l.Detector == nil {
-			l.Detector = detect.NewHOG()
+			l.Detector = detect.NewPeopleAndVehicles()
 		}
 		l.planner, _ = l.Detector.(detect.Planner)
 		raiser := l.Raiser

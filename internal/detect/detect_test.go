@@ -351,3 +351,45 @@ func BenchmarkHOGOnROI(b *testing.B) {
 	roi := h.Plan([]image.Rectangle{image.Rect(300, 200, 340, 290)}, image.Pt(640, 480), nil)[0]
 	benchDetector(b, h, roi)
 }
+
+// Without a model, a large wide motion blob is a vehicle; a small or tall
+// one is not. (What the HOG reports on this blank frame is its business:
+// only vehicles are counted.)
+func TestPeopleAndVehiclesBlobs(t *testing.T) {
+	frame := gocv.NewMatWithSize(360, 640, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	d := NewPeopleAndVehicles()
+	defer d.Close()
+	tests := []struct {
+		name   string
+		motion image.Rectangle
+		want   int
+	}{
+		{"car-sized and wide", image.Rect(200, 200, 400, 280), 1},
+		{"wide but small (a dog)", image.Rect(200, 200, 260, 230), 0},
+		{"tall (a person)", image.Rect(300, 100, 340, 220), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rois := d.Plan([]image.Rectangle{tc.motion}, image.Pt(640, 360), nil)
+			var got []Detection
+			for _, r := range rois {
+				out, err := d.Detect(frame, r, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range out {
+					if o.Label == Vehicle {
+						got = append(got, o)
+					}
+				}
+			}
+			if len(got) != tc.want {
+				t.Fatalf("%d detections, want %d: %+v", len(got), tc.want, got)
+			}
+			if tc.want == 1 && (got[0].Label != Vehicle || got[0].Box[0] != 200.0/640 || got[0].Box[2] != 200.0/640) {
+				t.Fatalf("detection %+v", got[0])
+			}
+		})
+	}
+}

@@ -137,3 +137,77 @@ func (b *Blobs) Detect(frame gocv.Mat, roi image.Rectangle, out []Detection) ([]
 
 // Close does nothing; Blobs holds no resources.
 func (b *Blobs) Close() {}
+
+// PeopleAndVehicles is the detector without a model file: OpenCV's HOG for
+// people, and for vehicles the large, wide motion blobs that no person
+// found by the HOG explains. Neither OpenCV nor opencv-data ships a vehicle
+// model, and vehicles are what fire_lane_blocked and vehicle zones watch, so
+// a gateway without a DNN must still see them; a DNN (Yolo-Fastest, YOLOX)
+// classifies them properly and is the better choice where one is supplied.
+type PeopleAndVehicles struct {
+	HOG *HOG
+	// MinVehicleWidth: a vehicle blob is at least this fraction of the
+	// frame's width; default 0.12 (77 px at 640: a car across a compound
+	// road, not a person or two).
+	MinVehicleWidth float64
+	// MaxVehicleAspect: height over width at most this; default 0.77.
+	MaxVehicleAspect float64
+	cand             []image.Rectangle
+}
+
+// NewPeopleAndVehicles makes the default detector.
+func NewPeopleAndVehicles() *PeopleAndVehicles {
+	return &PeopleAndVehicles{HOG: NewHOG(), MinVehicleWidth: 0.12, MaxVehicleAspect: 0.77}
+}
+
+// Plan notes the vehicle-shaped motion boxes and plans the HOG's regions;
+// every motion box lies inside exactly one of them.
+func (p *PeopleAndVehicles) Plan(motion []image.Rectangle, size image.Point, dst []image.Rectangle) []image.Rectangle {
+	p.cand = p.cand[:0]
+	for _, m := range motion {
+		if m.Dx() > 0 && float64(m.Dx()) >= p.MinVehicleWidth*float64(size.X) && float64(m.Dy())/float64(m.Dx()) <= p.MaxVehicleAspect {
+			p.cand = append(p.cand, m)
+		}
+	}
+	return p.HOG.Plan(motion, size, dst)
+}
+
+// Detect finds people in roi with the HOG, then adds the vehicle candidates
+// whose centre lies in roi and that the people found do not cover.
+func (p *PeopleAndVehicles) Detect(frame gocv.Mat, roi image.Rectangle, out []Detection) ([]Detection, error) {
+	out, err := p.HOG.Detect(frame, roi, out)
+	if err != nil {
+		return out, err
+	}
+	roi, _ = checkFrame(frame, roi)
+	size := image.Pt(frame.Cols(), frame.Rows())
+	people := len(out)
+	for _, c := range p.cand {
+		centre := image.Pt((c.Min.X+c.Max.X)/2, (c.Min.Y+c.Max.Y)/2)
+		if !centre.In(roi) {
+			continue
+		}
+		box := fraction(float64(c.Min.X), float64(c.Min.Y), float64(c.Dx()), float64(c.Dy()), size)
+		covered := 0.0
+		for _, d := range out[:people] {
+			covered += overlapArea(box, d.Box)
+		}
+		if covered > 0.3*box[2]*box[3] {
+			continue // people walking side by side, not a vehicle
+		}
+		out = append(out, Detection{Label: Vehicle, Box: box, Confidence: 0.5})
+	}
+	return out, nil
+}
+
+// Close frees the HOG.
+func (p *PeopleAndVehicles) Close() { p.HOG.Close() }
+
+func overlapArea(a, b [4]float64) float64 {
+	w := min(a[0]+a[2], b[0]+b[2]) - max(a[0], b[0])
+	h := min(a[1]+a[3], b[1]+b[3]) - max(a[1], b[1])
+	if w <= 0 || h <= 0 {
+		return 0
+	}
+	return w * h
+}

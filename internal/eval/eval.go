@@ -134,11 +134,16 @@ func (c *collector) Raise(s incidents.Signal) { c.got = append(c.got, s) }
 // RunClip renders a generated clip frame by frame through the real loop
 // (motion, detect.Blobs as the object source, tracker, rules).
 func RunClip(c Clip) (ClipResult, []incidents.Signal, error) {
+	return RunClipWith(c, &detect.Blobs{})
+}
+
+// RunClipWith is RunClip with another detector (the loop closes it).
+func RunClipWith(c Clip, det detect.Detector) (ClipResult, []incidents.Signal, error) {
 	cr := ClipResult{Name: c.Name, Note: c.Note}
 	col := &collector{}
 	cam := c.Camera
 	cam.Detect.FPS = c.FPS
-	l := &analytics.Loop{Camera: cam, Detector: &detect.Blobs{}, Raiser: col}
+	l := &analytics.Loop{Camera: cam, Detector: det, Raiser: col}
 	defer l.Close()
 	s := NewScene(W, H, 1)
 	defer s.Close()
