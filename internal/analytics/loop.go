@@ -59,10 +59,11 @@ type Loop struct {
 	// (default 2); on the frames between, the tracks that motion still covers
 	// are carried to their predicted place. The detector is about half of
 	// the loop's CPU, and at 5 analysed fps a person moves a few pixels
-	// between two frames. Only while frames come at the configured rate:
-	// a loop that falls behind (a loaded box) detects on every frame it
-	// gets, since objects then move far between frames. 1 detects on every
-	// frame.
+	// between two frames. Only while frames come at about the configured
+	// rate: a loop far behind (under half of it, on a loaded box) detects on
+	// every frame it gets, since objects then move far between frames; a
+	// loop only a little behind keeps the cadence, so that a brief overload
+	// does not feed itself. 1 detects on every frame.
 	DetectEvery int
 
 	init    sync.Once
@@ -320,7 +321,7 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	}
 	// Between detector runs, carry the confirmed tracks that motion still
 	// covers. A new object waits at most one analysed frame for the detector.
-	carry := every > 1 && l.lastDet && at.Sub(l.lastDetAt) <= l.interval*3/2 && mres.Motion() && !mres.LightChange
+	carry := every > 1 && l.lastDet && at.Sub(l.lastDetAt) <= l.interval*5/2 && mres.Motion() && !mres.LightChange
 	if carry {
 		l.carryTracks(at)
 		l.lastDet = false
