@@ -37,12 +37,23 @@ func clip720p(t testing.TB, fps int) string {
 // default analysis rate, so the other frames are decoded but never
 // converted.
 func BenchmarkIngest720p(b *testing.B) {
-	b.Run("every", func(b *testing.B) { benchIngest(b, 0) })
-	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, 200*time.Millisecond) })
+	clip := clip720p(b, 25)
+	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0) })
+	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond) })
 }
 
-func benchIngest(b *testing.B, every time.Duration) {
-	srv := startServerProc(b, clip720p(b, 25), 1, 25)
+// BenchmarkIngest1080p is BenchmarkIngest720p for 1920x1080 footage.
+func BenchmarkIngest1080p(b *testing.B) {
+	clip := os.Getenv("LANEWATCH_BENCH_1080P")
+	if clip == "" {
+		clip = camtest.ClipFile(b, camtest.ClipSpec{Width: 1920, Height: 1080, Seconds: 10, FPS: 25, GOP: 50})
+	}
+	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0) })
+	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond) })
+}
+
+func benchIngest(b *testing.B, clip string, every time.Duration) {
+	srv := startServerProc(b, clip, 1, 25)
 	out := frames.NewLatest()
 	defer out.Close()
 	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: -1, Out: out, Logger: discardLogger}
