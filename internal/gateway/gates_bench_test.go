@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 	"github.com/lanewatch/lanewatch/internal/sensors"
+	"github.com/lanewatch/lanewatch/internal/sensors/sensorstest"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -89,17 +89,8 @@ func benchGateEvents(b *testing.B, n int, batch bool) {
 	if err := gw.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	pubs := make([]*mqttbus.Client, gates)
-	for k := range pubs {
-		pubs[k], err = mqttbus.New(mqttbus.Config{Broker: mq.URL, ClientID: fmt.Sprint("gate-", k), Topics: topics, Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer pubs[k].Close()
-		if err := pubs[k].Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	pubs, closePubs := sensorstest.Gates(b, mq.URL, topics, gates)
+	defer closePubs()
 	payloads := make([][]byte, n)
 	for i := range payloads {
 		// Distinct plates: 2 letters and 5 digits give 67 million.
@@ -109,25 +100,7 @@ func benchGateEvents(b *testing.B, n int, batch bool) {
 
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for k := range gates {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem := make(chan struct{}, window)
-			topic := topics.GateEvents(fmt.Sprint("gate-", k))
-			for i := k; i < n; i += gates {
-				sem <- struct{}{}
-				pubs[k].PublishAsync(topic, false, payloads[i], func(err error) {
-					if err != nil {
-						b.Error(err)
-					}
-					<-sem
-				})
-			}
-		}()
-	}
-	wg.Wait()
+	sensorstest.Publish(b, pubs, topics, payloads, window, nil)
 	select {
 	case <-done:
 	case <-time.After(5 * time.Minute):

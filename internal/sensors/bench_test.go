@@ -2,7 +2,6 @@ package sensors
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/broker/brokertest"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/sensors/sensorstest"
 )
 
 // BenchmarkIngest pushes b.N plate reads at QoS 1 from 4 gate clients, each
@@ -74,43 +74,15 @@ func benchIngest(b *testing.B, e *brokertest.Env, fileStore bool, gates, window 
 	}
 	startBus(b, gw)
 
-	pubs := make([]*mqttbus.Client, gates)
-	for k := range pubs {
-		// Gate controllers are other devices: their store is not ours to
-		// measure, so they keep in-flight state in memory.
-		pubs[k], err = mqttbus.New(mqttbus.Config{Broker: e.URL, ClientID: fmt.Sprint("gate-", k), Topics: topics, Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer pubs[k].Close()
-		startBus(b, pubs[k])
-	}
+	pubs, closePubs := sensorstest.Gates(b, e.URL, topics, gates)
+	defer closePubs()
 	payloads := make([][]byte, n)
 	for i := range payloads {
 		payloads[i] = plateRead(strconv.Itoa(i), i)
 	}
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for k := range gates {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem := make(chan struct{}, window)
-			topic := topics.GateEvents(fmt.Sprint("gate-", k))
-			for i := k; i < n; i += gates {
-				sem <- struct{}{}
-				sent[i].Store(time.Now().UnixNano())
-				pubs[k].PublishAsync(topic, false, payloads[i], func(err error) {
-					if err != nil {
-						b.Error(err)
-					}
-					<-sem
-				})
-			}
-		}()
-	}
-	wg.Wait()
+	sensorstest.Publish(b, pubs, topics, payloads, window, func(i int) { sent[i].Store(time.Now().UnixNano()) })
 	select {
 	case <-done:
 	case <-time.After(5 * time.Minute):
