@@ -64,7 +64,15 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 	if err != nil {
 		m.fatal(err)
 	}
-	t.Cleanup(m.Stop)
+	t.Cleanup(func() {
+		m.Stop()
+		// The broker's own account of a failure (clients dropped, limits).
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(m.dir, "mosquitto.log")); err == nil && len(b) > 0 {
+				t.Logf("mosquitto.log:\n%s", b[max(0, len(b)-4000):])
+			}
+		}
+	})
 	return m
 }
 
