@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"net/http"
@@ -420,6 +421,17 @@ func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) resendOutbox(w http.ResponseWriter, r *http.Request) {
+	s.outboxAction(w, r, "resend", func(ctx context.Context, o OutboxAdmin, key string) error { return o.Resend(ctx, key) }, http.StatusAccepted, "pending")
+}
+
+// discardOutbox drops a dead-lettered ticket (an extension of contract 6:
+// without it a ticket the platform always refuses would hold its
+// incident's later versions back for ever).
+func (s *Server) discardOutbox(w http.ResponseWriter, r *http.Request) {
+	s.outboxAction(w, r, "discard", func(ctx context.Context, o OutboxAdmin, key string) error { return o.Discard(ctx, key) }, http.StatusOK, "discarded")
+}
+
+func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, action string, do func(context.Context, OutboxAdmin, string) error, status int, state string) {
 	if s.Outbox == nil {
 		missing(w, "outbox")
 		return
@@ -429,12 +441,12 @@ func (s *Server) resendOutbox(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if err := s.Outbox.Resend(r.Context(), key); err != nil {
+	if err := do(r.Context(), s.Outbox, key); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	_ = s.Auth.Audit(principal(r), "resend", key, nil)
-	auth.WriteJSON(w, http.StatusAccepted, map[string]string{"key": key, "state": "pending"})
+	_ = s.Auth.Audit(principal(r), action, key, nil)
+	auth.WriteJSON(w, status, map[string]string{"key": key, "state": state})
 }
 
 // redacted is the status without credentials: a camera's failure reason may

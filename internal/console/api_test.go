@@ -39,6 +39,7 @@ var apiRoutes = []struct{ method, path string }{
 	{"POST", "/api/gates/north/open"},
 	{"GET", "/api/outbox"},
 	{"POST", "/api/outbox/inc-1:1/resend"},
+	{"POST", "/api/outbox/inc-1:1/discard"},
 }
 
 func TestUnauthenticatedIs401(t *testing.T) {
@@ -114,6 +115,7 @@ func TestRoles(t *testing.T) {
 		{"viewer outbox", vic, "GET", "/api/outbox", nil, 403},
 		{"operator outbox", olga, "GET", "/api/outbox", nil, 403},
 		{"operator resend", olga, "POST", "/api/outbox/inc-1:1/resend", nil, 403},
+		{"operator discard", olga, "POST", "/api/outbox/inc-1:1/discard", nil, 403},
 		{"viewer reads incidents", vic, "GET", "/api/incidents", nil, 200},
 		{"operator visitor add", olga, "POST", "/api/vehicles/visitors", visitor, 201},
 		{"operator ack", olga, "POST", "/api/incidents/inc-1/ack", map[string]string{"note": "on my way"}, 200},
@@ -511,6 +513,16 @@ func TestGateOpenVisitorsOutboxAudited(t *testing.T) {
 	if resp, _ := ada.do("POST", "/api/outbox/nope:1/resend", nil); resp.StatusCode != 404 {
 		t.Errorf("resend unknown: %d", resp.StatusCode)
 	}
+	e.outbox.Tickets = append(e.outbox.Tickets, console.OutboxTicket{Key: "inc-3:1", IncidentID: "inc-3", Version: 1, State: "dead", LastStatus: 422})
+	if resp, body := ada.do("POST", "/api/outbox/inc-3:1/discard", nil); resp.StatusCode != 200 || !strings.Contains(string(body), `"discarded"`) {
+		t.Errorf("discard: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := ada.do("POST", "/api/outbox/inc-3:1/discard", nil); resp.StatusCode != 404 {
+		t.Errorf("discard twice: %d", resp.StatusCode)
+	}
+	if resp, _ := ada.do("POST", "/api/outbox/inc-2:3/discard", nil); resp.StatusCode != 409 {
+		t.Errorf("discard of a pending ticket: %d", resp.StatusCode)
+	}
 	entries, err := auth.ReadAudit(e.auditPath)
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +532,7 @@ func TestGateOpenVisitorsOutboxAudited(t *testing.T) {
 		got = append(got, en.User+":"+en.Action+":"+en.Target)
 	}
 	want := "olga:login:,ada:login:,olga:gate_open:north,olga:gate_open_failed:south,olga:visitor_add:沪A12345," +
-		"olga:visitor_remove:沪A12345,ada:resend:inc-1:1"
+		"olga:visitor_remove:沪A12345,ada:resend:inc-1:1,ada:discard:inc-3:1"
 	if strings.Join(got, ",") != want {
 		t.Errorf("audit:\n got %s\nwant %s", strings.Join(got, ","), want)
 	}

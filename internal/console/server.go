@@ -265,6 +265,7 @@ func (s *Server) Handler() http.Handler {
 
 	mux.Handle("GET /api/outbox", admin(hf(s.listOutbox)))
 	mux.Handle("POST /api/outbox/{key}/resend", admin(hf(s.resendOutbox)))
+	mux.Handle("POST /api/outbox/{key}/discard", admin(hf(s.discardOutbox)))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)

@@ -161,6 +161,9 @@ type OutboxAdmin interface {
 	List(ctx context.Context) ([]OutboxTicket, error)
 	// Resend puts a dead-lettered ticket back in the queue; ErrNotFound.
 	Resend(ctx context.Context, key string) error
+	// Discard drops a dead-lettered ticket so that the incident's later
+	// versions are delivered; ErrNotFound.
+	Discard(ctx context.Context, key string) error
 }
 
 // GateOpener publishes the gate command of contract 2.3 (internal/mqttbus).

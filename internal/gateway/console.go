@@ -233,11 +233,17 @@ func (a outboxAdmin) List(context.Context) ([]console.OutboxTicket, error) {
 }
 
 func (a outboxAdmin) Resend(_ context.Context, key string) error {
-	if err := a.o.Resend(key); err != nil {
-		if errors.Is(err, outbox.ErrNotFound) {
-			return console.ErrNotFound
-		}
-		return err
+	return consoleErr(a.o.Resend(key))
+}
+
+func (a outboxAdmin) Discard(_ context.Context, key string) error {
+	return consoleErr(a.o.Discard(key))
+}
+
+// consoleErr maps the outbox's not-found to the console's (404).
+func consoleErr(err error) error {
+	if errors.Is(err, outbox.ErrNotFound) {
+		return console.ErrNotFound
 	}
-	return nil
+	return err
 }

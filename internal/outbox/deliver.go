@@ -365,6 +365,47 @@ func (o *Outbox) Resend(key string) error {
 	return nil
 }
 
+// Discard drops a dead-lettered ticket for good and lets its incident's
+// later versions go. It is for a ticket the platform will never take (it
+// refuses that version's content): re-sending would fail again and keep the
+// incident's later updates waiting behind it for ever. The later versions
+// carry the whole incident, so the platform still ends up with its latest
+// state.
+func (o *Outbox) Discard(key string) error {
+	k, err := parseKeyString(key)
+	if err != nil {
+		return err
+	}
+	var size int64
+	err = o.db.Update(func(tx *bolt.Tx) error {
+		dead := tx.Bucket(bucketDead)
+		v := dead.Get(k)
+		if v == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, key)
+		}
+		size = sizeOf(v)
+		if err := dead.Delete(k); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketBodies).Delete(k)
+	})
+	if err != nil {
+		return err
+	}
+	id, _, _ := splitKey(k)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dead--
+	o.used -= size
+	delete(o.blocked, id)
+	if o.heads[id] == nil && o.hasQueued(id) {
+		o.schedule(&head{id: id, next: o.now()})
+	}
+	o.syncGauges()
+	o.log.Warn("dead-lettered ticket discarded; the incident's later versions go on", "ticket", key)
+	return nil
+}
+
 // Entry is one ticket as /api/outbox shows it.
 type Entry struct {
 	Key        string    `json:"key"`

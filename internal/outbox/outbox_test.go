@@ -372,6 +372,46 @@ func TestDeadLetterBlocksThenResend(t *testing.T) {
 	}
 }
 
+// A ticket the platform always refuses can be discarded: the incident's
+// later versions then go, the bytes are freed, and the discarded one never
+// reaches the platform. It survives a restart as discarded.
+func TestDeadLetterDiscard(t *testing.T) {
+	p := newPlatform(t)
+	p.setAnswer(func(r received, _ int) (int, map[string]string, string) {
+		if r.Key == "inc_d:1" {
+			return 422, nil, `{"error":"never"}`
+		}
+		return 201, nil, ""
+	})
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	o := start(t, testConfig(path, p.URL))
+	for v := 1; v <= 3; v++ {
+		o.Enqueue(inc("inc_d", v), nil)
+	}
+	waitFor(t, "dead letter", 5*time.Second, func() bool { return o.Stats().Dead == 1 })
+	if err := o.Discard("inc_d:2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("discarding a pending ticket: %v, want ErrNotFound", err)
+	}
+	if err := o.Discard("inc_d:1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "later versions delivered", 5*time.Second, func() bool { return o.Stats().Pending == 0 })
+	if acc := p.accepted(); len(acc) != 2 || acc[0] != "inc_d:2" || acc[1] != "inc_d:3" {
+		t.Fatalf("accepted %v, want v2 then v3", acc)
+	}
+	if s := o.Stats(); s.Dead != 0 || s.UsedBytes != 0 {
+		t.Fatalf("stats after discard %+v", s)
+	}
+	if err := o.Discard("inc_d:1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("discard twice: %v", err)
+	}
+	o.Close()
+	o2 := start(t, testConfig(path, p.URL))
+	if list, _ := o2.List(0); len(list) != 0 {
+		t.Fatalf("after restart: %+v", list)
+	}
+}
+
 func TestOrderPerIncidentUnderRandomFailures(t *testing.T) {
 	p := newPlatform(t)
 	var n atomic.Int64

@@ -390,6 +390,21 @@ func (o *Outbox) Resend(ctx context.Context, key string) error {
 	return fmt.Errorf("ticket %s: %w", key, console.ErrNotFound)
 }
 
+func (o *Outbox) Discard(ctx context.Context, key string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.Tickets {
+		if o.Tickets[i].Key == key {
+			if o.Tickets[i].State != "dead" {
+				return fmt.Errorf("ticket %s is not dead-lettered: %w", key, console.ErrConflict)
+			}
+			o.Tickets = append(o.Tickets[:i], o.Tickets[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("ticket %s: %w", key, console.ErrNotFound)
+}
+
 // GateCommand is a command Gates recorded.
 type GateCommand struct {
 	ID, Gate, By, Reason string
