@@ -513,7 +513,7 @@ func TestGateOpenVisitorsOutboxAudited(t *testing.T) {
 	if resp, _ := ada.do("POST", "/api/outbox/nope:1/resend", nil); resp.StatusCode != 404 {
 		t.Errorf("resend unknown: %d", resp.StatusCode)
 	}
-	e.outbox.Tickets = append(e.outbox.Tickets, console.OutboxTicket{Key: "inc-3:1", IncidentID: "inc-3", Version: 1, State: "dead", LastStatus: 422})
+	e.outbox.Add(console.OutboxTicket{Key: "inc-3:1", IncidentID: "inc-3", Version: 1, State: "dead", LastStatus: 422})
 	if resp, body := ada.do("POST", "/api/outbox/inc-3:1/discard", nil); resp.StatusCode != 200 || !strings.Contains(string(body), `"discarded"`) {
 		t.Errorf("discard: %d %s", resp.StatusCode, body)
 	}

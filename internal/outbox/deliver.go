@@ -329,38 +329,18 @@ func (o *Outbox) push(h *head) {
 // Resend moves a dead-lettered ticket (key `<id>:<version>`) back to the
 // front of its incident's queue.
 func (o *Outbox) Resend(key string) error {
-	k, err := parseKeyString(key)
-	if err != nil {
-		return err
-	}
-	err = o.db.Update(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketDead).Get(k)
-		if v == nil {
-			return fmt.Errorf("%w: %s", ErrNotFound, key)
-		}
-		var m meta
-		if err := json.Unmarshal(v, &m); err != nil {
-			return err
-		}
+	id, err := o.takeDead(key, func(tx *bolt.Tx, k []byte, m meta) error {
 		mv, _ := json.Marshal(meta{EnqueuedAt: m.EnqueuedAt, Size: m.Size})
-		if err := tx.Bucket(bucketQueue).Put(k, mv); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketDead).Delete(k)
+		return tx.Bucket(bucketQueue).Put(k, mv)
 	})
 	if err != nil {
 		return err
 	}
-	id, _, _ := splitKey(k)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.dead--
 	o.pending++
-	delete(o.blocked, id)
-	if o.heads[id] == nil {
-		o.schedule(&head{id: id, next: o.now()})
-	}
-	o.syncGauges()
+	o.unblock(id, true)
 	o.log.Info("dead-lettered ticket re-sent", "ticket", key)
 	return nil
 }
@@ -372,38 +352,61 @@ func (o *Outbox) Resend(key string) error {
 // carry the whole incident, so the platform still ends up with its latest
 // state.
 func (o *Outbox) Discard(key string) error {
-	k, err := parseKeyString(key)
+	var size int64
+	id, err := o.takeDead(key, func(tx *bolt.Tx, k []byte, m meta) error {
+		size = m.Size
+		return tx.Bucket(bucketBodies).Delete(k)
+	})
 	if err != nil {
 		return err
 	}
-	var size int64
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.dead--
+	o.used -= size
+	o.unblock(id, o.hasQueued(id))
+	o.log.Warn("dead-lettered ticket discarded; the incident's later versions go on", "ticket", key)
+	return nil
+}
+
+// takeDead removes a dead-lettered ticket from the dead letters, in one
+// transaction with then (which puts it elsewhere or drops its body), and
+// returns its incident id; ErrNotFound when key is not dead-lettered.
+func (o *Outbox) takeDead(key string, then func(tx *bolt.Tx, k []byte, m meta) error) (string, error) {
+	k, err := parseKeyString(key)
+	if err != nil {
+		return "", err
+	}
 	err = o.db.Update(func(tx *bolt.Tx) error {
 		dead := tx.Bucket(bucketDead)
 		v := dead.Get(k)
 		if v == nil {
 			return fmt.Errorf("%w: %s", ErrNotFound, key)
 		}
-		size = sizeOf(v)
-		if err := dead.Delete(k); err != nil {
+		var m meta
+		if err := json.Unmarshal(v, &m); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketBodies).Delete(k)
+		if err := then(tx, k, m); err != nil {
+			return err
+		}
+		return dead.Delete(k)
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	id, _, _ := splitKey(k)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.dead--
-	o.used -= size
+	return id, nil
+}
+
+// unblock lets an incident's queue move again and schedules it when it has
+// a ticket to send. Called with o.mu held.
+func (o *Outbox) unblock(id string, queued bool) {
 	delete(o.blocked, id)
-	if o.heads[id] == nil && o.hasQueued(id) {
+	if queued && o.heads[id] == nil {
 		o.schedule(&head{id: id, next: o.now()})
 	}
 	o.syncGauges()
-	o.log.Warn("dead-lettered ticket discarded; the incident's later versions go on", "ticket", key)
-	return nil
 }
 
 // Entry is one ticket as /api/outbox shows it.

@@ -375,22 +375,23 @@ func (o *Outbox) List(ctx context.Context) ([]console.OutboxTicket, error) {
 	return append([]console.OutboxTicket(nil), o.Tickets...), nil
 }
 
-func (o *Outbox) Resend(ctx context.Context, key string) error {
+// Add appends a ticket.
+func (o *Outbox) Add(t console.OutboxTicket) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range o.Tickets {
-		if o.Tickets[i].Key == key {
-			if o.Tickets[i].State != "dead" {
-				return fmt.Errorf("ticket %s is not dead-lettered: %w", key, console.ErrConflict)
-			}
-			o.Tickets[i].State = "pending"
-			return nil
-		}
-	}
-	return fmt.Errorf("ticket %s: %w", key, console.ErrNotFound)
+	o.Tickets = append(o.Tickets, t)
+}
+
+func (o *Outbox) Resend(ctx context.Context, key string) error {
+	return o.dead(key, func(i int) { o.Tickets[i].State = "pending" })
 }
 
 func (o *Outbox) Discard(ctx context.Context, key string) error {
+	return o.dead(key, func(i int) { o.Tickets = append(o.Tickets[:i], o.Tickets[i+1:]...) })
+}
+
+// dead calls do with the index of the dead-lettered ticket key.
+func (o *Outbox) dead(key string, do func(i int)) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for i := range o.Tickets {
@@ -398,7 +399,7 @@ func (o *Outbox) Discard(ctx context.Context, key string) error {
 			if o.Tickets[i].State != "dead" {
 				return fmt.Errorf("ticket %s is not dead-lettered: %w", key, console.ErrConflict)
 			}
-			o.Tickets = append(o.Tickets[:i], o.Tickets[i+1:]...)
+			do(i)
 			return nil
 		}
 	}
