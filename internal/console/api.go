@@ -421,17 +421,17 @@ func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) resendOutbox(w http.ResponseWriter, r *http.Request) {
-	s.outboxAction(w, r, "resend", func(ctx context.Context, o OutboxAdmin, key string) error { return o.Resend(ctx, key) }, http.StatusAccepted, "pending")
+	s.outboxAction(w, r, "resend", OutboxAdmin.Resend, http.StatusAccepted, "pending")
 }
 
 // discardOutbox drops a dead-lettered ticket (an extension of contract 6:
 // without it a ticket the platform always refuses would hold its
 // incident's later versions back for ever).
 func (s *Server) discardOutbox(w http.ResponseWriter, r *http.Request) {
-	s.outboxAction(w, r, "discard", func(ctx context.Context, o OutboxAdmin, key string) error { return o.Discard(ctx, key) }, http.StatusOK, "discarded")
+	s.outboxAction(w, r, "discard", OutboxAdmin.Discard, http.StatusOK, "discarded")
 }
 
-func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, action string, do func(context.Context, OutboxAdmin, string) error, status int, state string) {
+func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, action string, do func(OutboxAdmin, context.Context, string) error, status int, state string) {
 	if s.Outbox == nil {
 		missing(w, "outbox")
 		return
@@ -441,7 +441,7 @@ func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, action str
 		auth.WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if err := do(r.Context(), s.Outbox, key); err != nil {
+	if err := do(s.Outbox, r.Context(), key); err != nil {
 		s.fail(w, r, err)
 		return
 	}

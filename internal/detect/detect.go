@@ -115,11 +115,19 @@ func fraction(x, y, w, h float64, size image.Point) [4]float64 {
 
 // IoU of two fractional boxes.
 func IoU(a, b [4]float64) float64 {
-	x0, y0 := math.Max(a[0], b[0]), math.Max(a[1], b[1])
-	x1, y1 := math.Min(a[0]+a[2], b[0]+b[2]), math.Min(a[1]+a[3], b[1]+b[3])
-	if x1 <= x0 || y1 <= y0 {
+	in := overlapArea(a, b)
+	if in == 0 {
 		return 0
 	}
-	in := (x1 - x0) * (y1 - y0)
 	return in / (a[2]*a[3] + b[2]*b[3] - in)
+}
+
+// overlapArea is the area of the intersection of two boxes.
+func overlapArea(a, b [4]float64) float64 {
+	w := min(a[0]+a[2], b[0]+b[2]) - max(a[0], b[0])
+	h := min(a[1]+a[3], b[1]+b[3]) - max(a[1], b[1])
+	if w <= 0 || h <= 0 {
+		return 0
+	}
+	return w * h
 }

@@ -202,12 +202,3 @@ func (p *PeopleAndVehicles) Detect(frame gocv.Mat, roi image.Rectangle, out []De
 
 // Close frees the HOG.
 func (p *PeopleAndVehicles) Close() { p.HOG.Close() }
-
-func overlapArea(a, b [4]float64) float64 {
-	w := min(a[0]+a[2], b[0]+b[2]) - max(a[0], b[0])
-	h := min(a[1]+a[3], b[1]+b[3]) - max(a[1], b[1])
-	if w <= 0 || h <= 0 {
-		return 0
-	}
-	return w * h
-}
