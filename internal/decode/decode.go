@@ -68,7 +68,6 @@ typedef struct {
 	AVPacket *pkt;
 	uint8_t *buf;      // Annex-B staging buffer, padded as libavcodec requires
 	int buf_cap;       // usable bytes (without padding)
-	lw_scaler sc[2];   // detection size, full size
 	int send_err;      // status of the last avcodec_send_packet
 } lw_dec;
 
@@ -92,8 +91,6 @@ static int lw_open(lw_dec *d, int codec_id, int threads, int64_t max_pixels) {
 }
 
 static void lw_close(lw_dec *d) {
-	lw_scaler_free(&d->sc[0]);
-	lw_scaler_free(&d->sc[1]);
 	if (d->frame) av_frame_free(&d->frame);
 	if (d->pkt) av_packet_free(&d->pkt);
 	if (d->ctx) avcodec_free_context(&d->ctx);
@@ -148,11 +145,6 @@ static int lw_send(lw_dec *d, int n, int64_t pts, int key) {
 	if (res == AVERROR(EAGAIN) || res == AVERROR_EOF) return 0;
 	if (res < 0) return res;
 	return 1;
-}
-
-// lw_scale converts the current frame into a packed BGR24 buffer of w x h.
-static int lw_scale(lw_dec *d, int full, uint8_t *dst, int stride, int w, int h, int flags) {
-	return lw_scaler_run(&d->sc[full], d->frame, dst, stride, w, h, flags);
 }
 
 // lw_take moves the current frame into dst (a reference to the decoder's
@@ -264,11 +256,10 @@ const DefaultMaxPixels = 7680 * 4320
 // Decoder decodes one stream. It is not safe for concurrent use: one camera
 // goroutine owns it.
 type Decoder struct {
-	c          C.lw_dec
-	codec      string
-	width      int
-	scaleFlags C.int
-	keyOnly    bool
+	c       C.lw_dec
+	codec   string
+	width   int
+	keyOnly bool
 	// needKey: references are missing (we skipped or lost access units), so
 	// non-key units would only produce garbage until the next key frame.
 	needKey bool
@@ -278,9 +269,8 @@ type Decoder struct {
 	// pending holds parameter sets that came without a picture, in
 	// Annex-B, to go in front of the next unit sent.
 	pending []byte
-	// mats remembers the padded Mats this decoder allocated for dst and
-	// full (see matOwner).
-	mats [2]matOwner
+	// sc converts the current frame for dst and for full.
+	sc [2]Scaler
 }
 
 var quietOnce sync.Once
@@ -316,7 +306,8 @@ func NewWithOptions(o Options) (*Decoder, error) {
 	if o.ScaleFlags == 0 {
 		o.ScaleFlags = C.SWS_FAST_BILINEAR
 	}
-	d := &Decoder{codec: o.Codec, width: o.Width, scaleFlags: C.int(o.ScaleFlags), needKey: true}
+	d := &Decoder{codec: o.Codec, width: o.Width, needKey: true}
+	d.sc[0].flags, d.sc[1].flags = C.int(o.ScaleFlags), C.int(o.ScaleFlags)
 	if res := C.lw_open(&d.c, id, C.int(o.Threads), C.int64_t(o.MaxPixels)); res < 0 {
 		C.lw_close(&d.c)
 		return nil, &Error{Op: "open", Code: int(res)}
@@ -471,16 +462,11 @@ func (d *Decoder) stage(nalus [][]byte) (C.int, error) {
 }
 
 func (d *Decoder) scale(m *gocv.Mat, full, w, h int) error {
-	data, err := d.mats[full].ensure(m, w, h)
-	if err != nil {
-		return err
+	err := d.sc[full].convert(d.c.frame, m, w, h)
+	if _, ok := err.(*Error); ok {
+		d.stats.Errors++ // a libav failure, not a bad destination Mat
 	}
-	res := C.lw_scale(&d.c, C.int(full), (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(m.Step()), C.int(w), C.int(h), d.scaleFlags)
-	if res < 0 {
-		d.stats.Errors++
-		return &Error{Op: "scale", Code: int(res)}
-	}
-	return nil
+	return err
 }
 
 // matPadBytes is the slack kept after a destination's last row: libswscale's
@@ -546,6 +532,8 @@ func (d *Decoder) Close() error {
 	if !d.closed {
 		d.closed = true
 		C.lw_close(&d.c)
+		d.sc[0].Close()
+		d.sc[1].Close()
 	}
 	return nil
 }
@@ -704,14 +692,22 @@ func (s *Scaler) Scale(pic *Picture, dst *gocv.Mat, width int) (w, h int, err er
 	}
 	sw, sh := pic.Size()
 	w, h = OutputSize(sw, sh, width)
-	data, err := s.mat.ensure(dst, w, h)
-	if err != nil {
+	if err := s.convert(pic.f, dst, w, h); err != nil {
 		return 0, 0, err
 	}
-	if res := C.lw_scaler_run(&s.sc, pic.f, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(dst.Step()), C.int(w), C.int(h), s.flags); res < 0 {
-		return 0, 0, &Error{Op: "scale", Code: int(res)}
-	}
 	return w, h, nil
+}
+
+// convert writes frame f into dst at w x h, (re)making dst as matOwner does.
+func (s *Scaler) convert(f *C.AVFrame, dst *gocv.Mat, w, h int) error {
+	data, err := s.mat.ensure(dst, w, h)
+	if err != nil {
+		return err
+	}
+	if res := C.lw_scaler_run(&s.sc, f, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(dst.Step()), C.int(w), C.int(h), s.flags); res < 0 {
+		return &Error{Op: "scale", Code: int(res)}
+	}
+	return nil
 }
 
 // Close frees the scaler's contexts. Safe to call twice.
