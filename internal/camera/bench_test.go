@@ -3,6 +3,8 @@ package camera_test
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,11 +37,14 @@ func clip720p(t testing.TB, fps int) string {
 // (25 fps): use -benchtime Nx. "every": the consumer takes every frame
 // (the worst case); "analyse5fps": it takes 5 a second like the gateway's
 // default analysis rate, so the other frames are decoded but never
-// converted.
+// converted. Both read the stream in 100 ms batches (the default);
+// "analyse5fps-perpacket" reads every packet as it comes, for comparison.
+// cs/frame is the process's context switches per frame.
 func BenchmarkIngest720p(b *testing.B) {
 	clip := clip720p(b, 25)
-	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0) })
-	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond) })
+	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0, 0) })
+	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, 0) })
+	b.Run("analyse5fps-perpacket", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, -1) })
 }
 
 // BenchmarkIngest1080p is BenchmarkIngest720p for 1920x1080 footage.
@@ -48,15 +53,33 @@ func BenchmarkIngest1080p(b *testing.B) {
 	if clip == "" {
 		clip = camtest.ClipFile(b, camtest.ClipSpec{Width: 1920, Height: 1080, Seconds: 10, FPS: 25, GOP: 50})
 	}
-	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0) })
-	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond) })
+	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0, 0) })
+	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, 0) })
+	b.Run("analyse5fps-perpacket", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, -1) })
 }
 
-func benchIngest(b *testing.B, clip string, every time.Duration) {
+// contextSwitches is the process's voluntary and involuntary context
+// switches so far, summed over its threads.
+func contextSwitches() int {
+	ents, _ := os.ReadDir("/proc/self/task")
+	n := 0
+	for _, e := range ents {
+		b, _ := os.ReadFile("/proc/self/task/" + e.Name() + "/status")
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && strings.HasSuffix(f[0], "ctxt_switches:") {
+				v, _ := strconv.Atoi(f[1])
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+func benchIngest(b *testing.B, clip string, every, batch time.Duration) {
 	srv := startServerProc(b, clip, 1, 25)
 	out := frames.NewLatest()
 	defer out.Close()
-	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: -1, Out: out, Logger: discardLogger}
+	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: -1, ReadBatch: batch, Out: out, Logger: discardLogger}
 	if err := cam.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +95,7 @@ func benchIngest(b *testing.B, clip string, every time.Duration) {
 	// Count frames by their sequence numbers: Next skips to the newest.
 	b.ReportAllocs()
 	b.ResetTimer()
-	c0 := cpuNow()
+	c0, x0 := cpuNow(), contextSwitches()
 	target := info.Seq + uint64(b.N)
 	for info.Seq < target {
 		if every > 0 {
@@ -87,6 +110,7 @@ func benchIngest(b *testing.B, clip string, every time.Duration) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(cpuNow()-c0)/float64(b.N), "cpu-ns/frame")
+	b.ReportMetric(float64(contextSwitches()-x0)/float64(b.N), "cs/frame")
 	if st := cam.Status(); st.DecodeErrors != 0 || st.PacketsLost != 0 || st.FramesDropped != 0 {
 		b.Errorf("status %+v", st)
 	}

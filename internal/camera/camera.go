@@ -29,6 +29,7 @@ const (
 	DefaultDetectWidth   = 640
 	DefaultIdleKeyframes = 30 * time.Second
 	DefaultReadTimeout   = 10 * time.Second
+	DefaultReadBatch     = 100 * time.Millisecond
 	DefaultPreRoll       = 10 * time.Second
 	DefaultPreRollBytes  = 64 << 20
 	DefaultBackoffMin    = time.Second
@@ -52,6 +53,10 @@ type Camera struct {
 	// IdleKeyframes: without motion for this long, decode key frames only.
 	// 0: DefaultIdleKeyframes; negative: always decode every frame.
 	IdleKeyframes time.Duration
+	// ReadBatch: over TCP, read the stream in batches on a grid of this
+	// period instead of packet by packet (see batchConn): less CPU for up to
+	// this much latency. 0: DefaultReadBatch; negative: off. Not for UDP.
+	ReadBatch time.Duration
 	// ReadTimeout: no RTP packet for this long is a stall (offline, reconnect).
 	ReadTimeout time.Duration
 	// PreRoll and PreRollBytes bound the ring of encoded access units.
@@ -102,7 +107,7 @@ type Camera struct {
 // FromConfig builds a camera from its configuration entry.
 func FromConfig(c config.Camera, out *frames.Latest) *Camera {
 	return &Camera{
-		ID: c.ID, Name: c.Name, URL: c.URL, Transport: c.Transport,
+		ID: c.ID, Name: c.Name, URL: c.URL, Transport: c.Transport, ReadBatch: c.ReadBatch,
 		DetectWidth: c.Detect.Width, IdleKeyframes: c.Detect.KeyframesWhenIdle, Out: out,
 	}
 }
@@ -127,6 +132,9 @@ func (c *Camera) defaults() error {
 	}
 	if c.IdleKeyframes == 0 {
 		c.IdleKeyframes = DefaultIdleKeyframes
+	}
+	if c.ReadBatch == 0 {
+		c.ReadBatch = DefaultReadBatch
 	}
 	if c.DetectWidth <= 0 {
 		c.DetectWidth = DefaultDetectWidth

@@ -507,3 +507,37 @@ func TestMetricsSharedRegistry(t *testing.T) {
 		t.Errorf("%d series after Close, want 1", n)
 	}
 }
+
+// With batched reads a batch's frames are decoded together, yet their times
+// must still be the stream's: 40 ms apart at 25 fps, not a burst.
+func TestBatchedReadsKeepStreamTimes(t *testing.T) {
+	srv := camtest.StartServer(t)
+	srv.AddStream("live", "H264", clip(t, "H264", 0), 25)
+	h := startCamera(t, srv.URL("live"), func(c *camera.Camera) { c.ReadBatch = 200 * time.Millisecond })
+	waitState(t, h, camera.StateOnline, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := h.cam.WaitUntil(ctx, start.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	aus, _ := h.cam.Clip(start, time.Now())
+	if len(aus) < 30 {
+		t.Fatalf("%d units in 2 s at 25 fps", len(aus))
+	}
+	bursts := 0
+	for i := 1; i < len(aus); i++ {
+		dAt, dPTS := aus[i].At.Sub(aus[i-1].At), aus[i].PTS-aus[i-1].PTS
+		if dPTS != 40*time.Millisecond {
+			t.Fatalf("unit %d: PTS step %v", i, dPTS)
+		}
+		// Re-anchoring on an earlier-read frame may shorten a step a little.
+		if dAt < 30*time.Millisecond || dAt > 50*time.Millisecond {
+			bursts++
+			t.Logf("unit %d: %v after the previous one", i, dAt)
+		}
+	}
+	if bursts > 2 {
+		t.Errorf("%d of %d units not 40 ms apart in wall-clock time", bursts, len(aus)-1)
+	}
+}

@@ -60,6 +60,7 @@ func (c *Camera) session(ctx context.Context) error {
 	if c.Transport == "udp" {
 		tr = gortsplib.TransportUDP
 	}
+	var batch *batchConn
 	client := &gortsplib.Client{
 		Scheme:       u.Scheme,
 		Host:         u.Host,
@@ -71,7 +72,12 @@ func (c *Camera) session(ctx context.Context) error {
 			dctx, cancel := context.WithCancel(dctx)
 			defer context.AfterFunc(ctx, cancel)()
 			defer cancel()
-			return (&net.Dialer{Timeout: c.ReadTimeout}).DialContext(dctx, network, addr)
+			nc, err := (&net.Dialer{Timeout: c.ReadTimeout}).DialContext(dctx, network, addr)
+			if err != nil || c.ReadBatch <= 0 || tr != gortsplib.TransportTCP {
+				return nc, err
+			}
+			batch = newBatchConn(nc, c.ReadBatch)
+			return batch, nil
 		},
 		OnPacketsLost: func(n uint64) { c.packetsLost.Add(n) },
 		OnDecodeError: func(error) { c.decodeErrors.Add(1) },
@@ -109,6 +115,9 @@ func (c *Camera) session(ctx context.Context) error {
 	c.gotPacket.Store(false)
 	if _, err := client.Play(nil); err != nil {
 		return &ConnectError{Step: "play", Err: err}
+	}
+	if batch != nil {
+		batch.active.Store(true)
 	}
 	c.connectedAt.Store(now.UnixNano())
 	c.connected.Store(true)
@@ -148,6 +157,7 @@ type stream struct {
 	codec   string
 	depkt   func(*rtp.Packet) ([][]byte, error)
 	dec     *decode.Decoder
+	clock   wallClock
 	scratch [][]byte
 	vps     []byte
 	sps     []byte
@@ -155,7 +165,9 @@ type stream struct {
 }
 
 func (c *Camera) newStream(desc *description.Session) (*stream, error) {
-	st := &stream{c: c}
+	// A frame is at most one batch plus scheduling delays old when it is
+	// processed; beyond that the stream is behind and its clock re-anchored.
+	st := &stream{c: c, clock: wallClock{slack: max(c.ReadBatch, 0) + time.Second}}
 	var h264 *format.H264
 	var h265 *format.H265
 	if m := desc.FindFormat(&h264); m != nil {
@@ -215,6 +227,9 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	c.lastPacket.Store(now.UnixNano())
 	c.gotPacket.Store(true)
 	c.packetsIn.Add(1)
+	// Every packet, not only the last of a unit: gortsplib starts a track's
+	// timeline at the first packet that begins a random access point.
+	pts90k, hasPTS := st.client.PacketPTS2(st.media, pkt)
 	au, err := st.depkt(pkt)
 	if err != nil {
 		if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
@@ -224,8 +239,10 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 		return
 	}
 	var pts time.Duration
-	if ts, ok := st.client.PacketPTS2(st.media, pkt); ok {
-		pts = time.Duration(ts) * time.Second / 90000
+	at := now
+	if hasPTS {
+		pts = ticksToDuration(pts90k, st.forma.ClockRate())
+		at = st.clock.at(pts, now)
 	}
 	c.framesIn.Add(1)
 	key := decode.IsKeyframe(st.codec, au)
@@ -251,7 +268,7 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 		}
 	}
 	c.decodeErrors.Add(after.Errors - before.Errors)
-	c.ring.push(au, pts, now, key)
+	c.ring.push(au, pts, at, key)
 	if !ok {
 		return
 	}
@@ -262,7 +279,14 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	c.srcH.Store(int32(f.Height))
 	c.seq++
 	w, h := decode.OutputSize(f.Width, f.Height, c.DetectWidth)
-	c.pic = c.Out.PutPicture(c.pic, c.DetectWidth, frames.Info{Seq: c.seq, PTS: f.PTS, At: now, Width: w, Height: h, KeyFrame: f.KeyFrame})
+	c.pic = c.Out.PutPicture(c.pic, c.DetectWidth, frames.Info{Seq: c.seq, PTS: f.PTS, At: at, Width: w, Height: h, KeyFrame: f.KeyFrame})
+}
+
+// ticksToDuration converts RTP clock ticks without overflowing: ticks*1e9
+// alone overflows int64 after a day at 90 kHz.
+func ticksToDuration(ticks int64, rate int) time.Duration {
+	r := int64(rate)
+	return time.Duration(ticks/r)*time.Second + time.Duration(ticks%r)*time.Second/time.Duration(r)
 }
 
 // withParams tracks in-band parameter sets (for clips) and puts the known

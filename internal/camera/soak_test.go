@@ -20,13 +20,16 @@ import (
 //
 //	go test -tags soak -run TestSoak16 -v ./internal/camera/
 //
-// LANEWATCH_SOAK_DURATION sets the measured time (default 30s).
+// LANEWATCH_SOAK_DURATION sets the measured time (default 30s),
+// LANEWATCH_SOAK_READ_BATCH the cameras' ReadBatch (default: the camera
+// default; -1s reads packet by packet).
 func TestSoak16(t *testing.T) {
 	const cams, fps = 16, 10
 	dur := 30 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("LANEWATCH_SOAK_DURATION")); err == nil {
 		dur = d
 	}
+	batch, _ := time.ParseDuration(os.Getenv("LANEWATCH_SOAK_READ_BATCH"))
 	clip := clip720p(t, fps)
 	runtime.GC()
 	rss0 := rssBytes(t)
@@ -36,7 +39,7 @@ func TestSoak16(t *testing.T) {
 	for i := range hs {
 		outs[i] = frames.NewLatest()
 		hs[i] = &camera.Camera{ID: fmt.Sprintf("cam%d", i), URL: srv.URL(i), DetectWidth: 640, NominalFPS: fps,
-			IdleKeyframes: -1, Out: outs[i], Logger: discardLogger}
+			IdleKeyframes: -1, ReadBatch: batch, Out: outs[i], Logger: discardLogger}
 		if err := hs[i].Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -90,9 +93,9 @@ func TestSoak16(t *testing.T) {
 	sent0 := srv.Do(t, "stall")
 	st0 := drain()
 	srv.Do(t, "go")
-	cpu0, wall0 := cpuNow(), time.Now()
+	cpu0, wall0, cs0 := cpuNow(), time.Now(), contextSwitches()
 	time.Sleep(dur)
-	cpu1, wall1 := cpuNow(), time.Now()
+	cpu1, wall1, cs1 := cpuNow(), time.Now(), contextSwitches()
 	rss1 := rssBytes(t)
 	for _, c := range hs {
 		if st := c.Status(); st.State != camera.StateOnline {
@@ -120,8 +123,9 @@ func TestSoak16(t *testing.T) {
 		}
 	}
 	fmt.Printf("soak: %d cameras 720p@%dfps for %v on %d CPUs: CPU %.1f%% of the machine, RSS %.1f MB per camera, "+
-		"frames sent %d received %d decoded %d (%.1f fps per camera)\n",
-		cams, fps, dur, runtime.NumCPU(), cpuPct, rssPerCam, sent, in, dec, float64(dec)/wall1.Sub(wall0).Seconds()/cams)
+		"frames sent %d received %d decoded %d (%.1f fps per camera), %.1f context switches per frame, read batch %v\n",
+		cams, fps, dur, runtime.NumCPU(), cpuPct, rssPerCam, sent, in, dec, float64(dec)/wall1.Sub(wall0).Seconds()/cams,
+		float64(cs1-cs0)/float64(max(dec, 1)), hs[0].ReadBatch)
 	if sent != in {
 		t.Errorf("frames sent %d, received %d", sent, in)
 	}

@@ -201,6 +201,12 @@ gates:
 			{6, "cameras[0].detect.fps", "(0, 30]"},
 			{8, "gates[0].door_held_open", "positive"},
 		}},
+		{"read batch too long", `site: {id: s1}
+cameras:
+  - id: cam
+    url: rtsp://10.0.0.2/stream
+    read_batch: 2s
+`, []want{{5, "cameras[0].read_batch", "at most 1s"}}},
 		{"second document", `site: {id: s1}
 ---
 site: {id: s2}
@@ -289,6 +295,7 @@ incidents:
 		{"camera name", cam.Name, "cam"},
 		{"camera detect", [2]any{cam.Detect.FPS, cam.Detect.Width}, [2]any{5.0, 640}},
 		{"transport", cam.Transport, "tcp"},
+		{"read_batch", cam.ReadBatch, 100 * time.Millisecond},
 		{"tamper", *cam.Tamper, true},
 		{"fire objects", strings.Join(cam.Zones[0].Objects, ","), "vehicle"},
 		{"fire dwell", cam.Zones[0].Dwell, 2 * time.Minute},

@@ -120,11 +120,15 @@ type Camera struct {
 	Name      string `yaml:"name"` // default: the id
 	URL       string `yaml:"url"`
 	Transport string `yaml:"transport"` // tcp (default) or udp
-	Detect    Detect `yaml:"detect"`
-	Zones     []Zone `yaml:"zones"`
-	Lines     []Line `yaml:"lines"`
-	Masks     []Mask `yaml:"masks"`
-	Tamper    *bool  `yaml:"tamper"` // camera_tamper rule; default on
+	// ReadBatch: over TCP, read the stream in batches every this long
+	// rather than packet by packet: less CPU for at most this much latency.
+	// Default 100ms; negative ("-1s") reads every packet as it comes.
+	ReadBatch time.Duration `yaml:"read_batch"`
+	Detect    Detect        `yaml:"detect"`
+	Zones     []Zone        `yaml:"zones"`
+	Lines     []Line        `yaml:"lines"`
+	Masks     []Mask        `yaml:"masks"`
+	Tamper    *bool         `yaml:"tamper"` // camera_tamper rule; default on
 }
 
 type Detect struct {

@@ -115,6 +115,7 @@ func applyDefaults(c *Config) {
 		cam := &c.Cameras[i]
 		setString(&cam.Name, cam.ID)
 		setString(&cam.Transport, "tcp")
+		setDuration(&cam.ReadBatch, 100*time.Millisecond)
 		setFloat(&cam.Detect.FPS, 5)
 		setInt(&cam.Detect.Width, 640)
 		setDuration(&cam.Detect.KeyframesWhenIdle, 30*time.Second)

@@ -298,6 +298,11 @@ func (v *validator) camera(p string, c *Camera) {
 		}
 	}
 	v.oneOf(p+".transport", c.Transport, []string{"tcp", "udp"})
+	if c.ReadBatch > time.Second {
+		// Frames would reach analysis up to this late, and a batch would
+		// outgrow the socket buffer.
+		v.errf(p+".read_batch", "must be at most 1s (negative: off)")
+	}
 	if c.Detect.FPS <= 0 || c.Detect.FPS > 30 {
 		v.errf(p+".detect.fps", "must be in (0, 30]")
 	}
