@@ -59,15 +59,17 @@ func TestVideoIncidentGetsClip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "clip.mp4")
 	os.WriteFile(path, body, 0o600)
 	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).Output()
+		"-show_entries", "stream=codec_name,nb_read_frames,duration", "-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe: %v", err)
 	}
 	parts := strings.Split(strings.TrimSpace(string(out)), ",")
 	n, _ := strconv.Atoi(parts[len(parts)-1])
-	// 2 s before and after at 10 fps, from the key frame before the start.
-	if parts[0] != "h264" || n < 20 {
-		t.Fatalf("clip: %s", out)
+	dur, _ := strconv.ParseFloat(parts[1], 64)
+	// 2 s before and after at 10 fps, from the key frame before the start;
+	// played at the camera's pace (its frames 100 ms apart, not squeezed).
+	if parts[0] != "h264" || n < 20 || dur < 0.08*float64(n) || dur > 0.12*float64(n) {
+		t.Fatalf("clip (codec, duration s, frames): %s", out)
 	}
 }
 
