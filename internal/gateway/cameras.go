@@ -352,21 +352,8 @@ func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident
 		if err != nil {
 			return err
 		}
-		// Cameras send no B-frames, so decode order is presentation order;
-		// DTS is forced strictly increasing because a reconnect inside the
-		// window restarts the stream's timestamps.
-		var last time.Duration
-		started := false
-		for _, au := range aus {
-			if !started && !au.Key {
-				continue
-			}
-			dts := au.PTS
-			if started && dts <= last {
-				dts = last + time.Millisecond
-			}
-			started, last = true, dts
-			if err := w.WriteAU(avfile.AU{NALUs: au.NALUs, PTS: dts, DTS: dts, KeyFrame: au.Key}); err != nil {
+		for _, au := range clipUnits(aus) {
+			if err := w.WriteAU(au); err != nil {
 				w.Close()
 				return err
 			}
@@ -380,4 +367,28 @@ func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident
 	if _, err := g.Incidents.AttachClip(inc.ID); err != nil {
 		log.Warn("incident clip not attached", "err", err)
 	}
+}
+
+// clipUnits are a clip's access units from its first key frame, timed for
+// the muxer. Cameras send no B-frames, so decode order is presentation
+// order. A reconnect inside the window restarts the stream's timestamps:
+// the new session continues after the wall-clock gap.
+func clipUnits(aus []camera.AU) []avfile.AU {
+	var out []avfile.AU
+	var last, offset time.Duration
+	var lastAt time.Time
+	for _, au := range aus {
+		if len(out) == 0 && !au.Key {
+			continue
+		}
+		dts := au.PTS + offset
+		if len(out) > 0 && dts <= last {
+			gap := max(au.At.Sub(lastAt), time.Millisecond)
+			offset = last + gap - au.PTS
+			dts = last + gap
+		}
+		last, lastAt = dts, au.At
+		out = append(out, avfile.AU{NALUs: au.NALUs, PTS: dts, DTS: dts, KeyFrame: au.Key})
+	}
+	return out
 }
