@@ -115,3 +115,16 @@ func benchIngest(b *testing.B, clip string, every, batch time.Duration) {
 		b.Errorf("status %+v", st)
 	}
 }
+
+// BenchmarkIdleWake is the floor under any real-time figure on this
+// machine: a process that does nothing but wake up every 40 ms (a 25 fps
+// camera's frame interval). On small VMs each wake-up costs a measurable
+// share of a frame's decode time before any work is done.
+func BenchmarkIdleWake(b *testing.B) {
+	c0, x0 := cpuNow(), contextSwitches()
+	for range b.N {
+		time.Sleep(40 * time.Millisecond)
+	}
+	b.ReportMetric(float64(cpuNow()-c0)/float64(b.N), "cpu-ns/frame")
+	b.ReportMetric(float64(contextSwitches()-x0)/float64(b.N), "cs/frame")
+}
