@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -123,4 +124,84 @@ func TestMonitorWallInBrowser(t *testing.T) {
 	if strings.Contains(html, password) || strings.Contains(html, "$2a$") {
 		t.Error("secret in the page")
 	}
+}
+
+// An operator registers a visitor's plate from the page and removes it; the
+// outbox panel is for admins only.
+func TestVisitorsInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newEnv(t)
+	b := consoletest.NewBrowser(t, e.base)
+	b.Open()
+	b.Login("olga", password)
+	b.WaitJS("visitor form", `!document.getElementById("visitor-form").hidden`)
+	if !consoletest.Eval[bool](b, `document.getElementById("outbox-box").hidden`) {
+		t.Error("outbox panel shown to an operator")
+	}
+	b.Click("#visitors summary")
+	consoletest.Eval[any](b, `document.getElementById("vis-plate").value = "粤b 12345";
+		document.getElementById("vis-unit").value = "3-1-402";
+		document.getElementById("vis-note").value = "moving van";
+		document.querySelector("#visitor-form button").click()`)
+	b.WaitJS("visitor listed", `document.querySelector('#visitor-list tr[data-plate="粤B12345"]')`)
+	list, _ := e.veh.Visitors(context.Background())
+	if len(list) != 1 || list[0].Plate != "粤B12345" || list[0].Unit != "3-1-402" || list[0].Note != "moving van" {
+		t.Fatalf("visitors in the store: %+v", list)
+	}
+	// The form's default window: from now, four hours.
+	if w := list[0].ValidUntil.Sub(list[0].ValidFrom); w < 3*time.Hour+59*time.Minute || w > 4*time.Hour+time.Minute ||
+		time.Since(list[0].ValidFrom) > 5*time.Minute {
+		t.Errorf("window %v from %v", w, list[0].ValidFrom)
+	}
+	// A bad plate is refused with the API's reason on the page.
+	consoletest.Eval[any](b, `document.getElementById("vis-plate").value = "??";
+		document.querySelector("#visitor-form button").click()`)
+	b.WaitJS("plate refused", `document.getElementById("vis-error").textContent.includes("plate")`)
+	b.Click(`#visitor-list tr[data-plate="粤B12345"] .visitor-remove`)
+	b.WaitJS("visitor removed", `!document.querySelector('#visitor-list tr[data-plate="粤B12345"]')`)
+	if list, _ := e.veh.Visitors(context.Background()); len(list) != 0 {
+		t.Errorf("visitors after removal: %+v", list)
+	}
+	b.Screenshot("console-visitors")
+}
+
+// An admin sees the tickets the platform refused and can send one again or
+// discard it.
+func TestOutboxInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newEnv(t)
+	e.outbox.Add(console.OutboxTicket{Key: "inc-3:2", IncidentID: "inc-3", Version: 2, State: "dead", Attempts: 1,
+		CreatedAt: time.Now(), LastStatus: 400, Response: `{"error":"unknown household"}`})
+	b := consoletest.NewBrowser(t, e.base)
+	b.Open()
+	b.Login("ada", password)
+	b.WaitJS("outbox panel", `!document.getElementById("outbox-box").hidden && document.querySelectorAll("#outbox-list tbody tr").length === 3`)
+	if got := b.Text("#outbox-summary"); got != "2 refused, 1 waiting" {
+		t.Errorf("summary %q", got)
+	}
+	b.Click("#outbox summary")
+	if got := b.Text(`#outbox-list tr[data-key="inc-3:2"] td.answer`); got != `400 {"error":"unknown household"}` {
+		t.Errorf("answer shown %q", got)
+	}
+	if consoletest.Eval[bool](b, `!!document.querySelector('#outbox-list tr[data-key="inc-2:3"] button')`) {
+		t.Error("actions offered on a ticket still waiting")
+	}
+	b.Click(`#outbox-list tr[data-key="inc-1:1"] .ob-resend`)
+	b.WaitJS("resent", `document.querySelector('#outbox-list tr[data-key="inc-1:1"]').className === "pending"`)
+	consoletest.Eval[any](b, `window.confirm = () => true`)
+	b.Click(`#outbox-list tr[data-key="inc-3:2"] .ob-discard`)
+	b.WaitJS("discarded", `!document.querySelector('#outbox-list tr[data-key="inc-3:2"]')`)
+	list, _ := e.outbox.List(context.Background())
+	states := map[string]string{}
+	for _, k := range list {
+		states[k.Key] = k.State
+	}
+	if len(list) != 2 || states["inc-1:1"] != "pending" || states["inc-2:3"] != "pending" {
+		t.Errorf("outbox after the clicks: %v", states)
+	}
+	b.Screenshot("console-outbox")
 }

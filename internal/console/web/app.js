@@ -20,6 +20,13 @@ const I18N = {
     camera: "camera", lang: "中文",
     open_gate: "Open {g}", gate_reason: "Reason for opening", reason_needed: "Give a reason first",
     gate_opened: "{g}: open command sent",
+    visitors: "Visitors", unit: "Unit", note: "Note", add_visitor: "Add visitor", remove: "Remove",
+    no_visitors: "No visitors", visitor_added: "{p} added",
+    outbox: "Tickets to the platform", ticket: "Ticket", state: "State", attempts: "Tries",
+    answer: "Platform's answer", resend: "Resend", discard: "Discard",
+    outbox_summary: "{d} refused, {p} waiting", no_tickets: "Nothing waiting",
+    discard_confirm: "Discard ticket {k}? The platform will not get this version.",
+    pending: "waiting", sending: "sending", blocked: "held back", dead: "refused",
     intrusion: "Intrusion", line_crossing: "Line crossing", loitering: "Loitering", crowd: "Crowd",
     fire_lane_blocked: "Fire lane blocked", falling_object: "Falling object", camera_offline: "Camera offline",
     camera_tamper: "Camera tampering", gate_forced: "Gate forced", door_held_open: "Door held open",
@@ -42,6 +49,13 @@ const I18N = {
     camera: "摄像机", lang: "English",
     open_gate: "开启 {g}", gate_reason: "开闸原因", reason_needed: "请先填写原因",
     gate_opened: "{g}：已发送开闸指令",
+    visitors: "访客车辆", unit: "房号", note: "备注", add_visitor: "登记访客", remove: "删除",
+    no_visitors: "暂无访客车辆", visitor_added: "已登记 {p}",
+    outbox: "推送到物业平台的工单", ticket: "工单", state: "状态", attempts: "次数",
+    answer: "平台应答", resend: "重新发送", discard: "放弃",
+    outbox_summary: "{d} 被拒，{p} 等待中", no_tickets: "没有待发工单",
+    discard_confirm: "放弃工单 {k}？平台将收不到这一版本。",
+    pending: "等待", sending: "发送中", blocked: "排队", dead: "被拒",
     intrusion: "区域入侵", line_crossing: "越线", loitering: "徘徊", crowd: "人员聚集",
     fire_lane_blocked: "消防通道占用", falling_object: "高空抛物", camera_offline: "摄像机离线",
     camera_tamper: "摄像机遮挡/移动", gate_forced: "强行开闸", door_held_open: "门长时间未关",
@@ -104,7 +118,7 @@ function applyLang() {
   document.querySelectorAll("[data-i18n]").forEach(e => { e.textContent = t(e.dataset.i18n); });
   document.querySelectorAll("[data-i18n-ph]").forEach(e => { e.placeholder = t(e.dataset.i18nPh); });
   $("#lang-toggle").textContent = t("lang");
-  if (S.me) { renderGrid(); renderIncidents(); loadPassages(); loadGates(); }
+  if (S.me) { renderGrid(); renderIncidents(); loadPassages(); loadGates(); loadVisitors(); loadOutbox(); }
 }
 
 // ---- login ----
@@ -126,6 +140,8 @@ async function start(me) {
   loadPassages();
   loadInside();
   loadGates();
+  loadVisitors();
+  loadOutbox();
 }
 
 function stopLive() {
@@ -426,6 +442,107 @@ async function openGate(g) {
   } catch (e) { out.textContent = t("error", { e: e.message }); }
 }
 
+// ---- visitors: temporary plates, added by operators at the gate ----
+function localInput(d) {
+  const p = n => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+function canOperate() { return S.me && (S.me.role === "operator" || S.me.role === "admin"); }
+
+async function loadVisitors() {
+  const form = $("#visitor-form");
+  form.hidden = !canOperate();
+  if (!$("#vis-from").value) {
+    const now = new Date();
+    $("#vis-from").value = localInput(now);
+    $("#vis-until").value = localInput(new Date(now.getTime() + 4 * 3600e3));
+  }
+  const body = $("#visitor-list tbody");
+  let list;
+  try { list = await api("GET", "/api/vehicles/visitors"); } catch (e) { $("#vis-error").textContent = t("error", { e: e.message }); return; }
+  body.replaceChildren();
+  $("#visitor-count").textContent = list.length ? String(list.length) : "";
+  if (!list.length) {
+    const tr = el("tr"); const td = el("td", "", t("no_visitors")); td.colSpan = 6; tr.append(td); body.append(tr);
+  }
+  for (const v of list) {
+    const tr = el("tr");
+    tr.dataset.plate = v.plate;
+    const act = el("td");
+    if (canOperate()) {
+      const b = el("button", "visitor-remove", t("remove"));
+      b.type = "button";
+      b.addEventListener("click", async () => {
+        try {
+          await api("DELETE", "/api/vehicles/visitors/" + encodeURIComponent(v.plate));
+          $("#vis-error").textContent = "";
+        } catch (e) { $("#vis-error").textContent = t("error", { e: e.message }); }
+        loadVisitors();
+      });
+      act.append(b);
+    }
+    tr.append(el("td", "plate", v.plate), el("td", "", v.unit), el("td", "", fmtTime(v.valid_from)),
+      el("td", "", fmtTime(v.valid_until)), el("td", "", v.note), act);
+    body.append(tr);
+  }
+}
+
+async function addVisitor(e) {
+  e.preventDefault();
+  const out = $("#vis-error");
+  const from = $("#vis-from").value, until = $("#vis-until").value;
+  try {
+    const v = await api("POST", "/api/vehicles/visitors", {
+      plate: $("#vis-plate").value.trim(), unit: $("#vis-unit").value.trim(), note: $("#vis-note").value.trim(),
+      valid_from: from ? new Date(from).toISOString() : "", valid_until: until ? new Date(until).toISOString() : "",
+    });
+    $("#vis-plate").value = ""; $("#vis-unit").value = ""; $("#vis-note").value = "";
+    out.textContent = t("visitor_added", { p: v.plate });
+  } catch (ex) { out.textContent = t("error", { e: ex.message }); }
+  loadVisitors();
+}
+
+// ---- outbox: tickets the platform refused, for admins ----
+async function loadOutbox() {
+  const box = $("#outbox-box");
+  box.hidden = !(S.me && S.me.role === "admin");
+  if (box.hidden) return;
+  let list;
+  try { list = await api("GET", "/api/outbox"); } catch (e) { $("#ob-error").textContent = t("error", { e: e.message }); return; }
+  const dead = list.filter(x => x.state === "dead").length;
+  $("#outbox-summary").textContent = list.length ? t("outbox_summary", { d: dead, p: list.length - dead }) : "";
+  $("#outbox-summary").className = dead ? "dead" : "";
+  const body = $("#outbox-list tbody");
+  body.replaceChildren();
+  if (!list.length) {
+    const tr = el("tr"); const td = el("td", "", t("no_tickets")); td.colSpan = 5; tr.append(td); body.append(tr);
+  }
+  for (const k of list) {
+    const tr = el("tr", k.state);
+    tr.dataset.key = k.key;
+    const answer = k.state === "dead" ? `${k.last_status || ""} ${k.response || ""}`.trim() : (k.last_error || "");
+    const act = el("td");
+    if (k.state === "dead") {
+      for (const [action, label] of [["resend", "resend"], ["discard", "discard"]]) {
+        const b = el("button", "ob-" + action, t(label));
+        b.type = "button";
+        b.addEventListener("click", async () => {
+          if (action === "discard" && !window.confirm(t("discard_confirm", { k: k.key }))) return;
+          try {
+            await api("POST", "/api/outbox/" + encodeURIComponent(k.key) + "/" + action);
+            $("#ob-error").textContent = "";
+          } catch (e) { $("#ob-error").textContent = t("error", { e: e.message }); }
+          loadOutbox();
+        });
+        act.append(b);
+      }
+    }
+    tr.append(el("td", "", k.key), el("td", "", t(k.state)), el("td", "", String(k.attempts)), el("td", "answer", answer), act);
+    body.append(tr);
+  }
+}
+
 // ---- wiring ----
 function tick() { $("#clock").textContent = fmtTime(new Date().toISOString()); }
 
@@ -465,6 +582,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     showLogin();
   });
   $("#vehicle-search").addEventListener("submit", e => { e.preventDefault(); loadPassages(); loadInside(); });
-  setInterval(() => { if (S.me) { loadInside(); loadCameras().catch(() => {}); } }, 30000);
+  $("#visitor-form").addEventListener("submit", addVisitor);
+  $("#visitors").addEventListener("toggle", () => { if ($("#visitors").open) loadVisitors(); });
+  $("#outbox").addEventListener("toggle", () => { if ($("#outbox").open) loadOutbox(); });
+  setInterval(() => { if (S.me) { loadInside(); loadCameras().catch(() => {}); loadOutbox(); } }, 30000);
   try { await start(await api("GET", "/api/me")); } catch (e) { showLogin(); }
 });
