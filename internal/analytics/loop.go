@@ -77,6 +77,14 @@ type Loop struct {
 	rules   *rules.Engine
 	planner detect.Planner
 
+	// Sweeps: the zones' boxes (frame fractions), searched on sweepFrames
+	// analysed frames in a row every sweepEvery.
+	sweepZones  [][4]float64
+	sweepEvery  time.Duration
+	sweepFrames int
+	sweepLeft   int
+	nextSweep   time.Time
+
 	raw, work gocv.Mat
 	boxes     []motion.Box
 	rects     []image.Rectangle
@@ -109,6 +117,7 @@ type Loop struct {
 type Stats struct {
 	Frames       uint64 // analysed
 	MotionFrames uint64
+	SweepFrames  uint64 // frames whose zones were searched without motion (see Camera.Detect.Sweep)
 	LightChanges uint64
 	Detections   uint64
 	Signals      uint64
@@ -157,6 +166,7 @@ func (l *Loop) setup() error {
 			l.Detector = detect.NewPeopleAndVehicles()
 		}
 		l.planner, _ = l.Detector.(detect.Planner)
+		l.setupSweeps(tc.MinHits)
 		raiser := l.Raiser
 		if raiser == nil {
 			raiser = incidents.RaiserFunc(func(incidents.Signal) {})
@@ -319,17 +329,23 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	if every <= 0 {
 		every = 2
 	}
+	sweep := l.sweeping(at)
 	// Between detector runs, carry the confirmed tracks that motion still
 	// covers. A new object waits at most one analysed frame for the detector.
-	carry := every > 1 && l.lastDet && at.Sub(l.lastDetAt) <= l.interval*5/2 && mres.Motion() && !mres.LightChange
+	carry := !sweep && every > 1 && l.lastDet && at.Sub(l.lastDetAt) <= l.interval*5/2 && mres.Motion() && !mres.LightChange
 	if carry {
 		l.carryTracks(at)
 		l.lastDet = false
-	} else if mres.Motion() && !mres.LightChange {
+	} else if (mres.Motion() || sweep) && !mres.LightChange {
 		l.lastDet, l.lastDetAt = true, at
 		l.rects = l.rects[:0]
 		for _, b := range l.boxes {
 			l.rects = append(l.rects, b.Rect(size))
+		}
+		if sweep {
+			for _, z := range l.sweepZones {
+				l.rects = append(l.rects, motion.Box(z).Rect(size))
+			}
 		}
 		if l.planner != nil {
 			l.rois = l.planner.Plan(l.rects, size, l.rois)
@@ -575,4 +591,49 @@ func (l *Loop) Close() {
 	}
 	l.hasAnnotated = false
 	l.frameMu.Unlock()
+}
+
+// setupSweeps notes the zones to sweep when the detector finds still
+// objects: all but falling_object, a motion rule. A sweep lasts minHits
+// frames, enough for the tracker to confirm what it finds; the appearance
+// hold keeps it afterwards.
+func (l *Loop) setupSweeps(minHits int) {
+	sf, ok := l.Detector.(detect.StillFinder)
+	l.sweepEvery = l.Camera.Detect.Sweep
+	if l.sweepEvery == 0 {
+		l.sweepEvery = 10 * time.Second
+	}
+	if !ok || !sf.FindsStill() || l.sweepEvery < 0 {
+		return
+	}
+	for _, z := range l.Camera.Zones {
+		if z.Rule == "falling_object" || len(z.Polygon) == 0 {
+			continue
+		}
+		x0, y0, x1, y1 := 1.0, 1.0, 0.0, 0.0
+		for _, p := range z.Polygon {
+			x0, y0, x1, y1 = min(x0, p[0]), min(y0, p[1]), max(x1, p[0]), max(y1, p[1])
+		}
+		l.sweepZones = append(l.sweepZones, [4]float64{x0, y0, x1 - x0, y1 - y0})
+	}
+	l.sweepFrames = max(minHits, 3)
+}
+
+// sweeping says whether this frame belongs to a sweep; the first starts
+// with the first frame, so that what stands still at start-up is found.
+func (l *Loop) sweeping(at time.Time) bool {
+	if len(l.sweepZones) == 0 {
+		return false
+	}
+	if l.sweepLeft == 0 && !at.Before(l.nextSweep) {
+		l.sweepLeft, l.nextSweep = l.sweepFrames, at.Add(l.sweepEvery)
+	}
+	if l.sweepLeft == 0 {
+		return false
+	}
+	l.sweepLeft--
+	l.statsMu.Lock()
+	l.stats.SweepFrames++
+	l.statsMu.Unlock()
+	return true
 }

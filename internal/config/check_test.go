@@ -207,6 +207,12 @@ cameras:
     url: rtsp://10.0.0.2/stream
     read_batch: 2s
 `, []want{{5, "cameras[0].read_batch", "at most 1s"}}},
+		{"sweep too often", `site: {id: s1}
+cameras:
+  - id: cam
+    url: rtsp://10.0.0.2/stream
+    detect: {sweep: 200ms}
+`, []want{{5, "cameras[0].detect.sweep", "at least 1s"}}},
 		{"second document", `site: {id: s1}
 ---
 site: {id: s2}
@@ -296,6 +302,7 @@ incidents:
 		{"camera detect", [2]any{cam.Detect.FPS, cam.Detect.Width}, [2]any{5.0, 640}},
 		{"transport", cam.Transport, "tcp"},
 		{"read_batch", cam.ReadBatch, 100 * time.Millisecond},
+		{"sweep", cam.Detect.Sweep, 10 * time.Second},
 		{"tamper", *cam.Tamper, true},
 		{"fire objects", strings.Join(cam.Zones[0].Objects, ","), "vehicle"},
 		{"fire dwell", cam.Zones[0].Dwell, 2 * time.Minute},

@@ -137,7 +137,11 @@ type Detect struct {
 	// KeyframesWhenIdle: after this long without motion decode only key frames.
 	// Default 30s; 0 keeps the default, negative ("-1s") disables it.
 	KeyframesWhenIdle time.Duration `yaml:"keyframes_when_idle"`
-	MinArea           float64       `yaml:"min_area"` // fraction of the frame; default 0.0005
+	// Sweep: with a model detector, search the zones this often whether or
+	// not anything moves, so that objects that never move (a car parked
+	// before the gateway started) are found. Default 10s; negative disables.
+	Sweep   time.Duration `yaml:"sweep"`
+	MinArea float64       `yaml:"min_area"` // fraction of the frame; default 0.0005
 }
 
 // Point is [x, y] as fractions of the frame.

@@ -119,6 +119,7 @@ func applyDefaults(c *Config) {
 		setFloat(&cam.Detect.FPS, 5)
 		setInt(&cam.Detect.Width, 640)
 		setDuration(&cam.Detect.KeyframesWhenIdle, 30*time.Second)
+		setDuration(&cam.Detect.Sweep, 10*time.Second)
 		setFloat(&cam.Detect.MinArea, 0.0005)
 		if cam.Tamper == nil {
 			on := true

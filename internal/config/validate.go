@@ -309,6 +309,10 @@ func (v *validator) camera(p string, c *Camera) {
 	if c.Detect.Width < 64 || c.Detect.Width > 3840 {
 		v.errf(p+".detect.width", "must be 64..3840")
 	}
+	if c.Detect.Sweep > 0 && c.Detect.Sweep < time.Second {
+		// Each sweep runs the detector on the zones for a few frames.
+		v.errf(p+".detect.sweep", "must be at least 1s (negative: off)")
+	}
 	if c.Detect.MinArea < 0 || c.Detect.MinArea >= 1 {
 		v.errf(p+".detect.min_area", "must be a fraction of the frame in [0, 1)")
 	}

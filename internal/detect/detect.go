@@ -40,6 +40,15 @@ type Planner interface {
 	Plan(motion []image.Rectangle, size image.Point, dst []image.Rectangle) []image.Rectangle
 }
 
+// StillFinder is implemented by detectors that can be trusted on regions
+// where nothing moves. The analysis loop sweeps the zones with them now and
+// then, so that objects that never move are found. The built-in HOG is not
+// one: on still background its false positives would never be weeded out by
+// motion, and its vehicles are motion blobs.
+type StillFinder interface {
+	FindsStill() bool
+}
+
 // ErrBadFrame is returned for frames and regions gocv cannot take.
 var ErrBadFrame = errors.New("detect: bad frame or region")
 

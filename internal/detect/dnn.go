@@ -204,6 +204,9 @@ func (d *DNN) Plan(motion []image.Rectangle, size image.Point, dst []image.Recta
 	return append(dst, SquareAround(u, d.input, image.Rectangle{Max: size}))
 }
 
+// FindsStill: a trained model's detections do not depend on motion.
+func (d *DNN) FindsStill() bool { return true }
+
 // Detect runs the detector on roi of frame (empty roi: the whole frame).
 func (d *DNN) Detect(frame gocv.Mat, roi image.Rectangle, out []Detection) ([]Detection, error) {
 	out = out[:0]
