@@ -107,7 +107,10 @@ export LANEWATCH_BENCH_720P=$C720 LANEWATCH_BENCH_1080P=$C1080 LANEWATCH_BENCH_S
 # shellcheck disable=SC2086
 DEC=$(go test $GO_TEST_FLAGS -run '^$' -bench 'Decode|Still' -benchtime 500x -count "$COUNT" ./internal/decode/)
 # shellcheck disable=SC2086
-ING=$(go test $GO_TEST_FLAGS -run '^$' -bench 'Ingest(720|1080)p|IdleWake' -benchtime 250x -count 2 ./internal/camera/)
+ING=$(go test $GO_TEST_FLAGS -run '^$' -bench 'Ingest(720|1080)p/(every|analyse)|IdleWake' -benchtime 250x -count 2 ./internal/camera/)
+# shellcheck disable=SC2086
+ING="$ING
+$(go test $GO_TEST_FLAGS -run '^$' -bench 'Ingest(720|1080)p/flood' -benchtime 2000x -count 2 ./internal/camera/)"
 echo "$DEC" | grep '^Benchmark'
 echo "$ING" | grep '^Benchmark'
 
@@ -122,6 +125,8 @@ I720=$(go_ns "$ING" BenchmarkIngest720p/every)
 I720A=$(go_ns "$ING" BenchmarkIngest720p/analyse5fps)
 I720P=$(go_ns "$ING" BenchmarkIngest720p/analyse5fps-perpacket)
 WAKE=$(go_ns "$ING" BenchmarkIdleWake)
+F720=$(go_ns "$ING" BenchmarkIngest720p/flood1in5)
+F1080=$(go_ns "$ING" BenchmarkIngest1080p/flood1in5)
 I1080=$(go_ns "$ING" BenchmarkIngest1080p/every)
 I1080P=$(go_ns "$ING" BenchmarkIngest1080p/analyse5fps-perpacket)
 I1080A=$(go_ns "$ING" BenchmarkIngest1080p/analyse5fps)
@@ -142,6 +147,8 @@ printf '%-44s %12s %12s %8s\n' "  same, read packet by packet (no batches)" "$I7
 printf '%-44s %12s %12s %8s\n' "1080p RTSP ingest, every frame converted" "$I1080" "$FF1080" "$(ratio "$I1080" "$FF1080")"
 printf '%-44s %12s %12s %8s\n' "1080p RTSP ingest, analysis at 5 of 25 fps" "$I1080A" "$FF1080" "$(ratio "$I1080A" "$FF1080")"
 printf '%-44s %12s %12s %8s\n' "  same, read packet by packet (no batches)" "$I1080P" "$FF1080" "$(ratio "$I1080P" "$FF1080")"
+printf '%-44s %12s %12s %8s\n' "720p RTSP ingest flat out (never idle), 1 in 5" "$F720" "$FF720" "$(ratio "$F720" "$FF720")"
+printf '%-44s %12s %12s %8s\n' "1080p RTSP ingest flat out, 1 in 5 converted" "$F1080" "$FF1080" "$(ratio "$F1080" "$FF1080")"
 printf '%-44s %12s %12s %8s\n' "idle Go process waking every 40 ms (a wake)" "$WAKE" "$FF720" "$(ratio "$WAKE" "$FF720")"
 printf '%-44s %12s %12s %8s\n' "still 720p: key frames only vs all frames" "$SKEY" "$SALL" "$(ratio "$SKEY" "$SALL")"
 echo "allocs per frame: decode+scale $(go_allocs "$DEC" BenchmarkDecode720p/scale640), ingest $(go_allocs "$ING" BenchmarkIngest720p/every)"

@@ -45,6 +45,7 @@ func BenchmarkIngest720p(b *testing.B) {
 	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0, 0) })
 	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, 0) })
 	b.Run("analyse5fps-perpacket", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, -1) })
+	b.Run("flood1in5", func(b *testing.B) { benchFlood(b, clip) })
 }
 
 // BenchmarkIngest1080p is BenchmarkIngest720p for 1920x1080 footage.
@@ -56,6 +57,52 @@ func BenchmarkIngest1080p(b *testing.B) {
 	b.Run("every", func(b *testing.B) { benchIngest(b, clip, 0, 0) })
 	b.Run("analyse5fps", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, 0) })
 	b.Run("analyse5fps-perpacket", func(b *testing.B) { benchIngest(b, clip, 200*time.Millisecond, -1) })
+	b.Run("flood1in5", func(b *testing.B) { benchFlood(b, clip) })
+}
+
+// benchFlood is the same path without real time: the server sends as fast
+// as TCP lets it (startFloodServer), so the gateway is never idle and pays
+// no wake-ups; a consumer converts one frame in five, as analysis at 5 of
+// 25 fps does. This is the path's cost per frame beside FFmpeg reading a
+// file as fast as it can.
+func benchFlood(b *testing.B, clip string) {
+	srv := startServerProc(b, clip, 1, 0)
+	out := frames.NewLatest()
+	defer out.Close()
+	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: -1, ReadBatch: -1,
+		Out: out, Logger: discardLogger}
+	if err := cam.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer cam.Close()
+	m := newMat()
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	info, err := out.Next(ctx, 0, &m)
+	if err != nil {
+		b.Fatalf("no frame: %v", err)
+	}
+	for info.Seq < 100 { // warm-up
+		if info, err = out.Next(ctx, info.Seq+4, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	c0, x0, s0 := cpuNow(), contextSwitches(), info.Seq
+	for info.Seq < s0+uint64(b.N) {
+		if info, err = out.Next(ctx, info.Seq+4, &m); err != nil {
+			b.Fatalf("frames stopped: %v (%+v)", err, cam.Status())
+		}
+	}
+	b.StopTimer()
+	n := float64(info.Seq - s0)
+	b.ReportMetric(float64(cpuNow()-c0)/n, "cpu-ns/frame")
+	b.ReportMetric(float64(contextSwitches()-x0)/n, "cs/frame")
+	if st := cam.Status(); st.DecodeErrors != 0 || st.PacketsLost != 0 || st.FramesDropped != 0 {
+		b.Errorf("status %+v", st)
+	}
 }
 
 // contextSwitches is the process's voluntary and involuntary context

@@ -29,6 +29,16 @@ func TestHelperCamServer(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("LANEWATCH_CAMSERVER_PATHS"))
 	fps, _ := strconv.Atoi(os.Getenv("LANEWATCH_CAMSERVER_FPS"))
 	aus := camtest.LoadAnnexB(t, os.Getenv("LANEWATCH_CAMSERVER_CLIP"), "H264")
+	if fps == 0 {
+		// As fast as the client reads, one path (benchmarks only).
+		fs := startFloodServer(t, aus)
+		fmt.Printf("ADDR %s\n", fs.ln.Addr())
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			fmt.Printf("COUNT %d\n", fs.sent.Load())
+		}
+		return
+	}
 	srv := camtest.StartServer(t)
 	paths := make([]*camtest.Path, n)
 	for i := range paths {
