@@ -60,51 +60,6 @@ func BenchmarkIngest1080p(b *testing.B) {
 	b.Run("flood1in5", func(b *testing.B) { benchFlood(b, clip) })
 }
 
-// benchFlood is the same path without real time: the server sends as fast
-// as TCP lets it (startFloodServer), so the gateway is never idle and pays
-// no wake-ups; a consumer converts one frame in five, as analysis at 5 of
-// 25 fps does. This is the path's cost per frame beside FFmpeg reading a
-// file as fast as it can.
-func benchFlood(b *testing.B, clip string) {
-	srv := startServerProc(b, clip, 1, 0)
-	out := frames.NewLatest()
-	defer out.Close()
-	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: -1, ReadBatch: -1,
-		Out: out, Logger: discardLogger}
-	if err := cam.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer cam.Close()
-	m := newMat()
-	defer m.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	info, err := out.Next(ctx, 0, &m)
-	if err != nil {
-		b.Fatalf("no frame: %v", err)
-	}
-	for info.Seq < 100 { // warm-up
-		if info, err = out.Next(ctx, info.Seq+4, &m); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	c0, x0, s0 := cpuNow(), contextSwitches(), info.Seq
-	for info.Seq < s0+uint64(b.N) {
-		if info, err = out.Next(ctx, info.Seq+4, &m); err != nil {
-			b.Fatalf("frames stopped: %v (%+v)", err, cam.Status())
-		}
-	}
-	b.StopTimer()
-	n := float64(info.Seq - s0)
-	b.ReportMetric(float64(cpuNow()-c0)/n, "cpu-ns/frame")
-	b.ReportMetric(float64(contextSwitches()-x0)/n, "cs/frame")
-	if st := cam.Status(); st.DecodeErrors != 0 || st.PacketsLost != 0 || st.FramesDropped != 0 {
-		b.Errorf("status %+v", st)
-	}
-}
-
 // contextSwitches is the process's voluntary and involuntary context
 // switches so far, summed over its threads.
 func contextSwitches() int {
@@ -123,7 +78,23 @@ func contextSwitches() int {
 }
 
 func benchIngest(b *testing.B, clip string, every, batch time.Duration) {
-	srv := startServerProc(b, clip, 1, 25)
+	runIngest(b, clip, 25, batch, every, 0)
+}
+
+// benchFlood is the same path without real time: the server sends as fast
+// as TCP lets it (startFloodServer), so the gateway is never idle and pays
+// no wake-ups; a consumer converts one frame in five, as analysis at 5 of
+// 25 fps does. This is the path's cost per frame beside FFmpeg reading a
+// file as fast as it can.
+func benchFlood(b *testing.B, clip string) {
+	runIngest(b, clip, 0, -1, 0, 4)
+}
+
+// runIngest serves clip at fps (0: flat out) to a camera reading with
+// batch, and a consumer takes the newest frame after sleeping every and
+// after skipping skip frames. cpu-ns/frame is per frame received.
+func runIngest(b *testing.B, clip string, fps int, batch, every time.Duration, skip uint64) {
+	srv := startServerProc(b, clip, 1, fps)
 	out := frames.NewLatest()
 	defer out.Close()
 	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: -1, ReadBatch: batch, Out: out, Logger: discardLogger}
@@ -133,31 +104,33 @@ func benchIngest(b *testing.B, clip string, every, batch time.Duration) {
 	defer cam.Close()
 	m := newMat()
 	defer m.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	info, err := out.Next(ctx, 0, &m)
-	cancel()
-	if err != nil {
-		b.Fatalf("no frame: %v", err)
-	}
-	// Count frames by their sequence numbers: Next skips to the newest.
-	b.ReportAllocs()
-	b.ResetTimer()
-	c0, x0 := cpuNow(), contextSwitches()
-	target := info.Seq + uint64(b.N)
-	for info.Seq < target {
+	var info frames.Info
+	take := func() {
 		if every > 0 {
 			time.Sleep(every)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		info, err = out.Next(ctx, info.Seq, &m)
-		cancel()
-		if err != nil {
+		defer cancel()
+		var err error
+		if info, err = out.Next(ctx, info.Seq+skip, &m); err != nil {
 			b.Fatalf("frames stopped: %v (%+v)", err, cam.Status())
 		}
 	}
+	take()
+	for fps == 0 && info.Seq < 100 { // flat out: warm up first
+		take()
+	}
+	// Count frames by their sequence numbers: Next skips to the newest.
+	b.ReportAllocs()
+	b.ResetTimer()
+	c0, x0, s0 := cpuNow(), contextSwitches(), info.Seq
+	for info.Seq < s0+uint64(b.N) {
+		take()
+	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpuNow()-c0)/float64(b.N), "cpu-ns/frame")
-	b.ReportMetric(float64(contextSwitches()-x0)/float64(b.N), "cs/frame")
+	n := float64(info.Seq - s0)
+	b.ReportMetric(float64(cpuNow()-c0)/n, "cpu-ns/frame")
+	b.ReportMetric(float64(contextSwitches()-x0)/n, "cs/frame")
 	if st := cam.Status(); st.DecodeErrors != 0 || st.PacketsLost != 0 || st.FramesDropped != 0 {
 		b.Errorf("status %+v", st)
 	}
