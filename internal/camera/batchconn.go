@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,15 +27,41 @@ type batchConn struct {
 	active atomic.Bool // set once PLAY is answered; RTSP requests are never delayed
 	buf    []byte
 	r, w   int
-	wait   bool // the last read emptied the socket
+	wait   bool // the last read was small: the socket is likely empty
 	timer  *time.Timer
 	done   chan struct{}
 	once   sync.Once
 }
 
-// batchBuffer holds a few hundred ms of a 1080p stream at camera bit rates;
-// a batch larger than that is read in several reads without waiting.
+// batchBuffer holds a few hundred ms of a 1080p stream at camera bit rates.
 const batchBuffer = 256 << 10
+
+// waitBelow is the largest read after which the next one waits for a tick:
+// a quarter of the socket's receive buffer (the kernel's figure, about
+// twice the data it holds), at most the batch buffer. A larger read may
+// mean the camera was held back by a full socket buffer (TCP flow
+// control); waiting then would cap the stream at one socket buffer per
+// tick, so the next read goes at once. Cameras of a few Mbit/s send less
+// than that per 100 ms and are read once per tick.
+func (c *batchConn) waitBelow() int {
+	limit := len(c.buf)
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return limit
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return limit
+	}
+	rcv := 0
+	raw.Control(func(fd uintptr) { //nolint:errcheck // on failure rcv stays 0: the cap below
+		rcv, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	})
+	if rcv <= 0 {
+		return limit
+	}
+	return min(limit, rcv/4)
+}
 
 func newBatchConn(c net.Conn, every time.Duration) *batchConn {
 	t := time.NewTimer(time.Hour)
@@ -68,7 +95,7 @@ func (c *batchConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(c.buf)
 	c.r, c.w = 0, n
-	c.wait = n < len(c.buf)
+	c.wait = n < c.waitBelow()
 	if n == 0 {
 		return 0, err
 	}
@@ -92,7 +119,9 @@ func (c *batchConn) Close() error {
 // cannot have arrived after it was processed), so it converges on the
 // arrival of the frames read right after they came in. A stream that falls
 // behind by more than slack (camera clock slow, or we could not keep up) is
-// re-anchored to now; times never go backwards.
+// re-anchored to now; times never go backwards. The frames of a session's
+// first batch, read before there is anything to anchor on, get times about
+// a millisecond apart.
 type wallClock struct {
 	base  time.Time     // wall time of pts0
 	pts0  time.Duration //

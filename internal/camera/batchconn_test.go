@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,19 +50,17 @@ func TestBatchConnReadsOncePerTick(t *testing.T) {
 	cc := &countingConn{Conn: client}
 	bc := newBatchConn(cc, 100*time.Millisecond)
 	bc.active.Store(true)
-	// A camera: a 1 KB packet every 5 ms for 1 s.
-	var sent bytes.Buffer
+	// A camera: a 1 KB packet every 10 ms for 1 s.
+	sent := make([]byte, 100*1024)
+	for i := range sent {
+		sent[i] = byte(i/1024 + i)
+	}
 	go func() {
-		pkt := make([]byte, 1024)
-		for i := range 200 {
-			for j := range pkt {
-				pkt[j] = byte(i + j)
-			}
-			sent.Write(pkt)
-			if _, err := server.Write(pkt); err != nil {
+		for p := range slices.Chunk(sent, 1024) {
+			if _, err := server.Write(p); err != nil {
 				return
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 		server.Close()
 	}()
@@ -70,11 +69,11 @@ func TestBatchConnReadsOncePerTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, sent.Bytes()) {
-		t.Fatalf("got %d bytes, sent %d, or different", len(got), sent.Len())
+	if !bytes.Equal(got, sent) {
+		t.Fatalf("got %d bytes, sent %d, or different", len(got), len(sent))
 	}
 	// About 10 ticks in a second (+1 for the end of stream, +2 for a slow
-	// start); read packet by packet it would be about 200.
+	// start); read packet by packet it would be about 100.
 	if n := cc.reads.Load(); n > 14 {
 		t.Errorf("%d socket reads for 1 s of packets; want one per 100 ms tick", n)
 	}
@@ -194,4 +193,51 @@ func TestWallClock(t *testing.T) {
 			t.Errorf("times went backwards: %v %v %v", a.Sub(t0), b.Sub(t0), c.Sub(t0))
 		}
 	})
+}
+
+// A stream faster than one socket buffer per tick is not held back: with
+// TCP flow control the camera can only send what the socket buffer takes,
+// so waiting a tick after every read would cap it at a buffer per tick.
+func TestBatchConnKeepsUpWithAFastStream(t *testing.T) {
+	client, server := tcpPair(t)
+	// A small socket buffer, so that the sender is held back by TCP flow
+	// control long before the batch buffer fills.
+	if err := client.(*net.TCPConn).SetReadBuffer(32 << 10); err != nil {
+		t.Fatal(err)
+	}
+	bc := newBatchConn(client, 100*time.Millisecond)
+	bc.active.Store(true)
+	const total = 16 << 20 // as fast as loopback and the small buffer allow
+	go func() {
+		chunk := bytes.Repeat([]byte{0x5a}, 1<<20)
+		for range total / len(chunk) {
+			if _, err := server.Write(chunk); err != nil {
+				return
+			}
+		}
+		server.Close()
+	}()
+	start := time.Now()
+	var n int64
+	var err error
+	done := make(chan struct{})
+	go func() {
+		n, err = io.Copy(io.Discard, bufio.NewReaderSize(bc, 4096))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		bc.Close()
+		<-done
+		t.Fatalf("16 MB not read in 20 s (%d bytes): held back by the batch ticks", n)
+	}
+	if err != nil || n != total {
+		t.Fatalf("read %d of %d bytes: %v", n, total, err)
+	}
+	// Capped at one socket buffer (~32-64 KB) per 100 ms tick this would
+	// take close to a minute; read on after large reads, well under a second.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("16 MB took %v: held back by the batch ticks", d)
+	}
 }

@@ -522,6 +522,12 @@ func TestBatchedReadsKeepStreamTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	aus, _ := h.cam.Clip(start, time.Now())
+	// The clip starts at the key frame before start, which may lie in the
+	// session's first batch: its frames came in before the stream's clock
+	// was anchored and are squeezed together. Judge the units from start on.
+	for len(aus) > 0 && aus[0].At.Before(start) {
+		aus = aus[1:]
+	}
 	if len(aus) < 30 {
 		t.Fatalf("%d units in 2 s at 25 fps", len(aus))
 	}
