@@ -16,6 +16,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/broker/brokertest"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
 var (
@@ -293,25 +294,8 @@ type fakeBus struct{ h mqttbus.Handler }
 func (f *fakeBus) Publish(context.Context, string, bool, []byte) error { return nil }
 func (f *fakeBus) Subscribe(_ string, h mqttbus.Handler) error         { f.h = h; return nil }
 
-type lines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRejectLogRateLimitedPerGate(t *testing.T) {
-	var out lines
+	var out testenv.SyncBuffer
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	fb := &fakeBus{}
 	g := &Ingest{Bus: fb, Topics: topics, Decoder: &Decoder{Salt: testSalt}, Handle: func(Event) {},
