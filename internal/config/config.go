@@ -25,6 +25,7 @@ type Config struct {
 	Incidents Incidents `yaml:"incidents"`
 	Evidence  Evidence  `yaml:"evidence"`
 	Outbox    Outbox    `yaml:"outbox"`
+	Recording Recording `yaml:"recording"`
 	Demo      *Demo     `yaml:"demo"`
 
 	loc *time.Location // Site.Timezone, loaded once by Load
@@ -129,6 +130,7 @@ type Camera struct {
 	Lines     []Line        `yaml:"lines"`
 	Masks     []Mask        `yaml:"masks"`
 	Tamper    *bool         `yaml:"tamper"` // camera_tamper rule; default on
+	Record    Record        `yaml:"record"`
 }
 
 type Detect struct {

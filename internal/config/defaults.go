@@ -175,4 +175,5 @@ func applyDefaults(c *Config) {
 	setDuration(&c.Evidence.PostRoll, 10*time.Second)
 
 	setInt64(&c.Outbox.MaxBytes, 1*gib)
+	c.recordingDefaults()
 }

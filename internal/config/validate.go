@@ -167,6 +167,7 @@ func (v *validator) config(c *Config) {
 	if c.Outbox.MaxBytes <= 0 {
 		v.errf("outbox.max_bytes", "must be positive")
 	}
+	v.recording(c)
 	if c.Demo != nil {
 		v.demo(c.Demo)
 	}
