@@ -63,6 +63,7 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		// up to a few seconds on a loaded box.
 		c.ing.PreRoll = g.Config.Evidence.PreRoll + 6*time.Second
 		c.ing.OnStatus = func(st camera.Status) { cs.statusChanged(c, st) }
+		c.ing.Sinks = g.recordingSinks(cc.ID)
 
 		var det detect.Detector
 		if g.Config.Detector != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/influx"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 	"github.com/lanewatch/lanewatch/internal/outbox"
+	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -62,6 +63,7 @@ type Gateway struct {
 	Cameras   *Cameras
 
 	gateRules *gaterules.Rules
+	recorders map[string]*recording.Recorder
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -186,6 +188,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"incidents close order", func(context.Context) error { g.onClose("incidents", g.Incidents.Close); return nil }},
 		{"vehicles", g.startVehicles},
 		{"gate rules", g.startGateRules},
+		{"recording", g.startRecording},
 		{"cameras", g.startCameras},
 		{"console", g.startConsole},
 		{"sensors", g.startSensors},

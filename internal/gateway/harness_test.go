@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -46,6 +47,7 @@ type siteOpts struct {
 	Influx      bool
 	Camera      bool
 	Privacy     bool   // the camera gets a privacy mask over its top-left corner
+	Record      string // the camera's record.mode; default off
 	Extra       string // appended YAML
 }
 
@@ -91,9 +93,10 @@ cameras:
     name: "Lawn"
     url: rtsp://viewer:s3cret-cam-pass@%s/lawn
     detect: {fps: 5, width: 640}
+    record: {mode: %s}
     lines:
       - {id: path, rule: line_crossing, direction: any, objects: [person], points: [[0.6, 0.3], [0.6, 0.8]]}
-`, s.CamsimAddr, clip, s.CamsimAddr)
+`, s.CamsimAddr, clip, s.CamsimAddr, cmp.Or(o.Record, "off"))
 		if o.Privacy {
 			b.WriteString("    masks:\n      - {id: corner, kind: privacy, polygon: [[0, 0], [0.25, 0], [0.25, 0.25], [0, 0.25]]}\n")
 		}

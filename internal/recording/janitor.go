@@ -28,18 +28,23 @@ const (
 	MinFreeFraction = 0.02
 )
 
+// Window is the span of one incident on a camera.
+type Window struct {
+	Camera   string
+	From, To time.Time
+	Open     bool // not resolved: its segments are never deleted
+}
+
 // Janitor keeps recordings within their retention and the disk cap,
 // oldest first, and never deletes a segment of an open incident.
 type Janitor struct {
 	Root    string
 	Cameras map[string]Policy
 	MaxDisk int64 // all recordings together; 0: no cap
-	// Protected reports an open incident on the camera during [from, to]:
-	// such segments are kept whatever their age or the cap. nil: none.
-	Protected func(camera string, from, to time.Time) bool
-	// Relevant reports any incident on the camera during [from, to]
-	// (events mode keeps these). nil: none.
-	Relevant func(camera string, from, to time.Time) bool
+	// Windows lists the incidents' spans, once a sweep: segments of open
+	// incidents are kept whatever their age or the cap, and events mode
+	// keeps the segments of any incident. nil: none.
+	Windows func() ([]Window, error)
 	// EventGrace: events mode decides about a segment this long after it
 	// ended, so that an incident raised a little late still keeps it.
 	EventGrace time.Duration
@@ -111,6 +116,16 @@ func (j *Janitor) Sweep() int {
 	}
 	now := j.Now()
 	st := Store{Root: j.Root}
+	var wins []Window
+	if j.Windows != nil {
+		var err error
+		if wins, err = j.Windows(); err != nil {
+			// Without them an open incident's segments cannot be told
+			// apart: delete nothing this time.
+			j.log.Warn("recording: cannot list incidents; sweep skipped", "err", err)
+			return 0
+		}
+	}
 	var all []Segment
 	deleted := 0
 	for cam, pol := range j.Cameras {
@@ -123,9 +138,9 @@ func (j *Janitor) Sweep() int {
 			var reason string
 			switch {
 			case s.Live:
-			case pol.Retain > 0 && s.End.Before(now.Add(-pol.Retain)) && !j.protected(s):
+			case pol.Retain > 0 && s.End.Before(now.Add(-pol.Retain)) && !protected(wins, s):
 				reason = "age"
-			case pol.Events && s.End.Before(now.Add(-j.EventGrace)) && !j.relevant(s):
+			case pol.Events && s.End.Before(now.Add(-j.EventGrace)) && !relevant(wins, s):
 				reason = "events"
 			}
 			if reason != "" && j.remove(s, reason) {
@@ -146,7 +161,7 @@ func (j *Janitor) Sweep() int {
 	}
 	for i := 0; i < len(all) && ((j.MaxDisk > 0 && total > j.MaxDisk) || lowDisk()); i++ {
 		s := all[i]
-		if s.Live || j.protected(s) {
+		if s.Live || protected(wins, s) {
 			continue
 		}
 		if j.remove(s, "disk") {
@@ -158,13 +173,19 @@ func (j *Janitor) Sweep() int {
 	return deleted
 }
 
-func (j *Janitor) protected(s Segment) bool {
-	return j.Protected != nil && j.Protected(s.Camera, s.Start, s.End)
+func overlaps(wins []Window, camera string, from, to time.Time, openOnly bool) bool {
+	for _, w := range wins {
+		if w.Camera == camera && (w.Open || !openOnly) && !from.After(w.To) && !to.Before(w.From) {
+			return true
+		}
+	}
+	return false
 }
 
-func (j *Janitor) relevant(s Segment) bool {
-	pad := DefaultEventPad
-	return j.Relevant != nil && j.Relevant(s.Camera, s.Start.Add(-pad), s.End.Add(pad))
+func protected(wins []Window, s Segment) bool { return overlaps(wins, s.Camera, s.Start, s.End, true) }
+
+func relevant(wins []Window, s Segment) bool {
+	return overlaps(wins, s.Camera, s.Start.Add(-DefaultEventPad), s.End.Add(DefaultEventPad), false)
 }
 
 func (j *Janitor) remove(s Segment, reason string) bool {

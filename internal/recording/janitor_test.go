@@ -30,16 +30,6 @@ func TestJanitorSweep(t *testing.T) {
 		cam      string
 		from, to time.Time
 	}
-	overlaps := func(ws []window) func(string, time.Time, time.Time) bool {
-		return func(cam string, from, to time.Time) bool {
-			for _, w := range ws {
-				if w.cam == cam && !from.After(w.to) && !to.Before(w.from) {
-					return true
-				}
-			}
-			return false
-		}
-	}
 	tests := []struct {
 		name      string
 		policies  map[string]Policy
@@ -103,8 +93,15 @@ func TestJanitorSweep(t *testing.T) {
 			if free == 0 {
 				free = 0.5
 			}
+			var wins []Window
+			for _, w := range tc.open {
+				wins = append(wins, Window{Camera: w.cam, From: w.from, To: w.to, Open: true})
+			}
+			for _, w := range tc.incidents {
+				wins = append(wins, Window{Camera: w.cam, From: w.from, To: w.to})
+			}
 			j := &Janitor{Root: root, Cameras: tc.policies, MaxDisk: tc.maxDisk, Now: func() time.Time { return now },
-				Protected: overlaps(tc.open), Relevant: overlaps(tc.incidents), Logger: testLogger(),
+				Windows: func() ([]Window, error) { return wins, nil }, Logger: testLogger(),
 				FreeFraction: func() (float64, error) { return free, nil }}
 			j.Sweep()
 			for i, s := range made {
