@@ -14,6 +14,9 @@ run() { echo "+ $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
 section "Camera ingest and decode vs ffmpeg -threads 1 (issue 3)"
 BENCH_SOAK=${BENCH_SOAK:-1} run bash scripts/bench-decode.sh
 
+section "Continuous recording, 16 x 1080p at 4 Mbit/s, CPU beyond delivery (issue 14)"
+run env LANEWATCH_RECORD_BENCH="$(n 20s 10s)" go test -run '^$' -bench Record16 -benchtime 1x -count "$(n 2 1)" ./internal/recording
+
 section "Frame handoff"
 run go test -run '^$' -bench . -benchmem -benchtime "$(n 2000x 200x)" ./internal/frames
 
