@@ -22,7 +22,12 @@ run go test -run '^$' -bench . -benchmem -benchtime "$(n 2000x 200x)" ./internal
 
 section "Detection loop: motion, detectors, tracker, whole loop (issue 6)"
 run go test -run '^$' -bench . -benchmem -benchtime "$(n 300x 50x)" -count "$(n 3 1)" ./internal/motion
-run go test -run '^$' -bench . -benchmem -benchtime "$(n 30x 5x)" ./internal/detect
+run go test -run '^$' -bench 'HOG|DNN' -benchmem -benchtime "$(n 30x 5x)" ./internal/detect
+# Each variant in a fresh process: freed memory is reused within one.
+for v in xl/pool2 xl/own nano/pool2 nano/own; do
+  run go test -run '^$' -bench "PoolMemory/$v\$" -benchtime 1x ./internal/detect
+done
+run go test -run '^$' -bench ForwardBatch -benchtime "$(n 20x 5x)" -count 2 ./internal/detect
 run go test -run '^$' -bench . -benchmem ./internal/track
 run go test -run '^$' -bench Loop -benchmem -benchtime "$(n 200x 30x)" ./internal/analytics
 run env LANEWATCH_SOAK_DURATION="$(n 45s 15s)" go test -tags soak -run 'TestLoop16$' -count 1 -v -timeout 10m ./internal/analytics

@@ -114,6 +114,8 @@ type Detector struct {
 	SHA256    string  `yaml:"sha256"`
 	Input     int     `yaml:"input"`     // square network input, multiple of 32 in 128..1280; default 320
 	Threshold float64 `yaml:"threshold"` // score threshold in (0, 1]; default 0.35
+	// Pool: networks shared by all cameras; default one per core.
+	Pool int `yaml:"pool"`
 }
 
 type Camera struct {

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // Defaults that other packages may want to refer to (e.g. in help text).
 const (
@@ -109,6 +112,7 @@ func applyDefaults(c *Config) {
 	if c.Detector != nil {
 		setInt(&c.Detector.Input, DefaultDetectorInput)
 		setFloat(&c.Detector.Threshold, DefaultDetectorThresh)
+		setInt(&c.Detector.Pool, runtime.NumCPU())
 	}
 
 	for i := range c.Cameras {

@@ -287,6 +287,9 @@ func (v *validator) detector(d *Detector) {
 	if d.Threshold <= 0 || d.Threshold > 1 {
 		v.errf("detector.threshold", "must be in (0, 1]")
 	}
+	if d.Pool < 1 || d.Pool > 64 {
+		v.errf("detector.pool", "must be 1..64")
+	}
 }
 
 func (v *validator) camera(p string, c *Camera) {

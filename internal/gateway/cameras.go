@@ -53,6 +53,18 @@ type cam struct {
 func (g *Gateway) startCameras(ctx context.Context) error {
 	cs := &Cameras{g: g, byID: map[string]*cam{}, subs: map[chan console.CameraStatus]struct{}{}}
 	g.Cameras = cs
+	// One pool of networks for all cameras instead of one each (tens of MB
+	// apiece); closed after the cameras' loops (closers run in reverse).
+	var pool *detect.Pool
+	if g.Config.Detector != nil && len(g.Config.Cameras) > 0 {
+		p, err := detect.NewPool(*g.Config.Detector, g.Config.Detector.Pool)
+		if err != nil {
+			return fmt.Errorf("detector: %w", err)
+		}
+		pool = p
+		g.onClose("detector pool", func() error { p.Close(); return nil })
+		g.log.Info("detector loaded", "model", p.String())
+	}
 	for _, cc := range g.Config.Cameras {
 		c := &cam{cfg: cc, latest: frames.NewLatest()}
 		c.ing = camera.FromConfig(cc, c.latest)
@@ -66,12 +78,8 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		c.ing.Sinks = g.recordingSinks(cc.ID)
 
 		var det detect.Detector
-		if g.Config.Detector != nil {
-			d, err := detect.NewDNN(*g.Config.Detector)
-			if err != nil {
-				return fmt.Errorf("camera %s: detector: %w", cc.ID, err)
-			}
-			det = d
+		if pool != nil {
+			det = pool.Detector()
 		}
 		c.loop = &analytics.Loop{Camera: cc, Location: g.Config.Location(), Source: c.latest, Detector: det,
 			Raiser: g.Incidents, OnMotion: c.ing.SetMotion, OnAnalyzed: c.ing.MarkAnalyzed,
