@@ -53,7 +53,7 @@ type Recorder struct {
 	cur      Segment
 	path     string
 	params   camera.Params
-	tl       timeline
+	tl       camera.Timeline
 	lastAt   time.Time
 	lastStep time.Duration
 	errLog   time.Time
@@ -218,7 +218,7 @@ func (r *Recorder) take(u unit) {
 	if r.lastAt.IsZero() || u.at.After(r.lastAt) {
 		r.lastStep = u.at.Sub(r.lastAt)
 	}
-	dts := r.tl.next(u.pts, u.at)
+	dts := r.tl.Next(u.pts, u.at)
 	err := r.w.WriteAU(avfile.AU{NALUs: u.nalus, PTS: dts, DTS: dts, KeyFrame: u.key})
 	if err != nil {
 		r.fail("write", err)
@@ -245,7 +245,7 @@ func (r *Recorder) open(u unit) error {
 	}
 	r.w, r.path, r.params = w, path, *p
 	r.cur = Segment{Camera: r.Camera, Start: u.at}
-	r.tl = timeline{}
+	r.tl = camera.Timeline{}
 	r.lastAt, r.lastStep = time.Time{}, 0
 	return nil
 }
@@ -300,24 +300,4 @@ func isNoSpace(err error) bool {
 func sameStream(a, b camera.Params) bool {
 	return a.Codec == b.Codec && a.Width == b.Width && a.Height == b.Height &&
 		string(a.SPS) == string(b.SPS) && string(a.PPS) == string(b.PPS) && string(a.VPS) == string(b.VPS)
-}
-
-// timeline turns a camera's PTS into strictly increasing muxer times. A
-// reconnect restarts the stream's PTS: the segment then goes on after the
-// wall-clock gap instead of going back in time.
-type timeline struct {
-	started      bool
-	last, offset time.Duration
-	lastAt       time.Time
-}
-
-func (t *timeline) next(pts time.Duration, at time.Time) time.Duration {
-	dts := pts + t.offset
-	if t.started && dts <= t.last {
-		gap := max(at.Sub(t.lastAt), time.Millisecond)
-		t.offset = t.last + gap - pts
-		dts = t.last + gap
-	}
-	t.started, t.last, t.lastAt = true, dts, at
-	return dts
 }
