@@ -132,7 +132,6 @@ func (e *Encoder) Flush() ([]AU, error) {
 	return e.receive()
 }
 
-
 func (e *Encoder) receive() ([]AU, error) {
 	var out []AU
 	for {

@@ -6,6 +6,7 @@ import (
 	"image"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"gocv.io/x/gocv"
 
@@ -27,6 +28,7 @@ type Pool struct {
 	nets    []*DNN
 	closed  bool
 	proto   *DNN // for Plan, which reads only the configuration
+	runs    atomic.Uint64
 }
 
 // NewPool loads size networks from cfg (size <= 0: one per core).
@@ -49,6 +51,9 @@ func NewPool(cfg config.Detector, size int) (*Pool, error) {
 	p.proto = p.nets[0]
 	return p, nil
 }
+
+// Runs counts the forward passes made for all cameras.
+func (p *Pool) Runs() uint64 { return p.runs.Load() }
 
 // Size is the number of networks.
 func (p *Pool) Size() int { return len(p.nets) }
@@ -126,6 +131,7 @@ func (h pooled) Detect(frame gocv.Mat, roi image.Rectangle, out []Detection) ([]
 		return out[:0], ErrPoolClosed
 	}
 	defer h.p.release(d)
+	h.p.runs.Add(1)
 	return d.Detect(frame, roi, out)
 }
 

@@ -60,7 +60,7 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("detector: %w", err)
 		}
-		pool = p
+		pool, g.Detector = p, p
 		g.onClose("detector pool", func() error { p.Close(); return nil })
 		g.log.Info("detector loaded", "model", p.String())
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/camsim"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
+	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/evidence"
 	"github.com/lanewatch/lanewatch/internal/gaterules"
 	"github.com/lanewatch/lanewatch/internal/incidents"
@@ -61,6 +62,7 @@ type Gateway struct {
 	Console   *console.Server
 	Camsim    *camsim.Server
 	Cameras   *Cameras
+	Detector  *detect.Pool // nil without a detector model
 
 	gateRules *gaterules.Rules
 	recorders map[string]*recording.Recorder

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/gateway"
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -48,6 +49,7 @@ type siteOpts struct {
 	Camera      bool
 	Privacy     bool   // the camera gets a privacy mask over its top-left corner
 	Record      string // the camera's record.mode; default off
+	Detector    string // a model of shared/models for the detector (a pool of 1), with an intrusion zone over the lawn
 	Extra       string // appended YAML
 }
 
@@ -99,6 +101,11 @@ cameras:
 `, s.CamsimAddr, clip, s.CamsimAddr, cmp.Or(o.Record, "off"))
 		if o.Privacy {
 			b.WriteString("    masks:\n      - {id: corner, kind: privacy, polygon: [[0, 0], [0.25, 0], [0.25, 0.25], [0, 0.25]]}\n")
+		}
+		if o.Detector != "" {
+			m := detect.DefaultModel(filepath.Join(testenv.SharedDir(t), "models"), o.Detector)
+			b.WriteString("    zones:\n      - {id: lawn, rule: intrusion, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]}\n")
+			fmt.Fprintf(&b, "detector: {kind: %s, model: %q, config: %q, input: %d, pool: 1}\n", m.Kind, m.Model, m.Config, m.Input)
 		}
 	}
 	b.WriteString(o.Extra)
