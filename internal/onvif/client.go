@@ -10,12 +10,27 @@ import (
 	"time"
 )
 
-// HTTPError is an answer that is neither a SOAP response nor a SOAP fault.
+// HTTPError is an answer with an HTTP error status, and the SOAP fault it
+// carried if any.
 type HTTPError struct {
 	Status int
+	Fault  *Fault // nil: the body was no SOAP fault
 }
 
-func (e *HTTPError) Error() string { return fmt.Sprintf("onvif: HTTP %d", e.Status) }
+func (e *HTTPError) Error() string {
+	if e.Fault != nil {
+		return fmt.Sprintf("%s (HTTP %d)", e.Fault.Error(), e.Status)
+	}
+	return fmt.Sprintf("onvif: HTTP %d", e.Status)
+}
+
+// Unwrap gives the fault.
+func (e *HTTPError) Unwrap() error {
+	if e.Fault == nil {
+		return nil
+	}
+	return e.Fault
+}
 
 // Is makes a 401 match ErrAuth.
 func (e *HTTPError) Is(target error) bool {
@@ -86,14 +101,12 @@ func (c *Client) call(ctx context.Context, addr, action, body string, extra time
 		return nil, fmt.Errorf("%w: answer larger than %d bytes", ErrMalformed, MaxMessage)
 	}
 	if resp.StatusCode != http.StatusOK {
-		// A fault explains more than the status; a 401 stays ErrAuth either way.
-		if m, err := ParseMessage(data); err == nil && m.Fault != nil {
-			if resp.StatusCode == http.StatusUnauthorized {
-				return nil, errors.Join(m.Fault, &HTTPError{Status: resp.StatusCode})
-			}
-			return nil, m.Fault
+		// A fault explains more than the status; a 401 is ErrAuth either way.
+		he := &HTTPError{Status: resp.StatusCode}
+		if m, err := ParseMessage(data); err == nil {
+			he.Fault = m.Fault
 		}
-		return nil, &HTTPError{Status: resp.StatusCode}
+		return nil, he
 	}
 	return data, nil
 }
