@@ -29,6 +29,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/influx"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/onvif"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
@@ -60,6 +61,7 @@ type Gateway struct {
 	Console   *console.Server
 	Camsim    *camsim.Server
 	Cameras   *Cameras
+	ONVIF     []*onvif.Subscriber // cameras' event subscriptions (onvif.go)
 
 	gateRules *gaterules.Rules
 
@@ -187,6 +189,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"vehicles", g.startVehicles},
 		{"gate rules", g.startGateRules},
 		{"cameras", g.startCameras},
+		{"onvif events", g.startONVIF},
 		{"console", g.startConsole},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},
