@@ -59,7 +59,10 @@ type ONVIF struct {
 	RTSP *Server
 	// Username and Password every call must carry.
 	Username, Password string
-	Logger             *slog.Logger
+	// ClockSkew sets the device's clock ahead (or behind) ours: tokens are
+	// checked against it, as a camera without NTP does.
+	ClockSkew time.Duration
+	Logger    *slog.Logger
 
 	mu       sync.Mutex
 	httpSrv  *http.Server
@@ -351,7 +354,7 @@ func (o *ONVIF) serveSOAP(w http.ResponseWriter, r *http.Request) {
 // checkAuth verifies the token and refuses a nonce seen before.
 func (o *ONVIF) checkAuth(tok *onvif.UsernameToken) error {
 	now := time.Now()
-	if err := tok.Verify(o.Username, o.Password, now, onvifMaxSkew); err != nil {
+	if err := tok.Verify(o.Username, o.Password, now.Add(o.ClockSkew), onvifMaxSkew); err != nil {
 		return err
 	}
 	key := base64.StdEncoding.EncodeToString(tok.Nonce)
@@ -375,10 +378,7 @@ func (o *ONVIF) answer(r *http.Request, dev, svc string, m *onvif.Message) (int,
 	base := "http://" + requestHost(r, o.Addr()) + "/onvif/" + dev
 	switch m.Operation {
 	case "GetSystemDateAndTime":
-		t := time.Now().UTC()
-		return http.StatusOK, fmt.Sprintf("<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"+
-			"<tt:UTCDateTime><tt:Time><tt:Hour>%d</tt:Hour><tt:Minute>%d</tt:Minute><tt:Second>%d</tt:Second></tt:Time><tt:Date><tt:Year>%d</tt:Year><tt:Month>%d</tt:Month><tt:Day>%d</tt:Day></tt:Date></tt:UTCDateTime>"+
-			"</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>", t.Hour(), t.Minute(), t.Second(), t.Year(), int(t.Month()), t.Day())
+		return http.StatusOK, onvif.SystemDateAndTimeResponse(time.Now().Add(o.ClockSkew))
 	case "GetDeviceInformation":
 		return http.StatusOK, onvif.DeviceInformationResponse(onvif.DeviceInfo{Manufacturer: "lanewatch", Model: "camsim",
 			FirmwareVersion: "1.0", SerialNumber: deviceUUID(dev)[:8], HardwareID: "camsim"})

@@ -270,3 +270,23 @@ func TestRunONVIF(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 }
+
+// A camera whose clock is an hour off refuses tokens dated by ours; a
+// client that synchronised with GetSystemDateAndTime (no credentials
+// needed) dates them by the camera's and is let in.
+func TestONVIFClockSkew(t *testing.T) {
+	_, ov := startONVIF(t)
+	ov.ClockSkew = time.Hour
+	ctx := context.Background()
+	c := &onvif.Client{Username: "admin", Password: "s3cret"}
+	if _, err := c.Services(ctx, ov.DeviceURL("gate")); !errors.Is(err, onvif.ErrAuth) {
+		t.Fatalf("unsynchronised: %v", err)
+	}
+	off, err := c.SyncClock(ctx, ov.DeviceURL("gate"))
+	if err != nil || (off-time.Hour).Abs() > 2*time.Second {
+		t.Fatalf("offset %v %v", off, err)
+	}
+	if _, err := c.Services(ctx, ov.DeviceURL("gate")); err != nil {
+		t.Fatalf("synchronised: %v", err)
+	}
+}

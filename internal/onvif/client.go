@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -49,6 +50,45 @@ type Client struct {
 	Timeout time.Duration
 	// Now is the clock for UsernameToken's created time; nil: time.Now.
 	Now func() time.Time
+
+	mu     sync.Mutex
+	offset time.Duration // device clock - ours, from SyncClock
+}
+
+// SyncClock asks the device for its clock (GetSystemDateAndTime needs no
+// credentials) and from then on dates UsernameTokens by it, as ONVIF
+// clients do: a device refuses tokens created too far from its own time,
+// and cameras' clocks drift when they have no NTP. It returns the offset.
+func (c *Client) SyncClock(ctx context.Context, addr string) (time.Duration, error) {
+	before := time.Now()
+	data, err := c.call(ctx, addr, ActionGetSystemDateAndTime, GetSystemDateAndTimeBody, 0, false)
+	if err != nil {
+		return 0, err
+	}
+	dev, err := ParseSystemDateAndTime(data)
+	if err != nil {
+		return 0, err
+	}
+	// The answer has whole seconds: below two seconds the clocks agree.
+	mid := before.Add(time.Since(before) / 2)
+	off := dev.Sub(mid)
+	if off.Abs() < 2*time.Second {
+		off = 0
+	}
+	c.mu.Lock()
+	c.offset = off
+	c.mu.Unlock()
+	return off, nil
+}
+
+func (c *Client) now() time.Time {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return now().Add(c.offset)
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -69,19 +109,15 @@ func (c *Client) timeout() time.Duration {
 // envelope. Faults and HTTP errors come back as *Fault and *HTTPError
 // (both match ErrAuth when the credentials are refused).
 func (c *Client) Call(ctx context.Context, addr, action, body string) ([]byte, error) {
-	return c.call(ctx, addr, action, body, 0)
+	return c.call(ctx, addr, action, body, 0, true)
 }
 
-func (c *Client) call(ctx context.Context, addr, action, body string, extra time.Duration) ([]byte, error) {
+func (c *Client) call(ctx context.Context, addr, action, body string, extra time.Duration, auth bool) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout()+extra)
 	defer cancel()
 	h := Header{Action: action, MessageID: NewMessageID(), To: addr}
-	if c.Username != "" {
-		now := time.Now
-		if c.Now != nil {
-			now = c.Now
-		}
-		h.Security = NewUsernameToken(c.Username, c.Password, now())
+	if auth && c.Username != "" {
+		h.Security = NewUsernameToken(c.Username, c.Password, c.now())
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, addr, bytes.NewReader(Envelope(h, body)))
 	if err != nil {
@@ -170,7 +206,7 @@ func (c *Client) CreatePullPoint(ctx context.Context, eventsAddr string, ttl tim
 
 // PullMessages waits up to wait for at most limit messages.
 func (c *Client) PullMessages(ctx context.Context, subAddr string, wait time.Duration, limit int) (PullResult, error) {
-	data, err := c.call(ctx, subAddr, ActionPullMessages, PullMessagesBody(wait, limit), wait)
+	data, err := c.call(ctx, subAddr, ActionPullMessages, PullMessagesBody(wait, limit), wait, true)
 	if err != nil {
 		return PullResult{}, err
 	}

@@ -3,6 +3,7 @@ package onvif
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // SOAP actions of the device service.
@@ -155,4 +156,52 @@ func clean(s string) string {
 		s = s[:1024]
 	}
 	return s
+}
+
+// ActionGetSystemDateAndTime is the one call a device answers without credentials.
+const ActionGetSystemDateAndTime = NSDevice + "/GetSystemDateAndTime"
+
+// GetSystemDateAndTimeBody is its request body.
+const GetSystemDateAndTimeBody = `<tds:GetSystemDateAndTime/>`
+
+type dateTimeXML struct {
+	UTC *struct {
+		Time struct {
+			Hour   int `xml:"Hour"`
+			Minute int `xml:"Minute"`
+			Second int `xml:"Second"`
+		} `xml:"Time"`
+		Date struct {
+			Year  int `xml:"Year"`
+			Month int `xml:"Month"`
+			Day   int `xml:"Day"`
+		} `xml:"Date"`
+	} `xml:"SystemDateAndTime>UTCDateTime"`
+}
+
+// ParseSystemDateAndTime decodes a GetSystemDateAndTimeResponse envelope:
+// the device's UTC clock.
+func ParseSystemDateAndTime(data []byte) (time.Time, error) {
+	_, x, err := parseBody[dateTimeXML](data, "GetSystemDateAndTimeResponse")
+	if err != nil {
+		return time.Time{}, err
+	}
+	u := x.UTC
+	if u == nil {
+		return time.Time{}, fmt.Errorf("%w: no UTCDateTime", ErrMalformed)
+	}
+	d, c := u.Date, u.Time
+	if d.Year < 1970 || d.Year > 9999 || d.Month < 1 || d.Month > 12 || d.Day < 1 || d.Day > 31 ||
+		c.Hour < 0 || c.Hour > 23 || c.Minute < 0 || c.Minute > 59 || c.Second < 0 || c.Second > 60 {
+		return time.Time{}, fmt.Errorf("%w: UTCDateTime out of range", ErrMalformed)
+	}
+	return time.Date(d.Year, time.Month(d.Month), d.Day, c.Hour, c.Minute, c.Second, 0, time.UTC), nil
+}
+
+// SystemDateAndTimeResponse is the body a device answers with.
+func SystemDateAndTimeResponse(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"+
+		"<tt:UTCDateTime><tt:Time><tt:Hour>%d</tt:Hour><tt:Minute>%d</tt:Minute><tt:Second>%d</tt:Second></tt:Time><tt:Date><tt:Year>%d</tt:Year><tt:Month>%d</tt:Month><tt:Day>%d</tt:Day></tt:Date></tt:UTCDateTime>"+
+		"</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>", t.Hour(), t.Minute(), t.Second(), t.Year(), int(t.Month()), t.Day())
 }

@@ -50,6 +50,10 @@ func Describe(ctx context.Context, c *Client, m ProbeMatch) Device {
 		d.Streams, d.Main, d.Sub = nil, nil, nil
 		return d
 	}
+	// Date tokens by the device's clock; a device that does not say keeps
+	// the client's. Each device has its own Client: clocks differ.
+	c = &Client{Username: c.Username, Password: c.Password, HTTP: c.HTTP, Timeout: c.Timeout, Now: c.Now}
+	_, _ = c.SyncClock(ctx, d.XAddr)
 	svc, err := c.Services(ctx, d.XAddr)
 	if err != nil {
 		return fail(err)

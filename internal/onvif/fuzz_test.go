@@ -3,6 +3,7 @@ package onvif
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every parser of what a device (or, for the simulator, a client) sends is
@@ -116,6 +117,16 @@ func FuzzParseDuration(f *testing.F) {
 		d, err := ParseDuration(s)
 		if err == nil && (d < 0 || d > 366*24*3600*1e9) {
 			t.Fatalf("%q: %v", s, d)
+		}
+	})
+}
+
+func FuzzParseSystemDateAndTime(f *testing.F) {
+	f.Add(Envelope(Header{}, SystemDateAndTimeResponse(time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC))))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tm, err := ParseSystemDateAndTime(data)
+		if err == nil && (tm.Year() < 1970 || tm.Year() > 10000) {
+			t.Fatalf("accepted %v", tm)
 		}
 	})
 }

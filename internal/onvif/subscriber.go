@@ -209,6 +209,8 @@ func (s *Subscriber) run(ctx context.Context) {
 // session subscribes and pulls until a call fails or ctx ends; it reports
 // whether any pull succeeded.
 func (s *Subscriber) session(ctx context.Context) (pulled bool) {
+	// Date tokens by the camera's clock; a camera that does not say keeps ours.
+	_, _ = s.Client.SyncClock(ctx, s.URL)
 	svc, err := s.Client.Services(ctx, s.URL)
 	if err != nil {
 		s.fail("asking for the event service", err)
