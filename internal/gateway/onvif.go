@@ -32,8 +32,18 @@ func (g *Gateway) startONVIF(ctx context.Context) error {
 			return fmt.Errorf("camera %s: %w", cc.ID, err)
 		}
 		g.ONVIF = append(g.ONVIF, s)
-		g.onClose("onvif events "+cc.ID, s.Close)
 	}
+	// All at once: each may wait up to 2 s for its camera to take the
+	// Unsubscribe, and a site has dozens of cameras.
+	g.onClose("onvif events", func() error {
+		var wg sync.WaitGroup
+		for _, s := range g.ONVIF {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Close() }()
+		}
+		wg.Wait()
+		return nil
+	})
 	return nil
 }
 
