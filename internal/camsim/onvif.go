@@ -62,7 +62,10 @@ type ONVIF struct {
 	// ClockSkew sets the device's clock ahead (or behind) ours: tokens are
 	// checked against it, as a camera without NTP does.
 	ClockSkew time.Duration
-	Logger    *slog.Logger
+	// ImmediatePull answers PullMessages at once, messages or not, as some
+	// cameras do whatever timeout they are asked to wait.
+	ImmediatePull bool
+	Logger        *slog.Logger
 
 	mu       sync.Mutex
 	httpSrv  *http.Server
@@ -218,6 +221,9 @@ func (o *ONVIF) DiscoveryAddr() string {
 func (o *ONVIF) DeviceURL(name string) string {
 	return "http://" + loopbackIfUnspecified(o.Addr()) + "/onvif/" + name + "/device_service"
 }
+
+// Answered counts calls answered (refused ones not included).
+func (o *ONVIF) Answered() uint64 { return o.answered.Load() }
 
 // Refused counts calls refused for their credentials.
 func (o *ONVIF) Refused() uint64 { return o.refused.Load() }
@@ -538,6 +544,9 @@ func (o *ONVIF) subscriptionCall(ctx context.Context, id string, m *onvif.Messag
 		wait = 10 * time.Second
 	}
 	wait = min(wait, onvifMaxPull)
+	if o.ImmediatePull {
+		wait = 0
+	}
 	limit := req.MessageLimit
 	if limit <= 0 || limit > onvifMaxQueue {
 		limit = onvifMaxQueue

@@ -254,6 +254,7 @@ func (s *Subscriber) session(ctx context.Context) (pulled bool) {
 			expires = localExpiry(cur, term, s.TTL)
 			s.update(func(st *SubscriberStatus) { st.Renewals++; st.Expires = expires })
 		}
+		began := time.Now()
 		res, err := s.Client.PullMessages(ctx, sub.Address, s.PullWait, pullLimit)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -262,6 +263,16 @@ func (s *Subscriber) session(ctx context.Context) (pulled bool) {
 			return pulled
 		}
 		pulled = true
+		if len(res.Messages) == 0 && time.Since(began) < s.PullWait/10 {
+			// A camera that answers at once instead of waiting would
+			// otherwise be polled in a tight loop.
+			idle := time.NewTimer(min(time.Second, s.PullWait))
+			select {
+			case <-ctx.Done():
+			case <-idle.C:
+			}
+			idle.Stop()
+		}
 		if !res.TerminationTime.IsZero() {
 			expires = localExpiry(res.CurrentTime, res.TerminationTime, s.TTL)
 			s.update(func(st *SubscriberStatus) { st.Expires = expires })

@@ -164,3 +164,28 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return total
 }
+
+// A camera that answers PullMessages at once, without waiting for events,
+// is not polled in a tight loop.
+func TestSubscriberImpatientCamera(t *testing.T) {
+	ov := camera(t)
+	ov.ImmediatePull = true
+	got := &events{}
+	s := &onvif.Subscriber{Camera: "gate", URL: ov.DeviceURL("gate"), Client: &onvif.Client{Username: "admin", Password: "s3cret"},
+		OnEvent: got.add, PullWait: 2 * time.Second}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	eventually(t, "subscribed", 5*time.Second, func() bool { return ov.Subscriptions("gate") == 1 })
+	before := ov.Answered()
+	time.Sleep(2500 * time.Millisecond)
+	// At most one empty pull a second (a tight loop makes hundreds).
+	if n := ov.Answered() - before; n < 1 || n > 4 {
+		t.Fatalf("%d calls in 2.5 s", n)
+	}
+	if _, err := ov.Emit("gate", onvif.Notification{Topic: "tns1:RuleEngine/LineDetector/Crossed"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the event", 3*time.Second, func() bool { return len(got.kinds()) == 2 })
+}
