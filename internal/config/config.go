@@ -133,9 +133,13 @@ type Camera struct {
 	Masks     []Mask        `yaml:"masks"`
 	Tamper    *bool         `yaml:"tamper"` // camera_tamper rule; default on
 	Record    Record        `yaml:"record"`
+	ONVIF     *ONVIF        `yaml:"onvif"` // onvif.go
 }
 
 type Detect struct {
+	// URL of the sub-stream to analyse (contract 11); optional. Accepted and
+	// validated; the camera pipeline does not read it yet (issue 15 item 1).
+	URL   string  `yaml:"url"`
 	FPS   float64 `yaml:"fps"`   // analysed frames per second; default 5
 	Width int     `yaml:"width"` // detection width, aspect kept; default 640
 	// KeyframesWhenIdle: after this long without motion decode only key frames.

@@ -307,6 +307,8 @@ func (v *validator) camera(p string, c *Camera) {
 		// outgrow the socket buffer.
 		v.errf(p+".read_batch", "must be at most 1s (negative: off)")
 	}
+	v.detectURL(p+".detect.url", c.Detect.URL)
+	v.onvif(p+".onvif", c.ONVIF)
 	if c.Detect.FPS <= 0 || c.Detect.FPS > 30 {
 		v.errf(p+".detect.fps", "must be in (0, 30]")
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/influx"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/onvif"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/sensors"
@@ -62,7 +63,8 @@ type Gateway struct {
 	Console   *console.Server
 	Camsim    *camsim.Server
 	Cameras   *Cameras
-	Detector  *detect.Pool // nil without a detector model
+	Detector  *detect.Pool        // nil without a detector model
+	ONVIF     []*onvif.Subscriber // cameras' event subscriptions (onvif.go)
 
 	gateRules *gaterules.Rules
 	recorders map[string]*recording.Recorder
@@ -192,6 +194,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"gate rules", g.startGateRules},
 		{"recording", g.startRecording},
 		{"cameras", g.startCameras},
+		{"onvif events", g.startONVIF},
 		{"console", g.startConsole},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},
