@@ -63,4 +63,3 @@ func TestNoDecodeMainStream(t *testing.T) {
 		})
 	}
 }
-

@@ -99,7 +99,6 @@ func (c *cam) streams() []console.StreamStatus {
 	return out
 }
 
-
 // AnalysedFrames is how many frames the camera's analysis loop has taken
 // (0 for an unknown camera).
 func (cs *Cameras) AnalysedFrames(id string) uint64 {
