@@ -159,3 +159,10 @@ func TestRobotCodes(t *testing.T) {
 		})
 	}
 }
+
+func testenvWait(t *testing.T, cond func() bool) {
+	t.Helper()
+	testenv.WaitFor(t, "the stand-in's messages", 5*time.Second, cond)
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
