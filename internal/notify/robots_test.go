@@ -145,6 +145,11 @@ func TestRobotCodes(t *testing.T) {
 				}
 				return
 			}
+			// The retry is scheduled (from the fake now) before the clock moves.
+			testenv.WaitFor(t, "the retry scheduled", 5*time.Second, func() bool {
+				l, _ := n.List(0)
+				return len(l) == 1 && l[0].LastError != ""
+			})
 			if tt.wait > 0 {
 				clk.Add(tt.wait - time.Second)
 				n.Kick()

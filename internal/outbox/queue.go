@@ -376,7 +376,7 @@ func (o *Queue) Put(msgs []Msg) error {
 	}
 	if o.full {
 		o.full = false
-		o.log.Info("outbox accepts tickets again", "used_bytes", o.used)
+		o.log.Info("outbox accepts messages again", "used_bytes", o.used)
 	}
 	o.syncGauges()
 	return nil
@@ -431,17 +431,23 @@ func (o *Queue) Run(ctx context.Context) error {
 	o.mu.Unlock()
 	defer o.running.Done()
 
-	work := make(chan []*head)
+	work := make(chan batch)
 	var workers sync.WaitGroup
 	for i := 0; i < o.cfg.Workers; i++ {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			for hs := range work {
-				if len(hs) == 1 {
-					o.attempt(hs[0])
+			for b := range work {
+				if len(b.hs) == 1 {
+					o.attempt(b.hs[0])
 				} else {
-					o.attemptFolded(hs)
+					o.attemptFolded(b.hs)
+				}
+				if b.sent != nil {
+					o.mu.Lock()
+					*b.sent = o.now()
+					o.mu.Unlock()
+					o.Kick()
 				}
 			}
 		}()
@@ -469,23 +475,33 @@ func (o *Queue) Kick() {
 	}
 }
 
-func (o *Queue) dispatch(ctx context.Context, work chan<- []*head) {
+// batch is what one worker sends as one message: one head, or several
+// folded; sent is its place in the budget's window.
+type batch struct {
+	hs   []*head
+	sent *time.Time
+}
+
+func (o *Queue) dispatch(ctx context.Context, work chan<- batch) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		o.mu.Lock()
-		hs, wait := o.next(o.now())
+		b, wait := o.next(o.now())
 		o.mu.Unlock()
-		if hs != nil {
+		if b.hs != nil {
 			select {
-			case work <- hs:
+			case work <- b:
 				continue
 			case <-ctx.Done():
 			case <-o.stop:
 			}
 			o.mu.Lock()
-			for _, h := range hs {
+			for _, h := range b.hs {
 				heap.Push(&o.sched, h)
+			}
+			if b.sent != nil {
+				*b.sent = time.Time{}.Add(1) // not sent: expires at once
 			}
 			o.mu.Unlock()
 			return
@@ -511,19 +527,19 @@ func (o *Queue) dispatch(ctx context.Context, work chan<- []*head) {
 // next pops what is due: one head, or with a Budget, several to fold into
 // one message when more are due than the budget has sends left. Otherwise
 // it says how long to wait. Called with o.mu held.
-func (o *Queue) next(now time.Time) ([]*head, time.Duration) {
+func (o *Queue) next(now time.Time) (batch, time.Duration) {
 	if o.sched.Len() == 0 {
-		return nil, time.Hour
+		return batch{}, time.Hour
 	}
 	if d := o.sched[0].next.Sub(now); d > 0 {
-		return nil, d
+		return batch{}, d
 	}
 	if o.budget == nil {
-		return []*head{heap.Pop(&o.sched).(*head)}, 0
+		return batch{hs: []*head{heap.Pop(&o.sched).(*head)}}, 0
 	}
 	free, until := o.budget.free(now)
 	if free == 0 {
-		return nil, max(until, time.Millisecond)
+		return batch{}, max(until, time.Millisecond)
 	}
 	due := 0
 	for _, h := range o.sched {
@@ -538,11 +554,10 @@ func (o *Queue) next(now time.Time) ([]*head, time.Duration) {
 	for len(hs) < n && o.sched.Len() > 0 && !o.sched[0].next.After(now) {
 		hs = append(hs, heap.Pop(&o.sched).(*head))
 	}
-	o.budget.take(now)
 	if len(hs) > 1 {
 		o.m.folded.Add(float64(len(hs)))
 	}
-	return hs, 0
+	return batch{hs: hs, sent: o.budget.take()}, 0
 }
 
 // Close stops taking tickets and delivering, lets in-flight attempts finish

@@ -98,28 +98,46 @@ type Budget struct {
 	Fold int
 }
 
-// window counts the sends in the last Budget.Per.
+// window counts the sends in the last Budget.Per. A send counts from its
+// dispatch until Per after its answer: the receiver counts it when it
+// arrives, which is somewhere in between, so the window never lets more
+// through than the receiver takes, whatever the latency.
 type window struct {
 	b    Budget
-	sent []time.Time
+	sent []*time.Time // answer times; zero while in flight
 }
 
 func newWindow(b Budget) *window { return &window{b: b} }
 
-// free says how many sends are left now, and when none, how long until one.
+// free says how many sends are left now, and when none, how long until one
+// (an hour when all are in flight: their answers wake the dispatcher).
 func (w *window) free(now time.Time) (int, time.Duration) {
-	i := 0
-	for i < len(w.sent) && !w.sent[i].Add(w.b.Per).After(now) {
-		i++
+	kept := w.sent[:0]
+	wait := time.Hour
+	for _, t := range w.sent {
+		if t.IsZero() {
+			kept = append(kept, t)
+			continue
+		}
+		if until := t.Add(w.b.Per).Sub(now); until > 0 {
+			kept = append(kept, t)
+			wait = min(wait, until)
+		}
 	}
-	w.sent = w.sent[i:]
+	clear(w.sent[len(kept):])
+	w.sent = kept
 	if n := w.b.N - len(w.sent); n > 0 {
 		return n, 0
 	}
-	return 0, w.sent[0].Add(w.b.Per).Sub(now)
+	return 0, wait
 }
 
-func (w *window) take(now time.Time) { w.sent = append(w.sent, now) }
+// take counts a send dispatched now; set the returned time when it is answered.
+func (w *window) take() *time.Time {
+	t := new(time.Time)
+	w.sent = append(w.sent, t)
+	return t
+}
 
 // attempt sends the oldest message of h's key once and schedules what
 // follows. Only one attempt per key runs at a time.
@@ -322,7 +340,7 @@ func (o *Queue) flushRemoved() {
 	defer o.mu.Unlock()
 	if err != nil {
 		// Still marked delivered in memory; try again with the next batch.
-		o.log.Error("removing delivered tickets", "count", len(keys), "err", err)
+		o.log.Error("removing delivered messages", "count", len(keys), "err", err)
 		o.toRemove = append(keys, o.toRemove...)
 		return
 	}
@@ -344,7 +362,7 @@ func (o *Queue) retry(h *head, ks, reason string, retryAfter time.Duration, now 
 	// Many incidents failing together during an outage must not flood the log.
 	if now.Sub(o.lastRetryLog) >= 10*time.Second {
 		o.lastRetryLog = now
-		o.log.Warn("ticket not delivered, will retry", "ticket", ks, "attempts", h.attempts,
+		o.log.Warn("message not delivered, will retry", "key", ks, "attempts", h.attempts,
 			"err", reason, "next_attempt", h.next, "pending", o.pending)
 	}
 	o.push(h)
@@ -391,8 +409,8 @@ func (o *Queue) deadLetter(h *head, key []byte, m meta, status int, resp []byte,
 	o.blocked[id] = true
 	delete(o.heads, id)
 	o.syncGauges()
-	o.log.Error("ticket rejected by the platform, dead-lettered; re-send it from /api/outbox once fixed",
-		"ticket", KeyString(id, ver), "status", status, "response", string(resp))
+	o.log.Error("message refused by the receiver, dead-lettered; re-send or discard it from /api/outbox once fixed",
+		"key", KeyString(id, ver), "status", status, "response", string(resp))
 }
 
 // storeFailed retries h's ticket soon after a failed write; the ticket is
@@ -450,7 +468,7 @@ func (o *Queue) Resend(key string) error {
 	o.dead--
 	o.pending++
 	o.unblock(id, true)
-	o.log.Info("dead-lettered ticket re-sent", "ticket", key)
+	o.log.Info("dead-lettered message re-sent", "key", key)
 	return nil
 }
 
@@ -474,7 +492,7 @@ func (o *Queue) Discard(key string) error {
 	o.dead--
 	o.used -= size
 	o.unblock(id, o.hasQueued(id))
-	o.log.Warn("dead-lettered ticket discarded; the incident's later versions go on", "ticket", key)
+	o.log.Warn("dead-lettered message discarded; the incident's later versions go on", "key", key)
 	return nil
 }
 
