@@ -29,6 +29,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/influx"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/notify"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
@@ -53,6 +54,7 @@ type Gateway struct {
 	Evidence  *evidence.Store
 	Incidents *incidents.Engine
 	Outbox    *outbox.Outbox
+	Notifier  *notify.Notifier
 	Influx    *influx.Writer
 	Vehicles  *vehicles.Log
 	Sensors   *sensors.Ingest
@@ -60,6 +62,11 @@ type Gateway struct {
 	Console   *console.Server
 	Camsim    *camsim.Server
 	Cameras   *Cameras
+
+	// NotifyKinds adds sender kinds to notify[] (webpush); Links, when set,
+	// gives the signed evidence link of messages and alerts (notify.go).
+	NotifyKinds map[string]notify.Kind
+	Links       notify.LinkFunc
 
 	gateRules *gaterules.Rules
 
@@ -179,6 +186,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},
 		{"outbox", g.startOutbox},
+		{"notify", g.startNotify},
 		{"influx", g.startInflux},
 		{"alerts", g.startAlerts},
 		// Closers run in reverse: the engine stops (flushing its last changes)
@@ -277,7 +285,7 @@ func (g *Gateway) startOutbox(ctx context.Context) error {
 		return nil
 	}
 	ob, err := outbox.Open(outbox.Config{Path: g.path("outbox.db"), Platform: *p, MaxBytes: g.Config.Outbox.MaxBytes,
-		ShutdownTimeout: 3 * time.Second, OnFull: g.outboxFull,
+		ShutdownTimeout: 3 * time.Second, OnFull: g.outboxFull, Localize: g.localizer().Localize,
 		Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
@@ -347,8 +355,8 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 
 func (g *Gateway) startAlerts(ctx context.Context) error {
 	a, err := alerts.New(alerts.Config{Bus: g.Bus, Topics: g.Topics, Engine: g.Incidents,
-		EscalationTopic: g.Config.Incidents.EscalationTopic,
-		Logger:          g.log, Registerer: g.Registry})
+		EscalationTopic: g.Config.Incidents.EscalationTopic, Extra: g.alertExtra(),
+		Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	// full; the gateway wires it to an MQTT alert and the console. Stats().Full
 	// says when it is over.
 	OnFull func()
+	// Localize, when set, words the ticket's title and description in the
+	// site's language (site.language); every other field is as it was.
+	Localize func(incidents.Incident) incidents.Incident
 	// Client sends the tickets; nil: a client with Platform.Timeout.
 	Client     *http.Client
 	Logger     *slog.Logger
@@ -169,6 +172,9 @@ func (o *Outbox) EnqueueBatch(items []Item) error {
 	msgs := make([]Msg, 0, len(items))
 	for _, it := range items {
 		inc := it.Incident
+		if o.cfg.Localize != nil {
+			inc = o.cfg.Localize(inc)
+		}
 		if inc.ID == "" || inc.Version < 1 {
 			return fmt.Errorf("outbox: incident needs an id and a version >= 1 (got %q v%d)", inc.ID, inc.Version)
 		}
