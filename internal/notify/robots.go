@@ -64,6 +64,12 @@ func (r *Robot) SendFolded(ctx context.Context, ms []outbox.Message) outbox.Resu
 	}
 	defer res.Body.Close()
 	body := outbox.ReadResponse(res.Body)
+	return r.classify(res.StatusCode, res.Header, body, now)
+}
+
+// classify reads the robot's answer: its error code first (these robots
+// answer HTTP 200 with the error in the body), then the HTTP status.
+func (r *Robot) classify(status int, h http.Header, body []byte, now time.Time) outbox.Result {
 	var ans struct {
 		ErrCode    *int   `json:"errcode"` // wecom, dingtalk
 		ErrMsg     string `json:"errmsg"`
@@ -84,19 +90,19 @@ func (r *Robot) SendFolded(ctx context.Context, ms []outbox.Message) outbox.Resu
 	msg := ans.ErrMsg + ans.Msg
 	// A rate-limit code means "later" whatever the HTTP status says
 	// (Feishu answers its frequency limit with 429 or 400).
-	if wait, limited := r.rateLimited(code, res.Header, now); limited {
+	if wait, limited := r.rateLimited(code, h, now); limited {
 		return outbox.Result{Outcome: outbox.Retry, Status: code, RetryAfter: wait,
 			Err: fmt.Sprintf("%s rate limit: code %d %s", r.Kind, code, truncate(msg, 200))}
 	}
-	if res.StatusCode/100 != 2 {
-		return outbox.HTTPResult(res, body, now)
+	if status/100 != 2 {
+		return outbox.HTTPResult(&http.Response{StatusCode: status, Header: h}, body, now)
 	}
 	switch {
 	case !parsed:
 		// A 200 that is not the robot's JSON (a proxy's page): try again.
-		return outbox.Result{Outcome: outbox.Retry, Status: res.StatusCode, Err: r.Kind + ": the answer is not the robot's JSON"}
+		return outbox.Result{Outcome: outbox.Retry, Status: status, Err: r.Kind + ": the answer is not the robot's JSON"}
 	case code == 0:
-		return outbox.Result{Outcome: outbox.Delivered, Status: res.StatusCode}
+		return outbox.Result{Outcome: outbox.Delivered, Status: status}
 	case code == -1:
 		// WeCom and DingTalk: "system busy".
 		return outbox.Result{Outcome: outbox.Retry, Status: code, Err: fmt.Sprintf("%s busy: code -1 %s", r.Kind, truncate(msg, 200))}

@@ -171,3 +171,23 @@ func testenvWait(t *testing.T, cond func() bool) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// The robot's address carries its token; what /api/outbox and the log show
+// of a failed attempt must not.
+func TestRobotErrorsHideToken(t *testing.T) {
+	s := newStandIn(t, "dingtalk", "", nil)
+	s.Close()
+	n := newTestNotifier(t, []config.Notify{{ID: "c", Kind: "dingtalk", URL: s.url()}}, nil)
+	n.Notify(sos("inc_t"))
+	var e Entry
+	testenv.WaitFor(t, "a failed attempt", 5*time.Second, func() bool {
+		l, _ := n.List(0)
+		if len(l) == 1 {
+			e = l[0]
+		}
+		return e.LastError != ""
+	})
+	if strings.Contains(e.LastError, s.token) || !strings.Contains(e.LastError, "refused") {
+		t.Fatalf("last error %q", e.LastError)
+	}
+}
