@@ -34,7 +34,7 @@ func (g *Gateway) startNotify(ctx context.Context) error {
 	}
 	n, err := notify.New(notify.Config{Channels: g.Config.Notify, Dir: g.path("notify"),
 		Composer: &notify.Composer{L: g.localizer(), Links: g.links()}, Loc: g.Config.Location(),
-		Kinds: g.NotifyKinds, ShutdownTimeout: 3 * time.Second, Logger: g.log, Registerer: g.Registry})
+		Kinds: g.NotifyKinds, OnFull: g.notifyFull, ShutdownTimeout: 3 * time.Second, Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
 	}
@@ -44,6 +44,16 @@ func (g *Gateway) startNotify(ctx context.Context) error {
 	changes, _ := g.Incidents.Subscribe()
 	g.goRun("notify follow", func() error { n.Follow(changes); return nil })
 	return nil
+}
+
+// notifyFull says loudly that a channel's queue reached its cap, as a full
+// ticket outbox is said: the queue's log and metric, and an MQTT alert.
+func (g *Gateway) notifyFull(channel string, st outbox.Stats) {
+	a := gatewayAlert{Alert: "notify_full", Gateway: g.Config.GatewayID, At: time.Now(),
+		Message: "notification channel " + channel + " reached its size cap", UsedBytes: st.UsedBytes, MaxBytes: st.MaxBytes}
+	g.log.Error("NOTIFY QUEUE FULL: new messages for this channel are refused until the robot takes the queued ones; nothing accepted is dropped",
+		"channel", channel, "used_bytes", st.UsedBytes, "max_bytes", st.MaxBytes, "pending", st.Pending, "dead", st.Dead)
+	g.publishAlert(a)
 }
 
 // alertExtra is what MQTT alerts carry beside the contract's incident JSON

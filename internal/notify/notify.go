@@ -74,6 +74,9 @@ type Config struct {
 	Kinds map[string]Kind
 	// MaxBytes caps each channel's queue; default 64 MiB.
 	MaxBytes int64
+	// OnFull is called, on a goroutine of its own, when a channel's queue
+	// turns full (the gateway raises an MQTT alert).
+	OnFull func(channel string, st outbox.Stats)
 	// BaseBackoff, MaxBackoff: retry back-off; defaults 1s and 5m.
 	BaseBackoff, MaxBackoff time.Duration
 	ShutdownTimeout         time.Duration
@@ -170,8 +173,13 @@ func (n *Notifier) open(ch config.Notify, kinds map[string]Kind, env Env, reg pr
 	if err != nil {
 		return nil, err
 	}
-	q, err := outbox.OpenQueue(outbox.QueueConfig{Path: filepath.Join(n.cfg.Dir, ch.ID+".db"), Name: "notify " + ch.ID,
-		Sender: sender, Budget: budget, MaxBytes: n.cfg.MaxBytes, Workers: 4,
+	var q *outbox.Queue
+	var onFull func()
+	if n.cfg.OnFull != nil {
+		onFull = func() { n.cfg.OnFull(ch.ID, q.Stats()) }
+	}
+	q, err = outbox.OpenQueue(outbox.QueueConfig{Path: filepath.Join(n.cfg.Dir, ch.ID+".db"), Name: "notify " + ch.ID,
+		Sender: sender, Budget: budget, MaxBytes: n.cfg.MaxBytes, Workers: 4, OnFull: onFull,
 		BaseBackoff: n.cfg.BaseBackoff, MaxBackoff: n.cfg.MaxBackoff, ShutdownTimeout: n.cfg.ShutdownTimeout,
 		Logger: n.log, Registerer: reg, Metrics: "lanewatch_notify", Labels: prometheus.Labels{"channel": ch.ID}, Now: n.cfg.Now})
 	if err != nil {
