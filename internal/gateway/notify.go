@@ -38,6 +38,10 @@ func (g *Gateway) startNotify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if g.Links == nil && g.Config.Console.PublicURL == "" {
+		// The robots' phones cannot open a relative link.
+		g.log.Warn("console.public_url is not set: links in notifications are relative and will not open on a phone")
+	}
 	g.Notifier = n
 	g.onClose("notify", n.Close)
 	g.goRun("notify", func() error { return n.Run(ctx) })

@@ -97,3 +97,43 @@ func TestChannelFull(t *testing.T) {
 		t.Fatalf("enqueue_failed_total %v", v)
 	}
 }
+
+// What a channel has queued survives a restart (the queue file under Dir)
+// and goes out once the robot is back, once.
+func TestChannelSurvivesRestart(t *testing.T) {
+	s := newStandIn(t, "feishu", "SEC-r", nil)
+	s.set(func(s *robotStandIn) { s.down = true })
+	dir := t.TempDir()
+	cfg := Config{Channels: []config.Notify{{ID: "ops", Kind: "feishu", URL: s.url(), Secret: "SEC-r"}}, Dir: dir,
+		Composer:    &Composer{L: &Localizer{Lang: Zh, Names: testNames(), Loc: cst}, Links: PlainLinks("https://gw")},
+		BaseBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go n.Run(t.Context())
+	for i := range 5 {
+		n.Notify(sos(fmt.Sprintf("inc_%d", i)))
+	}
+	n.Close()
+	s.set(func(s *robotStandIn) { s.down = false })
+	n2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	if st := n2.Stats(); st.Pending != 5 {
+		t.Fatalf("after restart: %+v", st)
+	}
+	go n2.Run(t.Context())
+	testenv.WaitFor(t, "delivery after restart", 5*time.Second, func() bool { return n2.Stats().Pending == 0 })
+	got := reached(s.messages())
+	if len(got) != 5 {
+		t.Fatalf("reached %v", got)
+	}
+	for id, c := range got {
+		if c != 1 {
+			t.Errorf("%s delivered %d times", id, c)
+		}
+	}
+}
