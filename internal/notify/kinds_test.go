@@ -23,7 +23,7 @@ type recorder struct {
 }
 
 func (r *recorder) Send(_ context.Context, m outbox.Message) outbox.Result {
-	n, err := decodeNote(m.Body)
+	n, err := DecodeNote(m.Body)
 	if err != nil {
 		return outbox.Result{Outcome: outbox.Dead, Response: []byte(err.Error())}
 	}

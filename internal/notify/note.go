@@ -73,7 +73,9 @@ func (c *Composer) Note(ch incidents.Change) Note {
 	return n
 }
 
-func decodeNote(b []byte) (Note, error) {
+// DecodeNote reads a queued message's body, for senders of kinds added
+// from outside (webpush).
+func DecodeNote(b []byte) (Note, error) {
 	var n Note
 	err := json.Unmarshal(b, &n)
 	return n, err

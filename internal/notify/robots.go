@@ -40,7 +40,7 @@ func (r *Robot) Send(ctx context.Context, m outbox.Message) outbox.Result {
 func (r *Robot) SendFolded(ctx context.Context, ms []outbox.Message) outbox.Result {
 	ns := make([]Note, 0, len(ms))
 	for _, m := range ms {
-		n, err := decodeNote(m.Body)
+		n, err := DecodeNote(m.Body)
 		if err != nil {
 			return outbox.Result{Outcome: outbox.Dead, Response: []byte("unreadable message " + m.Key + ": " + err.Error())}
 		}
