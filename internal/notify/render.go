@@ -43,8 +43,13 @@ func markdown(n Note) string {
 	if n.Links.Snapshot != "" {
 		fmt.Fprintf(&b, "\n[%s](%s)\n", tr(n, "查看现场快照", "Open the snapshot"), n.Links.Snapshot)
 	}
+	b.WriteString(footer)
 	return b.String()
 }
+
+// footer ends every message: a robot with keyword security set to
+// "lanewatch" takes them all, in either language.
+const footer = "\n— lanewatch\n"
 
 // foldedTitle: "12 条告警（合并发送）" / "12 incidents (folded)".
 func foldedTitle(ns []Note) string {
@@ -62,5 +67,6 @@ func foldedMarkdown(ns []Note) string {
 		}
 		b.WriteByte('\n')
 	}
+	b.WriteString(footer)
 	return b.String()
 }

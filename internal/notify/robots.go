@@ -229,7 +229,7 @@ func feishuCard(ns []Note, title string) map[string]any {
 		if d := n.Incident.Description; d != "" {
 			lines = append(lines, mdEscape.Replace(d))
 		}
-		text = strings.Join(lines, "\n")
+		text = strings.Join(lines, "\n") + footer
 		if n.Links.Snapshot != "" {
 			button = map[string]any{"tag": "button", "type": "primary", "url": n.Links.Snapshot,
 				"text": map[string]string{"tag": "plain_text", "content": tr(n, "查看现场快照", "Open the snapshot")}}

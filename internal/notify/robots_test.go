@@ -58,6 +58,7 @@ func TestRobotsShapeAndSignature(t *testing.T) {
 				secret = "SEC0123456789abcdef"
 			}
 			s := newStandIn(t, kind, secret, nil)
+			s.set(func(s *robotStandIn) { s.keyword = "lanewatch" })
 			ch := config.Notify{ID: "patrol", Kind: kind, URL: s.url(), Secret: secret}
 			bad := config.Notify{ID: "bad", Kind: kind, URL: s.url(), Secret: "SECwrong"}
 			if kind == "wecom" {

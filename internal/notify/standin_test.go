@@ -28,8 +28,9 @@ type robotStandIn struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	down     bool
-	limit    int // per minute; 0: none
-	force    int // answer the next request with this code (once)
+	limit    int    // per minute; 0: none
+	force    int    // answer the next request with this code (once)
+	keyword  string // the robot's keyword security (dingtalk, feishu)
 	sent     []time.Time
 	accepted []string // the text of each accepted message
 	answers  map[int]int
@@ -84,6 +85,10 @@ func (s *robotStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code, msg, text := s.check(r, body, now)
+	if code == 0 && s.kind != "wecom" && s.keyword != "" && !strings.Contains(text, s.keyword) {
+		// DingTalk 310000 "keywords not in content", Feishu 19024 "Key Words Not Found".
+		code, msg, text = map[string]int{"dingtalk": 310000, "feishu": 19024}[s.kind], "keywords not in content", ""
+	}
 	if s.force != 0 && code == 0 {
 		code, msg, s.force = s.force, "forced by the test", 0
 	}
