@@ -98,6 +98,7 @@ func applyDefaults(c *Config) {
 	setString(&c.MQTT.ClientID, "lanewatch-"+c.GatewayID)
 
 	setString(&c.Console.Listen, DefaultConsoleListen)
+	notifyDefaults(c)
 	setFloat(&c.Console.MJPEG.FPS, 5)
 	setInt(&c.Console.MJPEG.Width, 640)
 	setInt(&c.Console.MJPEG.Quality, 75)

@@ -167,6 +167,9 @@ type OutboxTicket struct {
 	LastError  string     `json:"last_error,omitempty"`
 	// Response is the platform's answer that dead-lettered the ticket.
 	Response string `json:"response,omitempty"`
+	// Channel is the notification channel (notify[].id) of a message; empty
+	// for a ticket to the platform. A channel's key is <channel>:<id>:<version>.
+	Channel string `json:"channel,omitempty"`
 }
 
 // OutboxAdmin is internal/outbox.
