@@ -71,6 +71,10 @@ type Console struct {
 	Users  []User  `yaml:"users"`
 	Tokens []Token `yaml:"tokens"`
 	MJPEG  MJPEG   `yaml:"mjpeg"`
+	// Limits, Login and TLS: see console_limits.go.
+	Limits ConsoleLimits `yaml:"limits"`
+	Login  ConsoleLogin  `yaml:"login"`
+	TLS    *ConsoleTLS   `yaml:"tls"`
 }
 
 type MJPEG struct {

@@ -45,6 +45,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		},
 		Metrics: g.Registry, Registerer: g.Registry,
 		Ready: g.ready, MJPEG: c.MJPEG, Logger: g.log.With("component", "console"),
+		Limits: c.Limits, TLS: c.TLS,
 	}
 	if g.Cameras != nil {
 		s.Cameras = g.Cameras
