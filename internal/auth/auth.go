@@ -128,10 +128,17 @@ type Config struct {
 	AuditPath string
 	// SessionIdle ends a session unused for this long; default 12 h.
 	SessionIdle time.Duration
-	// MaxFailures failed logins per IP or per user within FailureWindow block
-	// further attempts until the window has passed; defaults 5 per minute.
+	// MaxFailures failed logins for one user from one address within
+	// FailureWindow block that pair until the window has passed (never the
+	// user from other addresses); an address is blocked after four times as
+	// many over all names. Defaults 5 per minute.
 	MaxFailures   int
 	FailureWindow time.Duration
+	// FloodFailures failed logins within FailureWindow over everyone switch
+	// on the global slow-down: one login checked per FloodInterval, others
+	// wait their turn up to floodMaxWait, beyond that 429. Defaults 100 and 0.5 s.
+	FloodFailures int
+	FloodInterval time.Duration
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
 	// Now is the clock; nil: time.Now.
@@ -171,15 +178,18 @@ type Auth struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 
-	limiter *limiter
-	audit   *auditLog
-	m       metrics
+	pairs, addrs, all *limiter
+	flood             floodGate
+	audit             *auditLog
+	m                 metrics
 }
 
 type metrics struct {
 	logins   *prometheus.CounterVec
 	denied   *prometheus.CounterVec
 	sessions prometheus.GaugeFunc
+	// floodWaits counts logins delayed by the global slow-down.
+	floodWaits prometheus.Counter
 }
 
 // New checks the configured users and tokens and opens the audit log.
@@ -195,6 +205,12 @@ func New(cfg Config) (*Auth, error) {
 	}
 	if cfg.FailureWindow <= 0 {
 		cfg.FailureWindow = time.Minute
+	}
+	if cfg.FloodFailures <= 0 {
+		cfg.FloodFailures = 100
+	}
+	if cfg.FloodInterval <= 0 {
+		cfg.FloodInterval = 500 * time.Millisecond
 	}
 	a := &Auth{
 		cfg:      cfg,
@@ -247,7 +263,10 @@ func New(cfg Config) (*Auth, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	a.dummyHash = h
-	a.limiter = newLimiter(cfg.MaxFailures, cfg.FailureWindow)
+	a.pairs = newLimiter(cfg.MaxFailures, cfg.FailureWindow)
+	a.addrs = newLimiter(addrFailureFactor*cfg.MaxFailures, cfg.FailureWindow)
+	a.all = newLimiter(cfg.FloodFailures, cfg.FailureWindow)
+	a.flood.interval = cfg.FloodInterval
 	if err := a.initMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -280,7 +299,11 @@ func (a *Auth) initMetrics(reg prometheus.Registerer) error {
 		a.pruneLocked()
 		return float64(len(a.sessions))
 	})
-	for _, c := range []prometheus.Collector{a.m.logins, a.m.denied, a.m.sessions} {
+	a.m.floodWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "lanewatch_auth_login_flood_waits_total",
+		Help: "Logins made to wait their turn by the global slow-down during a flood of failed logins.",
+	})
+	for _, c := range []prometheus.Collector{a.m.logins, a.m.denied, a.m.sessions, a.m.floodWaits} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("auth: register metrics: %w", err)
 		}
@@ -295,9 +318,24 @@ func (a *Auth) Close() error { return a.audit.close() }
 // and returns its id (the cookie value) and the principal with its CSRF token.
 func (a *Auth) Login(name, password, ip string) (string, Principal, error) {
 	now := a.now()
-	if wait := a.limiter.blocked(now, "ip:"+ip, "user:"+name); wait > 0 {
+	pair := name + "\x00" + ip
+	wait := max(a.pairs.blocked(now, pair), a.addrs.blocked(now, ip))
+	if wait > 0 {
 		a.m.logins.WithLabelValues("rate_limited").Inc()
 		return "", Principal{}, &RateLimitedError{RetryAfter: wait}
+	}
+	if a.all.blocked(now, "") > 0 {
+		// A flood of failures from many places: check logins one at a time,
+		// so guessing gets no faster with more addresses, while the real
+		// user still gets in after a short wait.
+		d, ok := a.flood.reserve(time.Now())
+		if !ok {
+			a.m.logins.WithLabelValues("rate_limited").Inc()
+			return "", Principal{}, &RateLimitedError{RetryAfter: d}
+		}
+		a.m.floodWaits.Inc()
+		time.Sleep(d)
+		now = a.now()
 	}
 	u, ok := a.users[name]
 	hash := u.hash
@@ -306,7 +344,9 @@ func (a *Auth) Login(name, password, ip string) (string, Principal, error) {
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	if !ok || err != nil {
-		a.limiter.fail(now, "ip:"+ip, "user:"+name)
+		a.pairs.fail(now, pair)
+		a.addrs.fail(now, ip)
+		a.all.fail(now, "")
 		a.m.logins.WithLabelValues("bad_credentials").Inc()
 		return "", Principal{}, ErrBadCredentials
 	}
