@@ -18,6 +18,15 @@ import (
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
+// objectIDRE is the shape of the ids the gateway makes for incidents
+// (inc_ + base32) and passages (hex): the evidence store's id syntax, 56
+// long at most so that "passage_"+id still fits its 64. Anything else is
+// simply not found, before any store sees it.
+var objectIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,56}$`)
+
+// outboxKeyRE is an outbox key: <incident id>:<version>.
+var outboxKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(:[0-9]{1,10})?$`)
+
 // validID says s is a configured-id shaped string (contract: cameras, gates, zones).
 func validID(s string) bool { return idRE.MatchString(s) }
 

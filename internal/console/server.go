@@ -17,6 +17,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -63,6 +64,7 @@ type Server struct {
 	events  *eventHub
 	streams *mjpegHub
 	live    *streamLimiter
+	errLog  *logx.Throttle
 	m       *serverMetrics
 	wg      sync.WaitGroup
 	closeMu sync.Once
@@ -141,6 +143,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.Heartbeat = 15 * time.Second
 	}
 	s.MJPEG = mjpegDefaults(s.MJPEG)
+	s.errLog = &logx.Throttle{Log: s.log, Interval: 10 * time.Second}
 	m, err := newServerMetrics(s.Registerer)
 	if err != nil {
 		return err

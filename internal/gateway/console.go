@@ -32,7 +32,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		Vehicles:  vehicleLog{g.Vehicles},
 		PassageSnapshot: func(id string) ([]byte, error) {
 			b, err := g.Evidence.Snapshot(passageEvidenceID(id))
-			if errors.Is(err, evidence.ErrNotFound) {
+			if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrInvalidID) {
 				return nil, console.ErrNotFound
 			}
 			return b, err
@@ -132,7 +132,8 @@ func (s incidentStore) Subscribe() (<-chan incidents.Incident, func()) {
 
 func (s incidentStore) Snapshot(id string) ([]byte, error) {
 	b, err := s.ev.Snapshot(id)
-	if errors.Is(err, evidence.ErrNotFound) {
+	// An id the store cannot even hold is as not-found as an unknown one.
+	if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrInvalidID) {
 		return nil, console.ErrNotFound
 	}
 	return b, err
