@@ -45,6 +45,10 @@ func ParseLogin(body []byte) (LoginRequest, error) {
 	if req.Name == "" || req.Password == "" || len(req.Name) > 128 || len(req.Password) > 1024 {
 		return req, errors.New("name and password are required")
 	}
+	// The name reaches the audit log (login_failed) whatever it is.
+	if err := CheckText("name", req.Name); err != nil {
+		return req, err
+	}
 	return req, nil
 }
 

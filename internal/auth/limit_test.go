@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestLoginLockoutKeys: which attempts a run of failures blocks, table-driven.
@@ -29,7 +30,7 @@ func TestLoginLockoutKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{t: time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)}
-			a := newTestAuth(t, c)
+			a := cheapAuth(t, Config{Now: c.now})
 			for _, f := range tc.fails {
 				if _, _, err := a.Login(f[0], "wrong", f[1]); !errors.Is(err, ErrBadCredentials) {
 					t.Fatalf("failure %v: %v", f, err)
@@ -42,6 +43,24 @@ func TestLoginLockoutKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cheapAuth has olga and vic with a minimum-cost hash of "correct horse":
+// these tests make hundreds of attempts on a shared machine.
+func cheapAuth(t *testing.T, cfg Config) *Auth {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users = []config.User{{Name: "olga", Role: "operator", PasswordHash: string(h)}, {Name: "vic", Role: "viewer", PasswordHash: string(h)}}
+	cfg.AuditPath = filepath.Join(t.TempDir(), "audit.log")
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
 }
 
 func rep(n int, user, addr string) [][2]string {
@@ -73,15 +92,7 @@ func sprayNames(n int, addr string) [][2]string {
 // after waiting her turn, and a crowd beyond the maximum wait gets 429.
 func TestLoginFloodSlowDown(t *testing.T) {
 	const interval = 100 * time.Millisecond
-	a, err := New(Config{
-		Users:         []config.User{{Name: "olga", Role: "operator", PasswordHash: testHash(t)}},
-		AuditPath:     filepath.Join(t.TempDir(), "audit.log"),
-		FloodFailures: 20, FloodInterval: interval,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := cheapAuth(t, Config{FloodFailures: 20, FloodInterval: interval})
 	// Below the flood threshold, attempts are not delayed.
 	start := time.Now()
 	for i := 0; i < 19; i++ {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/plate"
 )
@@ -193,7 +194,8 @@ func ParseNote(body []byte) (string, error) {
 	if len(b.Note) > maxNote {
 		return "", fmt.Errorf("note: at most %d bytes", maxNote)
 	}
-	return strings.TrimSpace(b.Note), nil
+	note := strings.TrimSpace(b.Note)
+	return note, auth.CheckText("note", note)
 }
 
 // ParseGateOpen reads {"reason": "..."}; the reason is required because the
@@ -212,7 +214,8 @@ func ParseGateOpen(body []byte) (string, error) {
 	if len(r) > 500 {
 		return "", errors.New("reason: at most 500 bytes")
 	}
-	return r, nil
+	// The reason travels in the gate command on MQTT and into the audit log.
+	return r, auth.CheckText("reason", r)
 }
 
 // maxVisitorWindow bounds a temporary visitor plate; longer stays are residents.
@@ -242,6 +245,12 @@ func ParseVisitor(body []byte) (Visitor, error) {
 	v.Unit, v.Note = strings.TrimSpace(v.Unit), strings.TrimSpace(v.Note)
 	if len(v.Unit) > 64 || len(v.Note) > 500 {
 		return v, errors.New("unit at most 64 bytes, note at most 500")
+	}
+	if err := auth.CheckText("unit", v.Unit); err != nil {
+		return v, err
+	}
+	if err := auth.CheckText("note", v.Note); err != nil {
+		return v, err
 	}
 	return v, nil
 }
