@@ -89,6 +89,8 @@ type Principal struct {
 	// Kind is "session" or "token"; only sessions carry a CSRF token.
 	Kind string
 	CSRF string `json:"-"`
+	// Kiosk: a read-only session a wall opened with its token (/?token=).
+	Kiosk bool `json:"kiosk,omitempty"`
 }
 
 type principalKey struct{}
@@ -128,6 +130,9 @@ type Config struct {
 	AuditPath string
 	// SessionIdle ends a session unused for this long; default 12 h.
 	SessionIdle time.Duration
+	// SessionPath is the bbolt file sessions persist in (data_dir/sessions.db),
+	// so that they survive a restart; empty: sessions live in memory only.
+	SessionPath string
 	// MaxFailures failed logins for one user from one address within
 	// FailureWindow block that pair until the window has passed (never the
 	// user from other addresses); an address is blocked after four times as
@@ -157,11 +162,11 @@ type token struct {
 	sum  [32]byte // sha256 of the token, compared in constant time
 }
 
+// session is a live session in memory; persisted is the last use written
+// to the store.
 type session struct {
-	name     string
-	role     Role
-	csrf     string
-	lastSeen time.Time
+	rec       record
+	persisted time.Time
 }
 
 // Auth holds users, tokens, sessions, the login limiter and the audit log.
@@ -175,8 +180,10 @@ type Auth struct {
 	// a known one, so names cannot be probed by timing.
 	dummyHash []byte
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// sessions is keyed by sessionKey(id), as in the store.
 	sessions map[string]*session
+	store    *sessionDB
 
 	pairs, addrs, all *limiter
 	flood             floodGate
@@ -270,8 +277,22 @@ func New(cfg Config) (*Auth, error) {
 	if err := a.initMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
+	if cfg.SessionPath != "" {
+		st, err := openSessionDB(cfg.SessionPath)
+		if err != nil {
+			return nil, err
+		}
+		a.store = st
+		if err := a.loadSessions(); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
 	al, err := openAudit(cfg.AuditPath, a.now)
 	if err != nil {
+		if a.store != nil {
+			a.store.close()
+		}
 		return nil, err
 	}
 	a.audit = al
@@ -311,8 +332,14 @@ func (a *Auth) initMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// Close closes the audit log.
-func (a *Auth) Close() error { return a.audit.close() }
+// Close closes the audit log and the session store.
+func (a *Auth) Close() error {
+	err := a.audit.close()
+	if a.store != nil {
+		err = errors.Join(err, a.store.close())
+	}
+	return err
+}
 
 // Login checks a name and password from ip. On success it creates a session
 // and returns its id (the cookie value) and the principal with its CSRF token.
@@ -350,54 +377,102 @@ func (a *Auth) Login(name, password, ip string) (string, Principal, error) {
 		a.m.logins.WithLabelValues("bad_credentials").Inc()
 		return "", Principal{}, ErrBadCredentials
 	}
+	id, p, err := a.newSession(record{Name: u.name, Kind: "user", FP: fingerprint(u.hash)})
+	if err != nil {
+		return "", Principal{}, err
+	}
+	a.m.logins.WithLabelValues("ok").Inc()
+	return id, p, nil
+}
+
+// newSession makes a session id and CSRF token for r, keeps the session and
+// writes it to the store.
+func (a *Auth) newSession(r record) (string, Principal, error) {
 	id, err := randomString(32)
 	if err != nil {
 		return "", Principal{}, err
 	}
-	csrf, err := randomString(32)
-	if err != nil {
+	if r.CSRF, err = randomString(32); err != nil {
 		return "", Principal{}, err
+	}
+	now := a.now()
+	r.Created, r.LastSeen = now, now
+	p, ok := a.principalOf(r)
+	if !ok {
+		return "", Principal{}, errors.New("auth: session for an unknown principal")
+	}
+	key := sessionKey(id)
+	if err := a.persist(key, r); err != nil && !errors.Is(err, errNoStore) {
+		// Refuse rather than hand out a session that a restart would forget
+		// without telling anyone.
+		return "", Principal{}, fmt.Errorf("auth: session store: %w", err)
 	}
 	a.mu.Lock()
 	a.pruneLocked()
-	a.sessions[id] = &session{name: u.name, role: u.role, csrf: csrf, lastSeen: now}
+	a.sessions[key] = &session{rec: r, persisted: now}
 	a.mu.Unlock()
-	a.m.logins.WithLabelValues("ok").Inc()
-	return id, Principal{Name: u.name, Role: u.role, Kind: "session", CSRF: csrf}, nil
+	return id, p, nil
 }
 
-// Logout ends a session.
+// Logout ends a session, also in the store.
 func (a *Auth) Logout(sessionID string) {
+	key := sessionKey(sessionID)
 	a.mu.Lock()
-	delete(a.sessions, sessionID)
+	delete(a.sessions, key)
 	a.mu.Unlock()
+	if a.store != nil {
+		if err := a.store.delete(key); err != nil {
+			a.log.Error("session store: logout not written", "err", err)
+		}
+	}
 }
 
 // pruneLocked drops idle sessions; called with a.mu held.
 func (a *Auth) pruneLocked() {
 	now := a.now()
-	for id, s := range a.sessions {
-		if now.Sub(s.lastSeen) > a.cfg.SessionIdle {
-			delete(a.sessions, id)
+	var gone []string
+	for key, s := range a.sessions {
+		if now.Sub(s.rec.LastSeen) > a.cfg.SessionIdle {
+			delete(a.sessions, key)
+			gone = append(gone, key)
 		}
+	}
+	if a.store != nil && len(gone) > 0 {
+		_ = a.store.delete(gone...) // expired ones are also dropped at the next start
 	}
 }
 
 // session returns the principal of a live session and refreshes its idle timer.
 func (a *Auth) session(id string) (Principal, bool) {
 	now := a.now()
+	key := sessionKey(id)
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	s, ok := a.sessions[id]
+	s, ok := a.sessions[key]
 	if !ok {
+		a.mu.Unlock()
 		return Principal{}, false
 	}
-	if now.Sub(s.lastSeen) > a.cfg.SessionIdle {
-		delete(a.sessions, id)
+	if now.Sub(s.rec.LastSeen) > a.cfg.SessionIdle {
+		delete(a.sessions, key)
+		a.mu.Unlock()
+		if a.store != nil {
+			_ = a.store.delete(key)
+		}
 		return Principal{}, false
 	}
-	s.lastSeen = now
-	return Principal{Name: s.name, Role: s.role, Kind: "session", CSRF: s.csrf}, true
+	s.rec.LastSeen = now
+	rec, write := s.rec, now.Sub(s.persisted) >= touchEvery
+	if write {
+		s.persisted = now
+	}
+	a.mu.Unlock()
+	p, ok := a.principalOf(rec)
+	if ok && write && a.store != nil {
+		if err := a.store.put(key, rec); err != nil {
+			a.log.Warn("session store: last use not written", "err", err)
+		}
+	}
+	return p, ok
 }
 
 // bearer returns the principal of an API token. Every configured token is

@@ -309,7 +309,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)
 	})
-	static := staticHandler()
+	static := a.KioskHandler(staticHandler()) // /?token= opens a wall's read-only session
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			auth.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")

@@ -18,7 +18,7 @@ import (
 
 func (g *Gateway) startConsole(ctx context.Context) error {
 	c := g.Config.Console
-	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"),
+	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"), SessionPath: g.path("sessions.db"),
 		MaxFailures: c.Login.MaxFailures, FailureWindow: c.Login.Window, SessionIdle: c.Login.SessionIdle,
 		FloodFailures: c.Login.FloodFailures, FloodInterval: c.Login.FloodInterval,
 		Logger: g.log.With("component", "auth"), Registerer: g.Registry})

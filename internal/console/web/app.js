@@ -132,7 +132,8 @@ function showLogin() {
 
 async function start(me) {
   S.me = me; S.csrf = me.csrf_token || "";
-  $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = false;
+  // A wall opened with its token (kiosk) has nobody to sign in again: no log-out button.
+  $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = !!me.kiosk;
   $("#who").textContent = `${me.name} (${me.role})`;
   await loadCameras();
   await loadIncidents();
@@ -586,5 +587,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#visitors").addEventListener("toggle", () => { if ($("#visitors").open) loadVisitors(); });
   $("#outbox").addEventListener("toggle", () => { if ($("#outbox").open) loadOutbox(); });
   setInterval(() => { if (S.me) { loadInside(); loadCameras().catch(() => {}); loadOutbox(); } }, 30000);
+  // /api/me renews the session cookie's lifetime: an unattended wall stays signed in.
+  setInterval(() => { if (S.me) api("GET", "/api/me").catch(() => {}); }, 10 * 60 * 1000);
   try { await start(await api("GET", "/api/me")); } catch (e) { showLogin(); }
 });
