@@ -337,6 +337,7 @@ func (a *Auth) Close() error {
 	err := a.audit.close()
 	if a.store != nil {
 		err = errors.Join(err, a.store.close())
+		a.store = nil
 	}
 	return err
 }
