@@ -410,8 +410,12 @@ func (a *Auth) newSession(r record) (string, Principal, error) {
 	}
 	a.mu.Lock()
 	a.pruneLocked()
+	evicted := a.evictLocked(r.Name, r.Kind)
 	a.sessions[key] = &session{rec: r, persisted: now}
 	a.mu.Unlock()
+	if a.store != nil && evicted != "" {
+		_ = a.store.delete(evicted) // also dropped at the next start if this fails: it is not in memory
+	}
 	return id, p, nil
 }
 

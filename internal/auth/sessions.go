@@ -197,3 +197,30 @@ func (a *Auth) Kiosk(tok, ip string) (string, Principal, error) {
 	a.m.logins.WithLabelValues("ok").Inc()
 	return id, sp, nil
 }
+
+// MaxSessionsPerPrincipal caps the sessions of one user or wall token: a
+// wall reloaded with ?token= a thousand times, or a script logging in in a
+// loop, cannot grow the store without bound. The least recently used
+// session of that principal goes first.
+const MaxSessionsPerPrincipal = 32
+
+// evictLocked makes room for one more session of (name, kind) and returns
+// the key it removed, if any; called with a.mu held.
+func (a *Auth) evictLocked(name, kind string) string {
+	n, oldest := 0, ""
+	var oldestAt time.Time
+	for k, s := range a.sessions {
+		if s.rec.Name != name || s.rec.Kind != kind {
+			continue
+		}
+		n++
+		if oldest == "" || s.rec.LastSeen.Before(oldestAt) {
+			oldest, oldestAt = k, s.rec.LastSeen
+		}
+	}
+	if n < MaxSessionsPerPrincipal {
+		return ""
+	}
+	delete(a.sessions, oldest)
+	return oldest
+}

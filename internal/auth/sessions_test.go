@@ -123,3 +123,36 @@ func TestSessionStoreLocked(t *testing.T) {
 		t.Errorf("second open: %v", err)
 	}
 }
+
+// TestSessionsCappedPerPrincipal: the 33rd session of one wall token evicts
+// the least recently used one, in memory and in the store.
+func TestSessionsCappedPerPrincipal(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)}
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	tokens := []config.Token{{Name: "wall-3", Role: "viewer", Token: wallToken}}
+	a := persistentAuth(t, path, c, nil, tokens)
+	var ids []string
+	for i := 0; i < MaxSessionsPerPrincipal+8; i++ {
+		id, _, err := a.Kiosk(wallToken, "10.0.0.3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		c.add(time.Second)
+	}
+	a.mu.Lock()
+	n := len(a.sessions)
+	a.mu.Unlock()
+	if n != MaxSessionsPerPrincipal {
+		t.Errorf("%d sessions for one token, want %d", n, MaxSessionsPerPrincipal)
+	}
+	a.Close()
+	a = persistentAuth(t, path, c, nil, tokens)
+	defer a.Close()
+	for i, id := range ids {
+		_, ok := a.Authenticate(cookieReq(id))
+		if want := i >= 8; ok != want {
+			t.Errorf("session %d alive %v after a restart, want %v", i, ok, want)
+		}
+	}
+}
