@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -173,6 +174,7 @@ type session struct {
 type Auth struct {
 	cfg    Config
 	log    *slog.Logger
+	errLog *logx.Throttle // for failures that client requests can repeat
 	now    func() time.Time
 	users  map[string]user
 	tokens []token
@@ -229,6 +231,7 @@ func New(cfg Config) (*Auth, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.errLog = &logx.Throttle{Log: a.log, Interval: 10 * time.Second}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -427,7 +430,7 @@ func (a *Auth) Logout(sessionID string) {
 	a.mu.Unlock()
 	if a.store != nil {
 		if err := a.store.delete(key); err != nil {
-			a.log.Error("session store: logout not written", "err", err)
+			a.errLog.Logf(slog.LevelError, "session-delete", "session store: logout not written", "err", err)
 		}
 	}
 }
@@ -474,7 +477,7 @@ func (a *Auth) session(id string) (Principal, bool) {
 	p, ok := a.principalOf(rec)
 	if ok && write && a.store != nil {
 		if err := a.store.put(key, rec); err != nil {
-			a.log.Warn("session store: last use not written", "err", err)
+			a.errLog.Logf(slog.LevelWarn, "session-touch", "session store: last use not written", "err", err)
 		}
 	}
 	return p, ok

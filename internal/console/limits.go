@@ -2,13 +2,16 @@ package console
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -185,4 +188,15 @@ func streamDeadlines(w http.ResponseWriter, stall time.Duration) (beforeWrite fu
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	return func() { _ = rc.SetWriteDeadline(time.Now().Add(stall)) }
+}
+
+// throttledWriter turns net/http's ErrorLog lines into throttled slog lines.
+type throttledWriter struct {
+	t     *logx.Throttle
+	level slog.Level
+}
+
+func (w throttledWriter) Write(p []byte) (int, error) {
+	w.t.Logf(w.level, "http-server", "http server", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
 }

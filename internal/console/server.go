@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -182,7 +183,9 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      s.Limits.WriteTimeout,
 		IdleTimeout:       s.Limits.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return s.base },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// net/http's own lines (TLS handshake errors, bad requests) are
+		// caused by clients: debug level, and throttled.
+		ErrorLog: log.New(throttledWriter{s.errLog, slog.LevelDebug}, "", 0),
 	}
 	s.wg.Add(1)
 	go func() {

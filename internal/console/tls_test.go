@@ -8,18 +8,22 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
+	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
@@ -62,7 +66,11 @@ func selfSigned(t *testing.T) (certPath, keyPath string, pool *x509.CertPool) {
 // cookie is Secure; a missing key file fails Start with a clear error.
 func TestTLS(t *testing.T) {
 	certPath, keyPath, pool := selfSigned(t)
-	e := newEnv(t, func(s *console.Server) { s.TLS = &config.ConsoleTLS{Cert: certPath, Key: keyPath} })
+	logs := &testenv.SyncBuffer{}
+	e := newEnv(t, func(s *console.Server) {
+		s.TLS = &config.ConsoleTLS{Cert: certPath, Key: keyPath}
+		s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	base := "https://" + e.srv.Addr()
 	jar, _ := cookiejar.New(nil)
 	c := &client{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
@@ -90,6 +98,18 @@ func TestTLS(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Error("plain HTTP answered 200 on the TLS port")
 		}
+	}
+
+	// Handshake garbage is the client's doing: at most a throttled debug line.
+	for i := 0; i < 50; i++ {
+		if c, err := net.Dial("tcp", e.srv.Addr()); err == nil {
+			_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+			_, _ = io.ReadAll(c)
+			c.Close()
+		}
+	}
+	if n := strings.Count(logs.String(), "handshake"); n < 1 || n > 2 {
+		t.Errorf("%d lines about handshake errors for 50 bad clients, want 1 (throttled):\n%s", n, logs)
 	}
 
 	s := &console.Server{Listen: "127.0.0.1:0", Auth: e.srv.Auth, TLS: &config.ConsoleTLS{Cert: certPath, Key: keyPath + ".missing"}}
