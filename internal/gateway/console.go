@@ -26,6 +26,9 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		return err
 	}
 	g.Auth = a
+	// Closed after the console (closers run last-registered first): the
+	// session store is a bbolt file that the next start must be able to lock.
+	g.onClose("auth", a.Close)
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},
