@@ -41,13 +41,28 @@ type record struct {
 const touchEvery = time.Minute
 
 type sessionDB struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 }
 
-func openSessionDB(path string) (*sessionDB, error) {
+// errDamaged says what to do with a session store that cannot be read.
+func errDamaged(path string, cause any) error {
+	return fmt.Errorf("auth: session store %s is damaged (%v): move it aside; the console then starts with no sessions and everybody signs in again", path, cause)
+}
+
+func openSessionDB(path string) (s *sessionDB, err error) {
+	// bbolt panics on some damaged pages; a panic here is a damaged file.
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = nil, errDamaged(path, p)
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("auth: session store %s: %w (move the file aside to start with no sessions)", path, err)
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("auth: session store %s is locked by another process (is another lanewatch running on this data_dir?)", path)
+		}
+		return nil, errDamaged(path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(sessionBucket)
@@ -56,7 +71,7 @@ func openSessionDB(path string) (*sessionDB, error) {
 		db.Close()
 		return nil, fmt.Errorf("auth: session store %s: %w", path, err)
 	}
-	return &sessionDB{db: db}, nil
+	return &sessionDB{db: db, path: path}, nil
 }
 
 func (s *sessionDB) put(key string, r record) error {
@@ -83,10 +98,14 @@ func (s *sessionDB) delete(keys ...string) error {
 }
 
 // load returns every record; undecodable ones are returned as keys to drop.
-func (s *sessionDB) load() (map[string]record, []string, error) {
-	out := map[string]record{}
-	var bad []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+func (s *sessionDB) load() (out map[string]record, bad []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, bad, err = nil, nil, errDamaged(s.path, p)
+		}
+	}()
+	out = map[string]record{}
+	err = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(sessionBucket).ForEach(func(k, v []byte) error {
 			var r record
 			if json.Unmarshal(v, &r) != nil {
@@ -97,7 +116,10 @@ func (s *sessionDB) load() (map[string]record, []string, error) {
 			return nil
 		})
 	})
-	return out, bad, err
+	if err != nil {
+		return nil, nil, errDamaged(s.path, err)
+	}
+	return out, bad, nil
 }
 
 func (s *sessionDB) close() error { return s.db.Close() }
@@ -138,7 +160,7 @@ func (a *Auth) principalOf(r record) (Principal, bool) {
 func (a *Auth) loadSessions() error {
 	recs, drop, err := a.store.load()
 	if err != nil {
-		return fmt.Errorf("auth: session store: %w", err)
+		return err
 	}
 	now := a.now()
 	for k, r := range recs {

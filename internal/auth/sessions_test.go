@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +155,51 @@ func TestSessionsCappedPerPrincipal(t *testing.T) {
 		if want := i >= 8; ok != want {
 			t.Errorf("session %d alive %v after a restart, want %v", i, ok, want)
 		}
+	}
+}
+
+// TestSessionStoreDamaged: a garbage or damaged sessions.db is one clear
+// error naming the file and what to do, never a panic.
+func TestSessionStoreDamaged(t *testing.T) {
+	c := &clock{t: time.Now()}
+	tokens := []config.Token{{Name: "wall-3", Role: "viewer", Token: wallToken}}
+	for _, tc := range []struct {
+		name   string
+		damage func(path string) error
+	}{
+		{"garbage", func(path string) error { return os.WriteFile(path, bytes.Repeat([]byte("lanewatch"), 3000), 0o600) }},
+		{"data pages overwritten", func(path string) error {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, _ := f.Stat()
+			// Pages 0 and 1 are bbolt's meta pages; everything after them is junk now.
+			_, err = f.WriteAt(bytes.Repeat([]byte{0xa5}, int(st.Size())-8192), 8192)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sessions.db")
+			a := persistentAuth(t, path, c, nil, tokens)
+			for i := 0; i < 40; i++ {
+				if _, _, err := a.Kiosk(wallToken, "10.0.0.3"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.Close()
+			if err := tc.damage(path); err != nil {
+				t.Fatal(err)
+			}
+			a2, err := New(Config{Tokens: tokens, AuditPath: filepath.Join(t.TempDir(), "audit.log"), SessionPath: path})
+			if err == nil {
+				a2.Close()
+				t.Fatal("a damaged session store opened without error")
+			}
+			if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "move it aside") {
+				t.Errorf("error %q: want the file and what to do", msg)
+			}
+		})
 	}
 }
