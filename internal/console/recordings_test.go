@@ -82,7 +82,7 @@ func TestRecordingsAPI(t *testing.T) {
 func TestRecordingOutlastsWriteTimeout(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "lawn"), 0o750)
-	body := make([]byte, 8<<20)
+	body := make([]byte, 16<<20)
 	id := fmt.Sprintf("%d-%d", time.Now().Add(-time.Hour).UnixMilli(), time.Now().Add(-59*time.Minute).UnixMilli())
 	os.WriteFile(filepath.Join(root, "lawn", id+".mp4"), body, 0o600)
 	e := newEnv(t, func(s *console.Server) {
@@ -105,7 +105,7 @@ func TestRecordingOutlastsWriteTimeout(t *testing.T) {
 		if err != nil {
 			break
 		}
-		time.Sleep(10 * time.Millisecond) // a player's pace
+		time.Sleep(40 * time.Millisecond) // a player's pace
 	}
 	if n != len(body) {
 		t.Fatalf("read %d of %d bytes in %v (write timeout 300 ms)", n, len(body), time.Since(start))
