@@ -28,6 +28,8 @@ import (
 const (
 	DefaultDetectWidth   = 640
 	DefaultIdleKeyframes = 30 * time.Second
+	DefaultWakeSigmas    = 4.0
+	DefaultWakeHold      = 3 * time.Second
 	DefaultReadTimeout   = 10 * time.Second
 	DefaultReadBatch     = 100 * time.Millisecond
 	DefaultPreRoll       = 10 * time.Second
@@ -53,6 +55,17 @@ type Camera struct {
 	// IdleKeyframes: without motion for this long, decode key frames only.
 	// 0: DefaultIdleKeyframes; negative: always decode every frame.
 	IdleKeyframes time.Duration
+	// WakeSigmas: while idle, a P-frame more than this many spreads above
+	// the level of the recent P-frames (median and median absolute
+	// deviation of their sizes) ends idle mode at once, and the units since
+	// the last key frame are decoded so that this one decodes: something
+	// moved between two key frames (see sizeWatch). 0: DefaultWakeSigmas;
+	// negative: never (idle mode sees key frames only, the old behaviour).
+	WakeSigmas float64
+	// WakeHold: a wake decodes every frame for this long; motion seen by
+	// the analysis loop meanwhile (SetMotion) keeps it awake as usual.
+	// 0: DefaultWakeHold.
+	WakeHold time.Duration
 	// ReadBatch: over TCP, read the stream in batches on a grid of this
 	// period instead of packet by packet (see batchConn): less CPU for up to
 	// this much latency. 0: DefaultReadBatch; negative: off. Not for UDP.
@@ -89,8 +102,8 @@ type Camera struct {
 
 	// Counters shared with the monitor; atomics keep the packet path lock-free.
 	packetsIn, framesIn, framesDecoded, framesSkipped, framesDropped atomic.Uint64
-	decodeErrors, packetsLost, analyzed, reconnects                  atomic.Uint64
-	lastPacket, lastFrame, connectedAt, lastMotion                   atomic.Int64
+	decodeErrors, packetsLost, analyzed, reconnects, wakes           atomic.Uint64
+	lastPacket, lastFrame, connectedAt, lastMotion, wakeUntil        atomic.Int64
 	connected, gotPacket, motion                                     atomic.Bool
 	backoff                                                          atomic.Int64
 	srcW, srcH                                                       atomic.Int32
@@ -133,12 +146,16 @@ func (c *Camera) defaults() error {
 	if c.IdleKeyframes == 0 {
 		c.IdleKeyframes = DefaultIdleKeyframes
 	}
+	if c.WakeSigmas == 0 {
+		c.WakeSigmas = DefaultWakeSigmas
+	}
 	if c.ReadBatch == 0 {
 		c.ReadBatch = DefaultReadBatch
 	}
 	if c.DetectWidth <= 0 {
 		c.DetectWidth = DefaultDetectWidth
 	}
+	def(&c.WakeHold, DefaultWakeHold)
 	def(&c.ReadTimeout, DefaultReadTimeout)
 	def(&c.PreRoll, DefaultPreRoll)
 	def(&c.BackoffMin, DefaultBackoffMin)
@@ -224,7 +241,7 @@ func (c *Camera) WaitUntil(ctx context.Context, t time.Time) error {
 }
 
 func (c *Camera) idleMode(now time.Time) bool {
-	if c.IdleKeyframes < 0 || c.motion.Load() {
+	if c.IdleKeyframes < 0 || c.motion.Load() || now.UnixNano() < c.wakeUntil.Load() {
 		return false
 	}
 	return now.Sub(time.Unix(0, c.lastMotion.Load())) >= c.IdleKeyframes

@@ -417,7 +417,9 @@ func testClipAndSnapshot(t *testing.T, codec string) {
 func TestIdleKeyframes(t *testing.T) {
 	srv := camtest.StartServer(t)
 	srv.AddStream("live", "H264", clip(t, "H264", 0), 20) // key frame every 10 units
-	h := startCamera(t, srv.URL("live"), func(c *camera.Camera) { c.IdleKeyframes = 300 * time.Millisecond })
+	// The footage moves, which the size wake would rightly take for change:
+	// this test is about the key-frame mode itself (the wake: TestIdleWake).
+	h := startCamera(t, srv.URL("live"), func(c *camera.Camera) { c.IdleKeyframes, c.WakeSigmas = 300*time.Millisecond, -1 })
 	waitState(t, h, camera.StateOnline, 5*time.Second)
 	waitFor(t, 3*time.Second, "idle key-frame mode", func() bool { return h.cam.Status().KeyframesOnly })
 	time.Sleep(200 * time.Millisecond)
