@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanewatch/lanewatch/internal/config"
@@ -37,6 +39,7 @@ const (
 	DefaultBackoffMin    = time.Second
 	DefaultBackoffMax    = 30 * time.Second
 	DefaultStableAfter   = 30 * time.Second
+	DefaultProbeEvery    = time.Second
 	DefaultStatusWindow  = 5 * time.Second
 )
 
@@ -78,6 +81,14 @@ type Camera struct {
 	// Reconnect back-off grows from BackoffMin to BackoffMax with jitter and
 	// resets once a connection has delivered frames for StableAfter.
 	BackoffMin, BackoffMax, StableAfter time.Duration
+	// ProbeEvery: while waiting to reconnect, try a TCP connection to the
+	// camera this often. When it answers after it did not (or after the
+	// last attempt could not connect), the camera is back from an outage:
+	// the wait ends at once and the back-off starts over, so that a camera
+	// is online within seconds of its return however long it was away. A
+	// camera that answers TCP but fails RTSP (wrong password, no stream,
+	// no video) keeps its back-off. 0: DefaultProbeEvery; negative: off.
+	ProbeEvery time.Duration
 	// StatusWindow is the sliding window for frame rates and degradation.
 	StatusWindow time.Duration
 
@@ -162,6 +173,9 @@ func (c *Camera) defaults() error {
 	def(&c.BackoffMax, DefaultBackoffMax)
 	def(&c.StableAfter, DefaultStableAfter)
 	def(&c.StatusWindow, DefaultStatusWindow)
+	if c.ProbeEvery == 0 {
+		c.ProbeEvery = DefaultProbeEvery
+	}
 	if c.PreRollBytes <= 0 {
 		c.PreRollBytes = DefaultPreRollBytes
 	}
@@ -280,15 +294,88 @@ func (c *Camera) run(ctx context.Context) {
 		}
 		lastMsg = msg
 		c.log.Log(ctx, level, "camera disconnected", "err", msg, "retry_in", delay.Round(time.Millisecond))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		// A session that could not even connect saw the host down: the
+		// first probe that gets through means it is back.
+		down := isDialError(err)
+		back, ok := c.waitRetry(ctx, delay, down)
+		if !ok {
 			return
-		case <-t.C:
+		}
+		if back {
+			c.log.Info("camera reachable again: reconnecting now")
+			attempt, lastMsg = 0, ""
 		}
 		c.reconnects.Add(1)
 	}
+}
+
+// waitRetry waits delay before the next attempt, probing the camera's TCP
+// port every ProbeEvery meanwhile; back is true when a probe got through
+// after the host was seen unreachable (down, or a failed probe), which ends
+// the wait early. ok is false when ctx ended.
+func (c *Camera) waitRetry(ctx context.Context, delay time.Duration, down bool) (back, ok bool) {
+	deadline := time.Now().Add(delay)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	addr := c.probeAddr()
+	for {
+		wait := time.Until(deadline)
+		if c.ProbeEvery > 0 && addr != "" {
+			wait = min(wait, c.ProbeEvery)
+		}
+		if wait <= 0 {
+			return false, true
+		}
+		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-t.C:
+		}
+		if !time.Now().Before(deadline) {
+			return false, true
+		}
+		if reached := probe(ctx, addr, c.ProbeEvery); !reached {
+			down = true
+		} else if down {
+			return true, true
+		}
+	}
+}
+
+// probeAddr is the host:port the RTSP session dials ("" if the URL does
+// not parse: the session reports that).
+func (c *Camera) probeAddr() string {
+	u, err := base.ParseURL(c.URL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err == nil {
+		return u.Host
+	}
+	port := "554"
+	if u.Scheme == "rtsps" {
+		port = "322"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// probe reports whether a TCP connection to addr opens within timeout. It
+// sends nothing: the cheapest question a camera can answer.
+func probe(ctx context.Context, addr string, timeout time.Duration) bool {
+	nc, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	nc.Close()
+	return true
+}
+
+// isDialError: the session failed to open a connection at all (refused,
+// unreachable, timed out dialling), as opposed to a camera that answered.
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // backoffDelay is min·2^attempt capped at max, with jitter in [d/2, d] so
