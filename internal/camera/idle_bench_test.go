@@ -15,7 +15,8 @@ import (
 // still 720p scene (the bench script's still clip, 25 fps, 2 s GOP) over
 // RTSP, "all" decoding every frame, "idle" in idle key-frame mode from the
 // start with the P-frame size wake watching every unit (the gateway's
-// default). A consumer takes frames at 5 fps. cpu-ns/frame is per access
+// default), "idle-nowake" the same with the wake off (its cost is the
+// difference). A consumer takes frames at 5 fps. cpu-ns/frame is per access
 // unit received, so idle/all is the saving; wakes/op must stay 0 on a still
 // scene (a wake would decode every frame for a while).
 func BenchmarkIngestStill720p(b *testing.B) {
@@ -23,15 +24,16 @@ func BenchmarkIngestStill720p(b *testing.B) {
 	if clip == "" {
 		clip = camtest.ClipFile(b, camtest.ClipSpec{Width: 1280, Height: 720, Seconds: 10, FPS: 25, GOP: 50, Still: true})
 	}
-	b.Run("all", func(b *testing.B) { runIngestStill(b, clip, -1) })
-	b.Run("idle", func(b *testing.B) { runIngestStill(b, clip, time.Millisecond) })
+	b.Run("all", func(b *testing.B) { runIngestStill(b, clip, -1, 0) })
+	b.Run("idle", func(b *testing.B) { runIngestStill(b, clip, time.Millisecond, 0) })
+	b.Run("idle-nowake", func(b *testing.B) { runIngestStill(b, clip, time.Millisecond, -1) })
 }
 
-func runIngestStill(b *testing.B, clip string, idle time.Duration) {
+func runIngestStill(b *testing.B, clip string, idle time.Duration, wake float64) {
 	srv := startServerProc(b, clip, 1, 25)
 	out := frames.NewLatest()
 	defer out.Close()
-	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: idle, Out: out, Logger: discardLogger}
+	cam := &camera.Camera{ID: "bench", URL: srv.URL(0), DetectWidth: 640, IdleKeyframes: idle, WakeSigmas: wake, Out: out, Logger: discardLogger}
 	if err := cam.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}

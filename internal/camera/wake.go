@@ -34,10 +34,13 @@ const (
 	// sizeMinSamples: no verdict before this many P-frames (a new session).
 	sizeMinSamples = 16
 	levelEvery     = 8
-	// minSpread floors the spread at this fraction of the level: an encoder
-	// that sends exactly the same bytes every frame (a synthetic still
-	// scene) would otherwise wake on a one-byte change.
-	minSpread = 0.05
+	// minSpread and minSpreadBytes floor the spread at a fraction of the
+	// level and at a few bytes: an encoder whose P-frames on a still scene
+	// are all 43 bytes would otherwise wake on its own rate control
+	// settling (63 and 81 bytes after a stream's first key frame, x264);
+	// something that moves adds hundreds.
+	minSpread      = 0.05
+	minSpreadBytes = 16
 )
 
 // reset forgets the level (a new session: another encoder, another level).
@@ -74,7 +77,7 @@ func (w *sizeWatch) observe(size int, key bool, sigmas float64) bool {
 }
 
 // level is the median and the spread (1.4826 × median absolute deviation,
-// at least minSpread of the median and one byte) of the window.
+// at least minSpread of the median and minSpreadBytes) of the window.
 func (w *sizeWatch) level() (median, spread float64) {
 	s := w.scratch[:w.n]
 	copy(s, w.sizes[:w.n])
@@ -86,7 +89,7 @@ func (w *sizeWatch) level() (median, spread float64) {
 		}
 		s[i] = int(d + 0.5)
 	}
-	spread = max(1.4826*medianOf(s), minSpread*median, 1)
+	spread = max(1.4826*medianOf(s), minSpread*median, minSpreadBytes)
 	return median, spread
 }
 

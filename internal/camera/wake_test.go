@@ -37,6 +37,18 @@ func TestSizeWatch(t *testing.T) {
 				w.observe(100, false, 0)
 			}
 		}, 101, false, 4, false},
+		{"tiny still P-frames: rate control settling is not a jump", func(w *sizeWatch, _ *rand.Rand) {
+			w.reset()
+			for i := 0; i < 40; i++ {
+				w.observe(43, false, 0)
+			}
+		}, 81, false, 4, false},
+		{"tiny still P-frames: an object is", func(w *sizeWatch, _ *rand.Rand) {
+			w.reset()
+			for i := 0; i < 40; i++ {
+				w.observe(43, false, 0)
+			}
+		}, 160, false, 4, true},
 		{"a motion burst does not move the level (median)", func(w *sizeWatch, _ *rand.Rand) {
 			for i := 0; i < 10; i++ {
 				w.observe(3000, false, 0)
