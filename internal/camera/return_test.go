@@ -41,7 +41,7 @@ func outage(t *testing.T, mod func(*camera.Camera), away time.Duration, premise 
 // would wait 15–30 s after the server returned. The durations are the
 // gateway's defaults (probe every second, 30 s cap); only the outage is
 // short, since the back-off, not the outage, is what delays the return
-// (the full 40-s outage: TestBackWithin5sAfter40sOutage, -tags soak).
+// (the full 40-s outage: TestSoakBackWithin5sAfter40sOutage, -tags soak).
 func TestBackWithinSecondsAfterOutage(t *testing.T) {
 	h := outage(t, func(c *camera.Camera) {
 		c.BackoffMin, c.BackoffMax = camera.DefaultBackoffMax, camera.DefaultBackoffMax
