@@ -247,10 +247,7 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	}
 	c.framesIn.Add(1)
 	key := decode.IsKeyframe(st.codec, au)
-	size := 0
-	for _, n := range au {
-		size += len(n)
-	}
+	size := sliceBytes(st.codec, au)
 	sigmas := 0.0
 	if st.dec.KeyframesOnly() {
 		sigmas = c.WakeSigmas // judged while idle only; recorded always

@@ -1,6 +1,10 @@
 package camera
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/lanewatch/lanewatch/internal/decode"
+)
 
 // sizeWatch watches the sizes of a stream's P-frames while the camera
 // idles on key frames: on a still scene an encoder sends P-frames of about
@@ -101,4 +105,28 @@ func medianOf(s []int) float64 {
 		return float64(s[n/2])
 	}
 	return float64(s[n/2-1]+s[n/2]) / 2
+}
+
+// sliceBytes is the size of an access unit's coded picture: its slice NAL
+// units only. SEI (camera clocks, analytics metadata), delimiters, parameter
+// sets and the filler data of constant-bit-rate cameras say nothing about
+// the picture and would only add noise to the level.
+func sliceBytes(codec string, au [][]byte) int {
+	size := 0
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		var vcl bool
+		if codec == decode.H265 {
+			vcl = (n[0]>>1)&0x3f < 32 // types 0–31 are slice segments
+		} else {
+			t := n[0] & 0x1f
+			vcl = t >= 1 && t <= 5 // non-IDR and IDR slices, data partitions
+		}
+		if vcl {
+			size += len(n)
+		}
+	}
+	return size
 }

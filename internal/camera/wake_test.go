@@ -93,6 +93,26 @@ func TestSizeWatchFalseWakes(t *testing.T) {
 	}
 }
 
+func TestSliceBytes(t *testing.T) {
+	nal := func(h byte, n int) []byte { b := make([]byte, n); b[0] = h; return b }
+	tests := []struct {
+		name, codec string
+		au          [][]byte
+		want        int
+	}{
+		{"H.264 P slice with AUD, SEI and filler", "H264", [][]byte{nal(9, 2), nal(6, 30), nal(1, 100), nal(12, 500)}, 100},
+		{"H.264 IDR with SPS and PPS", "H264", [][]byte{nal(7, 20), nal(8, 5), nal(5, 900)}, 900},
+		{"H.264 empty NAL unit", "H264", [][]byte{{}, nal(1, 10)}, 10},
+		{"H.265 TRAIL_R with prefix SEI and filler", "H265", [][]byte{nal(39<<1, 40), nal(1<<1, 120), nal(38<<1, 300)}, 120},
+		{"H.265 IDR_W_RADL with VPS", "H265", [][]byte{nal(32<<1, 20), nal(19<<1, 800)}, 800},
+	}
+	for _, tc := range tests {
+		if got := sliceBytes(tc.codec, tc.au); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 func BenchmarkSizeWatch(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	var w sizeWatch
