@@ -23,6 +23,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/decode"
 	"github.com/lanewatch/lanewatch/internal/frames"
+	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
@@ -128,11 +129,21 @@ type Camera struct {
 	snapJPEG []byte
 }
 
-// FromConfig builds a camera from its configuration entry.
+// FromConfig builds a camera from its configuration entry. A camera with a
+// falling_object zone never idles: a fall lasts 1–2 s, and the size wake
+// that ends idle mode depends on the encoder (a constant-bit-rate camera
+// spends its spare bits on sensor noise, and a small object does not show
+// in its P-frame sizes).
 func FromConfig(c config.Camera, out *frames.Latest) *Camera {
+	idle := c.Detect.KeyframesWhenIdle
+	for _, z := range c.Zones {
+		if z.Rule == string(incidents.FallingObject) {
+			idle = -1
+		}
+	}
 	return &Camera{
 		ID: c.ID, Name: c.Name, URL: c.URL, Transport: c.Transport, ReadBatch: c.ReadBatch,
-		DetectWidth: c.Detect.Width, IdleKeyframes: c.Detect.KeyframesWhenIdle, Out: out,
+		DetectWidth: c.Detect.Width, IdleKeyframes: idle, Out: out,
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/camera"
 	"github.com/lanewatch/lanewatch/internal/camera/camtest"
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/frames"
 )
 
 // TestIdleWake: an idle camera on a still scene stays on key frames (no
@@ -55,5 +57,23 @@ func TestIdleWake(t *testing.T) {
 				t.Errorf("%d wakes, %d of %d frames decoded after the scene moved", b.IdleWakes, dec, in)
 			}
 		})
+	}
+}
+
+// A camera with a falling_object zone decodes every frame whatever
+// keyframes_when_idle says; the others keep idle mode.
+func TestFromConfigFallingObjectNeverIdles(t *testing.T) {
+	out := frames.NewLatest()
+	defer out.Close()
+	base := config.Camera{ID: "c", Detect: config.Detect{KeyframesWhenIdle: 30 * time.Second}}
+	facade := base
+	facade.Zones = []config.Zone{{ID: "yard", Rule: "intrusion"}, {ID: "facade", Rule: "falling_object"}}
+	yard := base
+	yard.Zones = []config.Zone{{ID: "yard", Rule: "intrusion"}}
+	if got := camera.FromConfig(facade, out).IdleKeyframes; got >= 0 {
+		t.Errorf("falling_object camera: IdleKeyframes %v, want negative (never idle)", got)
+	}
+	if got := camera.FromConfig(yard, out).IdleKeyframes; got != 30*time.Second {
+		t.Errorf("intrusion camera: IdleKeyframes %v, want 30s", got)
 	}
 }

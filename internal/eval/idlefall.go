@@ -28,7 +28,10 @@ import (
 // mode woken by P-frame size jumps) and one with the wake off, idle mode as
 // it was before (key frames only). The first must raise falling_object
 // during the fall, the second shows that the case needs the wake: a fall
-// between two key frames is invisible to it.
+// between two key frames is invisible to it. (The gateway itself keeps a
+// camera with a falling_object zone out of idle mode, camera.FromConfig;
+// the case builds its cameras with idle mode on to test the wake, which
+// serves every other camera.)
 type IdleFall struct {
 	Clip IdleFallClip
 	// Idle is the cameras' keyframes_when_idle. The stream is joined at
