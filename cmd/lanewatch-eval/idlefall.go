@@ -13,7 +13,7 @@ import (
 // idleFallFlags: the idle-facade case runs in real time; its defaults keep
 // `make eval` short (6 s keyframes_when_idle, fall at 17 s, about 20 s);
 // -idle-fall-idle 30s -idle-fall-at 73s is the gateway's default idle
-// period with 40 s of idle mode before the fall.
+// period with 43 s of idle mode before the fall.
 func idleFallFlags() *eval.IdleFall {
 	f := &eval.IdleFall{}
 	flag.DurationVar(&f.Idle, "idle-fall-idle", 6*time.Second, "idle-facade case: keyframes_when_idle of its cameras")

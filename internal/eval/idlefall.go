@@ -40,7 +40,7 @@ type IdleFall struct {
 	// Default 6 s: 11 s of idle mode before the fall at the defaults, which
 	// keeps `make eval` short; IdleFall{Idle: 30 * time.Second, Clip:
 	// IdleFallClip{Fall: 73 * time.Second}} is the gateway's default with
-	// 40 s of idle before the fall.
+	// 43 s of idle before the fall.
 	Idle time.Duration
 	// Dir holds the generated clip; "" is a temporary folder removed after.
 	Dir    string
