@@ -252,7 +252,7 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	key := decode.IsKeyframe(st.codec, au)
 	size := sliceBytes(st.codec, au)
 	sigmas := 0.0
-	if st.dec.KeyframesOnly() {
+	if st.dec != nil && st.dec.KeyframesOnly() {
 		sigmas = c.WakeSigmas // judged while idle only; recorded always
 	}
 	if st.watch.observe(size, key, sigmas) {
