@@ -61,7 +61,7 @@ func StartInfluxd(t testing.TB) *Influxd {
 		d.URL = "http://" + d.addr
 		d.rpc = FreeAddr(t)
 		d.writeConf()
-		return d.start(15 * time.Second)
+		return d.start(30 * time.Second) // influxd takes 13 s to serve at load 20
 	})
 	if err != nil {
 		d.fatal(err)
