@@ -39,17 +39,15 @@ type Cameras struct {
 }
 
 type cam struct {
-	cfg          config.Camera
-	latest       *frames.Latest
-	ing          *camera.Camera // the camera's (main) stream
-	sub          *camera.Camera // with detect.url: the analysed sub-stream (substream.go)
-	loop         *analytics.Loop
-	mu           sync.Mutex
-	state        string
-	offlineTimer *time.Timer
-	raised       bool // a camera_offline signal is out for the current outage
-	combState    string
-	combSince    time.Time // when the two streams' combined state last changed
+	cfg       config.Camera
+	latest    *frames.Latest
+	ing       *camera.Camera // the camera's (main) stream
+	sub       *camera.Camera // with detect.url: the analysed sub-stream (substream.go)
+	loop      *analytics.Loop
+	mu        sync.Mutex
+	offline   *camera.OfflineIncidents
+	combState string
+	combSince time.Time // when the two streams' combined state last changed
 }
 
 func (g *Gateway) startCameras(ctx context.Context) error {
@@ -83,6 +81,7 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 			cs.statusChanged(c, st)
 		}
 		c.ing.Sinks = g.recordingSinks(cc.ID)
+		c.offline = &camera.OfflineIncidents{Camera: cc.ID, Name: cc.Name, Grace: OfflineGrace, Raiser: g.Incidents}
 		cs.withSubStream(c)
 
 		var det detect.Detector
@@ -122,11 +121,7 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 func (cs *Cameras) close() error {
 	var errs []error
 	for _, c := range cs.list {
-		c.mu.Lock()
-		if c.offlineTimer != nil {
-			c.offlineTimer.Stop()
-		}
-		c.mu.Unlock()
+		c.offline.Close()
 		errs = append(errs, c.ing.Close())
 		if c.sub != nil {
 			errs = append(errs, c.sub.Close())
@@ -155,37 +150,7 @@ type mqttStatus struct {
 var OfflineGrace = 15 * time.Second
 
 func (cs *Cameras) statusChanged(c *cam, st camera.Status) {
-	g := cs.g
-	src := incidents.Source{Camera: c.cfg.ID}
-	c.mu.Lock()
-	c.state = st.State
-	switch {
-	case st.State == "offline" && c.offlineTimer == nil && !c.raised:
-		reason := st.Reason
-		c.offlineTimer = time.AfterFunc(OfflineGrace, func() {
-			c.mu.Lock()
-			still := c.state == "offline"
-			c.offlineTimer = nil
-			c.raised = still
-			c.mu.Unlock()
-			if still {
-				g.Incidents.Raise(incidents.Signal{Type: incidents.CameraOffline, Source: src, At: time.Now(),
-					Title:       "Camera offline: " + c.cfg.Name,
-					Description: fmt.Sprintf("Camera %s (%s) has been offline for %s: %s.", c.cfg.Name, c.cfg.ID, OfflineGrace, reason)})
-			}
-		})
-	case st.State != "offline":
-		if c.offlineTimer != nil {
-			c.offlineTimer.Stop()
-			c.offlineTimer = nil
-		}
-		if c.raised {
-			// Back: the engine resolves the open camera_offline incident.
-			c.raised = false
-			g.Incidents.Raise(incidents.Signal{Type: incidents.CameraOffline, Source: src, At: time.Now(), Clear: true})
-		}
-	}
-	c.mu.Unlock()
+	c.offline.Update(st)
 	cs.publish(st)
 }
 
