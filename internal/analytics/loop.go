@@ -23,6 +23,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/rules"
 	"github.com/lanewatch/lanewatch/internal/track"
+	"github.com/prometheus/client_golang/prometheus"
 	"gocv.io/x/gocv"
 )
 
@@ -48,6 +49,9 @@ type Loop struct {
 	// results were ready: per-frame latency for soak tests and metrics.
 	OnResult func(frameAt, doneAt time.Time)
 	Logger   *slog.Logger
+	// Registerer takes the loop's Prometheus collectors (nil: a private
+	// registry); Close unregisters them.
+	Registerer prometheus.Registerer
 
 	// Optional tuning; zero values take the packages' defaults.
 	Motion motion.Config
@@ -76,6 +80,7 @@ type Loop struct {
 	look    *appearance
 	rules   *rules.Engine
 	planner detect.Planner
+	metrics *metrics
 
 	// Sweeps: the zones' boxes (frame fractions), searched on sweepFrames
 	// analysed frames in a row every sweepEvery.
@@ -140,12 +145,16 @@ func (l *Loop) setup() error {
 			l.log = slog.Default()
 		}
 		l.log = l.log.With("camera", l.Camera.ID)
+		var err error
+		if l.metrics, err = newMetrics(l.Registerer, l.Camera.ID); err != nil {
+			l.initErr = err
+			return
+		}
 		mc := l.Motion
 		mc.Masks = l.Camera.Masks
 		if mc.MinArea == 0 {
 			mc.MinArea = l.Camera.Detect.MinArea
 		}
-		var err error
 		if l.motion, err = motion.New(mc); err != nil {
 			l.initErr = err
 			return
@@ -175,6 +184,7 @@ func (l *Loop) setup() error {
 			l.statsMu.Lock()
 			l.stats.Signals++
 			l.statsMu.Unlock()
+			l.metrics.signal(s)
 			raiser.Raise(s)
 		})
 		if l.rules, err = rules.New(l.Camera, counted, rules.Options{Location: l.Location, Snapshot: l.snapshot, Tamper: l.Tamper, Logger: l.log}); err != nil {
@@ -229,6 +239,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			continue
 		case err != nil:
 			return fmt.Errorf("analytics: camera %s: %w", l.Camera.ID, err)
+		}
+		if seq != 0 && info.Seq > seq+1 {
+			l.metrics.skipped.Add(float64(info.Seq - seq - 1))
 		}
 		seq = info.Seq
 		start := time.Now()
@@ -325,6 +338,7 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 
 	l.dets = l.dets[:0]
 	var detErr error
+	ranDetector := false
 	every := l.DetectEvery
 	if every <= 0 {
 		every = 2
@@ -337,6 +351,7 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 		l.carryTracks(at)
 		l.lastDet = false
 	} else if (mres.Motion() || sweep) && !mres.LightChange {
+		ranDetector = true
 		l.lastDet, l.lastDetAt = true, at
 		l.rects = l.rects[:0]
 		for _, b := range l.boxes {
@@ -368,6 +383,9 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 		l.lastDet = false
 	}
 	t2 := time.Now()
+	if ranDetector {
+		l.metrics.detect.Observe(t2.Sub(t1).Seconds())
+	}
 	l.motionF = l.motionF[:0]
 	for _, b := range l.boxes {
 		l.motionF = append(l.motionF, b)
@@ -402,6 +420,7 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	s.Tracks = len(tracks)
 	s.LastAt = at
 	l.statsMu.Unlock()
+	l.metrics.analysed.Inc()
 	if l.OnAnalyzed != nil {
 		l.OnAnalyzed()
 	}
@@ -564,6 +583,10 @@ func (l *Loop) Stats() Stats {
 // Close frees everything the loop holds, the detector included. Call it
 // after Run has returned.
 func (l *Loop) Close() {
+	if l.metrics != nil {
+		l.metrics.close()
+		l.metrics = nil
+	}
 	if l.motion != nil {
 		l.motion.Close()
 		l.motion = nil
@@ -627,6 +650,7 @@ func (l *Loop) sweeping(at time.Time) bool {
 	}
 	if l.sweepLeft == 0 && !at.Before(l.nextSweep) {
 		l.sweepLeft, l.nextSweep = l.sweepFrames, at.Add(l.sweepEvery)
+		l.metrics.sweeps.Inc()
 	}
 	if l.sweepLeft == 0 {
 		return false

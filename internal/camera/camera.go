@@ -94,6 +94,7 @@ type Camera struct {
 	connected, gotPacket, motion                                     atomic.Bool
 	backoff                                                          atomic.Int64
 	srcW, srcH                                                       atomic.Int32
+	decodeNanos                                                      atomic.Uint64 // libav time in DecodePicture, for Status.DecodeMS
 
 	mu     sync.Mutex // guards the fields below
 	errMsg string     // why the last session ended (redacted)

@@ -258,7 +258,9 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 		}
 	}
 	before := st.dec.Stats()
+	t0 := time.Now()
 	ok, _ := st.dec.DecodePicture(au, pts, c.pic)
+	c.decodeNanos.Add(uint64(time.Since(t0)))
 	after := st.dec.Stats()
 	if n := after.Skipped - before.Skipped; n > 0 {
 		if st.dec.KeyframesOnly() {
