@@ -144,6 +144,9 @@ func (l *Loop) setup() error {
 		if l.log == nil {
 			l.log = slog.Default()
 		}
+		// One source of defaults: a camera not from config.Load (the eval,
+		// tests) gets the same ones; below, its values are used as they are.
+		l.Camera = config.ResolveCamera(l.Camera)
 		l.log = l.log.With("camera", l.Camera.ID)
 		var err error
 		if l.metrics, err = newMetrics(l.Registerer, l.Camera.ID); err != nil {
@@ -194,14 +197,7 @@ func (l *Loop) setup() error {
 		l.raw, l.work, l.draw, l.shown = gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 		l.labels = map[int]string{}
 		l.idleAfter = l.Camera.Detect.KeyframesWhenIdle
-		if l.idleAfter == 0 {
-			l.idleAfter = 30 * time.Second
-		}
-		fps := l.Camera.Detect.FPS
-		if fps <= 0 {
-			fps = 5
-		}
-		l.interval = time.Duration(float64(time.Second) / fps)
+		l.interval = time.Duration(float64(time.Second) / l.Camera.Detect.FPS)
 		q := l.JPEGQuality
 		if q <= 0 {
 			q = 80
@@ -315,9 +311,6 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	}
 	t0 := time.Now()
 	width := l.Camera.Detect.Width
-	if width <= 0 {
-		width = 640
-	}
 	if frame.Cols() > width {
 		h := (frame.Rows()*width + frame.Cols()/2) / frame.Cols()
 		gocv.Resize(frame, &l.work, image.Pt(width, h), 0, 0, gocv.InterpolationArea)
@@ -623,9 +616,6 @@ func (l *Loop) Close() {
 func (l *Loop) setupSweeps(minHits int) {
 	sf, ok := l.Detector.(detect.StillFinder)
 	l.sweepEvery = l.Camera.Detect.Sweep
-	if l.sweepEvery == 0 {
-		l.sweepEvery = 10 * time.Second
-	}
 	if !ok || !sf.FindsStill() || l.sweepEvery < 0 {
 		return
 	}

@@ -26,10 +26,10 @@ import (
 
 // Defaults for the zero values of Camera's fields.
 const (
-	DefaultDetectWidth   = 640
-	DefaultIdleKeyframes = 30 * time.Second
+	DefaultDetectWidth   = config.DefaultDetectWidth
+	DefaultIdleKeyframes = config.DefaultKeyframesWhenIdle
 	DefaultReadTimeout   = 10 * time.Second
-	DefaultReadBatch     = 100 * time.Millisecond
+	DefaultReadBatch     = config.DefaultReadBatch
 	DefaultPreRoll       = 10 * time.Second
 	DefaultPreRollBytes  = 64 << 20
 	DefaultBackoffMin    = time.Second

@@ -1,8 +1,15 @@
 package config
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
-// Defaults that other packages may want to refer to (e.g. in help text).
+// The defaults of every key live here and nowhere else: Load applies them,
+// and components that may get a Camera or Incidents not from Load (tests,
+// the eval) resolve it with ResolveCamera / ResolveIncidents instead of
+// keeping defaults of their own.
 const (
 	DefaultTimezone       = "UTC"
 	DefaultGatewayID      = "gw-1"
@@ -14,6 +21,20 @@ const (
 	DefaultEscalation     = "alerts/escalated"
 	DefaultDetectorInput  = 320
 	DefaultDetectorThresh = 0.35
+
+	DefaultReadBatch         = 100 * time.Millisecond
+	DefaultDetectFPS         = 5.0
+	DefaultDetectWidth       = 640
+	DefaultKeyframesWhenIdle = 30 * time.Second
+	DefaultSweep             = 10 * time.Second
+	DefaultMinArea           = 0.0005
+
+	DefaultMJPEGFPS     = 5.0
+	DefaultMJPEGWidth   = 640
+	DefaultMJPEGQuality = 75
+
+	// DefaultCooldown is incidents.cooldown of a type the file does not list.
+	DefaultCooldown = 5 * time.Minute
 )
 
 const gib = 1 << 30
@@ -95,9 +116,9 @@ func applyDefaults(c *Config) {
 	setString(&c.MQTT.ClientID, "lanewatch-"+c.GatewayID)
 
 	setString(&c.Console.Listen, DefaultConsoleListen)
-	setFloat(&c.Console.MJPEG.FPS, 5)
-	setInt(&c.Console.MJPEG.Width, 640)
-	setInt(&c.Console.MJPEG.Quality, 75)
+	setFloat(&c.Console.MJPEG.FPS, DefaultMJPEGFPS)
+	setInt(&c.Console.MJPEG.Width, DefaultMJPEGWidth)
+	setInt(&c.Console.MJPEG.Quality, DefaultMJPEGQuality)
 
 	if c.Platform != nil {
 		setDuration(&c.Platform.Timeout, 10*time.Second)
@@ -112,42 +133,7 @@ func applyDefaults(c *Config) {
 	}
 
 	for i := range c.Cameras {
-		cam := &c.Cameras[i]
-		setString(&cam.Name, cam.ID)
-		setString(&cam.Transport, "tcp")
-		setDuration(&cam.ReadBatch, 100*time.Millisecond)
-		setFloat(&cam.Detect.FPS, 5)
-		setInt(&cam.Detect.Width, 640)
-		setDuration(&cam.Detect.KeyframesWhenIdle, 30*time.Second)
-		setDuration(&cam.Detect.Sweep, 10*time.Second)
-		setFloat(&cam.Detect.MinArea, 0.0005)
-		if cam.Tamper == nil {
-			on := true
-			cam.Tamper = &on
-		}
-		for j := range cam.Zones {
-			z := &cam.Zones[j]
-			setString(&z.Schedule, "always")
-			if len(z.Objects) == 0 {
-				z.Objects = append([]string(nil), defaultObjects[z.Rule]...)
-			}
-			setDuration(&z.Dwell, defaultDwell[z.Rule])
-			if z.Rule == "crowd" {
-				setInt(&z.MinCount, DefaultCrowdMinCount)
-			}
-		}
-		for j := range cam.Lines {
-			l := &cam.Lines[j]
-			setString(&l.Rule, "line_crossing")
-			setString(&l.Direction, "any")
-			setString(&l.Schedule, "always")
-			if len(l.Objects) == 0 {
-				l.Objects = append([]string(nil), defaultObjects["line_crossing"]...)
-			}
-		}
-		for j := range cam.Masks {
-			setString(&cam.Masks[j].Kind, "privacy")
-		}
+		applyCameraDefaults(&c.Cameras[i])
 	}
 	for i := range c.Gates {
 		g := &c.Gates[i]
@@ -159,15 +145,7 @@ func applyDefaults(c *Config) {
 	setDuration(&c.Vehicles.Overstay, 24*time.Hour)
 	setDuration(&c.Vehicles.Retention, 2160*time.Hour)
 
-	if c.Incidents.Escalate == nil {
-		c.Incidents.Escalate = map[string]time.Duration{}
-	}
-	for sev, d := range DefaultEscalate {
-		if _, set := c.Incidents.Escalate[sev]; !set {
-			c.Incidents.Escalate[sev] = d
-		}
-	}
-	setString(&c.Incidents.EscalationTopic, DefaultEscalation)
+	c.Incidents = ResolveIncidents(c.Incidents)
 
 	setDuration(&c.Evidence.Retention, 720*time.Hour)
 	setInt64(&c.Evidence.MaxBytes, 2*gib)
@@ -175,4 +153,69 @@ func applyDefaults(c *Config) {
 	setDuration(&c.Evidence.PostRoll, 10*time.Second)
 
 	setInt64(&c.Outbox.MaxBytes, 1*gib)
+}
+
+// ResolveCamera returns c with every unset optional field at its default,
+// as Load leaves it; a camera from Load comes back unchanged. Its zone, line
+// and mask slices are copies: c is not modified.
+func ResolveCamera(c Camera) Camera {
+	c.Zones = slices.Clone(c.Zones)
+	c.Lines = slices.Clone(c.Lines)
+	c.Masks = slices.Clone(c.Masks)
+	applyCameraDefaults(&c)
+	return c
+}
+
+func applyCameraDefaults(cam *Camera) {
+	setString(&cam.Name, cam.ID)
+	setString(&cam.Transport, "tcp")
+	setDuration(&cam.ReadBatch, DefaultReadBatch)
+	setFloat(&cam.Detect.FPS, DefaultDetectFPS)
+	setInt(&cam.Detect.Width, DefaultDetectWidth)
+	setDuration(&cam.Detect.KeyframesWhenIdle, DefaultKeyframesWhenIdle)
+	setDuration(&cam.Detect.Sweep, DefaultSweep)
+	setFloat(&cam.Detect.MinArea, DefaultMinArea)
+	if cam.Tamper == nil {
+		on := true
+		cam.Tamper = &on
+	}
+	for j := range cam.Zones {
+		z := &cam.Zones[j]
+		setString(&z.Schedule, "always")
+		if len(z.Objects) == 0 {
+			z.Objects = append([]string(nil), defaultObjects[z.Rule]...)
+		}
+		setDuration(&z.Dwell, defaultDwell[z.Rule])
+		if z.Rule == "crowd" {
+			setInt(&z.MinCount, DefaultCrowdMinCount)
+		}
+	}
+	for j := range cam.Lines {
+		l := &cam.Lines[j]
+		setString(&l.Rule, "line_crossing")
+		setString(&l.Direction, "any")
+		setString(&l.Schedule, "always")
+		if len(l.Objects) == 0 {
+			l.Objects = append([]string(nil), defaultObjects["line_crossing"]...)
+		}
+	}
+	for j := range cam.Masks {
+		setString(&cam.Masks[j].Kind, "privacy")
+	}
+}
+
+// ResolveIncidents returns in with the escalation delays of unlisted
+// severities and the escalation topic at their defaults, as Load leaves
+// them; the Escalate map is a copy.
+func ResolveIncidents(in Incidents) Incidents {
+	esc := make(map[string]time.Duration, len(DefaultEscalate)+len(in.Escalate))
+	maps.Copy(esc, in.Escalate)
+	for sev, d := range DefaultEscalate {
+		if _, set := esc[sev]; !set {
+			esc[sev] = d
+		}
+	}
+	in.Escalate = esc
+	setString(&in.EscalationTopic, DefaultEscalation)
+	return in
 }

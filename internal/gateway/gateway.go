@@ -87,7 +87,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	err := g.start(runCtx)
 	if err == nil {
-		g.log.Info("lanewatch running", "site", g.Config.Site.ID, "gateway", g.Config.GatewayID,
+		g.log.Info("lanewatch running", "site", g.Config.Site.ID, "site_name", g.Config.Site.Name, "gateway", g.Config.GatewayID,
 			"console", g.consoleAddr(), "cameras", len(g.Config.Cameras), "gates", len(g.Config.Gates))
 		if g.Started != nil {
 			g.Started(g)

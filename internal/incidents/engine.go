@@ -26,9 +26,6 @@ var (
 	ErrClosed            = errors.New("incident engine closed")
 )
 
-// DefaultCooldown is the quiet time after which a repeat opens a new incident.
-const DefaultCooldown = 5 * time.Minute
-
 // foldInterval bounds fold updates to subscribers: at most one change per
 // second per incident, so a rule firing at 5 fps does not flood MQTT and the
 // platform with near-identical tickets.
@@ -56,14 +53,6 @@ var DefaultSeverity = map[Type]Severity{
 	Loitering:          Low,
 	Crowd:              Low,
 	VehicleOverstay:    Low,
-}
-
-// DefaultEscalate is how long an incident of a severity may stay unacknowledged
-// before it escalates; low never escalates.
-var DefaultEscalate = map[Severity]time.Duration{
-	Critical: 2 * time.Minute,
-	High:     5 * time.Minute,
-	Medium:   15 * time.Minute,
 }
 
 var sevRank = map[Severity]int{Low: 1, Medium: 2, High: 3, Critical: 4}
@@ -199,6 +188,9 @@ func New(cfg EngineConfig) (*Engine, error) {
 			return nil, fmt.Errorf("incidents: severity of %s: unknown severity %q", t, s)
 		}
 	}
+	// One source of defaults: a config not from config.Load (tests) gets
+	// the escalation delays Load would give it.
+	cfg.Incidents = config.ResolveIncidents(cfg.Incidents)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
@@ -417,11 +409,14 @@ func (e *Engine) ticker() {
 	}
 }
 
-func (e *Engine) cooldown(t Type) time.Duration {
-	if d, ok := e.cfg.Incidents.Cooldown[string(t)]; ok && d > 0 {
+func (e *Engine) cooldown(s Signal) time.Duration {
+	if s.Cooldown > 0 {
+		return s.Cooldown
+	}
+	if d, ok := e.cfg.Incidents.Cooldown[string(s.Type)]; ok && d > 0 {
 		return d
 	}
-	return DefaultCooldown
+	return config.DefaultCooldown
 }
 
 func (e *Engine) severity(t Type) Severity {
@@ -435,10 +430,7 @@ func (e *Engine) severity(t Type) Severity {
 }
 
 func (e *Engine) escalateAfter(s Severity) time.Duration {
-	if d, ok := e.cfg.Incidents.Escalate[string(s)]; ok {
-		return d // 0 disables
-	}
-	return DefaultEscalate[s]
+	return e.cfg.Incidents.Escalate[string(s)] // resolved in New; 0 (and low) never
 }
 
 func (e *Engine) handle(s Signal) {
@@ -461,7 +453,7 @@ func (e *Engine) handle(s Signal) {
 		}
 		return
 	}
-	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s.Type) {
+	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s) {
 		e.fold(l, s, now)
 		return
 	}
