@@ -126,6 +126,10 @@ type Config struct {
 	Tokens []config.Token
 	// AuditPath is the append-only audit log, normally data_dir/audit.log. Required.
 	AuditPath string
+	// AuditRetention (vehicles.retention: the log names visitors' plates):
+	// the log is rotated daily and rotated files older than this deleted;
+	// 0 keeps them.
+	AuditRetention time.Duration
 	// SessionIdle ends a session unused for this long; default 12 h.
 	SessionIdle time.Duration
 	// MaxFailures failed logins per IP or per user within FailureWindow block
@@ -251,7 +255,7 @@ func New(cfg Config) (*Auth, error) {
 	if err := a.initMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
-	al, err := openAudit(cfg.AuditPath, a.now)
+	al, err := openAudit(cfg.AuditPath, a.now, cfg.AuditRetention)
 	if err != nil {
 		return nil, err
 	}

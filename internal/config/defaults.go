@@ -33,6 +33,9 @@ const (
 	DefaultMJPEGWidth   = 640
 	DefaultMJPEGQuality = 75
 
+	DefaultOverstay         = 24 * time.Hour
+	DefaultVehicleRetention = 2160 * time.Hour // 90 days
+
 	// DefaultCooldown is incidents.cooldown of a type the file does not list.
 	DefaultCooldown = 5 * time.Minute
 )
@@ -142,8 +145,8 @@ func applyDefaults(c *Config) {
 		setDuration(&g.AccessWindow, 15*time.Second)
 	}
 
-	setDuration(&c.Vehicles.Overstay, 24*time.Hour)
-	setDuration(&c.Vehicles.Retention, 2160*time.Hour)
+	setDuration(&c.Vehicles.Overstay, DefaultOverstay)
+	setDuration(&c.Vehicles.Retention, DefaultVehicleRetention)
 
 	c.Incidents = ResolveIncidents(c.Incidents)
 

@@ -19,11 +19,13 @@ import (
 func (g *Gateway) startConsole(ctx context.Context) error {
 	c := g.Config.Console
 	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"),
-		Logger: g.log.With("component", "auth"), Registerer: g.Registry})
+		AuditRetention: g.Config.Vehicles.Retention,
+		Logger:         g.log.With("component", "auth"), Registerer: g.Registry})
 	if err != nil {
 		return err
 	}
 	g.Auth = a
+	g.goRun("audit rotation", func() error { g.rotateAudit(ctx, a); return nil })
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},

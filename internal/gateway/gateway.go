@@ -262,7 +262,7 @@ func (g *Gateway) startEvidence(ctx context.Context) error {
 
 func (g *Gateway) startIncidents(ctx context.Context) error {
 	eng, err := incidents.New(incidents.EngineConfig{Site: g.Config.Site.ID, Incidents: g.Config.Incidents, DataDir: g.Config.DataDir,
-		Evidence: g.Evidence, Logger: g.log, Registerer: g.Registry})
+		Evidence: g.Evidence, Logger: g.log, Registerer: g.Registry, PlateRetention: g.Config.Vehicles.Retention})
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,10 @@ type EngineConfig struct {
 	// default 365 days. Keep it above a few days: the MQTT state clearing
 	// after restarts reads resolved incidents of the last 14 days.
 	Retention time.Duration
+	// PlateRetention (vehicles.retention): incidents with a plate last
+	// updated longer ago are deleted when resolved, their plate blanked when
+	// not; 0 keeps plates as long as the incident.
+	PlateRetention time.Duration
 	// Evidence stores snapshots from Signal.Snapshot; nil: snapshots are dropped.
 	Evidence   SnapshotStore
 	Logger     *slog.Logger
@@ -660,6 +664,9 @@ func (e *Engine) prune() {
 		e.log.Error("pruning old incidents", "err", err)
 	} else if n > 0 {
 		e.log.Info("old incidents pruned", "count", n, "resolved_before", cutoff)
+	}
+	if del, blank := e.prunePlates(e.now()); del+blank > 0 {
+		e.log.Info("plates past vehicles.retention removed from incidents", "deleted", del, "blanked", blank)
 	}
 }
 
