@@ -36,6 +36,19 @@ const (
 	DefaultOverstay         = 24 * time.Hour
 	DefaultVehicleRetention = 2160 * time.Hour // 90 days
 
+	DefaultDoorHeldOpen = 60 * time.Second
+	DefaultAccessWindow = 15 * time.Second
+
+	DefaultPlatformTimeout    = 10 * time.Second
+	DefaultInfluxBucket       = "lanewatch"
+	DefaultInfluxBufferPoints = 100000
+
+	DefaultEvidenceRetention = 720 * time.Hour // 30 days
+	DefaultEvidenceMaxBytes  = 2 * gib
+	DefaultPreRoll           = 10 * time.Second
+	DefaultPostRoll          = 10 * time.Second
+	DefaultOutboxMaxBytes    = 1 * gib
+
 	// DefaultCooldown is incidents.cooldown of a type the file does not list.
 	DefaultCooldown = 5 * time.Minute
 )
@@ -124,11 +137,11 @@ func applyDefaults(c *Config) {
 	setInt(&c.Console.MJPEG.Quality, DefaultMJPEGQuality)
 
 	if c.Platform != nil {
-		setDuration(&c.Platform.Timeout, 10*time.Second)
+		setDuration(&c.Platform.Timeout, DefaultPlatformTimeout)
 	}
 	if c.Influx != nil {
-		setString(&c.Influx.Bucket, "lanewatch")
-		setInt(&c.Influx.BufferPoints, 100000)
+		setString(&c.Influx.Bucket, DefaultInfluxBucket)
+		setInt(&c.Influx.BufferPoints, DefaultInfluxBufferPoints)
 	}
 	if c.Detector != nil {
 		setInt(&c.Detector.Input, DefaultDetectorInput)
@@ -141,8 +154,8 @@ func applyDefaults(c *Config) {
 	for i := range c.Gates {
 		g := &c.Gates[i]
 		setString(&g.Name, g.ID)
-		setDuration(&g.DoorHeldOpen, 60*time.Second)
-		setDuration(&g.AccessWindow, 15*time.Second)
+		setDuration(&g.DoorHeldOpen, DefaultDoorHeldOpen)
+		setDuration(&g.AccessWindow, DefaultAccessWindow)
 	}
 
 	setDuration(&c.Vehicles.Overstay, DefaultOverstay)
@@ -150,12 +163,12 @@ func applyDefaults(c *Config) {
 
 	c.Incidents = ResolveIncidents(c.Incidents)
 
-	setDuration(&c.Evidence.Retention, 720*time.Hour)
-	setInt64(&c.Evidence.MaxBytes, 2*gib)
-	setDuration(&c.Evidence.PreRoll, 10*time.Second)
-	setDuration(&c.Evidence.PostRoll, 10*time.Second)
+	setDuration(&c.Evidence.Retention, DefaultEvidenceRetention)
+	setInt64(&c.Evidence.MaxBytes, DefaultEvidenceMaxBytes)
+	setDuration(&c.Evidence.PreRoll, DefaultPreRoll)
+	setDuration(&c.Evidence.PostRoll, DefaultPostRoll)
 
-	setInt64(&c.Outbox.MaxBytes, 1*gib)
+	setInt64(&c.Outbox.MaxBytes, DefaultOutboxMaxBytes)
 }
 
 // ResolveCamera returns c with every unset optional field at its default,

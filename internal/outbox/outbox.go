@@ -46,9 +46,9 @@ var (
 const MaxSnapshot = 256 << 10
 
 const (
-	defaultMaxBytes = 1 << 30
+	defaultMaxBytes = config.DefaultOutboxMaxBytes
 	defaultWorkers  = 8
-	defaultTimeout  = 10 * time.Second
+	defaultTimeout  = config.DefaultPlatformTimeout
 	maxResponse     = 4 << 10
 	// maxRetryAfter bounds what a platform may ask us to wait, so a bogus
 	// header cannot park a ticket for days.
