@@ -14,12 +14,20 @@ run() { echo "+ $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
 section "Camera ingest and decode vs ffmpeg -threads 1 (issue 3)"
 BENCH_SOAK=${BENCH_SOAK:-1} run bash scripts/bench-decode.sh
 
+section "Continuous recording, 16 x 1080p at 4 Mbit/s, CPU beyond delivery (issue 14)"
+run env LANEWATCH_RECORD_BENCH="$(n 20s 10s)" go test -run '^$' -bench Record16 -benchtime 1x -count "$(n 2 1)" ./internal/recording
+
 section "Frame handoff"
 run go test -run '^$' -bench . -benchmem -benchtime "$(n 2000x 200x)" ./internal/frames
 
 section "Detection loop: motion, detectors, tracker, whole loop (issue 6)"
 run go test -run '^$' -bench . -benchmem -benchtime "$(n 300x 50x)" -count "$(n 3 1)" ./internal/motion
-run go test -run '^$' -bench . -benchmem -benchtime "$(n 30x 5x)" ./internal/detect
+run go test -run '^$' -bench 'HOG|DNN' -benchmem -benchtime "$(n 30x 5x)" ./internal/detect
+# Each variant in a fresh process: freed memory is reused within one.
+for v in xl/pool2 xl/own nano/pool2 nano/own; do
+  run go test -run '^$' -bench "PoolMemory/$v\$" -benchtime 1x ./internal/detect
+done
+run go test -run '^$' -bench ForwardBatch -benchtime "$(n 20x 5x)" -count 2 ./internal/detect
 run go test -run '^$' -bench . -benchmem ./internal/track
 run go test -run '^$' -bench Loop -benchmem -benchtime "$(n 200x 30x)" ./internal/analytics
 run env LANEWATCH_SOAK_DURATION="$(n 45s 15s)" go test -tags soak -run 'TestLoop16$' -count 1 -v -timeout 10m ./internal/analytics

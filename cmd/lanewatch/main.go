@@ -43,7 +43,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetIn(stdin)
-	root.AddCommand(runCmd(), checkCmd(), camsimCmd(), versionCmd(), passwdCmd())
+	root.AddCommand(runCmd(), checkCmd(), camsimCmd(), discoverCmd(), versionCmd(), passwdCmd())
 
 	err := root.Execute()
 	var ee exitError

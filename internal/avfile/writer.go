@@ -8,7 +8,7 @@ package avfile
 #include <stdlib.h>
 
 static int lw_create_mp4(AVFormatContext **out, AVStream **outst, const char *path, int hevc,
-                         int w, int h, const uint8_t *ed, int edsize) {
+                         int w, int h, const uint8_t *ed, int edsize, int frag) {
 	AVFormatContext *oc = NULL;
 	AVDictionary *opts = NULL;
 	AVStream *st;
@@ -31,7 +31,9 @@ static int lw_create_mp4(AVFormatContext **out, AVStream **outst, const char *pa
 	ret = avio_open(&oc->pb, path, AVIO_FLAG_WRITE);
 	if (ret < 0) { avformat_free_context(oc); return ret; }
 	// faststart: the moov box up front, so a browser plays the clip while it downloads.
-	av_dict_set(&opts, "movflags", "+faststart", 0);
+	// Fragmented (recordings): a fragment per key frame after an empty moov, so
+	// the file plays while it is written and up to its last fragment after a crash.
+	av_dict_set(&opts, "movflags", frag ? "+frag_keyframe+empty_moov+default_base_moof" : "+faststart", 0);
 	ret = avformat_write_header(oc, &opts);
 	av_dict_free(&opts);
 	if (ret < 0) { avio_closep(&oc->pb); avformat_free_context(oc); return ret; }
@@ -91,6 +93,17 @@ type Writer struct {
 // CodecH265) with the given parameter sets (VPS, SPS, PPS without start
 // codes, in any order) and picture size.
 func CreateMP4(path, codec string, params [][]byte, width, height int) (*Writer, error) {
+	return createMP4(path, codec, params, width, height, false)
+}
+
+// CreateFragmentedMP4 is CreateMP4 for long recordings: the file is written
+// as fragments starting at key frames, with no rewrite at Close, and is
+// playable while it grows and up to its last whole fragment after a crash.
+func CreateFragmentedMP4(path, codec string, params [][]byte, width, height int) (*Writer, error) {
+	return createMP4(path, codec, params, width, height, true)
+}
+
+func createMP4(path, codec string, params [][]byte, width, height int, frag bool) (*Writer, error) {
 	fail := func(kind error, detail string) (*Writer, error) {
 		return nil, &Error{Op: "create", Path: path, Kind: kind, Detail: detail}
 	}
@@ -117,8 +130,12 @@ func CreateMP4(path, codec string, params [][]byte, width, height int) (*Writer,
 	if codec == CodecH265 {
 		hevc = 1
 	}
+	fr := C.int(0)
+	if frag {
+		fr = 1
+	}
 	ret := C.lw_create_mp4(&w.ctx, &w.st, cpath, hevc, C.int(width), C.int(height),
-		(*C.uint8_t)(unsafe.Pointer(&ed[0])), C.int(len(ed)))
+		(*C.uint8_t)(unsafe.Pointer(&ed[0])), C.int(len(ed)), fr)
 	if ret < 0 {
 		return fail(ErrIO, avErr(ret))
 	}

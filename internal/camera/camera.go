@@ -68,7 +68,10 @@ type Camera struct {
 	// StatusWindow is the sliding window for frame rates and degradation.
 	StatusWindow time.Duration
 
-	Out        *frames.Latest // required: decoded frames go here
+	Out *frames.Latest // required: decoded frames go here
+	// Sinks receive every access unit of the stream besides the ring and the
+	// decoder (the recorder); see Sink.
+	Sinks      []Sink
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// OnStatus is called (from the camera's monitor goroutine) on every

@@ -21,6 +21,14 @@ type Params struct {
 	Width, Height int    // coded size of the latest decoded frame
 }
 
+// Sink takes the camera's access units in arrival order, on the camera's
+// reader goroutine: it must copy what it keeps (the slices are reused) and
+// must not block. p is set on key frames (what a muxer needs to start
+// there) and nil otherwise.
+type Sink interface {
+	WriteAU(au AU, p *Params)
+}
+
 type ringEntry struct {
 	au   AU
 	buf  []byte
@@ -129,6 +137,12 @@ func (r *ring) drop(k int) {
 }
 
 // updateParams runs f under the ring's lock (f may call r.drop).
+func (r *ring) currentParams() Params {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.params
+}
+
 func (r *ring) updateParams(f func(p *Params)) {
 	r.mu.Lock()
 	f(&r.params)

@@ -270,18 +270,38 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 		}
 	}
 	c.decodeErrors.Add(after.Errors - before.Errors)
+	if ok {
+		// Before the sinks: a recorder starting at this key frame needs its size.
+		f := st.dec.Frame()
+		c.srcW.Store(int32(f.Width))
+		c.srcH.Store(int32(f.Height))
+	}
 	c.ring.push(au, pts, at, key)
+	if len(c.Sinks) > 0 {
+		st.toSinks(AU{NALUs: au, PTS: pts, At: at, Key: key})
+	}
 	if !ok {
 		return
 	}
 	f := st.dec.Frame()
 	c.framesDecoded.Add(1)
 	c.lastFrame.Store(now.UnixNano())
-	c.srcW.Store(int32(f.Width))
-	c.srcH.Store(int32(f.Height))
 	c.seq++
 	w, h := decode.OutputSize(f.Width, f.Height, c.DetectWidth)
 	c.pic = c.Out.PutPicture(c.pic, c.DetectWidth, frames.Info{Seq: c.seq, PTS: f.PTS, At: at, Width: w, Height: h, KeyFrame: f.KeyFrame})
+}
+
+func (st *stream) toSinks(au AU) {
+	c := st.c
+	var p *Params
+	if au.Key {
+		cp := c.ring.currentParams()
+		cp.Width, cp.Height = int(c.srcW.Load()), int(c.srcH.Load())
+		p = &cp
+	}
+	for _, s := range c.Sinks {
+		s.WriteAU(au, p)
+	}
 }
 
 // ticksToDuration converts RTP clock ticks without overflowing: ticks*1e9

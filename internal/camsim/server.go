@@ -567,3 +567,22 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 func (h *handler) OnPlay(_ *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
+
+// StreamInfo describes a served stream: its codec, size and frame rate.
+type StreamInfo struct {
+	Codec         string // avfile.CodecH264 or avfile.CodecH265
+	Width, Height int
+	FPS           float64
+}
+
+// Info returns a stream's codec, size and frame rate once Start has loaded it.
+func (s *Server) Info(name string) (StreamInfo, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.streams[name]
+	if !ok {
+		return StreamInfo{}, false
+	}
+	c := st.clip
+	return StreamInfo{Codec: c.codec, Width: c.width, Height: c.height, FPS: c.fps}, true
+}

@@ -25,6 +25,7 @@ type Config struct {
 	Incidents Incidents `yaml:"incidents"`
 	Evidence  Evidence  `yaml:"evidence"`
 	Outbox    Outbox    `yaml:"outbox"`
+	Recording Recording `yaml:"recording"`
 	Demo      *Demo     `yaml:"demo"`
 
 	loc *time.Location // Site.Timezone, loaded once by Load
@@ -113,6 +114,8 @@ type Detector struct {
 	SHA256    string  `yaml:"sha256"`
 	Input     int     `yaml:"input"`     // square network input, multiple of 32 in 128..1280; default 320
 	Threshold float64 `yaml:"threshold"` // score threshold in (0, 1]; default 0.35
+	// Pool: networks shared by all cameras; default one per core.
+	Pool int `yaml:"pool"`
 }
 
 type Camera struct {
@@ -129,9 +132,14 @@ type Camera struct {
 	Lines     []Line        `yaml:"lines"`
 	Masks     []Mask        `yaml:"masks"`
 	Tamper    *bool         `yaml:"tamper"` // camera_tamper rule; default on
+	Record    Record        `yaml:"record"`
+	ONVIF     *ONVIF        `yaml:"onvif"` // onvif.go
 }
 
 type Detect struct {
+	// URL of the sub-stream to analyse (contract 11); optional. Accepted and
+	// validated; the camera pipeline does not read it yet (issue 15 item 1).
+	URL   string  `yaml:"url"`
 	FPS   float64 `yaml:"fps"`   // analysed frames per second; default 5
 	Width int     `yaml:"width"` // detection width, aspect kept; default 640
 	// KeyframesWhenIdle: after this long without motion decode only key frames.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"time"
 )
@@ -146,6 +147,7 @@ func applyDefaults(c *Config) {
 	if c.Detector != nil {
 		setInt(&c.Detector.Input, DefaultDetectorInput)
 		setFloat(&c.Detector.Threshold, DefaultDetectorThresh)
+		setInt(&c.Detector.Pool, runtime.NumCPU())
 	}
 
 	for i := range c.Cameras {
@@ -169,6 +171,7 @@ func applyDefaults(c *Config) {
 	setDuration(&c.Evidence.PostRoll, DefaultPostRoll)
 
 	setInt64(&c.Outbox.MaxBytes, DefaultOutboxMaxBytes)
+	c.recordingDefaults()
 }
 
 // ResolveCamera returns c with every unset optional field at its default,

@@ -10,6 +10,7 @@ import (
 	"go/token"
 	"go/types"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,12 +26,16 @@ import (
 // says who reads it. Nothing else belongs here: a key that is documented
 // must change what the gateway does.
 var readByConfigItself = map[string]string{
-	// Load reads site.timezone into the *time.Location that Config.Location
-	// returns; components take the Location.
-	"Config.Site.Timezone": "config.Location",
 	// Mask ids only name a mask in validation messages (duplicates, bad
 	// polygons); masks act by their kind and polygon.
 	"Config.Cameras.Masks.ID": "config.validate",
+}
+
+// notReadYet are keys accepted and validated ahead of the code that will
+// read them, each documented as such in docs/configuration.md and owned by
+// an open issue. The test fails once one is read, so that it leaves here.
+var notReadYet = map[string]string{
+	"Config.Cameras.Detect.URL": "issue 15 item 1: analysis from the sub-stream (docs: \"the camera pipeline does not read it yet\")",
 }
 
 // TestEveryFieldIsRead walks every field of config.Config and fails for one
@@ -39,7 +44,8 @@ var readByConfigItself = map[string]string{
 // zones[].cooldown was) promises something the gateway does not do. The
 // selections are resolved by type (go/types), so Zone.Cooldown is not
 // mistaken for Incidents.Cooldown. A field passed on only as part of its
-// struct counts when the receiving code selects it.
+// struct counts when the receiving code selects it, and a field that a
+// config method reads counts when code outside calls the method.
 func TestEveryFieldIsRead(t *testing.T) {
 	read := fieldsRead(t)
 	var fields []string
@@ -51,6 +57,12 @@ func TestEveryFieldIsRead(t *testing.T) {
 			}
 			return
 		}
+		if _, ok := notReadYet[path]; ok {
+			if read[typeField] {
+				t.Errorf("%s is read now: take it off notReadYet", path)
+			}
+			return
+		}
 		if !read[typeField] {
 			t.Errorf("%s (%s) is read nowhere outside internal/config", path, typeField)
 		}
@@ -59,6 +71,11 @@ func TestEveryFieldIsRead(t *testing.T) {
 		t.Fatalf("walked only %d fields: the walk is broken", len(fields))
 	}
 	for path := range readByConfigItself {
+		if !slices.Contains(fields, path) {
+			t.Errorf("allow-list entry %s is not a field of config.Config", path)
+		}
+	}
+	for path := range notReadYet {
 		if !slices.Contains(fields, path) {
 			t.Errorf("allow-list entry %s is not a field of config.Config", path)
 		}
@@ -89,10 +106,12 @@ func walkFields(typ reflect.Type, path string, seen map[reflect.Type]bool, f fun
 }
 
 // fieldsRead type-checks every non-test package of the module outside
-// internal/config and returns the config fields it selects, as
-// "Type.Field". Dependencies come from the compiler's export data (go list
-// -export); cgo calls are type-checked with FakeImportC, which leaves C
-// identifiers untyped but every Go selector resolved.
+// internal/config and returns the config fields it reads, as "Type.Field":
+// the fields it selects, and the fields read by the config methods it
+// calls (ONVIF.Credentials reads ONVIF.Username, ...), followed through
+// methods calling methods. Dependencies come from the compiler's export data
+// (go list -export); cgo calls are type-checked with FakeImportC, which
+// leaves C identifiers untyped but every Go selector resolved.
 func fieldsRead(t *testing.T) map[string]bool {
 	t.Helper()
 	cmd := exec.Command("go", "list", "-export", "-deps", "-json=ImportPath,Export,Dir,GoFiles,CgoFiles,Module", "./...")
@@ -108,6 +127,7 @@ func fieldsRead(t *testing.T) map[string]bool {
 	}
 	exports := map[string]string{}
 	var mine []pkg
+	var cfgSrc pkg
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for dec.More() {
 		var p pkg
@@ -115,11 +135,14 @@ func fieldsRead(t *testing.T) map[string]bool {
 			t.Fatal(err)
 		}
 		exports[p.ImportPath] = p.Export
-		if p.Module != nil && p.Module.Path == module && p.ImportPath != configPkg {
+		switch {
+		case p.ImportPath == configPkg:
+			cfgSrc = p
+		case p.Module != nil && p.Module.Path == module:
 			mine = append(mine, p)
 		}
 	}
-	if len(mine) < 20 {
+	if len(mine) < 20 || cfgSrc.Dir == "" {
 		t.Fatalf("go list found only %d packages of %s", len(mine), module)
 	}
 	fset := token.NewFileSet()
@@ -130,10 +153,7 @@ func fieldsRead(t *testing.T) map[string]bool {
 		}
 		return os.Open(f)
 	})
-	// One importer for every package: the config package is loaded once, so
-	// its field objects are the same in every package's type information.
-	used := map[*types.Var]bool{}
-	for _, p := range mine {
+	check := func(p pkg) (*types.Package, *types.Info, []*ast.File) {
 		var files []*ast.File
 		for _, name := range append(p.GoFiles, p.CgoFiles...) {
 			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, parser.SkipObjectResolution)
@@ -142,33 +162,98 @@ func fieldsRead(t *testing.T) map[string]bool {
 			}
 			files = append(files, f)
 		}
-		info := &types.Info{Selections: map[*ast.SelectorExpr]*types.Selection{}}
+		info := &types.Info{Selections: map[*ast.SelectorExpr]*types.Selection{}, Defs: map[*ast.Ident]types.Object{}}
 		conf := types.Config{Importer: imp, FakeImportC: true, Error: func(error) {}}
-		conf.Check(p.ImportPath, fset, files, info) //nolint:errcheck // C.* identifiers do not type-check; the selections of Go code are complete
-		for _, sel := range info.Selections {
-			if v, ok := sel.Obj().(*types.Var); ok && v.IsField() {
-				used[v] = true
-			}
-		}
+		tp, _ := conf.Check(p.ImportPath, fset, files, info) // C.* identifiers do not type-check; the selections of Go code are complete
+		return tp, info, files
 	}
+	// One importer for every package: the config package is loaded once, so
+	// its field and method objects are the same in every package's type
+	// information.
 	cfgPkg, err := imp.Import(configPkg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	names := memberNames(cfgPkg)
 	read := map[string]bool{}
-	scope := cfgPkg.Scope()
-	for _, name := range scope.Names() {
-		st, ok := scope.Lookup(name).Type().Underlying().(*types.Struct)
-		if !ok {
-			continue
+	called := map[string]bool{}
+	for _, p := range mine {
+		_, info, _ := check(p)
+		for _, sel := range info.Selections {
+			if n, ok := names[sel.Obj()]; ok {
+				if _, isFunc := sel.Obj().(*types.Func); isFunc {
+					called[n] = true
+				} else {
+					read[n] = true
+				}
+			}
 		}
-		for i := range st.NumFields() {
-			if used[st.Field(i)] {
-				read[name+"."+st.Field(i).Name()] = true
+	}
+	// What each config method reads and calls, from config's own source.
+	src, info, files := check(cfgSrc)
+	srcNames := memberNames(src)
+	reads, calls := map[string][]string{}, map[string][]string{}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Recv == nil || fd.Body == nil {
+				continue
+			}
+			m := srcNames[info.Defs[fd.Name]]
+			ast.Inspect(fd.Body, func(n ast.Node) bool {
+				if se, ok := n.(*ast.SelectorExpr); ok {
+					if sel := info.Selections[se]; sel != nil {
+						if n, ok := srcNames[sel.Obj()]; ok {
+							if _, isFunc := sel.Obj().(*types.Func); isFunc {
+								calls[m] = append(calls[m], n)
+							} else {
+								reads[m] = append(reads[m], n)
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	for queue := slices.Collect(maps.Keys(called)); len(queue) > 0; queue = queue[1:] {
+		m := queue[0]
+		for _, f := range reads[m] {
+			read[f] = true
+		}
+		for _, c := range calls[m] {
+			if !called[c] {
+				called[c] = true
+				queue = append(queue, c)
 			}
 		}
 	}
 	return read
+}
+
+// memberNames names the fields and methods of pkg's named types "Type.Name".
+func memberNames(pkg *types.Package) map[types.Object]string {
+	out := map[types.Object]string{}
+	scope := pkg.Scope()
+	for _, name := range scope.Names() {
+		tn, ok := scope.Lookup(name).(*types.TypeName)
+		if !ok {
+			continue
+		}
+		named, ok := tn.Type().(*types.Named)
+		if !ok {
+			continue
+		}
+		for i := range named.NumMethods() {
+			out[named.Method(i)] = name + "." + named.Method(i).Name()
+		}
+		if st, ok := named.Underlying().(*types.Struct); ok {
+			for i := range st.NumFields() {
+				out[st.Field(i)] = name + "." + st.Field(i).Name()
+			}
+		}
+	}
+	return out
 }
 
 const (

@@ -485,14 +485,14 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetBool(b)
 	case v.Type() == durationType:
-		dur, err := time.ParseDuration(s)
+		dur, err := parseDuration(s)
 		if err != nil {
-			d.typef(n, path, "expected a duration such as 90s, 15m or 24h, got %s", kindName(n))
+			d.typef(n, path, "expected a duration such as 90s, 15m, 24h or 7d, got %s", kindName(n))
 			return
 		}
 		v.SetInt(int64(dur))
 	case v.Kind() >= reflect.Int && v.Kind() <= reflect.Int64:
-		i, err := parseInt(s, strings.HasSuffix(path, "bytes"))
+		i, err := parseInt(s, strings.HasSuffix(path, "bytes") || strings.HasSuffix(path, "max_disk"))
 		if err != nil || v.OverflowInt(i) {
 			d.typef(n, path, "expected %s, got %s", scalarKind(v), kindName(n))
 			return
@@ -542,6 +542,19 @@ var sizeSuffixes = []struct {
 }{
 	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
 	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+}
+
+// parseDuration is time.ParseDuration plus whole days ("7d"), the unit
+// retention periods are thought in.
+func parseDuration(s string) (time.Duration, error) {
+	if num, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("bad number of days %q", num)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // parseInt reads a whole number; byte sizes may carry a unit (512MiB, 2GB).

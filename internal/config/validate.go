@@ -167,6 +167,7 @@ func (v *validator) config(c *Config) {
 	if c.Outbox.MaxBytes <= 0 {
 		v.errf("outbox.max_bytes", "must be positive")
 	}
+	v.recording(c)
 	if c.Demo != nil {
 		v.demo(c.Demo)
 	}
@@ -286,6 +287,9 @@ func (v *validator) detector(d *Detector) {
 	if d.Threshold <= 0 || d.Threshold > 1 {
 		v.errf("detector.threshold", "must be in (0, 1]")
 	}
+	if d.Pool < 1 || d.Pool > 64 {
+		v.errf("detector.pool", "must be 1..64")
+	}
 }
 
 func (v *validator) camera(p string, c *Camera) {
@@ -303,6 +307,8 @@ func (v *validator) camera(p string, c *Camera) {
 		// outgrow the socket buffer.
 		v.errf(p+".read_batch", "must be at most 1s (negative: off)")
 	}
+	v.detectURL(p+".detect.url", c.Detect.URL)
+	v.onvif(p+".onvif", c.ONVIF)
 	if c.Detect.FPS <= 0 || c.Detect.FPS > 30 {
 		v.errf(p+".detect.fps", "must be in (0, 30]")
 	}

@@ -37,6 +37,8 @@ type Server struct {
 	PassageSnapshot func(id string) ([]byte, error)
 	Outbox          OutboxAdmin
 	Gates           GateOpener
+	// Recordings serves the cameras' recorded segments; nil: 503.
+	Recordings Recordings
 	// Metrics is what /metrics serves. With Registerer nil the console's own
 	// metrics live in a private registry and are served beside Metrics; with
 	// Registerer set they are registered there, which Metrics should gather.
@@ -243,6 +245,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/cameras", viewer(hf(s.listCameras)))
 	mux.Handle("GET /api/cameras/{camera}/snapshot.jpg", viewer(hf(s.cameraSnapshot)))
 	mux.Handle("GET /api/cameras/{camera}/mjpeg", viewer(hf(s.mjpeg)))
+	mux.Handle("GET /api/cameras/{camera}/recordings", viewer(hf(s.listRecordings)))
+	mux.Handle("GET /api/cameras/{camera}/recordings/{segment}", viewer(hf(s.recordingFile)))
 
 	mux.Handle("GET /api/incidents", viewer(hf(s.listIncidents)))
 	mux.Handle("GET /api/incidents/{id}", viewer(hf(s.getIncident)))

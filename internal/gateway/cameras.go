@@ -12,7 +12,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/lanewatch/lanewatch/internal/analytics"
-	"github.com/lanewatch/lanewatch/internal/avfile"
 	"github.com/lanewatch/lanewatch/internal/camera"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
@@ -53,6 +52,18 @@ type cam struct {
 func (g *Gateway) startCameras(ctx context.Context) error {
 	cs := &Cameras{g: g, byID: map[string]*cam{}, subs: map[chan console.CameraStatus]struct{}{}}
 	g.Cameras = cs
+	// One pool of networks for all cameras instead of one each (tens of MB
+	// apiece); closed after the cameras' loops (closers run in reverse).
+	var pool *detect.Pool
+	if g.Config.Detector != nil && len(g.Config.Cameras) > 0 {
+		p, err := detect.NewPool(*g.Config.Detector, g.Config.Detector.Pool)
+		if err != nil {
+			return fmt.Errorf("detector: %w", err)
+		}
+		pool, g.Detector = p, p
+		g.onClose("detector pool", func() error { p.Close(); return nil })
+		g.log.Info("detector loaded", "model", p.String())
+	}
 	for _, cc := range g.Config.Cameras {
 		c := &cam{cfg: cc, latest: frames.NewLatest()}
 		c.ing = camera.FromConfig(cc, c.latest)
@@ -63,14 +74,11 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		// up to a few seconds on a loaded box.
 		c.ing.PreRoll = g.Config.Evidence.PreRoll + 6*time.Second
 		c.ing.OnStatus = func(st camera.Status) { cs.statusChanged(c, st) }
+		c.ing.Sinks = g.recordingSinks(cc.ID)
 
 		var det detect.Detector
-		if g.Config.Detector != nil {
-			d, err := detect.NewDNN(*g.Config.Detector)
-			if err != nil {
-				return fmt.Errorf("camera %s: detector: %w", cc.ID, err)
-			}
-			det = d
+		if pool != nil {
+			det = pool.Detector()
 		}
 		c.loop = &analytics.Loop{Camera: cc, Location: g.Config.Location(), Source: c.latest, Detector: det,
 			Raiser: g.Incidents, OnMotion: c.ing.SetMotion, OnAnalyzed: c.ing.MarkAnalyzed,
@@ -318,12 +326,6 @@ func (cs *Cameras) clips(ctx context.Context) {
 			if ch.Kind != incidents.Opened || !isCam || inc.Type == incidents.CameraOffline {
 				continue
 			}
-			// Clips are copied from the camera's stream without re-encoding,
-			// so privacy masks cannot be applied to them: a camera with
-			// privacy masks gets snapshots (masked) but no clips.
-			if hasPrivacy(c.cfg.Masks) {
-				continue
-			}
 			go cs.writeClip(ctx, c, inc, g.log.With("incident", inc.ID, "camera", c.cfg.ID))
 		}
 	}
@@ -341,24 +343,13 @@ func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident
 		log.Info("no clip: nothing buffered for the incident's time")
 		return
 	}
-	var params [][]byte
-	for _, ps := range [][]byte{p.VPS, p.SPS, p.PPS} {
-		if len(ps) > 0 {
-			params = append(params, ps)
-		}
-	}
+	// A camera with privacy masks gets its clip decoded, masked and
+	// encoded again; any other is copied from the stream as it came.
 	err := g.Evidence.PutClip(inc.ID, func(path string) error {
-		w, err := avfile.CreateMP4(path, p.Codec, params, p.Width, p.Height)
-		if err != nil {
-			return err
+		if hasPrivacy(c.cfg.Masks) {
+			return camera.WriteMaskedClip(path, aus, p, func(img *gocv.Mat) { motion.ApplyPrivacy(img, c.cfg.Masks) })
 		}
-		for _, au := range clipUnits(aus) {
-			if err := w.WriteAU(au); err != nil {
-				w.Close()
-				return err
-			}
-		}
-		return w.Close()
+		return camera.WriteClip(path, aus, p)
 	})
 	if err != nil {
 		log.Warn("incident clip not written", "err", err)
@@ -367,28 +358,4 @@ func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident
 	if _, err := g.Incidents.AttachClip(inc.ID); err != nil {
 		log.Warn("incident clip not attached", "err", err)
 	}
-}
-
-// clipUnits are a clip's access units from its first key frame, timed for
-// the muxer. Cameras send no B-frames, so decode order is presentation
-// order. A reconnect inside the window restarts the stream's timestamps:
-// the new session continues after the wall-clock gap.
-func clipUnits(aus []camera.AU) []avfile.AU {
-	var out []avfile.AU
-	var last, offset time.Duration
-	var lastAt time.Time
-	for _, au := range aus {
-		if len(out) == 0 && !au.Key {
-			continue
-		}
-		dts := au.PTS + offset
-		if len(out) > 0 && dts <= last {
-			gap := max(au.At.Sub(lastAt), time.Millisecond)
-			offset = last + gap - au.PTS
-			dts = last + gap
-		}
-		last, lastAt = dts, au.At
-		out = append(out, avfile.AU{NALUs: au.NALUs, PTS: dts, DTS: dts, KeyFrame: au.Key})
-	}
-	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/evidence"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/outbox"
+	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
 
@@ -54,6 +55,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	if g.Outbox != nil {
 		s.Outbox = outboxAdmin{g.Outbox}
 	}
+	s.Recordings = recording.Store{Root: g.recordingRoot()}
 	if err := s.Start(ctx); err != nil {
 		return err
 	}

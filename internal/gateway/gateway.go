@@ -24,12 +24,15 @@ import (
 	"github.com/lanewatch/lanewatch/internal/camsim"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
+	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/evidence"
 	"github.com/lanewatch/lanewatch/internal/gaterules"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/influx"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/onvif"
 	"github.com/lanewatch/lanewatch/internal/outbox"
+	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -60,8 +63,11 @@ type Gateway struct {
 	Console   *console.Server
 	Camsim    *camsim.Server
 	Cameras   *Cameras
+	Detector  *detect.Pool        // nil without a detector model
+	ONVIF     []*onvif.Subscriber // cameras' event subscriptions (onvif.go)
 
 	gateRules *gaterules.Rules
+	recorders map[string]*recording.Recorder
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -186,7 +192,9 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"incidents close order", func(context.Context) error { g.onClose("incidents", g.Incidents.Close); return nil }},
 		{"vehicles", g.startVehicles},
 		{"gate rules", g.startGateRules},
+		{"recording", g.startRecording},
 		{"cameras", g.startCameras},
+		{"onvif events", g.startONVIF},
 		{"console", g.startConsole},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},

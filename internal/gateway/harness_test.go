@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/gateway"
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -46,6 +48,8 @@ type siteOpts struct {
 	Influx      bool
 	Camera      bool
 	Privacy     bool   // the camera gets a privacy mask over its top-left corner
+	Record      string // the camera's record.mode; default off
+	Detector    string // a model of shared/models for the detector (a pool of 1), with an intrusion zone over the lawn
 	Extra       string // appended YAML
 }
 
@@ -91,11 +95,17 @@ cameras:
     name: "Lawn"
     url: rtsp://viewer:s3cret-cam-pass@%s/lawn
     detect: {fps: 5, width: 640}
+    record: {mode: %s}
     lines:
       - {id: path, rule: line_crossing, direction: any, objects: [person], points: [[0.6, 0.3], [0.6, 0.8]]}
-`, s.CamsimAddr, clip, s.CamsimAddr)
+`, s.CamsimAddr, clip, s.CamsimAddr, cmp.Or(o.Record, "off"))
 		if o.Privacy {
 			b.WriteString("    masks:\n      - {id: corner, kind: privacy, polygon: [[0, 0], [0.25, 0], [0.25, 0.25], [0, 0.25]]}\n")
+		}
+		if o.Detector != "" {
+			m := detect.DefaultModel(filepath.Join(testenv.SharedDir(t), "models"), o.Detector)
+			b.WriteString("    zones:\n      - {id: lawn, rule: intrusion, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]}\n")
+			fmt.Fprintf(&b, "detector: {kind: %s, model: %q, config: %q, input: %d, pool: 1}\n", m.Kind, m.Model, m.Config, m.Input)
 		}
 	}
 	b.WriteString(o.Extra)

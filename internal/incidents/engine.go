@@ -303,6 +303,11 @@ func foldKey(t Type, s Source, plate string) string {
 	if t == BlacklistedVehicle || t == VehicleOverstay {
 		k += "\x00" + plate
 	}
+	if s.Origin != "" {
+		// The camera's own line crossing is not lanewatch's: separate
+		// incidents (keys without an origin stay as they were stored).
+		k += "\x00origin=" + s.Origin
+	}
 	return k
 }
 

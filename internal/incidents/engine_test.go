@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -523,5 +524,27 @@ func TestRaiseWaitStoresBeforeReturning(t *testing.T) {
 	e2.Close()
 	if err := e2.RaiseWait(context.Background(), Signal{Type: SOS}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+// The camera's own report of a line crossing is an incident of its own,
+// carrying source.origin; lanewatch's own rules have none in their JSON.
+func TestOriginFoldsApart(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
+	own := Source{Camera: "lawn", Line: "path"}
+	cam := Source{Camera: "lawn", Line: "path", Origin: "camera"}
+	e.Raise(Signal{Type: LineCrossing, Source: own, At: clk.Now()})
+	a := next(t, ch)
+	e.Raise(Signal{Type: LineCrossing, Source: cam, At: clk.Now()})
+	b := next(t, ch)
+	if a.Kind != Opened || b.Kind != Opened || a.Incident.ID == b.Incident.ID || b.Incident.Source.Origin != "camera" {
+		t.Fatalf("a %+v\nb %+v", a.Incident, b.Incident)
+	}
+	e.Raise(Signal{Type: LineCrossing, Source: cam, At: clk.Now()})
+	eventually(t, func() bool { inc, _ := e.Get(b.Incident.ID); return inc.Count == 2 })
+	ja, _ := json.Marshal(a.Incident.Source)
+	jb, _ := json.Marshal(b.Incident.Source)
+	if string(ja) != `{"camera":"lawn","line":"path"}` || string(jb) != `{"camera":"lawn","line":"path","origin":"camera"}` {
+		t.Fatalf("json %s %s", ja, jb)
 	}
 }

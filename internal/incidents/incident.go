@@ -59,6 +59,9 @@ type Source struct {
 	Zone   string `json:"zone,omitempty"`
 	Line   string `json:"line,omitempty"`
 	Gate   string `json:"gate,omitempty"`
+	// Origin is "camera" for what the camera's own analytics reported
+	// (ONVIF events, contract 11); empty for lanewatch's own rules.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Object is one detected object behind an incident.

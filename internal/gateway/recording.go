@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/camera"
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/recording"
+)
+
+// recordingRoot is where segments live: <data_dir>/recordings/<camera>/.
+func (g *Gateway) recordingRoot() string { return filepath.Join(g.Config.DataDir, "recordings") }
+
+// startRecording makes a recorder for every camera whose record.mode is not
+// off (startCameras attaches it as the camera's sink) and the janitor that
+// keeps the recordings within retention and recording.max_disk.
+func (g *Gateway) startRecording(ctx context.Context) error {
+	m, err := recording.NewMetrics(g.Registry)
+	if err != nil {
+		return err
+	}
+	g.recorders = map[string]*recording.Recorder{}
+	policies := map[string]recording.Policy{}
+	for _, cc := range g.Config.Cameras {
+		if cc.Record.Mode == config.RecordOff {
+			continue
+		}
+		r := &recording.Recorder{Camera: cc.ID, Root: g.recordingRoot(), Segment: g.Config.Recording.Segment,
+			Metrics: m, Logger: g.log.With("component", "recording")}
+		if err := r.Start(ctx); err != nil {
+			return err
+		}
+		g.recorders[cc.ID] = r
+		policies[cc.ID] = recording.Policy{Events: cc.Record.Mode == config.RecordEvents, Retain: cc.Record.Retain}
+	}
+	// Stopped after the cameras (closers run in reverse), so the last
+	// segments hold everything the cameras delivered.
+	g.onClose("recorders", func() error {
+		for _, r := range g.recorders {
+			r.Close()
+		}
+		return nil
+	})
+	if len(policies) == 0 {
+		return nil
+	}
+	j := &recording.Janitor{Root: g.recordingRoot(), Cameras: policies, MaxDisk: g.Config.Recording.MaxDisk,
+		Windows: g.incidentWindows, Metrics: m, Logger: g.log.With("component", "recording")}
+	if err := j.Start(ctx); err != nil {
+		return err
+	}
+	g.onClose("recording janitor", j.Close)
+	return nil
+}
+
+// recordingSinks is what startCameras attaches to a camera besides its ring.
+func (g *Gateway) recordingSinks(cameraID string) []camera.Sink {
+	if r := g.recorders[cameraID]; r != nil {
+		return []camera.Sink{r}
+	}
+	return nil
+}
+
+// incidentWindows spans every incident with its pre- and post-roll on the
+// cameras it concerns (its own, or its gate's), for the janitor: open ones
+// are never deleted, and events mode keeps them all.
+func (g *Gateway) incidentWindows() ([]recording.Window, error) {
+	list, err := g.Incidents.List(incidents.Filter{Limit: 1 << 30})
+	if err != nil {
+		return nil, err
+	}
+	gateCams := map[string][]string{}
+	for _, gt := range g.Config.Gates {
+		gateCams[gt.ID] = gt.Cameras
+	}
+	pre, post := g.Config.Evidence.PreRoll, g.Config.Evidence.PostRoll
+	var out []recording.Window
+	for _, inc := range list {
+		cams := gateCams[inc.Source.Gate]
+		if inc.Source.Camera != "" {
+			cams = []string{inc.Source.Camera}
+		}
+		open := inc.State != incidents.Resolved
+		end := inc.UpdatedAt
+		switch {
+		case open:
+			end = time.Now()
+		case inc.ResolvedAt != nil:
+			end = *inc.ResolvedAt
+		}
+		for _, c := range cams {
+			out = append(out, recording.Window{Camera: c, From: inc.StartedAt.Add(-pre), To: end.Add(post), Open: open})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,50 @@
+package gateway_test
+
+import (
+	"testing"
+	"time"
+)
+
+// A continuously recorded camera: finished segments are listed and served,
+// each a playable MP4 from the camera's stream at its own pace.
+func TestContinuousRecording(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real camera")
+	}
+	s := startSite(t, siteOpts{Camera: true, Record: "continuous", Extra: "recording: {segment: 10s}\n"})
+	eventually(t, "a finished segment", 60*time.Second, func() bool {
+		return len(finishedSegments(t, s)) > 0
+	})
+	seg := finishedSegments(t, s)[0]
+	resp := s.api(t, "GET", seg.URL, viewerToken, "")
+	body := mustBody(t, resp)
+	if resp.StatusCode != 200 || resp.Header.Get("Accept-Ranges") != "bytes" {
+		t.Fatalf("segment: %d, Accept-Ranges %q", resp.StatusCode, resp.Header.Get("Accept-Ranges"))
+	}
+	codec, dur, n := probeMP4(t, body)
+	span := seg.End.Sub(seg.Start).Seconds()
+	// 10 s up to the next key frame (2 s GOP) at 10 fps, at the camera's pace.
+	if codec != "h264" || n < 95 || n > 125 || dur < 0.09*float64(n) || dur > 0.11*float64(n) || span < dur-0.5 || span > dur+0.5 {
+		t.Fatalf("segment: %s, %.2f s, %d frames; listed span %.2f s", codec, dur, n, span)
+	}
+}
+
+type segmentView struct {
+	ID    string    `json:"id"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	Live  bool      `json:"live"`
+	URL   string    `json:"url"`
+}
+
+func finishedSegments(t *testing.T, s *site) []segmentView {
+	var list []segmentView
+	getJSON(t, s, "/api/cameras/lawn/recordings", viewerToken, &list)
+	var out []segmentView
+	for _, v := range list {
+		if !v.Live {
+			out = append(out, v)
+		}
+	}
+	return out
+}
