@@ -133,6 +133,7 @@ func applyDefaults(c *Config) {
 	setString(&c.MQTT.ClientID, "lanewatch-"+c.GatewayID)
 
 	setString(&c.Console.Listen, DefaultConsoleListen)
+	notifyDefaults(c)
 	setFloat(&c.Console.MJPEG.FPS, DefaultMJPEGFPS)
 	setInt(&c.Console.MJPEG.Width, DefaultMJPEGWidth)
 	setInt(&c.Console.MJPEG.Quality, DefaultMJPEGQuality)

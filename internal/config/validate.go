@@ -171,6 +171,7 @@ func (v *validator) config(c *Config) {
 	if c.Demo != nil {
 		v.demo(c.Demo)
 	}
+	v.notify(c)
 }
 
 func (v *validator) mqtt(m *MQTT) {

@@ -453,5 +453,13 @@ func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, action str
 // quote the RTSP URL it dialled.
 func (c CameraStatus) redacted() CameraStatus {
 	c.Reason = logx.RedactText(c.Reason)
+	if c.Streams != nil {
+		streams := make([]StreamStatus, len(c.Streams))
+		for i, st := range c.Streams {
+			st.Reason = logx.RedactText(st.Reason)
+			streams[i] = st
+		}
+		c.Streams = streams
+	}
 	return c
 }

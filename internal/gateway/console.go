@@ -52,8 +52,8 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	if g.Cameras != nil {
 		s.Cameras = g.Cameras
 	}
-	if g.Outbox != nil {
-		s.Outbox = outboxAdmin{g.Outbox}
+	if g.Outbox != nil || g.Notifier != nil {
+		s.Outbox = outboxAdmin{g.Outbox, g.Notifier} // notify.go
 	}
 	s.Recordings = recording.Store{Root: g.recordingRoot()}
 	if err := s.Start(ctx); err != nil {
@@ -217,31 +217,6 @@ func vehicleErr(err error) error {
 		return console.ErrInvalid
 	}
 	return err
-}
-
-// outboxAdmin is the console's view of the outbox.
-type outboxAdmin struct{ o *outbox.Outbox }
-
-func (a outboxAdmin) List(context.Context) ([]console.OutboxTicket, error) {
-	es, err := a.o.List(1000)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]console.OutboxTicket, len(es))
-	for i, e := range es {
-		out[i] = console.OutboxTicket{Key: e.Key, IncidentID: e.IncidentID, Version: e.Version, State: e.State,
-			Attempts: e.Attempts, CreatedAt: e.EnqueuedAt, NextTryAt: e.NextAttempt, LastStatus: e.Status,
-			LastError: e.LastError, Response: e.Response}
-	}
-	return out, nil
-}
-
-func (a outboxAdmin) Resend(_ context.Context, key string) error {
-	return consoleErr(a.o.Resend(key))
-}
-
-func (a outboxAdmin) Discard(_ context.Context, key string) error {
-	return consoleErr(a.o.Discard(key))
 }
 
 // consoleErr maps the outbox's not-found to the console's (404).
