@@ -79,6 +79,10 @@ type Console struct {
 	MJPEG  MJPEG   `yaml:"mjpeg"`
 	// PublicURL is the base of links in notifications (https://gw-1.compound.lan:8443).
 	PublicURL string `yaml:"public_url"`
+	// Limits, Login and TLS: see console_limits.go.
+	Limits ConsoleLimits `yaml:"limits"`
+	Login  ConsoleLogin  `yaml:"login"`
+	TLS    *ConsoleTLS   `yaml:"tls"`
 }
 
 type MJPEG struct {

@@ -137,6 +137,7 @@ func applyDefaults(c *Config) {
 	setFloat(&c.Console.MJPEG.FPS, DefaultMJPEGFPS)
 	setInt(&c.Console.MJPEG.Width, DefaultMJPEGWidth)
 	setInt(&c.Console.MJPEG.Quality, DefaultMJPEGQuality)
+	c.Console.Limits, c.Console.Login = c.Console.Limits.WithDefaults(), c.Console.Login.WithDefaults()
 
 	if c.Platform != nil {
 		setDuration(&c.Platform.Timeout, DefaultPlatformTimeout)

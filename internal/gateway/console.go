@@ -19,13 +19,18 @@ import (
 
 func (g *Gateway) startConsole(ctx context.Context) error {
 	c := g.Config.Console
-	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"),
+	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"), SessionPath: g.path("sessions.db"),
+		MaxFailures: c.Login.MaxFailures, FailureWindow: c.Login.Window, SessionIdle: c.Login.SessionIdle,
+		FloodFailures: c.Login.FloodFailures, FloodInterval: c.Login.FloodInterval,
 		AuditRetention: g.Config.Vehicles.Retention,
 		Logger:         g.log.With("component", "auth"), Registerer: g.Registry})
 	if err != nil {
 		return err
 	}
 	g.Auth = a
+	// Closed after the console (closers run last-registered first): the
+	// session store is a bbolt file that the next start must be able to lock.
+	g.onClose("auth", a.Close)
 	g.goRun("audit rotation", func() error { g.rotateAudit(ctx, a); return nil })
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
@@ -33,7 +38,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		Vehicles:  vehicleLog{g.Vehicles},
 		PassageSnapshot: func(id string) ([]byte, error) {
 			b, err := g.Evidence.Snapshot(passageEvidenceID(id))
-			if errors.Is(err, evidence.ErrNotFound) {
+			if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrInvalidID) {
 				return nil, console.ErrNotFound
 			}
 			return b, err
@@ -48,6 +53,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		},
 		Metrics: g.Registry, Registerer: g.Registry,
 		Ready: g.ready, MJPEG: c.MJPEG, Logger: g.log.With("component", "console"),
+		Limits: c.Limits, TLS: c.TLS,
 	}
 	if g.Cameras != nil {
 		s.Cameras = g.Cameras
@@ -133,7 +139,8 @@ func (s incidentStore) Subscribe() (<-chan incidents.Incident, func()) {
 
 func (s incidentStore) Snapshot(id string) ([]byte, error) {
 	b, err := s.ev.Snapshot(id)
-	if errors.Is(err, evidence.ErrNotFound) {
+	// An id the store cannot even hold is as not-found as an unknown one.
+	if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrInvalidID) {
 		return nil, console.ErrNotFound
 	}
 	return b, err
