@@ -22,6 +22,7 @@ func main() {
 	models := flag.String("models", "../shared/models", "model folder; the real clip runs with each model found there, and with the HOG")
 	clip30 := flag.String("clip30", "../shared/media/campus-walk-30s.mp4", "30-s real clip with labelled line crossings and loitering (eval.CampusRulesExpect)")
 	zonesPNG := flag.String("zones-png", "", "write the real clip's first analysed frame with its zones drawn to this file, and exit")
+	idleFall := idleFallFlags()
 	flag.Parse()
 	if *zonesPNG != "" {
 		if err := eval.DrawZones(*clip, *zonesPNG); err != nil {
@@ -51,6 +52,12 @@ func main() {
 		fail = true
 	}
 	count(gen.Failures())
+	if f := runIdleFall(idleFall); len(f) > 0 {
+		fail = true
+		failed++
+	} else {
+		passed++
+	}
 
 	type run struct {
 		name string
