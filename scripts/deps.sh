@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   mosquitto
   chromium fonts-wqy-microhei
+  systemd # systemd-analyze and systemd-sysusers: deploy/deploy_test.go checks the unit
 )
 INFLUXD_VERSION=v1.8.10
 CACHE_DIR=${LANEWATCH_CACHE:-$HOME/.cache/lanewatch}

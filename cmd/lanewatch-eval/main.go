@@ -2,7 +2,9 @@
 // exact ground truth and on a real clip with hand-labelled zones, prints
 // precision and recall per rule, and exits 1 when a generated-clip rule is
 // below the floors (precision 0.9, recall 0.8) or the real clip misses its
-// expectations. `make eval` runs it.
+// expectations, and line crossing and loitering on a 30-s real clip with
+// labelled crossings (with direction) and loiterers, below their floors
+// (eval.CampusFloors). `make eval` runs it.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 func main() {
 	clip := flag.String("clip", "media/campus-walk-10s.mp4", "real clip (the campus clip the zones were drawn for)")
 	models := flag.String("models", "../shared/models", "model folder; the real clip runs with each model found there, and with the HOG")
+	clip30 := flag.String("clip30", "../shared/media/campus-walk-30s.mp4", "30-s real clip with labelled line crossings and loitering (eval.CampusRulesExpect)")
 	zonesPNG := flag.String("zones-png", "", "write the real clip's first analysed frame with its zones drawn to this file, and exit")
 	idleFall := idleFallFlags()
 	flag.Parse()
@@ -100,6 +103,14 @@ func main() {
 			fail = true
 		}
 		count(rep.Failures())
+		switch ok, skipped := campus30(*clip30, r.name, r.det); {
+		case skipped:
+		case ok:
+			passed++
+		default:
+			fail = true
+			failed++
+		}
 	}
 	// One line a CI runner reads: each evaluation run (the generated set, the
 	// real clip per detector) passed its precision and recall floors or not.

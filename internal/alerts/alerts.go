@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,7 +81,7 @@ func New(cfg Config) (*Alerts, error) {
 		return nil, errors.New("alerts: Bus and Engine are required")
 	}
 	if cfg.Topics.Prefix == "" {
-		cfg.Topics.Prefix = "lanewatch"
+		cfg.Topics.Prefix = config.DefaultTopicPrefix
 	}
 	if cfg.ClearAfter <= 0 {
 		cfg.ClearAfter = 24 * time.Hour

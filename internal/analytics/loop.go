@@ -23,6 +23,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/rules"
 	"github.com/lanewatch/lanewatch/internal/track"
+	"github.com/prometheus/client_golang/prometheus"
 	"gocv.io/x/gocv"
 )
 
@@ -48,6 +49,9 @@ type Loop struct {
 	// results were ready: per-frame latency for soak tests and metrics.
 	OnResult func(frameAt, doneAt time.Time)
 	Logger   *slog.Logger
+	// Registerer takes the loop's Prometheus collectors (nil: a private
+	// registry); Close unregisters them.
+	Registerer prometheus.Registerer
 
 	// Optional tuning; zero values take the packages' defaults.
 	Motion motion.Config
@@ -76,6 +80,7 @@ type Loop struct {
 	look    *appearance
 	rules   *rules.Engine
 	planner detect.Planner
+	metrics *metrics
 
 	// Sweeps: the zones' boxes (frame fractions), searched on sweepFrames
 	// analysed frames in a row every sweepEvery.
@@ -139,13 +144,20 @@ func (l *Loop) setup() error {
 		if l.log == nil {
 			l.log = slog.Default()
 		}
+		// One source of defaults: a camera not from config.Load (the eval,
+		// tests) gets the same ones; below, its values are used as they are.
+		l.Camera = config.ResolveCamera(l.Camera)
 		l.log = l.log.With("camera", l.Camera.ID)
+		var err error
+		if l.metrics, err = newMetrics(l.Registerer, l.Camera.ID); err != nil {
+			l.initErr = err
+			return
+		}
 		mc := l.Motion
 		mc.Masks = l.Camera.Masks
 		if mc.MinArea == 0 {
 			mc.MinArea = l.Camera.Detect.MinArea
 		}
-		var err error
 		if l.motion, err = motion.New(mc); err != nil {
 			l.initErr = err
 			return
@@ -175,6 +187,7 @@ func (l *Loop) setup() error {
 			l.statsMu.Lock()
 			l.stats.Signals++
 			l.statsMu.Unlock()
+			l.metrics.signal(s)
 			raiser.Raise(s)
 		})
 		if l.rules, err = rules.New(l.Camera, counted, rules.Options{Location: l.Location, Snapshot: l.snapshot, Tamper: l.Tamper, Logger: l.log}); err != nil {
@@ -184,14 +197,7 @@ func (l *Loop) setup() error {
 		l.raw, l.work, l.draw, l.shown = gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 		l.labels = map[int]string{}
 		l.idleAfter = l.Camera.Detect.KeyframesWhenIdle
-		if l.idleAfter == 0 {
-			l.idleAfter = 30 * time.Second
-		}
-		fps := l.Camera.Detect.FPS
-		if fps <= 0 {
-			fps = 5
-		}
-		l.interval = time.Duration(float64(time.Second) / fps)
+		l.interval = time.Duration(float64(time.Second) / l.Camera.Detect.FPS)
 		q := l.JPEGQuality
 		if q <= 0 {
 			q = 80
@@ -229,6 +235,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			continue
 		case err != nil:
 			return fmt.Errorf("analytics: camera %s: %w", l.Camera.ID, err)
+		}
+		if seq != 0 && info.Seq > seq+1 {
+			l.metrics.skipped.Add(float64(info.Seq - seq - 1))
 		}
 		seq = info.Seq
 		start := time.Now()
@@ -302,9 +311,6 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	}
 	t0 := time.Now()
 	width := l.Camera.Detect.Width
-	if width <= 0 {
-		width = 640
-	}
 	if frame.Cols() > width {
 		h := (frame.Rows()*width + frame.Cols()/2) / frame.Cols()
 		gocv.Resize(frame, &l.work, image.Pt(width, h), 0, 0, gocv.InterpolationArea)
@@ -325,6 +331,7 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 
 	l.dets = l.dets[:0]
 	var detErr error
+	ranDetector := false
 	every := l.DetectEvery
 	if every <= 0 {
 		every = 2
@@ -337,6 +344,7 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 		l.carryTracks(at)
 		l.lastDet = false
 	} else if (mres.Motion() || sweep) && !mres.LightChange {
+		ranDetector = true
 		l.lastDet, l.lastDetAt = true, at
 		l.rects = l.rects[:0]
 		for _, b := range l.boxes {
@@ -368,6 +376,9 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 		l.lastDet = false
 	}
 	t2 := time.Now()
+	if ranDetector {
+		l.metrics.detect.Observe(t2.Sub(t1).Seconds())
+	}
 	l.motionF = l.motionF[:0]
 	for _, b := range l.boxes {
 		l.motionF = append(l.motionF, b)
@@ -402,6 +413,7 @@ func (l *Loop) Process(frame gocv.Mat, at time.Time) error {
 	s.Tracks = len(tracks)
 	s.LastAt = at
 	l.statsMu.Unlock()
+	l.metrics.analysed.Inc()
 	if l.OnAnalyzed != nil {
 		l.OnAnalyzed()
 	}
@@ -564,6 +576,10 @@ func (l *Loop) Stats() Stats {
 // Close frees everything the loop holds, the detector included. Call it
 // after Run has returned.
 func (l *Loop) Close() {
+	if l.metrics != nil {
+		l.metrics.close()
+		l.metrics = nil
+	}
 	if l.motion != nil {
 		l.motion.Close()
 		l.motion = nil
@@ -600,9 +616,6 @@ func (l *Loop) Close() {
 func (l *Loop) setupSweeps(minHits int) {
 	sf, ok := l.Detector.(detect.StillFinder)
 	l.sweepEvery = l.Camera.Detect.Sweep
-	if l.sweepEvery == 0 {
-		l.sweepEvery = 10 * time.Second
-	}
 	if !ok || !sf.FindsStill() || l.sweepEvery < 0 {
 		return
 	}
@@ -627,6 +640,7 @@ func (l *Loop) sweeping(at time.Time) bool {
 	}
 	if l.sweepLeft == 0 && !at.Before(l.nextSweep) {
 		l.sweepLeft, l.nextSweep = l.sweepFrames, at.Add(l.sweepEvery)
+		l.metrics.sweeps.Inc()
 	}
 	if l.sweepLeft == 0 {
 		return false

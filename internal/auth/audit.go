@@ -23,21 +23,47 @@ type Entry struct {
 }
 
 type auditLog struct {
-	now func() time.Time
-	mu  sync.Mutex
-	f   *os.File
+	now       func() time.Time
+	path      string
+	retention time.Duration // rotated files older than this are deleted; 0 keeps them
+	mu        sync.Mutex
+	f         *os.File
+	day       string // UTC day (YYYYMMDD) of the current file's entries; "" while empty
 }
 
-func openAudit(path string, now func() time.Time) (*auditLog, error) {
+func openAudit(path string, now func() time.Time, retention time.Duration) (*auditLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("auth: audit log: %w", err)
 	}
-	// O_APPEND: the log is only ever added to, never rewritten.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("auth: audit log: %w", err)
+	l := &auditLog{now: now, path: path, retention: retention}
+	if err := l.open(); err != nil {
+		return nil, err
 	}
-	return &auditLog{now: now, f: f}, nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.rotateLocked(now()); err != nil {
+		l.f.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *auditLog) open() error {
+	// O_APPEND: the log is only ever added to, never rewritten.
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("auth: audit log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("auth: audit log: %w", err)
+	}
+	l.f, l.day = f, ""
+	if fi.Size() > 0 {
+		l.day = auditDay(lastEntryTime(l.path, fi))
+	}
+	return nil
 }
 
 var errAuditClosed = errors.New("auth: audit log closed")
@@ -55,6 +81,12 @@ func (l *auditLog) write(e Entry) error {
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return errAuditClosed
+	}
+	if err := l.rotateLocked(e.Time); err != nil {
+		return err
+	}
+	if l.day == "" {
+		l.day = auditDay(e.Time)
 	}
 	if _, err := l.f.Write(b); err != nil {
 		return fmt.Errorf("auth: audit: %w", err)

@@ -129,6 +129,10 @@ type Config struct {
 	Tokens []config.Token
 	// AuditPath is the append-only audit log, normally data_dir/audit.log. Required.
 	AuditPath string
+	// AuditRetention (vehicles.retention: the log names visitors' plates):
+	// the log is rotated daily and rotated files older than this deleted;
+	// 0 keeps them.
+	AuditRetention time.Duration
 	// SessionIdle ends a session unused for this long; default 12 h.
 	SessionIdle time.Duration
 	// SessionPath is the bbolt file sessions persist in (data_dir/sessions.db),
@@ -291,7 +295,7 @@ func New(cfg Config) (*Auth, error) {
 			return nil, err
 		}
 	}
-	al, err := openAudit(cfg.AuditPath, a.now)
+	al, err := openAudit(cfg.AuditPath, a.now, cfg.AuditRetention)
 	if err != nil {
 		if a.store != nil {
 			a.store.close()

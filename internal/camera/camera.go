@@ -29,12 +29,12 @@ import (
 
 // Defaults for the zero values of Camera's fields.
 const (
-	DefaultDetectWidth   = 640
-	DefaultIdleKeyframes = 30 * time.Second
+	DefaultDetectWidth   = config.DefaultDetectWidth
+	DefaultIdleKeyframes = config.DefaultKeyframesWhenIdle
 	DefaultWakeSigmas    = 4.0
 	DefaultWakeHold      = 3 * time.Second
 	DefaultReadTimeout   = 10 * time.Second
-	DefaultReadBatch     = 100 * time.Millisecond
+	DefaultReadBatch     = config.DefaultReadBatch
 	DefaultPreRoll       = 10 * time.Second
 	DefaultPreRollBytes  = 64 << 20
 	DefaultBackoffMin    = time.Second
@@ -126,6 +126,7 @@ type Camera struct {
 	connected, gotPacket, motion                                     atomic.Bool
 	backoff                                                          atomic.Int64
 	srcW, srcH                                                       atomic.Int32
+	decodeNanos                                                      atomic.Uint64 // libav time in DecodePicture, for Status.DecodeMS
 
 	mu     sync.Mutex // guards the fields below
 	errMsg string     // why the last session ended (redacted)

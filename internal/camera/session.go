@@ -252,7 +252,7 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	key := decode.IsKeyframe(st.codec, au)
 	size := sliceBytes(st.codec, au)
 	sigmas := 0.0
-	if st.dec != nil && st.dec.KeyframesOnly() {
+	if st.dec != nil && st.dec.KeyframesOnly() { // a stream kept undecoded (main beside a sub-stream) has no decoder
 		sigmas = c.WakeSigmas // judged while idle only; recorded always
 	}
 	if st.watch.observe(size, key, sigmas) {
@@ -279,7 +279,9 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 		}
 	}
 	before := st.dec.Stats()
+	t0 := time.Now()
 	ok, _ := st.dec.DecodePicture(au, pts, c.pic)
+	c.decodeNanos.Add(uint64(time.Since(t0)))
 	after := st.dec.Stats()
 	if n := after.Skipped - before.Skipped; n > 0 {
 		if st.dec.KeyframesOnly() {

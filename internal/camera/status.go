@@ -35,6 +35,10 @@ type Status struct {
 	Width, Height                  int           // source resolution
 	KeyframesOnly                  bool          // idle mode active
 	Backoff                        time.Duration // delay before the current reconnect attempt
+
+	// DecodeMS is the mean libavcodec time per decoded frame over the
+	// StatusWindow (0 when nothing was decoded in it).
+	DecodeMS float64
 }
 
 // Status returns the camera's status: state, reason and frame rates as of
@@ -57,6 +61,7 @@ func (c *Camera) Status() Status {
 type sample struct {
 	at                                  time.Time
 	in, decoded, analyzed, lost, errors uint64
+	decodeNS                            uint64
 }
 
 const monitorPeriod = 250 * time.Millisecond
@@ -73,7 +78,7 @@ func (c *Camera) monitor(ctx context.Context) {
 	for {
 		now := time.Now()
 		s := sample{at: now, in: c.framesIn.Load(), decoded: c.framesDecoded.Load(), analyzed: c.analyzed.Load(),
-			lost: c.packetsLost.Load(), errors: c.decodeErrors.Load()}
+			lost: c.packetsLost.Load(), errors: c.decodeErrors.Load(), decodeNS: c.decodeNanos.Load()}
 		if len(win) == n {
 			copy(win, win[1:])
 			win = win[:n-1]
@@ -95,6 +100,10 @@ func (c *Camera) evaluate(now time.Time, win []sample) {
 		fpsIn = float64(last.in-first.in) / dt
 		fpsDec = float64(last.decoded-first.decoded) / dt
 		fpsAn = float64(last.analyzed-first.analyzed) / dt
+	}
+	var decodeMS float64
+	if n := last.decoded - first.decoded; n > 0 {
+		decodeMS = float64(last.decodeNS-first.decodeNS) / float64(n) / 1e6
 	}
 	state, reason := StateOnline, ""
 	connected := c.connected.Load()
@@ -122,7 +131,7 @@ func (c *Camera) evaluate(now time.Time, win []sample) {
 	}
 	st := Status{
 		ID: c.ID, Name: c.Name, State: state, Reason: reason,
-		FPSIn: fpsIn, FPSDecoded: fpsDec, FPSAnalyzed: fpsAn,
+		FPSIn: fpsIn, FPSDecoded: fpsDec, FPSAnalyzed: fpsAn, DecodeMS: decodeMS,
 		Reconnects:    int(c.reconnects.Load()),
 		FramesIn:      last.in,
 		FramesDecoded: last.decoded,
@@ -189,6 +198,8 @@ func (c *Camera) registerMetrics() error {
 		counter("decode_errors_total", "Depacketization and decoding errors.", &c.decodeErrors),
 		counter("packets_lost_total", "RTP packets lost.", &c.packetsLost),
 		counter("reconnects_total", "Reconnect attempts.", &c.reconnects),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lanewatch_camera_decode_seconds_total", Help: "Time spent in libavcodec decoding.", ConstLabels: labels},
+			func() float64 { return float64(c.decodeNanos.Load()) / 1e9 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lanewatch_camera_up", Help: "1 when online or degraded.", ConstLabels: labels},
 			func() float64 {
 				if c.Status().State == StateOffline {

@@ -10,14 +10,7 @@ import (
 // The shipped configuration files must always pass Check: `make run` uses
 // the demo one, and the example is what integrators copy.
 func TestShippedConfigsPass(t *testing.T) {
-	for name, val := range map[string]string{
-		"PLATFORM_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-		"MQTT_PASSWORD":   "test-mqtt-password",
-		"CAMERA_PASSWORD": "test-camera-password",
-		"INFLUX_TOKEN":    "test-influx-token",
-		"WALL_TOKEN":      "test-wall-token-0123456789abcdef",
-		"PATROL_TOKEN":    "test-patrol-token-0123456789abcd",
-	} {
+	for name, val := range testenv.ExampleSecrets {
 		t.Setenv(name, val)
 	}
 	root := testenv.RepoRoot(t)

@@ -1,11 +1,16 @@
 package config
 
 import (
+	"maps"
 	"runtime"
+	"slices"
 	"time"
 )
 
-// Defaults that other packages may want to refer to (e.g. in help text).
+// The defaults of every key live here and nowhere else: Load applies them,
+// and components that may get a Camera or Incidents not from Load (tests,
+// the eval) resolve it with ResolveCamera / ResolveIncidents instead of
+// keeping defaults of their own.
 const (
 	DefaultTimezone       = "UTC"
 	DefaultGatewayID      = "gw-1"
@@ -17,6 +22,36 @@ const (
 	DefaultEscalation     = "alerts/escalated"
 	DefaultDetectorInput  = 320
 	DefaultDetectorThresh = 0.35
+
+	DefaultReadBatch         = 100 * time.Millisecond
+	DefaultDetectFPS         = 5.0
+	DefaultDetectWidth       = 640
+	DefaultKeyframesWhenIdle = 30 * time.Second
+	DefaultSweep             = 10 * time.Second
+	DefaultMinArea           = 0.0005
+
+	DefaultMJPEGFPS     = 5.0
+	DefaultMJPEGWidth   = 640
+	DefaultMJPEGQuality = 75
+
+	DefaultOverstay         = 24 * time.Hour
+	DefaultVehicleRetention = 2160 * time.Hour // 90 days
+
+	DefaultDoorHeldOpen = 60 * time.Second
+	DefaultAccessWindow = 15 * time.Second
+
+	DefaultPlatformTimeout    = 10 * time.Second
+	DefaultInfluxBucket       = "lanewatch"
+	DefaultInfluxBufferPoints = 100000
+
+	DefaultEvidenceRetention = 720 * time.Hour // 30 days
+	DefaultEvidenceMaxBytes  = 2 * gib
+	DefaultPreRoll           = 10 * time.Second
+	DefaultPostRoll          = 10 * time.Second
+	DefaultOutboxMaxBytes    = 1 * gib
+
+	// DefaultCooldown is incidents.cooldown of a type the file does not list.
+	DefaultCooldown = 5 * time.Minute
 )
 
 const gib = 1 << 30
@@ -99,17 +134,17 @@ func applyDefaults(c *Config) {
 
 	setString(&c.Console.Listen, DefaultConsoleListen)
 	notifyDefaults(c)
-	setFloat(&c.Console.MJPEG.FPS, 5)
-	setInt(&c.Console.MJPEG.Width, 640)
-	setInt(&c.Console.MJPEG.Quality, 75)
+	setFloat(&c.Console.MJPEG.FPS, DefaultMJPEGFPS)
+	setInt(&c.Console.MJPEG.Width, DefaultMJPEGWidth)
+	setInt(&c.Console.MJPEG.Quality, DefaultMJPEGQuality)
 	c.Console.Limits, c.Console.Login = c.Console.Limits.WithDefaults(), c.Console.Login.WithDefaults()
 
 	if c.Platform != nil {
-		setDuration(&c.Platform.Timeout, 10*time.Second)
+		setDuration(&c.Platform.Timeout, DefaultPlatformTimeout)
 	}
 	if c.Influx != nil {
-		setString(&c.Influx.Bucket, "lanewatch")
-		setInt(&c.Influx.BufferPoints, 100000)
+		setString(&c.Influx.Bucket, DefaultInfluxBucket)
+		setInt(&c.Influx.BufferPoints, DefaultInfluxBufferPoints)
 	}
 	if c.Detector != nil {
 		setInt(&c.Detector.Input, DefaultDetectorInput)
@@ -118,68 +153,90 @@ func applyDefaults(c *Config) {
 	}
 
 	for i := range c.Cameras {
-		cam := &c.Cameras[i]
-		setString(&cam.Name, cam.ID)
-		setString(&cam.Transport, "tcp")
-		setDuration(&cam.ReadBatch, 100*time.Millisecond)
-		setFloat(&cam.Detect.FPS, 5)
-		setInt(&cam.Detect.Width, 640)
-		setDuration(&cam.Detect.KeyframesWhenIdle, 30*time.Second)
-		setDuration(&cam.Detect.Sweep, 10*time.Second)
-		setFloat(&cam.Detect.MinArea, 0.0005)
-		if cam.Tamper == nil {
-			on := true
-			cam.Tamper = &on
-		}
-		for j := range cam.Zones {
-			z := &cam.Zones[j]
-			setString(&z.Schedule, "always")
-			if len(z.Objects) == 0 {
-				z.Objects = append([]string(nil), defaultObjects[z.Rule]...)
-			}
-			setDuration(&z.Dwell, defaultDwell[z.Rule])
-			if z.Rule == "crowd" {
-				setInt(&z.MinCount, DefaultCrowdMinCount)
-			}
-		}
-		for j := range cam.Lines {
-			l := &cam.Lines[j]
-			setString(&l.Rule, "line_crossing")
-			setString(&l.Direction, "any")
-			setString(&l.Schedule, "always")
-			if len(l.Objects) == 0 {
-				l.Objects = append([]string(nil), defaultObjects["line_crossing"]...)
-			}
-		}
-		for j := range cam.Masks {
-			setString(&cam.Masks[j].Kind, "privacy")
-		}
+		applyCameraDefaults(&c.Cameras[i])
 	}
 	for i := range c.Gates {
 		g := &c.Gates[i]
 		setString(&g.Name, g.ID)
-		setDuration(&g.DoorHeldOpen, 60*time.Second)
-		setDuration(&g.AccessWindow, 15*time.Second)
+		setDuration(&g.DoorHeldOpen, DefaultDoorHeldOpen)
+		setDuration(&g.AccessWindow, DefaultAccessWindow)
 	}
 
-	setDuration(&c.Vehicles.Overstay, 24*time.Hour)
-	setDuration(&c.Vehicles.Retention, 2160*time.Hour)
+	setDuration(&c.Vehicles.Overstay, DefaultOverstay)
+	setDuration(&c.Vehicles.Retention, DefaultVehicleRetention)
 
-	if c.Incidents.Escalate == nil {
-		c.Incidents.Escalate = map[string]time.Duration{}
+	c.Incidents = ResolveIncidents(c.Incidents)
+
+	setDuration(&c.Evidence.Retention, DefaultEvidenceRetention)
+	setInt64(&c.Evidence.MaxBytes, DefaultEvidenceMaxBytes)
+	setDuration(&c.Evidence.PreRoll, DefaultPreRoll)
+	setDuration(&c.Evidence.PostRoll, DefaultPostRoll)
+
+	setInt64(&c.Outbox.MaxBytes, DefaultOutboxMaxBytes)
+	c.recordingDefaults()
+}
+
+// ResolveCamera returns c with every unset optional field at its default,
+// as Load leaves it; a camera from Load comes back unchanged. Its zone, line
+// and mask slices are copies: c is not modified.
+func ResolveCamera(c Camera) Camera {
+	c.Zones = slices.Clone(c.Zones)
+	c.Lines = slices.Clone(c.Lines)
+	c.Masks = slices.Clone(c.Masks)
+	applyCameraDefaults(&c)
+	return c
+}
+
+func applyCameraDefaults(cam *Camera) {
+	setString(&cam.Name, cam.ID)
+	setString(&cam.Transport, "tcp")
+	setDuration(&cam.ReadBatch, DefaultReadBatch)
+	setFloat(&cam.Detect.FPS, DefaultDetectFPS)
+	setInt(&cam.Detect.Width, DefaultDetectWidth)
+	setDuration(&cam.Detect.KeyframesWhenIdle, DefaultKeyframesWhenIdle)
+	setDuration(&cam.Detect.Sweep, DefaultSweep)
+	setFloat(&cam.Detect.MinArea, DefaultMinArea)
+	if cam.Tamper == nil {
+		on := true
+		cam.Tamper = &on
 	}
-	for sev, d := range DefaultEscalate {
-		if _, set := c.Incidents.Escalate[sev]; !set {
-			c.Incidents.Escalate[sev] = d
+	for j := range cam.Zones {
+		z := &cam.Zones[j]
+		setString(&z.Schedule, "always")
+		if len(z.Objects) == 0 {
+			z.Objects = append([]string(nil), defaultObjects[z.Rule]...)
+		}
+		setDuration(&z.Dwell, defaultDwell[z.Rule])
+		if z.Rule == "crowd" {
+			setInt(&z.MinCount, DefaultCrowdMinCount)
 		}
 	}
-	setString(&c.Incidents.EscalationTopic, DefaultEscalation)
+	for j := range cam.Lines {
+		l := &cam.Lines[j]
+		setString(&l.Rule, "line_crossing")
+		setString(&l.Direction, "any")
+		setString(&l.Schedule, "always")
+		if len(l.Objects) == 0 {
+			l.Objects = append([]string(nil), defaultObjects["line_crossing"]...)
+		}
+	}
+	for j := range cam.Masks {
+		setString(&cam.Masks[j].Kind, "privacy")
+	}
+}
 
-	setDuration(&c.Evidence.Retention, 720*time.Hour)
-	setInt64(&c.Evidence.MaxBytes, 2*gib)
-	setDuration(&c.Evidence.PreRoll, 10*time.Second)
-	setDuration(&c.Evidence.PostRoll, 10*time.Second)
-
-	setInt64(&c.Outbox.MaxBytes, 1*gib)
-	c.recordingDefaults()
+// ResolveIncidents returns in with the escalation delays of unlisted
+// severities and the escalation topic at their defaults, as Load leaves
+// them; the Escalate map is a copy.
+func ResolveIncidents(in Incidents) Incidents {
+	esc := make(map[string]time.Duration, len(DefaultEscalate)+len(in.Escalate))
+	maps.Copy(esc, in.Escalate)
+	for sev, d := range DefaultEscalate {
+		if _, set := esc[sev]; !set {
+			esc[sev] = d
+		}
+	}
+	in.Escalate = esc
+	setString(&in.EscalationTopic, DefaultEscalation)
+	return in
 }

@@ -16,13 +16,13 @@ import (
 
 func mjpegDefaults(c config.MJPEG) config.MJPEG {
 	if c.FPS <= 0 {
-		c.FPS = 5
+		c.FPS = config.DefaultMJPEGFPS
 	}
 	if c.Width <= 0 {
-		c.Width = 640
+		c.Width = config.DefaultMJPEGWidth
 	}
 	if c.Quality <= 0 || c.Quality > 100 {
-		c.Quality = 75
+		c.Quality = config.DefaultMJPEGQuality
 	}
 	return c
 }

@@ -49,10 +49,10 @@ type gridCell struct{ x, y, stride float32 }
 func NewDNN(cfg config.Detector) (*DNN, error) {
 	d := &DNN{kind: strings.ToLower(cfg.Kind), input: cfg.Input, threshold: float32(cfg.Threshold), nms: 0.45}
 	if d.input == 0 {
-		d.input = 320
+		d.input = config.DefaultDetectorInput
 	}
 	if d.threshold <= 0 {
-		d.threshold = 0.35
+		d.threshold = config.DefaultDetectorThresh
 	}
 	if d.input < 64 || d.input > 1280 || d.input%32 != 0 {
 		return nil, modelErr(cfg.Model, fmt.Sprintf("input %d: want a multiple of 32 in 64..1280", d.input), ErrFormat)

@@ -1,7 +1,9 @@
 package detect
 
 import (
+	"cmp"
 	"image"
+	"slices"
 
 	"gocv.io/x/gocv"
 )
@@ -81,6 +83,13 @@ func (h *HOG) Detect(frame gocv.Mat, roi image.Rectangle, out []Detection) ([]De
 	sz := image.Pt(int(float64(roi.Dx())*scale+0.5), int(float64(roi.Dy())*scale+0.5))
 	gocv.Resize(crop, &h.scaled, sz, 0, 0, gocv.InterpolationLinear)
 	rects := h.hog.DetectMultiScaleWithParams(h.scaled, 0, image.Pt(8, 8), image.Pt(8, 8), 1.05, 2, false)
+	// OpenCV collects the windows of its parallel scale passes in whatever
+	// order the threads finish, and the grouped boxes come out in that
+	// order; the tracker pairs detections greedily, so an unordered list
+	// made the same footage give different tracks from run to run.
+	slices.SortFunc(rects, func(a, b image.Rectangle) int {
+		return cmp.Or(cmp.Compare(a.Min.Y, b.Min.Y), cmp.Compare(a.Min.X, b.Min.X), cmp.Compare(a.Max.Y, b.Max.Y), cmp.Compare(a.Max.X, b.Max.X))
+	})
 	size := image.Pt(frame.Cols(), frame.Rows())
 	for _, r := range rects {
 		// The SVM window has a margin around the person: trim it for a tighter box.

@@ -216,6 +216,12 @@ var RealExpect = []Expect{{incidents.Intrusion, "path", 1.0, 10.5}}
 // RunReal runs a real clip (10 fps) at 5 fps analysed with det (nil: HOG).
 func RunReal(path string, det detect.Detector, name string) (ClipResult, []incidents.Signal, error) {
 	cr := ClipResult{Name: name, Note: "campus-walk-10s.mp4, hand-labelled zones: path (people), lawn and facade (nobody)"}
+	return runRealClip(path, RealCamera(), det, cr)
+}
+
+// runRealClip analyses a 10 fps clip read every second frame (5 fps
+// analysed, frames 200 ms apart) through the real loop with cam and det.
+func runRealClip(path string, cam config.Camera, det detect.Detector, cr ClipResult) (ClipResult, []incidents.Signal, error) {
 	fr, err := ReadClip(path, 2, 0)
 	if err != nil {
 		if det != nil {
@@ -225,7 +231,7 @@ func RunReal(path string, det detect.Detector, name string) (ClipResult, []incid
 	}
 	defer CloseAll(fr)
 	col := &collector{}
-	l := &analytics.Loop{Camera: RealCamera(), Detector: det, Raiser: col}
+	l := &analytics.Loop{Camera: cam, Detector: det, Raiser: col}
 	defer l.Close()
 	start := time.Now()
 	for i, f := range fr {

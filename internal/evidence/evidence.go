@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanewatch/lanewatch/internal/config"
 )
 
 var (
@@ -28,8 +30,8 @@ const (
 	SnapshotFile = "snapshot.jpg"
 	ClipFile     = "clip.mp4"
 
-	defaultRetention = 30 * 24 * time.Hour
-	defaultMaxBytes  = 2 << 30
+	defaultRetention = config.DefaultEvidenceRetention
+	defaultMaxBytes  = config.DefaultEvidenceMaxBytes
 )
 
 // ids become directory names and come from URLs: nothing that could climb

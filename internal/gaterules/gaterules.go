@@ -25,8 +25,8 @@ import (
 
 // Defaults for zero values in config.Gate.
 const (
-	DefaultAccessWindow = 15 * time.Second
-	DefaultDoorHeldOpen = 60 * time.Second
+	DefaultAccessWindow = config.DefaultAccessWindow
+	DefaultDoorHeldOpen = config.DefaultDoorHeldOpen
 	// blacklistRepeat: repeated reads of a watch-list plate at one gate within
 	// this are one sighting (a waiting car is read many times a second).
 	blacklistRepeat = 60 * time.Second

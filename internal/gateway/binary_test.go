@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,34 +18,9 @@ import (
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // lanewatchBinary builds cmd/lanewatch once for the tests that need the real
 // process (signals, kill -9).
-func lanewatchBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lanewatch-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "lanewatch")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/lanewatch")
-		cmd.Dir = testenv.RepoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func lanewatchBinary(t *testing.T) string { return testenv.LanewatchBinary(t) }
 
 type proc struct {
 	cmd *exec.Cmd

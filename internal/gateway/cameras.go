@@ -90,7 +90,7 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		}
 		c.loop = &analytics.Loop{Camera: cc, Location: g.Config.Location(), Source: c.latest, Detector: det,
 			Raiser: g.Incidents, OnMotion: c.analysed().SetMotion, OnAnalyzed: c.analysed().MarkAnalyzed,
-			Logger: g.log.With("component", "analytics")}
+			Logger: g.log.With("component", "analytics"), Registerer: g.Registry}
 		cs.list = append(cs.list, c)
 		cs.byID[cc.ID] = c
 	}
@@ -188,7 +188,7 @@ func (cs *Cameras) publishLoop(ctx context.Context) {
 			cs.publish(st)
 			if w := cs.g.Influx; w != nil {
 				as := c.loop.Stats()
-				w.Camera(c.cfg.ID, st.FPSIn, st.FPSDecoded, st.FPSAnalyzed, 0, as.DetectMS, st.Reconnects, st.State != "offline", time.Now())
+				w.Camera(c.cfg.ID, st.FPSIn, st.FPSDecoded, st.FPSAnalyzed, st.DecodeMS, as.DetectMS, st.Reconnects, st.State != "offline", time.Now())
 			}
 		}
 	}

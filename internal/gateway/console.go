@@ -22,7 +22,8 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"), SessionPath: g.path("sessions.db"),
 		MaxFailures: c.Login.MaxFailures, FailureWindow: c.Login.Window, SessionIdle: c.Login.SessionIdle,
 		FloodFailures: c.Login.FloodFailures, FloodInterval: c.Login.FloodInterval,
-		Logger: g.log.With("component", "auth"), Registerer: g.Registry})
+		AuditRetention: g.Config.Vehicles.Retention,
+		Logger:         g.log.With("component", "auth"), Registerer: g.Registry})
 	if err != nil {
 		return err
 	}
@@ -30,6 +31,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	// Closed after the console (closers run last-registered first): the
 	// session store is a bbolt file that the next start must be able to lock.
 	g.onClose("auth", a.Close)
+	g.goRun("audit rotation", func() error { g.rotateAudit(ctx, a); return nil })
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},

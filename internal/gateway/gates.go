@@ -94,7 +94,11 @@ func (g *Gateway) onPassage(p vehicles.Passage) {
 		})
 	}
 	if g.Influx != nil {
-		g.Influx.Passage(p)
+		// Plates are personal data: InfluxDB gets the keyed pseudonym
+		// unless the plate is on the watch list.
+		ip := p
+		ip.Plate = g.Vehicles.PlateOutside(p.Plate)
+		g.Influx.Passage(ip)
 	}
 }
 

@@ -100,7 +100,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	err := g.start(runCtx)
 	if err == nil {
-		g.log.Info("lanewatch running", "site", g.Config.Site.ID, "gateway", g.Config.GatewayID,
+		g.log.Info("lanewatch running", "site", g.Config.Site.ID, "site_name", g.Config.Site.Name, "gateway", g.Config.GatewayID,
 			"console", g.consoleAddr(), "cameras", len(g.Config.Cameras), "gates", len(g.Config.Gates))
 		if g.Started != nil {
 			g.Started(g)
@@ -278,7 +278,7 @@ func (g *Gateway) startEvidence(ctx context.Context) error {
 
 func (g *Gateway) startIncidents(ctx context.Context) error {
 	eng, err := incidents.New(incidents.EngineConfig{Site: g.Config.Site.ID, Incidents: g.Config.Incidents, DataDir: g.Config.DataDir,
-		Evidence: g.Evidence, Logger: g.log, Registerer: g.Registry})
+		Evidence: g.Evidence, Logger: g.log, Registerer: g.Registry, PlateRetention: g.Config.Vehicles.Retention})
 	if err != nil {
 		return err
 	}

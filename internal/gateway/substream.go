@@ -52,6 +52,7 @@ func (c *cam) status() camera.Status {
 	sub := c.sub.Status()
 	st := main
 	st.FPSDecoded, st.FPSAnalyzed, st.LastFrameAt = sub.FPSDecoded, sub.FPSAnalyzed, sub.LastFrameAt
+	st.DecodeMS = sub.DecodeMS // with a sub-stream only it is decoded
 	st.FramesDecoded, st.FramesSkipped, st.FramesDropped = sub.FramesDecoded, sub.FramesSkipped, sub.FramesDropped
 	st.DecodeErrors += sub.DecodeErrors
 	st.PacketsLost += sub.PacketsLost

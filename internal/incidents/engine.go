@@ -26,9 +26,6 @@ var (
 	ErrClosed            = errors.New("incident engine closed")
 )
 
-// DefaultCooldown is the quiet time after which a repeat opens a new incident.
-const DefaultCooldown = 5 * time.Minute
-
 // foldInterval bounds fold updates to subscribers: at most one change per
 // second per incident, so a rule firing at 5 fps does not flood MQTT and the
 // platform with near-identical tickets.
@@ -58,14 +55,6 @@ var DefaultSeverity = map[Type]Severity{
 	VehicleOverstay:    Low,
 }
 
-// DefaultEscalate is how long an incident of a severity may stay unacknowledged
-// before it escalates; low never escalates.
-var DefaultEscalate = map[Severity]time.Duration{
-	Critical: 2 * time.Minute,
-	High:     5 * time.Minute,
-	Medium:   15 * time.Minute,
-}
-
 var sevRank = map[Severity]int{Low: 1, Medium: 2, High: 3, Critical: 4}
 
 // SnapshotStore keeps the JPEG of an incident; internal/evidence implements it.
@@ -84,6 +73,10 @@ type EngineConfig struct {
 	// default 365 days. Keep it above a few days: the MQTT state clearing
 	// after restarts reads resolved incidents of the last 14 days.
 	Retention time.Duration
+	// PlateRetention (vehicles.retention): incidents with a plate last
+	// updated longer ago are deleted when resolved, their plate blanked when
+	// not; 0 keeps plates as long as the incident.
+	PlateRetention time.Duration
 	// Evidence stores snapshots from Signal.Snapshot; nil: snapshots are dropped.
 	Evidence   SnapshotStore
 	Logger     *slog.Logger
@@ -199,6 +192,9 @@ func New(cfg EngineConfig) (*Engine, error) {
 			return nil, fmt.Errorf("incidents: severity of %s: unknown severity %q", t, s)
 		}
 	}
+	// One source of defaults: a config not from config.Load (tests) gets
+	// the escalation delays Load would give it.
+	cfg.Incidents = config.ResolveIncidents(cfg.Incidents)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
@@ -422,11 +418,14 @@ func (e *Engine) ticker() {
 	}
 }
 
-func (e *Engine) cooldown(t Type) time.Duration {
-	if d, ok := e.cfg.Incidents.Cooldown[string(t)]; ok && d > 0 {
+func (e *Engine) cooldown(s Signal) time.Duration {
+	if s.Cooldown > 0 {
+		return s.Cooldown
+	}
+	if d, ok := e.cfg.Incidents.Cooldown[string(s.Type)]; ok && d > 0 {
 		return d
 	}
-	return DefaultCooldown
+	return config.DefaultCooldown
 }
 
 func (e *Engine) severity(t Type) Severity {
@@ -440,10 +439,7 @@ func (e *Engine) severity(t Type) Severity {
 }
 
 func (e *Engine) escalateAfter(s Severity) time.Duration {
-	if d, ok := e.cfg.Incidents.Escalate[string(s)]; ok {
-		return d // 0 disables
-	}
-	return DefaultEscalate[s]
+	return e.cfg.Incidents.Escalate[string(s)] // resolved in New; 0 (and low) never
 }
 
 func (e *Engine) handle(s Signal) {
@@ -466,7 +462,7 @@ func (e *Engine) handle(s Signal) {
 		}
 		return
 	}
-	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s.Type) {
+	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s) {
 		e.fold(l, s, now)
 		return
 	}
@@ -673,6 +669,9 @@ func (e *Engine) prune() {
 		e.log.Error("pruning old incidents", "err", err)
 	} else if n > 0 {
 		e.log.Info("old incidents pruned", "count", n, "resolved_before", cutoff)
+	}
+	if del, blank := e.prunePlates(e.now()); del+blank > 0 {
+		e.log.Info("plates past vehicles.retention removed from incidents", "deleted", del, "blanked", blank)
 	}
 }
 

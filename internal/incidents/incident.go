@@ -121,6 +121,9 @@ type Signal struct {
 	// Clear says the condition is over (a camera back online); the engine may
 	// resolve the incident automatically.
 	Clear bool
+	// Cooldown, when positive, replaces incidents.cooldown of the type for
+	// folding this signal: a zone's own cooldown (zones[].cooldown).
+	Cooldown time.Duration
 }
 
 // Raiser takes rule hits. The engine implements it; rules depend only on this.

@@ -34,7 +34,7 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultBufferPoints  = 100000
+	DefaultBufferPoints  = config.DefaultInfluxBufferPoints
 	DefaultBatchPoints   = 500
 	DefaultFlushInterval = time.Second
 	DefaultRetryMin      = time.Second

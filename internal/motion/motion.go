@@ -61,7 +61,7 @@ func (c Config) withDefaults() Config {
 		c.Width = 320
 	}
 	if c.MinArea <= 0 {
-		c.MinArea = 0.0005
+		c.MinArea = config.DefaultMinArea
 	}
 	if c.LightChangeFraction <= 0 {
 		c.LightChangeFraction = 0.4

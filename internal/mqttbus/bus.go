@@ -6,6 +6,8 @@ package mqttbus
 import (
 	"context"
 	"strings"
+
+	"github.com/lanewatch/lanewatch/internal/config"
 )
 
 // Message is one received MQTT message.
@@ -62,7 +64,7 @@ func (t Topics) GatewayStatus(gw string) string { return t.base() + "/gateway/" 
 // Escalations is the extra topic that escalated incidents go to (below the site prefix).
 func (t Topics) Escalations(sub string) string {
 	if sub == "" {
-		sub = "alerts/escalated"
+		sub = config.DefaultEscalation
 	}
 	return t.base() + "/" + strings.Trim(sub, "/")
 }

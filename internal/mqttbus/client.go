@@ -653,7 +653,7 @@ func FromConfig(c *config.Config, embeddedURL string) Config {
 	}
 	prefix := c.MQTT.TopicPrefix
 	if prefix == "" {
-		prefix = "lanewatch"
+		prefix = config.DefaultTopicPrefix
 	}
 	return Config{
 		Broker:    url,

@@ -24,7 +24,7 @@ import (
 // MaxSnapshot is the largest snapshot carried inside a ticket (before base64).
 const MaxSnapshot = 256 << 10
 
-const defaultTimeout = 10 * time.Second
+const defaultTimeout = config.DefaultPlatformTimeout
 
 // Config configures Open.
 type Config struct {

@@ -28,6 +28,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/config"
 )
 
 // Typed errors callers branch on (errors.Is).
@@ -39,7 +41,7 @@ var (
 )
 
 const (
-	defaultMaxBytes = 1 << 30
+	defaultMaxBytes = config.DefaultOutboxMaxBytes
 	defaultWorkers  = 8
 	maxResponse     = 4 << 10
 	// maxRetryAfter bounds what a platform may ask us to wait, so a bogus

@@ -43,17 +43,6 @@ const (
 	RuleFallingObject   = string(incidents.FallingObject)
 )
 
-// Default dwell times per zone rule, and the crowd size.
-var (
-	DefaultDwell = map[string]time.Duration{
-		RuleIntrusion:       time.Second,
-		RuleLoitering:       time.Minute,
-		RuleCrowd:           5 * time.Second,
-		RuleFireLaneBlocked: 2 * time.Minute,
-	}
-	DefaultCrowd = 5
-)
-
 // Frame is what the rules see of one analysed frame.
 type Frame struct {
 	At          time.Time
@@ -139,6 +128,9 @@ func New(cam config.Camera, r incidents.Raiser, opt Options) (*Engine, error) {
 	if opt.Location == nil {
 		opt.Location = time.UTC
 	}
+	// One source of defaults: a camera not from config.Load (tests, the
+	// eval) gets the same ones.
+	cam = config.ResolveCamera(cam)
 	e := &Engine{cam: cam, raiser: r, opt: opt, log: opt.Logger}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -195,24 +187,16 @@ func (e *Engine) compileZone(z config.Zone) (*zoneRule, error) {
 	if len(z.Polygon) < 3 {
 		return nil, &ConfigError{e.cam.ID, item, "polygon needs at least 3 points"}
 	}
+	// z is resolved (config.ResolveCamera in New): dwell, objects and
+	// min_count are the values to use, defaults included.
 	zr := &zoneRule{z: z, objects: z.Objects, dwell: z.Dwell, since: map[int]time.Time{}, seen: map[int]bool{}}
-	def, ok := DefaultDwell[z.Rule]
-	switch {
-	case ok:
-	case z.Rule == RuleFallingObject:
+	switch z.Rule {
+	case RuleIntrusion, RuleLoitering, RuleCrowd, RuleFireLaneBlocked:
+	case RuleFallingObject:
 		zr.falls = track.New(track.Config{MinHits: 2, MaxAge: 2, MaxDist: 0.15, TrailLen: 16, HoldFor: -1})
 		zr.fallen = map[int]bool{}
 	default:
 		return nil, &ConfigError{e.cam.ID, item, fmt.Sprintf("unknown rule %q", z.Rule)}
-	}
-	if zr.dwell <= 0 {
-		zr.dwell = def
-	}
-	if len(zr.objects) == 0 {
-		zr.objects = []string{detect.Person}
-		if z.Rule == RuleFireLaneBlocked {
-			zr.objects = []string{detect.Vehicle}
-		}
 	}
 	if z.Rule == RuleFireLaneBlocked {
 		zr.anchor = map[int][3]float64{}
@@ -281,6 +265,14 @@ func (e *Engine) due(last *time.Time) bool {
 
 func (e *Engine) raise(s incidents.Signal, objs []incidents.Object) {
 	s.At = e.now
+	if s.Source.Zone != "" {
+		for _, zr := range e.zones {
+			if zr.z.ID == s.Source.Zone {
+				s.Cooldown = zr.z.Cooldown // zones[].cooldown: 0 keeps incidents.cooldown of the type
+				break
+			}
+		}
+	}
 	if len(objs) > 0 {
 		s.Objects = slices.Clone(objs)
 	}
@@ -408,11 +400,7 @@ func (e *Engine) crowd(zr *zoneRule, f Frame, active bool) {
 		}
 	}
 	e.objBuf = objs
-	want := zr.z.MinCount
-	if want <= 0 {
-		want = DefaultCrowd
-	}
-	if len(objs) < want {
+	if len(objs) < zr.z.MinCount {
 		zr.crowdAt = time.Time{}
 		return
 	}

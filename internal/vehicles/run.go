@@ -8,7 +8,8 @@ import (
 // Run does the periodic work until ctx ends: the residents file is polled for
 // changes every ResidentsPoll (fsnotify is not a dependency, and a poll also
 // survives editors that replace the file), overstays are checked every
-// minute, and plates past retention are pseudonymised daily.
+// minute, expired visitors pruned every minute, and plates past retention
+// are pseudonymised daily.
 func (l *Log) Run(ctx context.Context) error {
 	poll := time.NewTicker(l.cfg.ResidentsPoll)
 	defer poll.Stop()
@@ -25,6 +26,9 @@ func (l *Log) Run(ctx context.Context) error {
 			l.reloadResidents(false)
 		case <-minute.C:
 			l.CheckOverstay(l.cfg.Now())
+			if _, err := l.PruneVisitors(l.cfg.Now()); err != nil {
+				l.log.Error("pruning expired visitors failed", "err", err)
+			}
 		case <-day.C:
 			if _, err := l.Pseudonymise(l.cfg.Now()); err != nil {
 				l.log.Error("pseudonymising old passages failed", "err", err)

@@ -27,7 +27,6 @@ package vehicles
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -52,8 +51,8 @@ import (
 
 // Defaults for zero values in Config and config.Vehicles.
 const (
-	DefaultOverstay      = 24 * time.Hour
-	DefaultRetention     = 2160 * time.Hour
+	DefaultOverstay      = config.DefaultOverstay
+	DefaultRetention     = config.DefaultVehicleRetention
 	DefaultDedupWindow   = 60 * time.Second
 	DefaultConfirmWindow = 10 * time.Second
 	DefaultResidentsPoll = 5 * time.Second
@@ -243,6 +242,13 @@ func Open(cfg Config) (*Log, error) {
 		db.Close()
 		return nil, err
 	}
+	if l.secret, err = l.loadKey(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if _, err := l.PruneVisitors(cfg.Now()); err != nil {
+		l.log.Error("pruning expired visitors failed", "err", err)
+	}
 	l.reloadResidents(true)
 	if _, err := l.Pseudonymise(cfg.Now()); err != nil {
 		l.log.Error("pseudonymising old passages failed", "err", err)
@@ -284,25 +290,13 @@ func (l *Log) registerMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// load creates the buckets and the pseudonymisation secret and reads the
-// inside set and the visitors into memory.
+// load creates the buckets and reads the inside set and the visitors into
+// memory.
 func (l *Log) load() error {
 	return l.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketPassages, bucketInside, bucketVisitors, bucketEventIDs, bucketEventIDsByTime} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("vehicles: create bucket %s: %w", b, err)
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if s := meta.Get(keySecret); len(s) == 32 {
-			l.secret = append([]byte(nil), s...)
-		} else {
-			l.secret = make([]byte, 32)
-			if _, err := rand.Read(l.secret); err != nil {
-				return fmt.Errorf("vehicles: secret: %w", err)
-			}
-			if err := meta.Put(keySecret, l.secret); err != nil {
-				return err
 			}
 		}
 		if err := tx.Bucket(bucketInside).ForEach(func(k, v []byte) error {
