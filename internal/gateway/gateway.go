@@ -62,6 +62,7 @@ type Gateway struct {
 	Cameras   *Cameras
 
 	gateRules *gaterules.Rules
+	disk      *diskHealth
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -187,6 +188,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"vehicles", g.startVehicles},
 		{"gate rules", g.startGateRules},
 		{"cameras", g.startCameras},
+		{"disk health", g.startDiskHealth},
 		{"console", g.startConsole},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},

@@ -24,6 +24,12 @@ var (
 	ErrNotFound          = errors.New("incident not found")
 	ErrInvalidTransition = errors.New("invalid incident state transition")
 	ErrClosed            = errors.New("incident engine closed")
+	// ErrNotStored: the change is in memory (and was published) but
+	// incidents.db could not take it (disk full, I/O error). The engine
+	// writes it again every 200 ms until it succeeds; a process that dies
+	// before then loses it, so sensor events that raised it are not
+	// acknowledged to the broker meanwhile.
+	ErrNotStored = errors.New("incident not stored")
 )
 
 // DefaultCooldown is the quiet time after which a repeat opens a new incident.
@@ -162,6 +168,10 @@ type Engine struct {
 	mu    sync.Mutex
 	live  map[string]*live // every incident not yet resolved
 	byKey map[string]*live // newest incident per folding key
+	// unsaved holds incidents whose latest version incidents.db refused;
+	// flushLocked writes them again. storeErr is the last such failure.
+	unsaved  map[string]*live
+	storeErr error
 	subs  map[*subscriber]struct{}
 	// openIDs mirrors the keys of live for IsOpen, which must not take mu: the
 	// evidence store calls it while the engine holds mu to save a snapshot.
@@ -214,6 +224,7 @@ func New(cfg EngineConfig) (*Engine, error) {
 		sigs:     make(chan queued, signalQueue),
 		live:     map[string]*live{},
 		byKey:    map[string]*live{},
+		unsaved:  map[string]*live{},
 		subs:     map[*subscriber]struct{}{},
 		stop:     make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -330,6 +341,7 @@ func (e *Engine) Raise(s Signal) {
 type queued struct {
 	Signal
 	done chan struct{}
+	err  *error // set before done is closed
 }
 
 // RaiseWait hands s to the engine like Raise and returns once it is handled:
@@ -340,7 +352,7 @@ type queued struct {
 // if ctx ends first (the signal may still be handled) or ErrClosed after
 // Close.
 func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
-	q := queued{Signal: s, done: make(chan struct{})}
+	q := queued{Signal: s, done: make(chan struct{}), err: new(error)}
 	select {
 	case <-e.stop:
 		return ErrClosed
@@ -355,7 +367,7 @@ func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
 	}
 	select {
 	case <-q.done:
-		return nil
+		return *q.err
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-e.loopDone:
@@ -363,7 +375,7 @@ func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
 		// not have taken it.
 		select {
 		case <-q.done:
-			return nil
+			return *q.err
 		default:
 			return ErrClosed
 		}
@@ -394,8 +406,42 @@ func (e *Engine) loop() {
 func (e *Engine) handleQueued(q queued) {
 	e.handle(q.Signal)
 	if q.done != nil {
+		// Waiters are told whether everything is on disk, not only this
+		// signal's incident: simpler, and on one disk they fail together.
+		*q.err = e.Flush()
 		close(q.done)
 	}
+}
+
+// Flush writes the incidents incidents.db refused before; nil when every
+// change is on disk, else an error wrapping ErrNotStored.
+func (e *Engine) Flush() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.flushLocked()
+}
+
+func (e *Engine) flushLocked() error {
+	for id, l := range e.unsaved {
+		if err := e.persist(l); err != nil {
+			e.storeErr = err
+			return fmt.Errorf("%w: %d incidents waiting (%s first): %w", ErrNotStored, len(e.unsaved), id, err)
+		}
+		delete(e.unsaved, id)
+		e.log.Info("incident stored after an earlier failure", "id", id)
+	}
+	e.storeErr = nil
+	return nil
+}
+
+// StoreErr is nil when every change is on disk; else the last write error.
+func (e *Engine) StoreErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.unsaved) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d incidents waiting: %w", ErrNotStored, len(e.unsaved), e.storeErr)
 }
 
 func (e *Engine) ticker() {
@@ -573,7 +619,11 @@ func (e *Engine) emit(l *live, kind ChangeKind, now time.Time) {
 	l.lastNotified = now
 	if err := e.persist(l); err != nil {
 		e.m.errors.Inc()
-		e.log.Error("persisting incident", "id", l.inc.ID, "err", err)
+		e.log.Error("persisting incident; kept in memory and written again when the disk takes it", "id", l.inc.ID, "err", err)
+		e.unsaved[l.inc.ID] = l
+		e.storeErr = err
+	} else {
+		delete(e.unsaved, l.inc.ID)
 	}
 	c := Change{Kind: kind, Incident: cloneIncident(l.inc)}
 	for s := range e.subs {
@@ -615,6 +665,9 @@ func (e *Engine) sweep() {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Incidents raised while the disk was full go to disk once it has
+	// room again, also those no sensor event waits for (cameras).
+	_ = e.flushLocked()
 	ls := make([]*live, 0, len(e.live))
 	for _, l := range e.live {
 		ls = append(ls, l)
@@ -690,7 +743,13 @@ func (e *Engine) transition(id, by, note string, to State, kind ChangeKind) (Inc
 	if err != nil {
 		return Incident{}, err
 	}
-	return e.setState(l, to, kind, by, note, now), nil
+	inc := e.setState(l, to, kind, by, note, now)
+	if _, bad := e.unsaved[id]; bad {
+		// Applied and kept, but not yet on disk: the caller must not
+		// report success (it is written when the disk takes it).
+		return inc, fmt.Errorf("%w: %s: %w", ErrNotStored, id, e.storeErr)
+	}
+	return inc, nil
 }
 
 // setState records who moved l to state to; the resolution is recorded like
@@ -866,6 +925,9 @@ func (e *Engine) Close() error {
 		if l.dirty {
 			e.emit(l, Folded, now)
 		}
+	}
+	if err := e.flushLocked(); err != nil {
+		e.log.Error("incidents lost at shutdown: incidents.db refused them", "err", err)
 	}
 	e.closed = true
 	subs := e.subs

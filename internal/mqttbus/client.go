@@ -443,7 +443,7 @@ func (c *Client) PublishAsync(topic string, retained bool, payload []byte, done 
 // one at a time, in order, on a goroutine of their own; each is
 // acknowledged after h returned.
 func (c *Client) Subscribe(filter string, h Handler) error {
-	return c.subscribe(filter, func(ms []Message) { h(ms[0]) }, 1)
+	return c.subscribe(filter, func(ms []Message) error { h(ms[0]); return nil }, 1)
 }
 
 // SubscribeBatch is Subscribe for handlers that take several messages at
@@ -529,7 +529,15 @@ func (c *Client) worker(s *subscription) {
 			for _, m := range batch {
 				msgs = append(msgs, Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
 			}
-			c.handle(s, msgs)
+			if err := c.handle(s, msgs); err != nil {
+				// Not acknowledged: the broker keeps the batch and sends it
+				// again with the next session.
+				c.metrics.handlerErrors.Inc()
+				c.log.Error("MQTT handler could not keep its messages; left unacknowledged for the broker to resend",
+					"filter", s.filter, "messages", len(msgs), "err", err)
+				clear(batch)
+				continue
+			}
 			// Acknowledged only now, in arrival order: a message whose
 			// batch was not handled completely is sent again.
 			for i, m := range batch {
@@ -567,14 +575,17 @@ func (c *Client) Detach(filter string) {
 
 // handle runs one handler call; a panicking handler must not take the
 // subscription (and with it every later gate event) down.
-func (c *Client) handle(s *subscription, ms []Message) {
+// A panic is acknowledged like a success: sent again, the same message
+// would panic again.
+func (c *Client) handle(s *subscription, ms []Message) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.metrics.handlerPanics.Inc()
 			c.log.Error("MQTT handler panicked", "filter", s.filter, "topic", ms[0].Topic, "messages", len(ms), "panic", r)
+			err = nil
 		}
 	}()
-	s.h(ms)
+	return s.h(ms)
 }
 
 func (c *Client) isRunning() bool {
@@ -630,7 +641,7 @@ func (c *Client) waitWorkers() {
 
 type metrics struct {
 	published, publishErrors, publishQueued, reconnects, handlerPanics prometheus.Counter
-	storeErrors                                                        prometheus.Counter
+	storeErrors, handlerErrors                                         prometheus.Counter
 	received                                                           *prometheus.CounterVec
 	connected                                                          prometheus.Gauge
 }
@@ -652,6 +663,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lanewatch_mqttbus_handler_panics_total", Help: "Subscription handlers that panicked."}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lanewatch_mqttbus_store_errors_total", Help: "Failed operations of the in-flight store under data_dir/mqtt-store (disk full, I/O errors, damaged files)."}),
+		handlerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_handler_errors_total", Help: "Handler calls that returned an error; their messages were not acknowledged."}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lanewatch_mqttbus_received_total", Help: "Messages received per subscription filter."}, []string{"filter"}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -663,6 +676,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.reconnects = register(reg, m.reconnects)
 	m.handlerPanics = register(reg, m.handlerPanics)
 	m.storeErrors = register(reg, m.storeErrors)
+	m.handlerErrors = register(reg, m.handlerErrors)
 	m.received = register(reg, m.received)
 	m.connected = register(reg, m.connected)
 	return m

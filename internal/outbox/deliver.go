@@ -519,7 +519,7 @@ func (s *schedule) Pop() any {
 type metrics struct {
 	pending, dead, full, bytes prometheus.Gauge
 	delivered, retried         prometheus.Counter
-	rejected                   prometheus.Counter
+	rejected, storeErrors      prometheus.Counter
 	latency                    prometheus.Histogram
 }
 
@@ -541,11 +541,13 @@ func (o *Outbox) initMetrics(reg prometheus.Registerer) error {
 		delivered: c("lanewatch_outbox_delivered_total", "Tickets the platform accepted (2xx or 409)."),
 		retried:   c("lanewatch_outbox_retried_total", "Failed attempts that will be retried."),
 		rejected:  c("lanewatch_outbox_rejected_total", "Tickets refused because the outbox was full."),
+		storeErrors: c("lanewatch_outbox_store_errors_total",
+			"Tickets outbox.db could not take (disk full, I/O error); retried until stored."),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lanewatch_outbox_delivery_latency_seconds",
 			Help:    "From enqueue to the platform's acceptance.",
 			Buckets: []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 1800, 3600, 21600}}),
 	}
-	for _, col := range []prometheus.Collector{o.m.pending, o.m.dead, o.m.full, o.m.bytes, o.m.delivered, o.m.retried, o.m.rejected, o.m.latency} {
+	for _, col := range []prometheus.Collector{o.m.pending, o.m.dead, o.m.full, o.m.bytes, o.m.delivered, o.m.retried, o.m.rejected, o.m.storeErrors, o.m.latency} {
 		if err := reg.Register(col); err != nil {
 			return fmt.Errorf("outbox: register metrics: %w", err)
 		}

@@ -37,9 +37,12 @@ import (
 // Typed errors callers branch on (errors.Is).
 var (
 	// ErrFull: the outbox reached its size cap; the ticket was not accepted.
-	ErrFull     = errors.New("outbox full")
-	ErrClosed   = errors.New("outbox closed")
-	ErrNotFound = errors.New("no such dead-lettered ticket")
+	ErrFull   = errors.New("outbox full")
+	ErrClosed = errors.New("outbox closed")
+	// ErrNotStored: outbox.db refused the ticket (disk full, I/O error);
+	// nothing of it was kept. Follow retries these.
+	ErrNotStored = errors.New("ticket not stored")
+	ErrNotFound  = errors.New("no such dead-lettered ticket")
 )
 
 // MaxSnapshot is the largest snapshot carried inside a ticket (before base64).
@@ -133,6 +136,7 @@ type Outbox struct {
 	// lastRetryLog rate-limits the warning about failed attempts.
 	lastRetryLog time.Time
 	closed       bool
+	storeErr     error // see StoreErr
 	started      bool
 
 	wake       chan struct{}
@@ -411,7 +415,7 @@ func (o *Outbox) EnqueueBatch(items []Item) error {
 	defer o.mu.Unlock()
 	if err != nil {
 		o.used -= total
-		return fmt.Errorf("outbox: store ticket: %w", err)
+		return fmt.Errorf("outbox: %w: %w", ErrNotStored, err)
 	}
 	for _, p := range ps {
 		if p.replaced >= 0 {
