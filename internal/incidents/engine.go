@@ -172,7 +172,7 @@ type Engine struct {
 	// flushLocked writes them again. storeErr is the last such failure.
 	unsaved  map[string]*live
 	storeErr error
-	subs  map[*subscriber]struct{}
+	subs     map[*subscriber]struct{}
 	// openIDs mirrors the keys of live for IsOpen, which must not take mu: the
 	// evidence store calls it while the engine holds mu to save a snapshot.
 	openIDs sync.Map
