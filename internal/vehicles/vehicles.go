@@ -40,6 +40,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -140,6 +141,10 @@ type Log struct {
 	OnPassage func(Passage)
 	// OnOverstay is called once per vehicle inside longer than the overstay limit.
 	OnOverstay func(InsideVehicle)
+
+	// lastErrLog (unix ns) keeps a failing disk to one ERROR line per
+	// errLogEvery; the caller retries much more often.
+	lastErrLog atomic.Int64
 
 	cfg       Config
 	log       *slog.Logger
@@ -365,6 +370,15 @@ const pruneEvery = time.Second
 // maxPrunePerBatch bounds the expired event ids removed in one transaction.
 const maxPrunePerBatch = 4096
 
+const errLogEvery = 10 * time.Second
+
+func (l *Log) logStoreErr(events int, err error) {
+	now := time.Now().UnixNano()
+	if last := l.lastErrLog.Load(); now-last >= int64(errLogEvery) && l.lastErrLog.CompareAndSwap(last, now) {
+		l.log.Error("gate events not stored (at most one line every 10 s)", "events", events, "err", err)
+	}
+}
+
 // Handle takes one accepted gate event; it is HandleBatch of one event.
 func (l *Log) Handle(ev sensors.Event) { _ = l.HandleBatch([]sensors.Event{ev}) }
 
@@ -401,7 +415,7 @@ func (l *Log) HandleBatch(evs []sensors.Event) error {
 	tx, err := l.db.Begin(true)
 	if err != nil {
 		l.mu.Unlock()
-		l.log.Error("gate events not stored", "events", len(evs), "err", err)
+		l.logStoreErr(len(evs), err)
 		return fmt.Errorf("vehicles: store gate events: %w", err)
 	}
 	b := &batch{tx: tx, now: l.cfg.Now()}
@@ -419,7 +433,7 @@ func (l *Log) HandleBatch(evs []sensors.Event) error {
 			b.undo[i]()
 		}
 		l.mu.Unlock()
-		l.log.Error("gate events not stored", "events", len(evs), "first_gate", evs[0].Gate, "err", err)
+		l.logStoreErr(len(evs), err)
 		return fmt.Errorf("vehicles: store gate events: %w", err)
 	}
 	// Pruning walks both maps; at thousands of passages a second doing it
