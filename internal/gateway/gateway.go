@@ -176,6 +176,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		fn   func(context.Context) error
 	}{
 		{"demo camera simulator", g.startCamsim},
+		{"broker store check", g.checkBrokerStore},
 		{"mqtt", g.startMQTT},
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},

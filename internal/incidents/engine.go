@@ -17,6 +17,8 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/storecheck"
 )
 
 // Typed errors callers branch on (errors.Is).
@@ -212,7 +214,7 @@ func New(cfg EngineConfig) (*Engine, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(cfg.DataDir, "incidents.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := storecheck.OpenBolt(filepath.Join(cfg.DataDir, "incidents.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("incidents: open store: %w", err)
 	}

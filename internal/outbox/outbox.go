@@ -32,6 +32,8 @@ import (
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/storecheck"
 )
 
 // Typed errors callers branch on (errors.Is).
@@ -210,7 +212,7 @@ func Open(cfg Config) (*Outbox, error) {
 	}
 	// bbolt's default NoSync=false: every commit is fsynced, which is what
 	// makes an accepted ticket survive kill -9 and power loss.
-	o.db, err = bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	o.db, err = storecheck.OpenBolt(cfg.Path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open %s: %w", cfg.Path, err)
 	}

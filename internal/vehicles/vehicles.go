@@ -46,6 +46,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lanewatch/lanewatch/internal/storecheck"
+
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/plate"
 	"github.com/lanewatch/lanewatch/internal/sensors"
@@ -239,7 +241,7 @@ func Open(cfg Config) (*Log, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("vehicles: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(cfg.DataDir, "vehicles.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := storecheck.OpenBolt(filepath.Join(cfg.DataDir, "vehicles.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("vehicles: open db: %w", err)
 	}
