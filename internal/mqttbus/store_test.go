@@ -3,6 +3,7 @@ package mqttbus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -180,5 +181,50 @@ func TestPublishReportsStoreFailure(t *testing.T) {
 	}
 	if err := gw.StoreErr(); err != nil {
 		t.Fatalf("StoreErr after recovery = %v", err)
+	}
+}
+
+// BenchmarkFileStorePut is the cost on the publisher's goroutine of a Put
+// (write, rename; the fsync runs on the syncer) and the Del after the
+// broker's PUBACK, on the file system of the test's temporary directory.
+func BenchmarkFileStorePut(b *testing.B) {
+	s := NewFileStore(b.TempDir())
+	s.Open()
+	b.Cleanup(s.Close)
+	p := testPublish(1, `{"id":"pas_1","gate":"north","plate":"沪A12345","direction":"in"}`)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		key := fmt.Sprintf("o.%d", i%1000)
+		s.Put(key, p)
+		s.Del(key)
+	}
+	if s.Errors() != 0 {
+		b.Fatal(s.Err())
+	}
+}
+
+// Put leaves the fsync to the syncer, which has synced everything still
+// stored by Close; paho's Open/Close per connection start and stop it.
+func TestFileStoreSyncerRounds(t *testing.T) {
+	s := NewFileStore(t.TempDir())
+	s.Open()
+	s.Open() // a second Open (paho reconnects) starts no second syncer
+	for i := range 50 {
+		s.Put(fmt.Sprintf("o.%d", i), testPublish(uint16(i+1), "x"))
+	}
+	s.Del("o.3")
+	s.Close()
+	s.mu.Lock()
+	left := len(s.dirty)
+	s.mu.Unlock()
+	if left != 0 || s.Errors() != 0 {
+		t.Fatalf("after Close: %d files not synced, %d errors (%v)", left, s.Errors(), s.Err())
+	}
+	s.Close() // twice: no-op
+	s.Open()
+	s.Put("o.99", testPublish(99, "y"))
+	s.Close()
+	if len(s.All()) != 50 {
+		t.Fatalf("All = %v", s.All())
 	}
 }
