@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,11 +25,13 @@ type diskHealth struct {
 
 	mu      sync.Mutex
 	failing map[string]storeFailure
+	// nFailing mirrors len(failing): the gate events' goroutine reports
+	// every successful batch, and that must cost nothing while all is well.
+	nFailing atomic.Int64
 
-	errs    *prometheus.CounterVec
-	gauge   *prometheus.GaugeVec
-	full    prometheus.Gauge
-	lastFix time.Time
+	errs  *prometheus.CounterVec
+	gauge *prometheus.GaugeVec
+	full  prometheus.Gauge
 }
 
 type storeFailure struct {
@@ -78,6 +81,9 @@ func (d *diskHealth) failed(store string, err error) {
 // set records the state of store without counting (polled stores count
 // their own errors).
 func (d *diskHealth) set(store string, err error) {
+	if err == nil && d.nFailing.Load() == 0 {
+		return
+	}
 	now := time.Now()
 	d.mu.Lock()
 	f, was := d.failing[store]
@@ -100,6 +106,7 @@ func (d *diskHealth) set(store string, err error) {
 		}
 		d.failing[store] = f
 	}
+	d.nFailing.Store(int64(len(d.failing)))
 	full := false
 	for _, f := range d.failing {
 		full = full || errors.Is(f.err, syscall.ENOSPC)

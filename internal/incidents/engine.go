@@ -174,6 +174,9 @@ type Engine struct {
 	// flushLocked writes them again. storeErr is the last such failure.
 	unsaved  map[string]*live
 	storeErr error
+	// nUnsaved mirrors len(unsaved) for Flush's fast path: the gate events'
+	// goroutine calls it per batch and must not wait for mu.
+	nUnsaved atomic.Int64
 	subs     map[*subscriber]struct{}
 	// openIDs mirrors the keys of live for IsOpen, which must not take mu: the
 	// evidence store calls it while the engine holds mu to save a snapshot.
@@ -418,12 +421,16 @@ func (e *Engine) handleQueued(q queued) {
 // Flush writes the incidents incidents.db refused before; nil when every
 // change is on disk, else an error wrapping ErrNotStored.
 func (e *Engine) Flush() error {
+	if e.nUnsaved.Load() == 0 {
+		return nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.flushLocked()
 }
 
 func (e *Engine) flushLocked() error {
+	defer func() { e.nUnsaved.Store(int64(len(e.unsaved))) }()
 	for id, l := range e.unsaved {
 		if err := e.persist(l); err != nil {
 			e.storeErr = err
@@ -627,6 +634,7 @@ func (e *Engine) emit(l *live, kind ChangeKind, now time.Time) {
 	} else {
 		delete(e.unsaved, l.inc.ID)
 	}
+	e.nUnsaved.Store(int64(len(e.unsaved)))
 	c := Change{Kind: kind, Incident: cloneIncident(l.inc)}
 	for s := range e.subs {
 		s.push(c)
