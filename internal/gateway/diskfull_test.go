@@ -130,3 +130,42 @@ func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
 }
 
 func gatewayDone(s *site) <-chan error { return s.done }
+
+// Stopped while the disk is full, the gateway leaves the events it could
+// not store unacknowledged: the broker gives them to the next process, which
+// stores them once there is space.
+func TestFullDataDirStopHandsEventsBackToBroker(t *testing.T) {
+	disk := testenv.NewSmallDisk(t, "2m")
+	s := startSite(t, siteOpts{DataDir: disk.Dir})
+	sensor := mqttClient(t, s.Mosquitto.URL, "gate-north-lpr")
+	topic := "lanewatch/test-site/gates/north/events"
+	plate := func(i int) string { return fmt.Sprintf("沪C%05d", i) }
+	disk.Fill(t)
+	const n = 300
+	for i := range n {
+		publish(t, sensor, topic, fmt.Sprintf(`{"id":"pr-%d","type":"plate_read","plate":%q,"direction":"in","confidence":0.9}`, i, plate(i)))
+	}
+	eventually(t, "/readyz 503", 20*time.Second, func() bool { code, _ := readyz(t, s); return code == 503 })
+	stopped := time.Now()
+	s.Stop(t) // fails the test if shutdown takes over 15 s or errs
+	t.Logf("stopped in %v with the disk full", time.Since(stopped).Round(time.Millisecond))
+
+	disk.Free(t)
+	if err := s.run(t); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every plate read stored by the next process", 30*time.Second, func() bool {
+		return len(s.Gateway.Vehicles.Passages(vehicles.Query{Limit: 2 * n})) == n
+	}, func() {
+		t.Logf("%d passages, ingest %+v", len(s.Gateway.Vehicles.Passages(vehicles.Query{Limit: 2 * n})), s.Gateway.Sensors.Counts())
+	})
+	have := map[string]bool{}
+	for _, p := range s.Gateway.Vehicles.Passages(vehicles.Query{Limit: 2 * n}) {
+		have[p.Plate] = true
+	}
+	for i := range n {
+		if !have[plate(i)] {
+			t.Fatalf("plate read %d lost", i)
+		}
+	}
+}

@@ -107,6 +107,7 @@ type Client struct {
 	readyOnce sync.Once
 
 	lastStoreLog atomic.Int64 // unix ns of the last store ERROR line
+	early        early        // messages that came before their subscription
 }
 
 // DefaultMaxBatch is Config.MaxBatch's default.
@@ -228,6 +229,7 @@ func New(cfg Config) (*Client, error) {
 			return dial(ctx, "tcp", uri.Host)
 		})
 	}
+	o.SetDefaultPublishHandler(c.onUnrouted)
 	o.SetOnConnectHandler(c.onConnect)
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		c.metrics.connected.Set(0)
@@ -472,6 +474,7 @@ func (c *Client) subscribe(filter string, h BatchHandler, maxBatch int) error {
 	// neither handles nor acknowledges a message without a route (they would
 	// sit in the broker's in-flight window until the next reconnect).
 	c.cli.AddRoute(filter, s.deliver)
+	c.takeEarly(s)
 
 	if !c.cli.IsConnectionOpen() {
 		return nil // onConnect subscribes
