@@ -21,6 +21,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/gateway"
 	"github.com/lanewatch/lanewatch/internal/logx"
+	"github.com/lanewatch/lanewatch/internal/storecheck"
 )
 
 // exitError carries a process exit code through cobra.
@@ -75,23 +76,41 @@ func runCmd() *cobra.Command {
 			defer stop()
 			g := &gateway.Gateway{Config: cfg, ConfigPath: path, Logger: log}
 			if err := g.Run(ctx); err != nil {
+				var ce *storecheck.CorruptError
+				if errors.As(err, &ce) {
+					// One line naming the file and what to do.
+					fmt.Fprintln(cmd.ErrOrStderr(), "lanewatch:", ce.Error())
+					return exitError{1}
+				}
 				log.Error("gateway stopped", "err", err)
 				return exitError{1}
 			}
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&path, "config", "c", "configs/lanewatch.yaml", "configuration file")
+	c.Flags().StringVarP(&path, "config", "c", defaultConfig, "configuration file")
 	return c
 }
 
+const defaultConfig = "configs/lanewatch.yaml"
+
 func checkCmd() *cobra.Command {
 	var path string
+	var data bool
 	c := &cobra.Command{
-		Use:   "check -c FILE",
-		Short: "Validate a configuration file",
+		Use:   "check -c FILE [--data]",
+		Short: "Validate a configuration file; with --data, also every store under its data_dir",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if data {
+				if path == "" {
+					path = defaultConfig
+				}
+				return checkData(cmd.OutOrStdout(), path)
+			}
+			if path == "" {
+				return errors.New(`required flag "config" not set (-c FILE)`)
+			}
 			problems := config.Check(path)
 			for _, p := range problems {
 				fmt.Fprintln(cmd.OutOrStdout(), p.String())
@@ -104,8 +123,28 @@ func checkCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVarP(&path, "config", "c", "", "configuration file")
-	_ = c.MarkFlagRequired("config")
+	c.Flags().BoolVar(&data, "data", false, "check the stores under data_dir (ok / corrupt / missing); exit 1 if any is damaged; -c defaults to "+defaultConfig)
 	return c
+}
+
+// checkData prints the state of every store under the config's data_dir,
+// one line each, and fails (exit 1) when one is damaged. Run it with the
+// gateway stopped: a running gateway's files show as in use.
+func checkData(w io.Writer, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		printProblems(w, err)
+		return exitError{1}
+	}
+	damaged := false
+	for _, r := range storecheck.Data(cfg.DataDir) {
+		fmt.Fprintln(w, r.String())
+		damaged = damaged || r.Damaged()
+	}
+	if damaged {
+		return exitError{1}
+	}
+	return nil
 }
 
 func camsimCmd() *cobra.Command {

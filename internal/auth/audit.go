@@ -88,7 +88,13 @@ func (l *auditLog) write(e Entry) error {
 	if l.day == "" {
 		l.day = auditDay(e.Time)
 	}
+	fi, serr := l.f.Stat()
 	if _, err := l.f.Write(b); err != nil {
+		// A short write (disk full) would leave half a line that the next
+		// entry is glued to; cut it off so the log stays whole.
+		if serr == nil {
+			_ = l.f.Truncate(fi.Size())
+		}
 		return fmt.Errorf("auth: audit: %w", err)
 	}
 	// Audited actions are rare (a human clicked); syncing each keeps the record

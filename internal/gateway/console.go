@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -70,13 +71,17 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	return nil
 }
 
-// ready is /readyz: the MQTT connection is up and the outbox is not full.
+// ready is /readyz: the MQTT connection is up, the outbox is not full and
+// every store under data_dir can write.
 func (g *Gateway) ready() error {
 	if g.Bus == nil || !g.Bus.Connected() {
 		return errors.New("mqtt not connected")
 	}
 	if g.Outbox != nil && g.Outbox.Stats().Full {
 		return errors.New("outbox full")
+	}
+	if g.disk != nil {
+		return g.disk.err()
 	}
 	return nil
 }
@@ -171,6 +176,10 @@ func incidentErr(err error) error {
 		return console.ErrNotFound
 	case errors.Is(err, incidents.ErrInvalidTransition):
 		return console.ErrConflict
+	case errors.Is(err, incidents.ErrNotStored):
+		// Applied in memory and written when the disk has room; the
+		// operator is told it is not stored yet (503), not that it failed.
+		return fmt.Errorf("%w: %w", console.ErrUnavailable, err)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"sort"
 	"time"
@@ -20,41 +21,52 @@ import (
 // rules and InfluxDB event by event, in order, then to the vehicle log (one
 // transaction, one fsync for the batch). It runs on the sensor
 // subscription's delivery goroutine; the broker gets the batch's PUBACKs
-// after it returns, so an event is acknowledged only once the vehicle log has
-// it on disk. The rules go first so that an SOS alerts even while the disk
-// fails.
-func (g *Gateway) handleGateEvents(evs []sensors.Event) {
+// after it returns nil, so an event is acknowledged only once the vehicle log
+// and every incident it raised are on disk. The rules go first so that an
+// SOS alerts even while the disk fails.
+func (g *Gateway) handleGateEvents(evs []sensors.Event) error {
 	for _, ev := range evs {
 		g.gateRules.Handle(ev)
 		if g.Influx != nil {
 			g.Influx.GateEvent(ev.Gate, string(ev.Type), ev.TS)
 		}
 	}
-	// A failed commit keeps nothing; returning would acknowledge events the
-	// log does not have. So: retry, holding the subscription (the broker
-	// queues what follows), and never return unstored. At shutdown the
-	// handler stays blocked, the client gives up waiting for it, and the
-	// batch goes unacknowledged to the next process.
+	// A failed commit keeps nothing; returning nil would acknowledge events
+	// the disk does not have. So: retry, holding the subscription (the
+	// broker keeps what follows, unacknowledged, within its in-flight
+	// window), until the disk takes them. The incidents the rules raised are
+	// in the engine's memory meanwhile; Flush writes them. At shutdown the
+	// batch is returned unstored: not acknowledged, the broker sends it to
+	// the next process.
 	wait := 100 * time.Millisecond
 	for {
 		err := g.Vehicles.HandleBatch(evs)
+		g.diskFailed("vehicles", err)
 		if err == nil {
-			return
+			err = g.Incidents.Flush()
+			g.diskFailed("incidents", err)
 		}
-		g.log.Error("vehicle log cannot store gate events; holding them unacknowledged and retrying",
-			"events", len(evs), "retry_in", wait, "err", err)
+		if err == nil {
+			return nil
+		}
 		select {
 		case <-time.After(wait):
 		case <-g.stopping:
-			select {}
+			return fmt.Errorf("gate events not stored at shutdown: %w", err)
 		}
-		wait = min(2*wait, 5*time.Second)
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func (g *Gateway) diskFailed(store string, err error) {
+	if g.disk != nil {
+		g.disk.failed(store, err)
 	}
 }
 
 // handleGateEvent is handleGateEvents for one event (a Bus without batches).
 func (g *Gateway) handleGateEvent(ev sensors.Event) {
-	g.handleGateEvents([]sensors.Event{ev})
+	_ = g.handleGateEvents([]sensors.Event{ev})
 }
 
 func (g *Gateway) startGateRules(ctx context.Context) error {

@@ -74,10 +74,10 @@ func benchGateEvents(b *testing.B, n int, batch bool) {
 		},
 		Logger: quiet, Registerer: prometheus.NewRegistry()}
 	if batch {
-		in.HandleBatch = func(evs []sensors.Event) {
+		in.HandleBatch = func(evs []sensors.Event) error {
 			batches.Add(1)
 			batched.Add(int64(len(evs)))
-			log.HandleBatch(evs)
+			return log.HandleBatch(evs)
 		}
 	}
 	if err := in.Start(context.Background()); err != nil {

@@ -75,6 +75,7 @@ type Gateway struct {
 
 	gateRules *gaterules.Rules
 	recorders map[string]*recording.Recorder
+	disk      *diskHealth
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -188,6 +189,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		fn   func(context.Context) error
 	}{
 		{"demo camera simulator", g.startCamsim},
+		{"broker store check", g.checkBrokerStore},
 		{"mqtt", g.startMQTT},
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},
@@ -203,6 +205,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"recording", g.startRecording},
 		{"cameras", g.startCameras},
 		{"onvif events", g.startONVIF},
+		{"disk health", g.startDiskHealth},
 		{"console", g.startConsole},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},

@@ -52,6 +52,7 @@ type siteOpts struct {
 	Detector    string // a model of shared/models for the detector (a pool of 1), with an intrusion zone over the lawn
 	SubURL      string // the camera's detect.url (its analysis sub-stream)
 	Extra       string // appended YAML
+	DataDir     string // default <Dir>/data
 }
 
 // writeSiteConfig writes a configuration for a site on loopback: external
@@ -64,6 +65,10 @@ func writeSiteConfig(t testing.TB, s *site, o siteOpts) {
 		t.Fatal(err)
 	}
 	s.Console = "http://" + testenv.FreeAddr(t)
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(s.Dir, "data")
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `site: {id: test-site, name: "Test site", timezone: Asia/Shanghai}
 gateway_id: gw-test
@@ -78,7 +83,7 @@ console:
     - {name: wall, role: viewer, token: %q}
 gates:
   - {id: north, name: "North gate"%s}
-`, filepath.Join(s.Dir, "data"), s.Mosquitto.URL, strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
+`, dataDir, s.Mosquitto.URL, strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
 		map[bool]string{true: ", cameras: [lawn]", false: ""}[o.Camera])
 	if o.PlatformURL != "" {
 		fmt.Fprintf(&b, "platform: {url: %q, secret: %q, timeout: 2s}\n", o.PlatformURL, platformKey)

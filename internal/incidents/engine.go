@@ -17,6 +17,8 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/storecheck"
 )
 
 // Typed errors callers branch on (errors.Is).
@@ -24,6 +26,12 @@ var (
 	ErrNotFound          = errors.New("incident not found")
 	ErrInvalidTransition = errors.New("invalid incident state transition")
 	ErrClosed            = errors.New("incident engine closed")
+	// ErrNotStored: the change is in memory (and was published) but
+	// incidents.db could not take it (disk full, I/O error). The engine
+	// writes it again every 200 ms until it succeeds; a process that dies
+	// before then loses it, so sensor events that raised it are not
+	// acknowledged to the broker meanwhile.
+	ErrNotStored = errors.New("incident not stored")
 )
 
 // foldInterval bounds fold updates to subscribers: at most one change per
@@ -155,7 +163,14 @@ type Engine struct {
 	mu    sync.Mutex
 	live  map[string]*live // every incident not yet resolved
 	byKey map[string]*live // newest incident per folding key
-	subs  map[*subscriber]struct{}
+	// unsaved holds incidents whose latest version incidents.db refused;
+	// flushLocked writes them again. storeErr is the last such failure.
+	unsaved  map[string]*live
+	storeErr error
+	// nUnsaved mirrors len(unsaved) for Flush's fast path: the gate events'
+	// goroutine calls it per batch and must not wait for mu.
+	nUnsaved atomic.Int64
+	subs     map[*subscriber]struct{}
 	// openIDs mirrors the keys of live for IsOpen, which must not take mu: the
 	// evidence store calls it while the engine holds mu to save a snapshot.
 	openIDs sync.Map
@@ -198,7 +213,7 @@ func New(cfg EngineConfig) (*Engine, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(cfg.DataDir, "incidents.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := storecheck.OpenBolt(filepath.Join(cfg.DataDir, "incidents.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("incidents: open store: %w", err)
 	}
@@ -210,6 +225,7 @@ func New(cfg EngineConfig) (*Engine, error) {
 		sigs:     make(chan queued, signalQueue),
 		live:     map[string]*live{},
 		byKey:    map[string]*live{},
+		unsaved:  map[string]*live{},
 		subs:     map[*subscriber]struct{}{},
 		stop:     make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -331,6 +347,7 @@ func (e *Engine) Raise(s Signal) {
 type queued struct {
 	Signal
 	done chan struct{}
+	err  *error // set before done is closed
 }
 
 // RaiseWait hands s to the engine like Raise and returns once it is handled:
@@ -341,7 +358,7 @@ type queued struct {
 // if ctx ends first (the signal may still be handled) or ErrClosed after
 // Close.
 func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
-	q := queued{Signal: s, done: make(chan struct{})}
+	q := queued{Signal: s, done: make(chan struct{}), err: new(error)}
 	select {
 	case <-e.stop:
 		return ErrClosed
@@ -356,7 +373,7 @@ func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
 	}
 	select {
 	case <-q.done:
-		return nil
+		return *q.err
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-e.loopDone:
@@ -364,7 +381,7 @@ func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
 		// not have taken it.
 		select {
 		case <-q.done:
-			return nil
+			return *q.err
 		default:
 			return ErrClosed
 		}
@@ -395,8 +412,46 @@ func (e *Engine) loop() {
 func (e *Engine) handleQueued(q queued) {
 	e.handle(q.Signal)
 	if q.done != nil {
+		// Waiters are told whether everything is on disk, not only this
+		// signal's incident: simpler, and on one disk they fail together.
+		*q.err = e.Flush()
 		close(q.done)
 	}
+}
+
+// Flush writes the incidents incidents.db refused before; nil when every
+// change is on disk, else an error wrapping ErrNotStored.
+func (e *Engine) Flush() error {
+	if e.nUnsaved.Load() == 0 {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.flushLocked()
+}
+
+func (e *Engine) flushLocked() error {
+	defer func() { e.nUnsaved.Store(int64(len(e.unsaved))) }()
+	for id, l := range e.unsaved {
+		if err := e.persist(l); err != nil {
+			e.storeErr = err
+			return fmt.Errorf("%w: %d incidents waiting (%s first): %w", ErrNotStored, len(e.unsaved), id, err)
+		}
+		delete(e.unsaved, id)
+		e.log.Info("incident stored after an earlier failure", "id", id)
+	}
+	e.storeErr = nil
+	return nil
+}
+
+// StoreErr is nil when every change is on disk; else the last write error.
+func (e *Engine) StoreErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.unsaved) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d incidents waiting: %w", ErrNotStored, len(e.unsaved), e.storeErr)
 }
 
 func (e *Engine) ticker() {
@@ -574,8 +629,13 @@ func (e *Engine) emit(l *live, kind ChangeKind, now time.Time) {
 	l.lastNotified = now
 	if err := e.persist(l); err != nil {
 		e.m.errors.Inc()
-		e.log.Error("persisting incident", "id", l.inc.ID, "err", err)
+		e.log.Error("persisting incident; kept in memory and written again when the disk takes it", "id", l.inc.ID, "err", err)
+		e.unsaved[l.inc.ID] = l
+		e.storeErr = err
+	} else {
+		delete(e.unsaved, l.inc.ID)
 	}
+	e.nUnsaved.Store(int64(len(e.unsaved)))
 	c := Change{Kind: kind, Incident: cloneIncident(l.inc)}
 	for s := range e.subs {
 		s.push(c)
@@ -616,6 +676,9 @@ func (e *Engine) sweep() {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Incidents raised while the disk was full go to disk once it has
+	// room again, also those no sensor event waits for (cameras).
+	_ = e.flushLocked()
 	ls := make([]*live, 0, len(e.live))
 	for _, l := range e.live {
 		ls = append(ls, l)
@@ -694,7 +757,13 @@ func (e *Engine) transition(id, by, note string, to State, kind ChangeKind) (Inc
 	if err != nil {
 		return Incident{}, err
 	}
-	return e.setState(l, to, kind, by, note, now), nil
+	inc := e.setState(l, to, kind, by, note, now)
+	if _, bad := e.unsaved[id]; bad {
+		// Applied and kept, but not yet on disk: the caller must not
+		// report success (it is written when the disk takes it).
+		return inc, fmt.Errorf("%w: %s: %w", ErrNotStored, id, e.storeErr)
+	}
+	return inc, nil
 }
 
 // setState records who moved l to state to; the resolution is recorded like
@@ -870,6 +939,9 @@ func (e *Engine) Close() error {
 		if l.dirty {
 			e.emit(l, Folded, now)
 		}
+	}
+	if err := e.flushLocked(); err != nil {
+		e.log.Error("incidents lost at shutdown: incidents.db refused them", "err", err)
 	}
 	e.closed = true
 	subs := e.subs

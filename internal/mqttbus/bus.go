@@ -24,9 +24,12 @@ type Handler func(Message)
 // BatchHandler handles the messages of one subscription in batches: each
 // call gets the oldest message not yet handled plus those already queued
 // behind it, in order. The batch is acknowledged to the broker (in order)
-// only after the handler returned, so a consumer can make the whole batch
-// durable with one disk sync.
-type BatchHandler func([]Message)
+// only after the handler returned nil, so a consumer can make the whole
+// batch durable with one disk sync. A handler that could not keep the batch
+// (its store failed) returns an error: the batch is then not acknowledged,
+// the broker keeps it and sends it again with the next session (reconnect or
+// restart).
+type BatchHandler func([]Message) error
 
 // BatchBus is implemented by buses that can deliver in batches
 // (mqttbus.Client). Consumers type-assert for it and fall back to Subscribe.

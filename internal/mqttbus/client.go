@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -91,7 +92,8 @@ type Client struct {
 	log     *slog.Logger
 	metrics *metrics
 	cli     paho.Client
-	status  string // GatewayStatus topic, "" when GatewayID is empty
+	status  string     // GatewayStatus topic, "" when GatewayID is empty
+	store   *FileStore // nil without DataDir
 
 	mu      sync.Mutex
 	subs    map[string]*subscription
@@ -103,6 +105,9 @@ type Client struct {
 	// subscription registered before Start in place.
 	ready     chan struct{}
 	readyOnce sync.Once
+
+	lastStoreLog atomic.Int64 // unix ns of the last store ERROR line
+	early        early        // messages that came before their subscription
 }
 
 // DefaultMaxBatch is Config.MaxBatch's default.
@@ -200,7 +205,10 @@ func New(cfg Config) (*Client, error) {
 		}
 		// Our QoS 1 publishes not yet acknowledged survive a gateway restart
 		// on disk; paho resends them on the next connect (see splitStore).
-		o.SetStore(newSplitStore(dir))
+		// Not paho's FileStore: it panics on a full disk (see FileStore).
+		c.store = NewFileStore(dir)
+		c.store.OnError = c.storeFailed
+		o.SetStore(newSplitStore(c.store))
 	}
 	if c.status != "" {
 		// The broker publishes this when we vanish without a DISCONNECT, so
@@ -221,6 +229,7 @@ func New(cfg Config) (*Client, error) {
 			return dial(ctx, "tcp", uri.Host)
 		})
 	}
+	o.SetDefaultPublishHandler(c.onUnrouted)
 	o.SetOnConnectHandler(c.onConnect)
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		c.metrics.connected.Set(0)
@@ -367,9 +376,43 @@ func (c *Client) Publish(ctx context.Context, topic string, retained bool, paylo
 		c.metrics.published.Inc()
 		return nil
 	case <-ctx.Done():
+		if err := c.putErr(tok); err != nil {
+			c.metrics.publishErrors.Inc()
+			return fmt.Errorf("%w: %s: %w", ErrNotStored, topic, err)
+		}
 		c.metrics.publishQueued.Inc()
 		return fmt.Errorf("%w: %s: %w", ErrQueued, topic, ctx.Err())
 	}
+}
+
+// putErr is the store's failure for tok's packet, nil when it was stored.
+func (c *Client) putErr(tok paho.Token) error {
+	pt, ok := tok.(*paho.PublishToken)
+	if c.store == nil || !ok || pt.MessageID() == 0 {
+		return nil
+	}
+	return c.store.PutErr(fmt.Sprintf("o.%d", pt.MessageID()))
+}
+
+// storeFailed is the FileStore's OnError: counted, and logged at most once
+// every storeLogEvery (a full disk fails every publish).
+func (c *Client) storeFailed(err error) {
+	c.metrics.storeErrors.Inc()
+	now := time.Now().UnixNano()
+	if last := c.lastStoreLog.Load(); now-last >= int64(storeLogEvery) && c.lastStoreLog.CompareAndSwap(last, now) {
+		c.log.Error("MQTT in-flight store failing: messages are sent but would not survive a restart", "err", err)
+	}
+}
+
+const storeLogEvery = 10 * time.Second
+
+// StoreErr reports the in-flight store's last failure; nil when its latest
+// write succeeded or it has no store (no DataDir). /readyz shows it.
+func (c *Client) StoreErr() error {
+	if c.store == nil {
+		return nil
+	}
+	return c.store.Err()
 }
 
 // PublishAsync sends payload at QoS 1 without waiting; done (may be nil) is
@@ -402,7 +445,7 @@ func (c *Client) PublishAsync(topic string, retained bool, payload []byte, done 
 // one at a time, in order, on a goroutine of their own; each is
 // acknowledged after h returned.
 func (c *Client) Subscribe(filter string, h Handler) error {
-	return c.subscribe(filter, func(ms []Message) { h(ms[0]) }, 1)
+	return c.subscribe(filter, func(ms []Message) error { h(ms[0]); return nil }, 1)
 }
 
 // SubscribeBatch is Subscribe for handlers that take several messages at
@@ -431,6 +474,7 @@ func (c *Client) subscribe(filter string, h BatchHandler, maxBatch int) error {
 	// neither handles nor acknowledges a message without a route (they would
 	// sit in the broker's in-flight window until the next reconnect).
 	c.cli.AddRoute(filter, s.deliver)
+	c.takeEarly(s)
 
 	if !c.cli.IsConnectionOpen() {
 		return nil // onConnect subscribes
@@ -488,7 +532,15 @@ func (c *Client) worker(s *subscription) {
 			for _, m := range batch {
 				msgs = append(msgs, Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
 			}
-			c.handle(s, msgs)
+			if err := c.handle(s, msgs); err != nil {
+				// Not acknowledged: the broker keeps the batch and sends it
+				// again with the next session.
+				c.metrics.handlerErrors.Inc()
+				c.log.Error("MQTT handler could not keep its messages; left unacknowledged for the broker to resend",
+					"filter", s.filter, "messages", len(msgs), "err", err)
+				clear(batch)
+				continue
+			}
 			// Acknowledged only now, in arrival order: a message whose
 			// batch was not handled completely is sent again.
 			for i, m := range batch {
@@ -526,14 +578,17 @@ func (c *Client) Detach(filter string) {
 
 // handle runs one handler call; a panicking handler must not take the
 // subscription (and with it every later gate event) down.
-func (c *Client) handle(s *subscription, ms []Message) {
+// A panic is acknowledged like a success: sent again, the same message
+// would panic again.
+func (c *Client) handle(s *subscription, ms []Message) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.metrics.handlerPanics.Inc()
 			c.log.Error("MQTT handler panicked", "filter", s.filter, "topic", ms[0].Topic, "messages", len(ms), "panic", r)
+			err = nil
 		}
 	}()
-	s.h(ms)
+	return s.h(ms)
 }
 
 func (c *Client) isRunning() bool {
@@ -589,6 +644,7 @@ func (c *Client) waitWorkers() {
 
 type metrics struct {
 	published, publishErrors, publishQueued, reconnects, handlerPanics prometheus.Counter
+	storeErrors, handlerErrors                                         prometheus.Counter
 	received                                                           *prometheus.CounterVec
 	connected                                                          prometheus.Gauge
 }
@@ -608,6 +664,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lanewatch_mqttbus_reconnects_total", Help: "Reconnect attempts after a lost connection."}),
 		handlerPanics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lanewatch_mqttbus_handler_panics_total", Help: "Subscription handlers that panicked."}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_store_errors_total", Help: "Failed operations of the in-flight store under data_dir/mqtt-store (disk full, I/O errors, damaged files)."}),
+		handlerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_mqttbus_handler_errors_total", Help: "Handler calls that returned an error; their messages were not acknowledged."}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lanewatch_mqttbus_received_total", Help: "Messages received per subscription filter."}, []string{"filter"}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -618,6 +678,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.publishQueued = register(reg, m.publishQueued)
 	m.reconnects = register(reg, m.reconnects)
 	m.handlerPanics = register(reg, m.handlerPanics)
+	m.storeErrors = register(reg, m.storeErrors)
+	m.handlerErrors = register(reg, m.handlerErrors)
 	m.received = register(reg, m.received)
 	m.connected = register(reg, m.connected)
 	return m

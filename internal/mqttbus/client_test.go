@@ -385,12 +385,7 @@ func TestQueuedPublishSurvivesGatewayRestart(t *testing.T) {
 	start(t, sub)
 
 	dir := t.TempDir()
-	gw := newClient(t, e.URL, "gateway", func(c *Config) { c.DataDir = dir })
-	start(t, gw)
-	e.Stop()
-	for gw.Connected() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	gw := gatewayBrokerGone(t, e, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := gw.Publish(ctx, topics.Alerts(), false, []byte("incident-1")); !errors.Is(err, ErrQueued) {
@@ -404,9 +399,22 @@ func TestQueuedPublishSurvivesGatewayRestart(t *testing.T) {
 	got.waitFor(t, 15*time.Second, "message from the previous gateway process", hasSeq("incident-1"))
 }
 
+// gatewayBrokerGone starts a gateway client with its store in dir, then
+// stops the broker and waits until the client noticed.
+func gatewayBrokerGone(t *testing.T, e *brokertest.Env, dir string) *Client {
+	t.Helper()
+	gw := newClient(t, e.URL, "gateway", func(c *Config) { c.DataDir = dir })
+	start(t, gw)
+	e.Stop()
+	for gw.Connected() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return gw
+}
+
 func TestSplitStoreKeepsOnlyOutboundOnDisk(t *testing.T) {
 	dir := t.TempDir()
-	s := newSplitStore(dir)
+	s := newSplitStore(NewFileStore(dir))
 	s.Open()
 	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 	pub.TopicName, pub.Qos, pub.MessageID = "a", 1, 7
@@ -416,7 +424,7 @@ func TestSplitStoreKeepsOnlyOutboundOnDisk(t *testing.T) {
 		t.Fatal("lost a key")
 	}
 	s.Close()
-	s2 := newSplitStore(dir)
+	s2 := newSplitStore(NewFileStore(dir))
 	s2.Open()
 	defer s2.Close()
 	if keys := s2.All(); fmt.Sprint(keys) != "[o.7]" {

@@ -240,12 +240,28 @@ func (n *Notifier) Notify(ch incidents.Change) error {
 // Follow notifies every change read from changes until it is closed.
 func (n *Notifier) Follow(changes <-chan incidents.Change) {
 	for c := range changes {
-		if err := n.Notify(c); err != nil {
+		// A write the disk refused (full, I/O error) is retried until it
+		// succeeds, like the ticket outbox: a change dropped here never
+		// reaches the phones. Putting a message again replaces it (same key).
+		wait := 100 * time.Millisecond
+		for {
+			err := n.Notify(c)
+			if errors.Is(err, outbox.ErrNotStored) {
+				if wait == 100*time.Millisecond || wait >= 5*time.Second {
+					n.log.Error("notification not stored; retrying", "incident", c.Incident.ID, "version", c.Incident.Version, "retry_in", wait, "err", err)
+				}
+				time.Sleep(wait)
+				wait = min(2*wait, 5*time.Second)
+				continue
+			}
 			if errors.Is(err, outbox.ErrClosed) {
 				return
 			}
-			// A full queue already said so loudly (log, metric).
-			n.log.Error("notification not queued", "incident", c.Incident.ID, "version", c.Incident.Version, "err", err)
+			if err != nil {
+				// A full queue already said so loudly (log, metric).
+				n.log.Error("notification not queued", "incident", c.Incident.ID, "version", c.Incident.Version, "err", err)
+			}
+			break
 		}
 	}
 }

@@ -30,14 +30,18 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/storecheck"
 )
 
 // Typed errors callers branch on (errors.Is).
 var (
 	// ErrFull: the queue reached its size cap; the message was not accepted.
-	ErrFull     = errors.New("outbox full")
-	ErrClosed   = errors.New("outbox closed")
-	ErrNotFound = errors.New("no such dead-lettered ticket")
+	ErrFull   = errors.New("outbox full")
+	ErrClosed = errors.New("outbox closed")
+	// ErrNotStored: the queue's file refused the message (disk full, I/O
+	// error); nothing of it was kept. Follow retries these.
+	ErrNotStored = errors.New("message not stored")
+	ErrNotFound  = errors.New("no such dead-lettered ticket")
 )
 
 const (
@@ -134,6 +138,7 @@ type Queue struct {
 	// lastRetryLog rate-limits the warning about failed attempts.
 	lastRetryLog time.Time
 	closed       bool
+	storeErr     error // see StoreErr
 	started      bool
 
 	wake       chan struct{}
@@ -208,7 +213,7 @@ func OpenQueue(cfg QueueConfig) (*Queue, error) {
 	// bbolt's default NoSync=false: every commit is fsynced, which is what
 	// makes an accepted message survive kill -9 and power loss.
 	var err error
-	o.db, err = bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	o.db, err = storecheck.OpenBolt(cfg.Path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open %s: %w", cfg.Path, err)
 	}
@@ -364,7 +369,7 @@ func (o *Queue) Put(msgs []Msg) error {
 	defer o.mu.Unlock()
 	if err != nil {
 		o.used -= total
-		return fmt.Errorf("outbox: store ticket: %w", err)
+		return fmt.Errorf("outbox: %w: %w", ErrNotStored, err)
 	}
 	for _, p := range ps {
 		if p.replaced >= 0 {

@@ -647,6 +647,7 @@ type metrics struct {
 	pending, dead, full, bytes prometheus.Gauge
 	delivered, retried         prometheus.Counter
 	rejected, folded           prometheus.Counter
+	storeErrors                prometheus.Counter
 	latency                    prometheus.Histogram
 }
 
@@ -670,12 +671,14 @@ func (o *Queue) initMetrics(reg prometheus.Registerer) error {
 		retried:   c("_retried_total", "Failed attempts that will be retried."),
 		rejected:  c("_rejected_total", "Messages refused because the queue was full."),
 		folded:    c("_folded_total", "Messages sent folded into a summary because the receiver's rate budget was spent."),
+		storeErrors: c("_store_errors_total",
+			"Messages the queue's file could not take (disk full, I/O error); retried until stored."),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: p + "_delivery_latency_seconds",
 			Help:        "From enqueue to the receiver's acceptance.",
 			ConstLabels: labels,
 			Buckets:     []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 1800, 3600, 21600}}),
 	}
-	cols := []prometheus.Collector{o.m.pending, o.m.dead, o.m.full, o.m.bytes, o.m.delivered, o.m.retried, o.m.rejected, o.m.latency}
+	cols := []prometheus.Collector{o.m.pending, o.m.dead, o.m.full, o.m.bytes, o.m.delivered, o.m.retried, o.m.rejected, o.m.storeErrors, o.m.latency}
 	if o.budget != nil {
 		cols = append(cols, o.m.folded) // only queues that fold have the metric
 	}

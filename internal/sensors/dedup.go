@@ -67,6 +67,19 @@ func (d *Dedup) Seen(gate, id string, now time.Time) bool {
 	return false
 }
 
+// Forget drops (gate, id), so that the same event is accepted when it comes
+// again: for events that were accepted but could not be stored, which the
+// broker resends.
+func (d *Dedup) Forget(gate, id string) {
+	if id == "" {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Its ring entry stays; pop removes a key only when the times match.
+	delete(d.seen, dedupKey{gate, id})
+}
+
 // Len is the number of ids remembered.
 func (d *Dedup) Len() int {
 	d.mu.Lock()

@@ -40,9 +40,12 @@ type Ingest struct {
 	// HandleBatch, when set, is used instead of Handle: it receives the
 	// accepted events of one delivery batch (mqttbus.BatchBus), in arrival
 	// order, in one call, and the batch's messages are acknowledged after it
-	// returns. A consumer can thus make the whole batch durable with one
-	// disk sync. With a Bus that cannot batch it gets one event per call.
-	HandleBatch func([]Event)
+	// returns nil. A consumer can thus make the whole batch durable with one
+	// disk sync. An error (the events could not be stored) leaves the batch
+	// unacknowledged, so the broker sends it again, and forgets its ids, so
+	// that the repeat is not taken for a duplicate. With a Bus that cannot
+	// batch it gets one event per call.
+	HandleBatch func([]Event) error
 	Gates       []string // configured gate ids; empty: no unknown-gate check
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
@@ -126,11 +129,11 @@ func (g *Ingest) onMessage(msg mqttbus.Message) {
 // onBatch decodes and deduplicates a batch of messages and hands the
 // accepted events on in one call (HandleBatch) or one by one (Handle). It
 // returns only once they have been handled, so that the bus acknowledges
-// nothing unhandled.
-func (g *Ingest) onBatch(msgs []mqttbus.Message) {
+// nothing unhandled; an error leaves the batch unacknowledged.
+func (g *Ingest) onBatch(msgs []mqttbus.Message) error {
 	if g.closed.Load() {
 		// Only reachable with a Bus that cannot detach (see Close).
-		return
+		return nil
 	}
 	g.busy.Add(1)
 	defer g.busy.Done()
@@ -141,17 +144,24 @@ func (g *Ingest) onBatch(msgs []mqttbus.Message) {
 		}
 	}
 	if len(evs) == 0 {
-		return
+		return nil
 	}
 	if g.HandleBatch != nil {
-		g.handleBatch(evs)
+		if err := g.handleBatch(evs); err != nil {
+			for _, ev := range evs {
+				g.dedup.Forget(ev.Gate, ev.ID)
+			}
+			g.m.notStored.Add(float64(len(evs)))
+			return err
+		}
 		g.processed.Add(uint64(len(evs)))
-		return
+		return nil
 	}
 	for _, ev := range evs {
 		g.handle(ev)
 		g.processed.Add(1)
 	}
+	return nil
 }
 
 // accept counts msg in and decodes it; false when it was rejected or a
@@ -196,14 +206,15 @@ func (g *Ingest) handle(ev Event) {
 	g.Handle(ev)
 }
 
-func (g *Ingest) handleBatch(evs []Event) {
+func (g *Ingest) handleBatch(evs []Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			g.m.handlePanics.Inc()
 			g.log.Error("gate event batch handler panicked", "events", len(evs), "first_gate", evs[0].Gate, "panic", r)
+			err = nil // sent again, it would panic again
 		}
 	}()
-	g.HandleBatch(evs)
+	return g.HandleBatch(evs)
 }
 
 func (g *Ingest) logReject(gate string, now time.Time, re *RejectError) {
@@ -273,6 +284,7 @@ func (l *rejectLimiter) log(log *slog.Logger, key string, now time.Time, msg str
 type ingestMetrics struct {
 	events, rejected          *prometheus.CounterVec
 	unknownGate, handlePanics prometheus.Counter
+	notStored                 prometheus.Counter
 }
 
 func newIngestMetrics(reg prometheus.Registerer) ingestMetrics {
@@ -288,8 +300,10 @@ func newIngestMetrics(reg prometheus.Registerer) ingestMetrics {
 			Name: "lanewatch_sensor_unknown_gate_total", Help: "Accepted events from gates missing from the config."}),
 		handlePanics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lanewatch_sensor_handler_panics_total", Help: "Event handlers that panicked."}),
+		notStored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_sensor_not_stored_total", Help: "Accepted events their handler could not store; left unacknowledged for the broker to resend."}),
 	}
-	for _, c := range []prometheus.Collector{m.events, m.rejected, m.unknownGate, m.handlePanics} {
+	for _, c := range []prometheus.Collector{m.events, m.rejected, m.unknownGate, m.handlePanics, m.notStored} {
 		// A second Ingest on one registry is a wiring bug; say so at start.
 		reg.MustRegister(c)
 	}

@@ -39,10 +39,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/storecheck"
 
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/plate"
@@ -140,6 +143,10 @@ type Log struct {
 	// OnOverstay is called once per vehicle inside longer than the overstay limit.
 	OnOverstay func(InsideVehicle)
 
+	// lastErrLog (unix ns) keeps a failing disk to one ERROR line per
+	// errLogEvery; the caller retries much more often.
+	lastErrLog atomic.Int64
+
 	cfg       Config
 	log       *slog.Logger
 	db        *bolt.DB
@@ -233,7 +240,7 @@ func Open(cfg Config) (*Log, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("vehicles: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(cfg.DataDir, "vehicles.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := storecheck.OpenBolt(filepath.Join(cfg.DataDir, "vehicles.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("vehicles: open db: %w", err)
 	}
@@ -359,6 +366,15 @@ const pruneEvery = time.Second
 // maxPrunePerBatch bounds the expired event ids removed in one transaction.
 const maxPrunePerBatch = 4096
 
+const errLogEvery = 10 * time.Second
+
+func (l *Log) logStoreErr(events int, err error) {
+	now := time.Now().UnixNano()
+	if last := l.lastErrLog.Load(); now-last >= int64(errLogEvery) && l.lastErrLog.CompareAndSwap(last, now) {
+		l.log.Error("gate events not stored (at most one line every 10 s)", "events", events, "err", err)
+	}
+}
+
 // Handle takes one accepted gate event; it is HandleBatch of one event.
 func (l *Log) Handle(ev sensors.Event) { _ = l.HandleBatch([]sensors.Event{ev}) }
 
@@ -395,7 +411,7 @@ func (l *Log) HandleBatch(evs []sensors.Event) error {
 	tx, err := l.db.Begin(true)
 	if err != nil {
 		l.mu.Unlock()
-		l.log.Error("gate events not stored", "events", len(evs), "err", err)
+		l.logStoreErr(len(evs), err)
 		return fmt.Errorf("vehicles: store gate events: %w", err)
 	}
 	b := &batch{tx: tx, now: l.cfg.Now()}
@@ -413,7 +429,7 @@ func (l *Log) HandleBatch(evs []sensors.Event) error {
 			b.undo[i]()
 		}
 		l.mu.Unlock()
-		l.log.Error("gate events not stored", "events", len(evs), "first_gate", evs[0].Gate, "err", err)
+		l.logStoreErr(len(evs), err)
 		return fmt.Errorf("vehicles: store gate events: %w", err)
 	}
 	// Pruning walks both maps; at thousands of passages a second doing it
