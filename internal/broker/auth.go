@@ -16,19 +16,29 @@ import (
 type authenticator struct {
 	log     *slog.Logger
 	metrics *metrics
-	user    string
-	pass    string
+	base    string
+	legacy  *User // mqtt.username/password: every right
+	users   map[string]User
+	gateway Gateway
 
 	mu    sync.Mutex
 	conns map[uint64]string // connection id -> account name, for the denied counter
 }
 
 func newAuthenticator(cfg Config, log *slog.Logger, m *metrics) *authenticator {
-	return &authenticator{log: log, metrics: m, user: cfg.Username, pass: cfg.Password, conns: map[uint64]string{}}
+	a := &authenticator{log: log, metrics: m, base: cfg.TopicBase, users: map[string]User{}, gateway: cfg.Gateway,
+		conns: map[uint64]string{}}
+	if cfg.Username != "" {
+		a.legacy = &User{Name: cfg.Username, Password: cfg.Password}
+	}
+	for _, u := range cfg.Users {
+		a.users[u.Name] = u
+	}
+	return a
 }
 
 // hasAccounts tells whether clients must log in (else: loopback only).
-func (a *authenticator) hasAccounts() bool { return a.user != "" }
+func (a *authenticator) hasAccounts() bool { return a.legacy != nil || len(a.users) > 0 }
 
 // Check implements server.Authentication.
 func (a *authenticator) Check(c server.ClientAuthentication) bool {
@@ -37,24 +47,50 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if ra := c.RemoteAddress(); ra != nil {
 		remote = ra.String()
 	}
+	cid := mqttClientID(c)
+	refuse := func(msg string) bool {
+		// The password is never logged, not even a wrong one.
+		a.log.Warn(msg, "remote", remote, "username", o.Username, "client_id", cid)
+		return false
+	}
+	// The gateway's own connection, with the credentials generated at its
+	// first start: every right. Its client id is reserved for it, so that
+	// no one else can take its session over.
+	if a.gateway.Username != "" && equal(o.Username, a.gateway.Username) {
+		if !equal(o.Password, a.gateway.Password) {
+			return refuse("refused MQTT client: bad password for the gateway's own account")
+		}
+		a.admitted(c, o.Username, nil)
+		return true
+	}
+	if a.gateway.ClientID != "" && cid == a.gateway.ClientID {
+		return refuse("refused MQTT client: the gateway's client id is reserved for the gateway")
+	}
 	if !a.hasAccounts() {
 		if !isLoopbackAddr(c.RemoteAddress()) {
-			a.log.Warn("refused anonymous MQTT client from non-loopback address", "remote", remote)
-			return false
+			return refuse("refused anonymous MQTT client from non-loopback address")
 		}
 		a.admitted(c, "anonymous", nil)
 		return true
 	}
-	u := subtle.ConstantTimeCompare([]byte(a.user), []byte(o.Username))
-	p := subtle.ConstantTimeCompare([]byte(a.pass), []byte(o.Password))
-	if u&p != 1 {
-		// The password is never logged, not even a wrong one.
-		a.log.Warn("refused MQTT client: bad username or password", "remote", remote, "username", o.Username)
-		return false
+	if a.legacy != nil && equal(o.Username, a.legacy.Name) {
+		if !equal(o.Password, a.legacy.Password) {
+			return refuse("refused MQTT client: bad username or password")
+		}
+		a.admitted(c, o.Username, nil)
+		return true
 	}
-	a.admitted(c, o.Username, nil)
+	u, ok := a.users[o.Username]
+	// Compare even for an unknown name, so that timing does not tell
+	// which names exist.
+	if !equal(o.Password, u.Password) || !ok || o.Username == "" {
+		return refuse("refused MQTT client: bad username or password")
+	}
+	a.admitted(c, u.Name, permissions(a.base, u))
 	return true
 }
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 // admitted registers the client's account and permissions (nil: all).
 func (a *authenticator) admitted(c server.ClientAuthentication, name string, p *server.Permissions) {

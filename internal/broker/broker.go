@@ -42,8 +42,21 @@ type Config struct {
 	// Username and Password: one account with every right (mqtt.username,
 	// mqtt.password). Kept for configurations written before mqtt.users.
 	Username, Password string
+	// Users are the accounts of mqtt.users, each held to its role
+	// (contract section 9); TopicBase is "<prefix>/<site>", under which the
+	// roles' topics are.
+	Users     []User
+	TopicBase string
+	// Gateway is the gateway's own connection.
+	Gateway Gateway
 	Logger             *slog.Logger
 	Registerer         prometheus.Registerer // nil: a private registry
+}
+
+// Gateway is the gateway's own account: every right, and its client id is
+// reserved (a CONNECT with it under any other account is refused).
+type Gateway struct {
+	Username, Password, ClientID string
 }
 
 // Broker is a running or stopped embedded broker.
@@ -69,6 +82,17 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.Password != "" && cfg.Username == "" {
 		return nil, errors.New("broker: password without username")
+	}
+	for _, u := range cfg.Users {
+		if u.Name == "" || u.Password == "" {
+			return nil, errors.New("broker: a user needs a name and a password")
+		}
+		if u.Role != RoleGate && u.Role != RolePatrol && u.Role != RoleViewer {
+			return nil, fmt.Errorf("broker: user %s: unknown role %q", u.Name, u.Role)
+		}
+	}
+	if len(cfg.Users) > 0 && cfg.TopicBase == "" {
+		return nil, errors.New("broker: users without a topic base")
 	}
 	if _, _, err := splitListen(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("broker: listen %q: %w", cfg.Listen, err)

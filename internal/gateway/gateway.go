@@ -216,10 +216,9 @@ func (g *Gateway) startCamsim(ctx context.Context) error {
 
 func (g *Gateway) startMQTT(ctx context.Context) error {
 	m := g.Config.MQTT
-	brokerURL := m.Broker
+	brokerURL, user, pass := m.Broker, m.Username, m.Password
 	if m.Broker == "embedded" {
-		b, err := broker.New(broker.Config{Listen: m.Listen, DataDir: g.path("broker"), Username: m.Username, Password: m.Password, Registerer: g.Registry,
-			Logger: g.log})
+		b, cred, err := g.newBroker()
 		if err != nil {
 			return err
 		}
@@ -228,10 +227,10 @@ func (g *Gateway) startMQTT(ctx context.Context) error {
 		}
 		g.Broker = b
 		g.onClose("embedded broker", b.Close)
-		brokerURL = b.URL()
+		brokerURL, user, pass = b.URL(), cred.Username, cred.Password
 	}
 	bus, err := mqttbus.New(mqttbus.Config{
-		Broker: brokerURL, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
+		Broker: brokerURL, ClientID: m.ClientID, Username: user, Password: pass,
 		TLS:    mqttbus.TLS{CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile},
 		Topics: g.Topics, GatewayID: g.Config.GatewayID, DataDir: g.Config.DataDir,
 		Logger: g.log, Registerer: g.Registry,
