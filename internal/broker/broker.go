@@ -48,9 +48,9 @@ type Config struct {
 	Users     []User
 	TopicBase string
 	// Gateway is the gateway's own connection.
-	Gateway Gateway
-	Logger             *slog.Logger
-	Registerer         prometheus.Registerer // nil: a private registry
+	Gateway    Gateway
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: a private registry
 }
 
 // Gateway is the gateway's own account: every right, and its client id is
@@ -66,13 +66,15 @@ type Broker struct {
 	auth    *authenticator
 	metrics *metrics
 
-	mu      sync.Mutex
-	srv     *server.Server
-	tmpDir  string
-	lock    *os.File
-	addr    string
-	done    bool
-	logSink *natsLogger
+	mu     sync.Mutex
+	srv    *server.Server
+	tmpDir string
+	lock   *os.File
+	addr   string
+	done   bool
+	// exported: the identity export is set up (identity.go).
+	exported bool
+	logSink  *natsLogger
 }
 
 // New checks cfg; Start opens the store and the listener.

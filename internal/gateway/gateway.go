@@ -62,6 +62,7 @@ type Gateway struct {
 	Cameras   *Cameras
 
 	gateRules *gaterules.Rules
+	alerts    *alerts.Alerts
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -188,6 +189,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"gate rules", g.startGateRules},
 		{"cameras", g.startCameras},
 		{"console", g.startConsole},
+		{"mqtt commands", g.startMQTTCommands},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},
 	}
@@ -330,7 +332,7 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var gates []string
+	gates := []string{} // not nil: with no gates configured every gate is unknown
 	for _, gt := range g.Config.Gates {
 		gates = append(gates, gt.ID)
 	}
@@ -346,8 +348,8 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 
 func (g *Gateway) startAlerts(ctx context.Context) error {
 	a, err := alerts.New(alerts.Config{Bus: g.Bus, Topics: g.Topics, Engine: g.Incidents,
-		EscalationTopic: g.Config.Incidents.EscalationTopic,
-		Logger:          g.log, Registerer: g.Registry})
+		EscalationTopic: g.Config.Incidents.EscalationTopic, IdentifiedCommands: g.Broker != nil,
+		Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
 	}
@@ -355,5 +357,6 @@ func (g *Gateway) startAlerts(ctx context.Context) error {
 		return err
 	}
 	g.onClose("alerts", a.Close)
+	g.alerts = a
 	return nil
 }

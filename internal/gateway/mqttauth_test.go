@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
@@ -85,4 +87,54 @@ func TestEmbeddedSessionTakeoverRefused(t *testing.T) {
 	alerts.wait(t, "sos alert after takeover attempts", 10*time.Second, func(m mqtt.Message) bool {
 		return strings.Contains(string(m.Payload()), `"type":"sos"`)
 	})
+}
+
+// An ack over MQTT is recorded as the account that sent it, whatever the
+// payload's "by" says, and is in the audit log.
+func TestEmbeddedAckRecordsAccount(t *testing.T) {
+	s, url := embeddedSite(t)
+	patrol, err := userMQTT(t, url, "patrol-07", "pw-patrol", "patrol-app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := subscribe(t, patrol, "lanewatch/test-site/alerts")
+	gate, err := userMQTT(t, url, "gate-north", "pw-north", "north-ctl", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, gate, "lanewatch/test-site/gates/north/events", `{"id":"sos-1","type":"sos"}`)
+	m := alerts.wait(t, "sos alert", 10*time.Second, func(m mqtt.Message) bool {
+		return strings.Contains(string(m.Payload()), `"type":"sos"`)
+	})
+	var inc struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(m.Payload(), &inc); err != nil || inc.ID == "" {
+		t.Fatalf("alert %s: %v", m.Payload(), err)
+	}
+	// The gate may not ack at all (its role), the patrol's claim to be
+	// someone else is ignored.
+	publish(t, gate, "lanewatch/test-site/incidents/"+inc.ID+"/ack", `{"by":"gate-north"}`)
+	publish(t, patrol, "lanewatch/test-site/incidents/"+inc.ID+"/ack", `{"by":"chief-of-security","note":"on my way"}`)
+	eventually(t, "ack recorded", 10*time.Second, func() bool {
+		got, err := s.Gateway.Incidents.Get(inc.ID)
+		return err == nil && len(got.Acks) > 0
+	})
+	got, _ := s.Gateway.Incidents.Get(inc.ID)
+	if len(got.Acks) != 1 || got.Acks[0].By != "patrol-07" {
+		t.Fatalf("acks %+v, want one by patrol-07", got.Acks)
+	}
+	entries, err := auth.ReadAudit(filepath.Join(s.Dir, "data", "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		if e.Action == "ack" && e.Target == inc.ID {
+			found = e.User == "patrol-07" && e.Details["note"] == "on my way" && e.Details["via"] == "mqtt"
+		}
+	}
+	if !found {
+		t.Fatalf("no audit entry for the MQTT ack by patrol-07: %+v", entries)
+	}
 }
