@@ -32,7 +32,9 @@ func (l *natsLogger) fatal() error {
 	return l.fatalErr
 }
 
-func (l *natsLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
+// Noticef: NATS's start-up banner and routine notices; lanewatch says what
+// matters itself ("embedded MQTT broker listening").
+func (l *natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Tracef(string, ...any)           {}
