@@ -63,6 +63,7 @@ type Gateway struct {
 
 	gateRules *gaterules.Rules
 	alerts    *alerts.Alerts
+	probe     *mqttbus.Probe
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -190,6 +191,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"cameras", g.startCameras},
 		{"console", g.startConsole},
 		{"mqtt commands", g.startMQTTCommands},
+		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},
 	}
