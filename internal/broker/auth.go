@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // authenticator is the NATS server's CustomClientAuthentication: it admits
@@ -16,7 +18,7 @@ import (
 type authenticator struct {
 	log     *slog.Logger
 	metrics *metrics
-	base    string
+	topics  topics.Topics
 	legacy  *User // mqtt.username/password: every right
 	users   map[string]User
 	gateway Gateway
@@ -26,7 +28,7 @@ type authenticator struct {
 }
 
 func newAuthenticator(cfg Config, log *slog.Logger, m *metrics) *authenticator {
-	a := &authenticator{log: log, metrics: m, base: cfg.TopicBase, users: map[string]User{}, gateway: cfg.Gateway,
+	a := &authenticator{log: log, metrics: m, topics: cfg.Topics, users: map[string]User{}, gateway: cfg.Gateway,
 		conns: map[uint64]string{}}
 	if cfg.Username != "" {
 		a.legacy = &User{Name: cfg.Username, Password: cfg.Password}
@@ -86,7 +88,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	if !equal(o.Password, u.Password) || !ok || o.Username == "" {
 		return refuse("refused MQTT client: bad username or password")
 	}
-	a.admitted(c, u.Name, permissions(a.base, u))
+	a.admitted(c, u.Name, permissions(a.topics, u))
 	return true
 }
 

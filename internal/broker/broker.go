@@ -31,6 +31,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // Config configures the embedded broker.
@@ -43,10 +45,9 @@ type Config struct {
 	// mqtt.password). Kept for configurations written before mqtt.users.
 	Username, Password string
 	// Users are the accounts of mqtt.users, each held to its role
-	// (contract section 9); TopicBase is "<prefix>/<site>", under which the
-	// roles' topics are.
-	Users     []User
-	TopicBase string
+	// (contract section 9) on the site's Topics.
+	Users  []User
+	Topics topics.Topics
 	// Gateway is the gateway's own connection.
 	Gateway    Gateway
 	Logger     *slog.Logger
@@ -93,8 +94,8 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: user %s: unknown role %q", u.Name, u.Role)
 		}
 	}
-	if len(cfg.Users) > 0 && cfg.TopicBase == "" {
-		return nil, errors.New("broker: users without a topic base")
+	if len(cfg.Users) > 0 && (cfg.Topics.Prefix == "" || cfg.Topics.Site == "") {
+		return nil, errors.New("broker: users without the site's topics")
 	}
 	if _, _, err := splitListen(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("broker: listen %q: %w", cfg.Listen, err)

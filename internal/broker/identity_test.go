@@ -8,7 +8,7 @@ import (
 // An ack carries the account that published it, whatever its payload says;
 // a publish that did not come through the import has no account.
 func TestCommandsCarryTheAccount(t *testing.T) {
-	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, TopicBase: base, Gateway: gw,
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, Topics: siteTopics, Gateway: gw,
 		Username: "legacy", Password: "legacy-pw"})
 	got := make(chan Command, 10)
 	stop, err := b.Commands(base+"/incidents/+/ack", func(c Command) { got <- c })

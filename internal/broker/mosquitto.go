@@ -3,6 +3,8 @@ package broker
 import (
 	"fmt"
 	"strings"
+
+	"github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // MosquittoACL renders the roles of contract section 9 as a Mosquitto
@@ -13,7 +15,8 @@ import (
 // What Mosquitto cannot give: the identity of an ack's sender reaches the
 // gateway only through the payload's "by"; the ACL guarantees that only a
 // patrol account could have published it, not which one.
-func MosquittoACL(base, gatewayUser string, users []User) string {
+func MosquittoACL(tp topics.Topics, gatewayUser string, users []User) string {
+	base := tp.Base()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# lanewatch roles (contract section 9) for topics under %s\n", base)
 	fmt.Fprintf(&b, "\n# the gateway itself\nuser %s\ntopic readwrite %s/#\n", gatewayUser, base)

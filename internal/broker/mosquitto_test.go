@@ -32,7 +32,7 @@ func mosquittoWithRoles(t *testing.T) *testenv.Mosquitto {
 		}
 	}
 	acl := filepath.Join(dir, "acl")
-	if err := os.WriteFile(acl, []byte(MosquittoACL(base, gw.Username, roleUsers)), 0o644); err != nil {
+	if err := os.WriteFile(acl, []byte(MosquittoACL(siteTopics, gw.Username, roleUsers)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(pw, 0o644)

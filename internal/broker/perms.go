@@ -3,6 +3,8 @@ package broker
 import (
 	"strings"
 
+	"github.com/lanewatch/lanewatch/internal/topics"
+
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -21,13 +23,13 @@ type User struct {
 }
 
 // permissions maps a role to NATS publish/subscribe permissions. Topics are
-// those of contract section 2 under base ("<prefix>/<site>"), converted the
+// those of contract section 2 (internal/topics), converted the
 // way NATS's MQTT layer converts them (natsSubject). An MQTT subscription
 // with # becomes two NATS subscriptions ("a" and "a.>"), so both are listed.
 // NATS refuses MQTT subscriptions to its internal $MQTT subjects by itself
 // and checks deny rules on QoS 1 deliveries too.
-func permissions(base string, u User) *server.Permissions {
-	t := func(suffix string) string { return natsSubject(base + "/" + suffix) }
+func permissions(tp topics.Topics, u User) *server.Permissions {
+	t := natsSubject
 	p := &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: []string{}},
 		Subscribe: &server.SubjectPermission{Allow: []string{}},
@@ -35,15 +37,15 @@ func permissions(base string, u User) *server.Permissions {
 	switch u.Role {
 	case RoleGate:
 		for _, g := range u.Gates {
-			p.Publish.Allow = append(p.Publish.Allow, t("gates/"+g+"/events"))
-			p.Subscribe.Allow = append(p.Subscribe.Allow, t("gates/"+g+"/commands"))
+			p.Publish.Allow = append(p.Publish.Allow, t(tp.GateEvents(g)))
+			p.Subscribe.Allow = append(p.Subscribe.Allow, t(tp.GateCommands(g)))
 		}
 	case RolePatrol:
-		p.Publish.Allow = []string{t("incidents/+/ack"), t("incidents/+/resolve")}
-		p.Subscribe.Allow = []string{t("alerts"), t("incidents/+/state"), t("cameras/+/status")}
+		p.Publish.Allow = []string{t(tp.IncidentAcks()), t(tp.IncidentResolves())}
+		p.Subscribe.Allow = []string{t(tp.Alerts()), t(tp.IncidentState("+")), t(tp.CameraStatus("+"))}
 	case RoleViewer:
-		p.Subscribe.Allow = []string{natsSubject(base), t("#")}
-		p.Subscribe.Deny = []string{t("gates/+/commands")}
+		p.Subscribe.Allow = []string{t(tp.Base()), t(tp.Base() + "/#")}
+		p.Subscribe.Deny = []string{t(tp.GateCommands("+"))}
 	}
 	if len(p.Publish.Allow) == 0 {
 		// An empty allow list means "everything" to NATS; a subject no

@@ -10,9 +10,13 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lanewatch/lanewatch/internal/topics"
 )
 
 const base = "lanewatch/s"
+
+var siteTopics = topics.Topics{Prefix: "lanewatch", Site: "s"}
 
 var roleUsers = []User{
 	{Name: "gate-north", Password: "pw-north", Role: RoleGate, Gates: []string{"north"}},
@@ -135,7 +139,7 @@ func contains(ss []string, s string) bool {
 
 func TestRolesEmbedded(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, TopicBase: base, Gateway: gw, Registerer: reg})
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, Topics: siteTopics, Gateway: gw, Registerer: reg})
 	denied := func(user, action string) float64 {
 		v, err := b.metrics.denied.GetMetricWithLabelValues(user, action)
 		if err != nil {
@@ -152,7 +156,7 @@ func TestRolesEmbedded(t *testing.T) {
 // A viewer may subscribe to everything but the gates' commands: with a
 // wildcard, commands are filtered out at delivery, live and retained.
 func TestViewerNeverSeesCommands(t *testing.T) {
-	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, TopicBase: base, Gateway: gw})
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, Topics: siteTopics, Gateway: gw})
 	g := userClient(t, b.URL(), gw.Username, gw.Password, gw.ClientID)
 	wait(t, g.Publish(base+"/gates/north/commands", 1, true, "retained-open"))
 	v := userClient(t, b.URL(), "display", "pw-display", "wall")
@@ -168,7 +172,7 @@ func TestViewerNeverSeesCommands(t *testing.T) {
 }
 
 func TestRefusedLogins(t *testing.T) {
-	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, TopicBase: base, Gateway: gw})
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, Topics: siteTopics, Gateway: gw})
 	for _, tc := range []struct{ name, user, pass, id string }{
 		{"unknown user", "nobody", "x", "a"},
 		{"wrong password", "patrol-07", "pw-north", "b"},

@@ -59,14 +59,14 @@ func checkTakeover(t *testing.T, url, gwID string) {
 }
 
 func TestTakeoverEmbedded(t *testing.T) {
-	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, TopicBase: base, Gateway: gw})
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Users: roleUsers, Topics: siteTopics, Gateway: gw})
 	checkTakeover(t, b.URL(), gw.ClientID)
 }
 
 // Without mqtt.users (loopback only) the gateway's client id is reserved
 // all the same.
 func TestTakeoverEmbeddedAnonymous(t *testing.T) {
-	b := startBroker(t, Config{Listen: "127.0.0.1:0", TopicBase: base, Gateway: gw})
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Topics: siteTopics, Gateway: gw})
 	if _, err := client(t, b.URL(), gw.ClientID, true, nil); err == nil {
 		t.Fatal("anonymous client admitted with the gateway's client id")
 	}

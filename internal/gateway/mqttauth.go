@@ -74,7 +74,7 @@ func (g *Gateway) newBroker() (*broker.Broker, brokerCredentials, error) {
 		users[i] = broker.User{Name: u.Name, Password: u.Password, Role: u.Role, Gates: u.Gates}
 	}
 	b, err := broker.New(broker.Config{Listen: m.Listen, DataDir: g.path("broker"), Username: m.Username, Password: m.Password,
-		Users: users, TopicBase: g.Topics.Prefix + "/" + g.Topics.Site,
+		Users: users, Topics: g.Topics,
 		Gateway:    broker.Gateway{Username: cred.Username, Password: cred.Password, ClientID: m.ClientID},
 		Registerer: g.Registry, Logger: g.log})
 	return b, cred, err

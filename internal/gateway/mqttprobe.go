@@ -17,7 +17,7 @@ const (
 // subscriptions still deliver (mqttbus.Probe); a miss makes /readyz 503
 // until a probe comes back again.
 func (g *Gateway) startMQTTProbe(ctx context.Context) error {
-	p := &mqttbus.Probe{Client: g.Bus, Topic: g.Topics.GatewayStatus(g.Config.GatewayID) + "/probe",
+	p := &mqttbus.Probe{Client: g.Bus, Topic: g.Topics.GatewayProbe(g.Config.GatewayID),
 		Interval: probeInterval, Timeout: probeTimeout, Logger: g.log, Registerer: g.Registry}
 	if err := p.Start(ctx); err != nil {
 		return err
