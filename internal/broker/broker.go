@@ -49,9 +49,12 @@ type Config struct {
 	Users  []User
 	Topics topics.Topics
 	// Gateway is the gateway's own connection.
-	Gateway    Gateway
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer // nil: a private registry
+	Gateway Gateway
+	// TLSListen, with TLSCert and TLSKey: a second, TLS, listener
+	// (mqtt.tls_listen; tls.go).
+	TLSListen, TLSCert, TLSKey string
+	Logger                     *slog.Logger
+	Registerer                 prometheus.Registerer // nil: a private registry
 }
 
 // Gateway is the gateway's own account: every right, and its client id is
@@ -71,6 +74,7 @@ type Broker struct {
 	srv    *server.Server
 	tmpDir string
 	lock   *os.File
+	tls    *tlsFront
 	addr   string
 	done   bool
 	// exported: the identity export is set up (identity.go).
@@ -93,6 +97,11 @@ func New(cfg Config) (*Broker, error) {
 		if u.Role != RoleGate && u.Role != RolePatrol && u.Role != RoleViewer {
 			return nil, fmt.Errorf("broker: user %s: unknown role %q", u.Name, u.Role)
 		}
+	}
+	if cfg.TLSListen != "" && len(cfg.Users) == 0 && cfg.Username == "" {
+		// TLS clients reach the broker from loopback (tls.go): without
+		// accounts they would pass the loopback rule.
+		return nil, errors.New("broker: a TLS listener needs users")
 	}
 	if len(cfg.Users) > 0 && (cfg.Topics.Prefix == "" || cfg.Topics.Site == "") {
 		return nil, errors.New("broker: users without the site's topics")
@@ -215,6 +224,20 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fail(fmt.Errorf("broker: JetStream did not start on %s", storeDir))
 	}
 	host, _, _ := splitListen(b.cfg.Listen)
+	if b.cfg.TLSListen != "" {
+		target := net.JoinHostPort(host, strconv.Itoa(opts.MQTT.Port))
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			target = net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.MQTT.Port))
+		}
+		f, err := startTLSFront(b.cfg.TLSListen, b.cfg.TLSCert, b.cfg.TLSKey, target)
+		if err != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return fail(fmt.Errorf("broker: %w", err))
+		}
+		b.tls = f
+		b.log.Info("embedded MQTT broker TLS listener", "addr", f.addr())
+	}
 	b.srv, b.logSink, b.lock = srv, sink, lock
 	// NATS writes the bound port back into the options it was given (it
 	// has no accessor for the MQTT address).
@@ -231,6 +254,16 @@ func (b *Broker) Addr() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.addr
+}
+
+// TLSAddr is the bound TLS listener address, "" without one.
+func (b *Broker) TLSAddr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tls == nil {
+		return ""
+	}
+	return b.tls.addr()
 }
 
 // URL is the tcp:// URL clients use.
@@ -251,6 +284,10 @@ func (b *Broker) Close() error {
 	b.done = true
 	if b.srv == nil {
 		return nil
+	}
+	if b.tls != nil {
+		b.tls.close()
+		b.tls = nil
 	}
 	b.srv.Shutdown()
 	b.srv.WaitForShutdown()

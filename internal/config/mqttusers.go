@@ -10,6 +10,12 @@ type MQTTUser struct {
 	Gates    []string `yaml:"gates"` // role gate: the gates it speaks for
 }
 
+// MQTTTLS is the embedded broker's TLS listener's certificate and key (PEM files).
+type MQTTTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
 var mqttRoles = []string{"gate", "patrol", "viewer"}
 
 // mqttUsers checks mqtt.users against the configured gates.
@@ -18,6 +24,24 @@ func (v *validator) mqttUsers(c *Config) {
 	if len(m.Users) > 0 && m.Broker != "embedded" {
 		v.errf("mqtt.users", "applies to the embedded broker only; configure an external broker's accounts there (docs/operations.md)")
 		return
+	}
+	if m.TLSListen != "" || m.TLS != nil {
+		switch {
+		case m.Broker != "embedded":
+			v.errf("mqtt.tls_listen", "applies to the embedded broker only")
+		case m.TLSListen == "":
+			v.errf("mqtt.tls_listen", "required with mqtt.tls")
+		case m.TLS == nil:
+			v.errf("mqtt.tls_listen", "needs mqtt.tls: {cert, key}")
+		default:
+			v.hostPort("mqtt.tls_listen", m.TLSListen)
+			v.required("mqtt.tls.cert", m.TLS.Cert)
+			v.required("mqtt.tls.key", m.TLS.Key)
+			if len(m.Users) == 0 && m.Username == "" {
+				// TLS clients reach the broker from loopback (internal/broker/tls.go).
+				v.errf("mqtt.tls_listen", "needs mqtt.users: clients over TLS must log in")
+			}
+		}
 	}
 	gates := map[string]bool{}
 	for _, g := range c.Gates {

@@ -37,6 +37,18 @@ mqtt:
 		{"duplicate", head + `    - {name: x, password: a, role: viewer}
     - {name: x, password: b, role: viewer}
 `, []want{{7, "mqtt.users[1].name", `duplicate user "x"`}}},
+		{"tls without users", `site: {id: s1}
+mqtt:
+  tls_listen: 0.0.0.0:8883
+  tls: {cert: c.pem, key: k.pem}
+`, []want{{3, "mqtt.tls_listen", "needs mqtt.users"}}},
+		{"tls without cert", head + `    - {name: x, password: a, role: viewer}
+  tls_listen: 0.0.0.0:8883
+`, []want{{7, "mqtt.tls_listen", "needs mqtt.tls"}}},
+		{"tls with users", head + `    - {name: x, password: a, role: viewer}
+  tls_listen: 0.0.0.0:8883
+  tls: {cert: c.pem}
+`, []want{{8, "mqtt.tls.key", "required"}}},
 		{"external broker", `site: {id: s1}
 mqtt:
   broker: tcp://10.0.0.5:1883

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/lanewatch/lanewatch/internal/broker"
+	"github.com/lanewatch/lanewatch/internal/config"
 )
 
 // brokerCredentials are the gateway's own account on the embedded broker,
@@ -61,6 +62,16 @@ func loadOrCreateCredentials(path, gatewayID string) (brokerCredentials, error) 
 	return c, os.Rename(tmp, path)
 }
 
+func tlsFile(t *config.MQTTTLS, cert bool) string {
+	switch {
+	case t == nil:
+		return ""
+	case cert:
+		return t.Cert
+	}
+	return t.Key
+}
+
 // newBroker configures the embedded broker from mqtt.*: the roles of
 // mqtt.users and the gateway's own account.
 func (g *Gateway) newBroker() (*broker.Broker, brokerCredentials, error) {
@@ -75,7 +86,8 @@ func (g *Gateway) newBroker() (*broker.Broker, brokerCredentials, error) {
 	}
 	b, err := broker.New(broker.Config{Listen: m.Listen, DataDir: g.path("broker"), Username: m.Username, Password: m.Password,
 		Users: users, Topics: g.Topics,
-		Gateway:    broker.Gateway{Username: cred.Username, Password: cred.Password, ClientID: m.ClientID},
+		Gateway:   broker.Gateway{Username: cred.Username, Password: cred.Password, ClientID: m.ClientID},
+		TLSListen: m.TLSListen, TLSCert: tlsFile(m.TLS, true), TLSKey: tlsFile(m.TLS, false),
 		Registerer: g.Registry, Logger: g.log})
 	return b, cred, err
 }
