@@ -70,6 +70,10 @@ type MQTT struct {
 	CAFile      string `yaml:"ca_file"`
 	CertFile    string `yaml:"cert_file"`
 	KeyFile     string `yaml:"key_file"`
+
+	Users     []MQTTUser `yaml:"users"`      // embedded broker's accounts (mqttusers.go)
+	TLSListen string     `yaml:"tls_listen"` // embedded broker's TLS listener, with TLS
+	TLS       *MQTTTLS   `yaml:"tls"`
 }
 
 type Console struct {

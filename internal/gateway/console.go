@@ -71,11 +71,17 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	return nil
 }
 
-// ready is /readyz: the MQTT connection is up, the outbox is not full and
-// every store under data_dir can write.
+// ready is /readyz: the MQTT connection is up, its subscriptions deliver
+// (the probe), the outbox is not full and every store under data_dir can
+// write.
 func (g *Gateway) ready() error {
 	if g.Bus == nil || !g.Bus.Connected() {
 		return errors.New("mqtt not connected")
+	}
+	if g.probe != nil {
+		if err := g.probe.Healthy(); err != nil {
+			return err
+		}
 	}
 	if g.Outbox != nil && g.Outbox.Stats().Full {
 		return errors.New("outbox full")

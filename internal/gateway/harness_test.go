@@ -53,6 +53,7 @@ type siteOpts struct {
 	SubURL      string // the camera's detect.url (its analysis sub-stream)
 	Extra       string // appended YAML
 	DataDir     string // default <Dir>/data
+	Gates       int    // gates g0000… configured after north (events from unknown gates are rejected)
 }
 
 // writeSiteConfig writes a configuration for a site on loopback: external
@@ -85,6 +86,9 @@ gates:
   - {id: north, name: "North gate"%s}
 `, dataDir, s.Mosquitto.URL, strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
 		map[bool]string{true: ", cameras: [lawn]", false: ""}[o.Camera])
+	for i := range o.Gates {
+		fmt.Fprintf(&b, "  - {id: g%04d}\n", i)
+	}
 	if o.PlatformURL != "" {
 		fmt.Fprintf(&b, "platform: {url: %q, secret: %q, timeout: 2s}\n", o.PlatformURL, platformKey)
 	}
