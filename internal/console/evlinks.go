@@ -24,15 +24,15 @@ func (s *Server) evidenceLink(w http.ResponseWriter, r *http.Request) {
 	c, err := s.Patrol.Links.Verify(r.PathValue("token"))
 	switch {
 	case errors.Is(err, evlink.ErrExpired):
-		s.pm.links.WithLabelValues("expired").Inc()
+		s.patrol.links.WithLabelValues("expired").Inc()
 		auth.WriteError(w, http.StatusGone, "link expired")
 		return
 	case err != nil:
-		s.pm.links.WithLabelValues("refused").Inc()
+		s.patrol.links.WithLabelValues("refused").Inc()
 		auth.WriteError(w, http.StatusForbidden, "invalid link")
 		return
 	}
-	s.pm.links.WithLabelValues("ok").Inc()
+	s.patrol.links.WithLabelValues("ok").Inc()
 	// The link may be forwarded in a group chat: nothing may cache it
 	// beyond the phone that opened it.
 	w.Header().Set("Referrer-Policy", "no-referrer")
@@ -56,14 +56,16 @@ func (s *Server) evidenceLink(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// patrolMetrics are the counters of the patrol additions.
-type patrolMetrics struct {
+// patrolState is what the patrol handlers share: counters and the idempotency cache.
+type patrolState struct {
+	idem    *idempotency
 	links   *prometheus.CounterVec
 	uploads *prometheus.CounterVec
 }
 
-func newPatrolMetrics(reg prometheus.Registerer) *patrolMetrics {
-	m := &patrolMetrics{
+func newPatrolState(reg prometheus.Registerer) *patrolState {
+	m := &patrolState{
+		idem: newIdempotency(2000),
 		links: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lanewatch_console_evidence_links_total",
 			Help: "Evidence link requests by result (ok, expired, refused).",

@@ -53,7 +53,7 @@ type Server struct {
 	// Patrol is the patrol page's parts and evidence links (patrol.go).
 	Patrol Patrol
 
-	pm      *patrolMetrics
+	patrol  *patrolState
 	log     *slog.Logger
 	ln      net.Listener
 	srv     *http.Server

@@ -36,12 +36,12 @@ func TestSignVerify(t *testing.T) {
 	flip[len(flip)-3] ^= 1
 
 	cases := []struct {
-		name    string
-		tok     string
-		at      time.Duration
-		want    error
-		id      string
-		asset   Asset
+		name  string
+		tok   string
+		at    time.Duration
+		want  error
+		id    string
+		asset Asset
 	}{
 		{"snapshot", snap, 0, nil, "inc-A", Snapshot},
 		{"clip", clip, time.Hour, nil, "inc-A", Clip},
