@@ -43,7 +43,8 @@ func SortPatrol(list []incidents.Incident) {
 
 // patrolIncidents lists every incident not resolved. Evidence links are
 // signed (path only, same origin) so that <img>/<video> load with a device
-// token, which a browser cannot attach to them.
+// token, which a browser cannot attach to them; they stay the same for an
+// hour, so the phone caches the pictures.
 func (s *Server) patrolIncidents(w http.ResponseWriter, r *http.Request) {
 	if s.Incidents == nil {
 		missing(w, "incidents")
@@ -83,8 +84,7 @@ func (s *Server) evidenceURL(inc incidents.Incident, a evlink.Asset) string {
 	if s.Patrol.Links == nil {
 		return api // works with a session cookie only
 	}
-	tok, _ := s.Patrol.Links.Sign(inc.ID, a)
-	return evlink.Route + tok
+	return evlink.Route + s.Patrol.Links.SignStable(inc.ID, a)
 }
 
 // patrolAction: POST /api/patrol/incidents/{id}/{ack|note|resolve} with

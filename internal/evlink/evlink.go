@@ -120,8 +120,21 @@ func (s *Signer) mac(text string) []byte {
 // Sign returns a token for asset a of incident id, valid for TTL from now.
 func (s *Signer) Sign(id string, a Asset) (string, time.Time) {
 	exp := s.Now().Add(s.TTL).Truncate(time.Second)
+	return s.SignUntil(id, a, exp), exp
+}
+
+// SignStable is Sign with the expiry rounded up to the hour: the same link
+// for an hour, so a page polling its list can cache the pictures. Valid for
+// between TTL and TTL + 1 h.
+func (s *Signer) SignStable(id string, a Asset) string {
+	exp := s.Now().Add(s.TTL).Truncate(time.Hour).Add(time.Hour)
+	return s.SignUntil(id, a, exp)
+}
+
+// SignUntil returns a token valid until exp (whole seconds).
+func (s *Signer) SignUntil(id string, a Asset, exp time.Time) string {
 	text := claimText(id, a, exp.Unix())
-	return b64.EncodeToString([]byte(text)) + "." + b64.EncodeToString(s.mac(text)), exp
+	return b64.EncodeToString([]byte(text)) + "." + b64.EncodeToString(s.mac(text))
 }
 
 // URL is the full link: BaseURL + Route + token. With BaseURL empty it is a

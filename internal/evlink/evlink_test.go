@@ -115,6 +115,24 @@ func TestKeyKeptAndPrivate(t *testing.T) {
 	}
 }
 
+func TestSignStable(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 10, 0, 0, time.UTC)
+	s := newSigner(t, &now)
+	first := s.SignStable("inc-1", Snapshot)
+	now = now.Add(40 * time.Minute)
+	if s.SignStable("inc-1", Snapshot) != first {
+		t.Error("stable link changed within the hour")
+	}
+	c, err := s.Verify(first)
+	if err != nil || !c.Expires.Equal(time.Date(2026, 12, 4, 11, 0, 0, 0, time.UTC)) {
+		t.Errorf("expiry %v: %v", c.Expires, err)
+	}
+	now = now.Add(20 * time.Minute)
+	if s.SignStable("inc-1", Snapshot) == first {
+		t.Error("stable link the same in the next hour")
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
 	s := &Signer{Key: make([]byte, 32), Now: func() time.Time { return now }}

@@ -238,3 +238,9 @@ func (b *Browser) Screenshot(name string) string {
 	b.T.Logf("screenshot: %s", path)
 	return path
 }
+
+// Navigate loads url and waits for the page to load.
+func (b *Browser) Navigate(url string) {
+	b.T.Helper()
+	b.do("navigate "+url, chromedp.Navigate(url))
+}

@@ -168,9 +168,9 @@ function fmtTime(s) {
 
 function render() {
   const ul = $("#list");
-  const open = new Set(Array.from(ul.querySelectorAll("video:not([hidden])"), v => v.closest("li").dataset.id));
+  const open = new Set(Array.from(ul.querySelectorAll("video:not([hidden])"), v => v.closest("li.inc").dataset.id));
   const notes = {};
-  ul.querySelectorAll("li").forEach(li => { notes[li.dataset.id] = li.querySelector(".note").value; });
+  ul.querySelectorAll(":scope > li.inc").forEach(li => { notes[li.dataset.id] = li.querySelector(".note").value; });
   ul.textContent = "";
   for (const inc of S.list) ul.appendChild(card(inc, open.has(inc.id), notes[inc.id] || ""));
   $("#empty").hidden = S.list.length > 0;

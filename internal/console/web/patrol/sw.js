@@ -30,6 +30,11 @@ self.addEventListener("fetch", ev => {
     try {
       const r = await fetch(ev.request);
       if (r.ok && (isList || isShell)) await cache.put(isList ? LIST : ev.request, r.clone());
+      // Snapshots (not clips: too big) for the cached list to show offline.
+      if (r.ok && isEvidence && (r.headers.get("Content-Type") || "").startsWith("image/")) {
+        await cache.put(ev.request, r.clone());
+        await trimEvidence(cache);
+      }
       return r;
     } catch (e) {
       const hit = await cache.match(isList ? LIST : ev.request, { ignoreSearch: isShell });
@@ -42,6 +47,13 @@ self.addEventListener("fetch", ev => {
     }
   })());
 });
+
+// trimEvidence keeps the newest MAX_EVIDENCE pictures (cache keys keep insertion order).
+const MAX_EVIDENCE = 60;
+async function trimEvidence(cache) {
+  const keys = (await cache.keys()).filter(k => new URL(k.url).pathname.startsWith("/e/"));
+  for (const k of keys.slice(0, Math.max(0, keys.length - MAX_EVIDENCE))) await cache.delete(k);
+}
 
 self.addEventListener("push", ev => {
   let d = {};
