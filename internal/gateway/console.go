@@ -54,6 +54,9 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		s.Outbox = outboxAdmin{g.Outbox}
 	}
 	s.Recordings = recording.Store{Root: g.recordingRoot()}
+	if s.Patrol, err = g.patrolParts(); err != nil {
+		return err
+	}
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
