@@ -234,7 +234,9 @@ func (p *pushService) checkVAPID(h string) error {
 	return nil
 }
 
-func setup(t *testing.T) (*Sender, *Store, *pushService, *prometheus.Registry) {
+func setup(t *testing.T) (*Sender, *Store, *pushService, *prometheus.Registry) { return setupB(t) }
+
+func setupB(t testing.TB) (*Sender, *Store, *pushService, *prometheus.Registry) {
 	dir := t.TempDir()
 	keys, err := LoadKeys(dir)
 	if err != nil {
