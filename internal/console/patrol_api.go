@@ -263,13 +263,21 @@ func (s *Server) idempotent(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		e.done, e.status, e.ctype, e.body = true, rec.status, w.Header().Get("Content-Type"), rec.buf.Bytes()
+		if rec.over {
+			// Too big to keep 2000 of: a repeat learns only that it was done.
+			e.ctype, e.body = "application/json", []byte(`{"replayed":true}`)
+		}
 	}
 }
+
+// maxReplay bounds a remembered answer (an incident's JSON is a few KiB).
+const maxReplay = 64 << 10
 
 type captureWriter struct {
 	http.ResponseWriter
 	status int
 	buf    bytes.Buffer
+	over   bool
 }
 
 func (c *captureWriter) WriteHeader(code int) {
@@ -278,8 +286,10 @@ func (c *captureWriter) WriteHeader(code int) {
 }
 
 func (c *captureWriter) Write(b []byte) (int, error) {
-	if c.buf.Len() < 1<<20 {
+	if c.buf.Len()+len(b) <= maxReplay {
 		c.buf.Write(b)
+	} else {
+		c.over = true
 	}
 	return c.ResponseWriter.Write(b)
 }
