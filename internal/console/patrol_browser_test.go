@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,10 +231,16 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	consoletest.Eval[any](b, `document.querySelector('li[data-id="inc-b"] .note').value = "需要支援"`)
 	b.Click(`li[data-id="inc-b"] .addnote`)
 	b.Click(`li[data-id="inc-b"] .resolve`)
-	b.WaitJS("offline with two queued", `document.body.dataset.queued === "2" && document.body.dataset.offline === "true"`)
+	// A photo taken offline waits in IndexedDB as a Blob.
+	photo := filepath.Join(t.TempDir(), "scene.jpg")
+	if err := os.WriteFile(photo, scene(320, 240), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.UploadFile(`li[data-id="inc-a"] .photo input`, photo)
+	b.WaitJS("offline with three queued", `document.body.dataset.queued === "3" && document.body.dataset.offline === "true"`)
 	b.Navigate(proxy.URL() + "/patrol/")
-	b.WaitJS("cached list after reload", `document.querySelectorAll("#list li.inc").length === 2 && document.body.dataset.queued === "2"`)
-	if got := b.Text("#net"); !strings.Contains(got, "离线") || !strings.Contains(got, "2 项操作待发送") {
+	b.WaitJS("cached list after reload", `document.querySelectorAll("#list li.inc").length === 2 && document.body.dataset.queued === "3"`)
+	if got := b.Text("#net"); !strings.Contains(got, "离线") || !strings.Contains(got, "3 项操作待发送") {
 		t.Errorf("offline banner %q", got)
 	}
 	b.Screenshot("patrol-390-offline")
@@ -252,6 +259,14 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	got, _ := e.incs.Get("inc-b")
 	if s := strings.Join(ackNotes(e, "inc-b"), "|"); s != "巡逻-1号机:需要支援|巡逻-1号机:" || got.State != incidents.Resolved {
 		t.Errorf("inc-b after the replay: %s, %s (each action once, in order)", s, got.State)
+	}
+	notes := ackNotes(e, "inc-a")
+	if len(notes) != 2 || !strings.HasPrefix(notes[1], "巡逻-1号机:photo: ") {
+		t.Fatalf("inc-a after the replay: %v (the photo once)", notes)
+	}
+	pr, pb := e.token(t, viewerToken).do("GET", "/api/patrol/incidents/inc-a/photos/"+strings.TrimPrefix(notes[1], "巡逻-1号机:photo: "), nil)
+	if want, _ := os.ReadFile(photo); pr.StatusCode != 200 || !bytes.Equal(pb, want) {
+		t.Errorf("stored photo: %d, %d bytes, want the %d sent", pr.StatusCode, len(pb), len(want))
 	}
 	b.WaitJS("resolved incident gone", `document.querySelectorAll("#list li.inc").length === 1 && document.body.dataset.offline === "false"`)
 	t.Logf("note sent %d times, applied once", proxy.count(notePost))
