@@ -179,6 +179,20 @@ type Auth struct {
 	devices atomic.Pointer[func(string) (Principal, bool)]
 }
 
+// Known says name is a configured user or token, so that a device issued
+// at run time cannot take its name (and act or audit as it).
+func (a *Auth) Known(name string) bool {
+	if _, ok := a.users[name]; ok {
+		return true
+	}
+	for _, t := range a.tokens {
+		if t.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // SetDeviceTokens makes check a source of bearer tokens besides the
 // configured ones: the patrol phones' tokens an admin issues and revokes
 // while the gateway runs.

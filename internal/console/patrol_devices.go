@@ -58,7 +58,12 @@ func (s *Server) issueDevice(w http.ResponseWriter, r *http.Request) {
 		req.Role = "operator"
 	}
 	p := principal(r)
-	d, tok, err := s.Patrol.Devices.Issue(strings.TrimSpace(req.Name), req.Role, p.Name)
+	req.Name = strings.TrimSpace(req.Name)
+	if s.Auth.Known(req.Name) {
+		auth.WriteError(w, http.StatusBadRequest, "name: taken by a console user or token")
+		return
+	}
+	d, tok, err := s.Patrol.Devices.Issue(req.Name, req.Role, p.Name)
 	if errors.Is(err, devices.ErrInvalid) {
 		auth.WriteError(w, http.StatusBadRequest, err.Error())
 		return

@@ -73,7 +73,8 @@ func TestDeviceTokens(t *testing.T) {
 	}
 	// Refused issues.
 	ada := e.login(t, "ada")
-	for _, b := range []any{map[string]string{"name": "x", "role": "admin"}, map[string]string{"name": ""}, `{"name":"x","extra":1}`, map[string]string{"name": "phone-7"}} {
+	for _, b := range []any{map[string]string{"name": "x", "role": "admin"}, map[string]string{"name": ""}, `{"name":"x","extra":1}`, map[string]string{"name": "phone-7"},
+		map[string]string{"name": "olga"}, map[string]string{"name": "dispatch"}} {
 		if resp, body := ada.do("POST", "/api/devices", b); resp.StatusCode != 400 {
 			t.Errorf("issue %v: %d %s", b, resp.StatusCode, body)
 		}
