@@ -92,7 +92,7 @@ func (c *Camera) session(ctx context.Context) error {
 	defer func() {
 		stopClose()
 		client.Close() // waits for the packet callbacks to finish
-		if st != nil {
+		if st != nil && st.dec != nil {
 			st.dec.Close()
 		}
 	}()
@@ -158,6 +158,7 @@ type stream struct {
 	depkt   func(*rtp.Packet) ([][]byte, error)
 	dec     *decode.Decoder
 	clock   wallClock
+	watch   sizeWatch
 	scratch [][]byte
 	vps     []byte
 	sps     []byte
@@ -193,11 +194,14 @@ func (c *Camera) newStream(desc *description.Session) (*stream, error) {
 		}
 		return nil, e
 	}
-	dec, err := decode.New(st.codec, c.DetectWidth)
-	if err != nil {
-		return nil, err
+	if !c.NoDecode {
+		dec, err := decode.New(st.codec, c.DetectWidth)
+		if err != nil {
+			return nil, err
+		}
+		st.dec = dec
 	}
-	st.dec = dec
+	st.sizeFromSPS()
 	c.ring.updateParams(func(p *Params) {
 		if p.Codec != st.codec {
 			// The camera was reconfigured: old units must not end up in a
@@ -246,14 +250,31 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	}
 	c.framesIn.Add(1)
 	key := decode.IsKeyframe(st.codec, au)
+	size := sliceBytes(st.codec, au)
+	sigmas := 0.0
+	if st.dec.KeyframesOnly() {
+		sigmas = c.WakeSigmas // judged while idle only; recorded always
+	}
+	if st.watch.observe(size, key, sigmas) {
+		c.wakeUntil.Store(now.Add(c.WakeHold).UnixNano())
+		c.wakes.Add(1)
+	}
 	au = st.withParams(au, key)
+	if st.dec == nil {
+		c.ring.push(au, pts, at, key)
+		if len(c.Sinks) > 0 {
+			st.toSinks(AU{NALUs: au, PTS: pts, At: at, Key: key})
+		}
+		return
+	}
 	idle := c.idleMode(now)
 	if idle != st.dec.KeyframesOnly() {
 		st.dec.SetKeyframesOnly(idle)
 		if !idle && !key {
-			// Motion is back mid-GOP: rebuild the references from the
-			// pre-roll so that this very unit decodes, instead of waiting
-			// up to a GOP for the next key frame.
+			// Motion is back mid-GOP (the loop saw it, or this unit's size
+			// woke us): rebuild the references from the pre-roll so that
+			// this very unit decodes, instead of waiting up to a GOP for
+			// the next key frame.
 			c.ring.sinceKey(func(a AU) { st.dec.Decode(a.NALUs, a.PTS, nil) }) //nolint:errcheck // counted below
 		}
 	}
@@ -342,6 +363,7 @@ func (st *stream) withParams(au [][]byte, key bool) [][]byte {
 	}
 	if changed {
 		st.c.ring.updateParams(func(p *Params) { p.VPS, p.SPS, p.PPS = st.vps, st.sps, st.pps })
+		st.sizeFromSPS()
 	}
 	if !key || hasSPS || st.sps == nil {
 		return au

@@ -128,7 +128,7 @@ func (p *flakyProxy) count(s string) int {
 	return bytes.Count(p.sent.Bytes(), []byte(s))
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -216,7 +216,7 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	// On my way, with a note.
 	consoletest.Eval[any](b, `document.querySelector('li[data-id="inc-a"] .note').value = "两分钟到"`)
 	b.Click(`li[data-id="inc-a"] .ack`)
-	waitFor(t, "the ack", func() bool { return strings.Join(ackNotes(e, "inc-a"), "|") == "巡逻-1号机:两分钟到" })
+	waitUntil(t, "the ack", func() bool { return strings.Join(ackNotes(e, "inc-a"), "|") == "巡逻-1号机:两分钟到" })
 	b.WaitJS("state shown", `document.querySelector('li[data-id="inc-a"] .state').textContent === "已出发"`)
 	b.WaitJS("service worker in control", `navigator.serviceWorker.controller !== null`)
 	consoletest.Eval[any](b, `loadList()`) // through the worker, which keeps it
@@ -251,11 +251,11 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	// Lossy: the note reaches the gateway but its answer does not; the page
 	// sends it again with the same key.
 	proxy.set(proxyLossy)
-	waitFor(t, "the note to arrive", func() bool { return len(ackNotes(e, "inc-b")) > 0 })
+	waitUntil(t, "the note to arrive", func() bool { return len(ackNotes(e, "inc-b")) > 0 })
 	const notePost = "POST /api/patrol/incidents/inc-b/note"
-	waitFor(t, "a retry of the note", func() bool { return proxy.count(notePost) >= 2 })
+	waitUntil(t, "a retry of the note", func() bool { return proxy.count(notePost) >= 2 })
 	proxy.set(proxyUp)
-	waitFor(t, "the queue to empty", func() bool { return consoletest.Eval[string](b, `document.body.dataset.queued`) == "0" })
+	waitUntil(t, "the queue to empty", func() bool { return consoletest.Eval[string](b, `document.body.dataset.queued`) == "0" })
 	got, _ := e.incs.Get("inc-b")
 	if s := strings.Join(ackNotes(e, "inc-b"), "|"); s != "巡逻-1号机:需要支援|巡逻-1号机:" || got.State != incidents.Resolved {
 		t.Errorf("inc-b after the replay: %s, %s (each action once, in order)", s, got.State)
@@ -278,7 +278,7 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	}
 	// Resolve the last one; the list empties.
 	b.Click(`li[data-id="inc-a"] .resolve`)
-	waitFor(t, "inc-a resolved", func() bool { i, _ := e.incs.Get("inc-a"); return i.State == incidents.Resolved })
+	waitUntil(t, "inc-a resolved", func() bool { i, _ := e.incs.Get("inc-a"); return i.State == incidents.Resolved })
 	b.WaitJS("empty list", `!document.getElementById("empty").hidden`)
 	if html := consoletest.Eval[string](b, `document.documentElement.outerHTML`); strings.Contains(html, d.Token) {
 		t.Error("device token in the page's markup")

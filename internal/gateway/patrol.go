@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -10,16 +11,30 @@ import (
 	"github.com/lanewatch/lanewatch/internal/webpush"
 )
 
+// startPatrol opens the patrol parts before notify starts, so that messages
+// and alerts carry signed evidence links (g.Links) under console.public_url,
+// valid for notify_link_ttl; the console serves them (startConsole).
+func (g *Gateway) startPatrol(context.Context) error {
+	p, err := g.patrolParts()
+	if err != nil {
+		return err
+	}
+	g.patrol = p
+	if g.Links == nil {
+		g.Links = func(id string) string { return p.Links.URL(id, evlink.Snapshot) }
+	}
+	return nil
+}
+
 // patrolParts opens what the patrol page and evidence links keep under
 // data_dir/patrol: the link key, the VAPID key, push subscriptions, device
-// tokens and uploaded photos. Defaults until configuration reaches them:
-// links relative to the console's own address, valid 24 h; page in Chinese.
+// tokens and uploaded photos. The page is in site.language.
 func (g *Gateway) patrolParts() (console.Patrol, error) {
 	dir := g.path("patrol")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return console.Patrol{}, fmt.Errorf("patrol: %w", err)
 	}
-	links := &evlink.Signer{DataDir: dir}
+	links := &evlink.Signer{DataDir: dir, BaseURL: g.Config.Console.PublicURL, TTL: g.Config.NotifyLinkTTL}
 	if err := links.Initialize(); err != nil {
 		return console.Patrol{}, err
 	}
@@ -38,5 +53,6 @@ func (g *Gateway) patrolParts() (console.Patrol, error) {
 	}
 	g.onClose("device tokens", dev.Close)
 	return console.Patrol{Links: links, PushKeys: keys, PushStore: subs, Devices: dev,
-		Photos: &console.PhotoDir{Dir: g.path("patrol-photos")}, Language: "zh"}, nil
+		Photos: &console.PhotoDir{Dir: g.path("patrol-photos")}, PublicURL: g.Config.Console.PublicURL,
+		Language: g.Config.Site.Language}, nil
 }
