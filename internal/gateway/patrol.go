@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/devices"
 	"github.com/lanewatch/lanewatch/internal/evlink"
+	"github.com/lanewatch/lanewatch/internal/notify"
 	"github.com/lanewatch/lanewatch/internal/webpush"
 )
 
@@ -20,6 +22,19 @@ func (g *Gateway) startPatrol(context.Context) error {
 		return err
 	}
 	g.patrol = p
+	push := &webpush.Sender{Keys: p.PushKeys, Store: p.PushStore, Registerer: g.Registry, Logger: g.log.With("component", "webpush")}
+	if u := g.Config.Console.PublicURL; strings.HasPrefix(u, "https://") {
+		push.Subscriber = u
+	}
+	if err := push.Initialize(); err != nil {
+		return err
+	}
+	if g.NotifyKinds == nil {
+		g.NotifyKinds = map[string]notify.Kind{}
+	}
+	if _, ok := g.NotifyKinds["webpush"]; !ok {
+		g.NotifyKinds["webpush"] = pushKind(push, p.PushStore)
+	}
 	if g.Links == nil {
 		g.Links = func(id string) string { return p.Links.URL(id, evlink.Snapshot) }
 	}
