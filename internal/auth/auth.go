@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
@@ -87,7 +88,7 @@ func (e *RateLimitedError) Error() string {
 type Principal struct {
 	Name string
 	Role Role
-	// Kind is "session" or "token"; only sessions carry a CSRF token.
+	// Kind is "session", "token" or "device"; only sessions carry a CSRF token.
 	Kind string
 	CSRF string `json:"-"`
 	// Kiosk: a read-only session a wall opened with its token (/?token=).
@@ -195,6 +196,29 @@ type Auth struct {
 	flood             floodGate
 	audit             *auditLog
 	m                 metrics
+	// devices checks bearer tokens issued at run time (SetDeviceTokens).
+	devices atomic.Pointer[func(string) (Principal, bool)]
+}
+
+// Known says name is a configured user or token, so that a device issued
+// at run time cannot take its name (and act or audit as it).
+func (a *Auth) Known(name string) bool {
+	if _, ok := a.users[name]; ok {
+		return true
+	}
+	for _, t := range a.tokens {
+		if t.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// SetDeviceTokens makes check a source of bearer tokens besides the
+// configured ones: the patrol phones' tokens an admin issues and revokes
+// while the gateway runs.
+func (a *Auth) SetDeviceTokens(check func(tok string) (Principal, bool)) {
+	a.devices.Store(&check)
 }
 
 type metrics struct {
@@ -497,6 +521,9 @@ func (a *Auth) bearer(tok string) (Principal, bool) {
 		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
 			found, ok = Principal{Name: t.name, Role: t.role, Kind: "token"}, true
 		}
+	}
+	if f := a.devices.Load(); !ok && f != nil {
+		return (*f)(tok)
 	}
 	return found, ok
 }

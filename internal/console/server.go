@@ -53,12 +53,15 @@ type Server struct {
 	Logger *slog.Logger
 	// Heartbeat is the SSE keep-alive interval; default 15 s.
 	Heartbeat time.Duration
+	// Patrol is the patrol page's parts and evidence links (patrol.go).
+	Patrol Patrol
 	// Limits caps connections, streams and request times; unset fields take
 	// config.DefaultConsoleLimits.
 	Limits config.ConsoleLimits
 	// TLS, when set, serves HTTPS with this certificate and key (PEM files).
 	TLS *config.ConsoleTLS
 
+	patrol  *patrolState
 	log     *slog.Logger
 	ln      net.Listener
 	srv     *http.Server
@@ -312,6 +315,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/outbox", admin(hf(s.listOutbox)))
 	mux.Handle("POST /api/outbox/{key}/resend", admin(hf(s.resendOutbox)))
 	mux.Handle("POST /api/outbox/{key}/discard", admin(hf(s.discardOutbox)))
+
+	s.patrolRoutes(mux, viewer, operator, admin)
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)

@@ -63,6 +63,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		s.Outbox = outboxAdmin{g.Outbox, g.Notifier} // notify.go
 	}
 	s.Recordings = recording.Store{Root: g.recordingRoot()}
+	s.Patrol = g.patrol
 	if err := s.Start(ctx); err != nil {
 		return err
 	}

@@ -78,6 +78,7 @@ type Gateway struct {
 	disk      *diskHealth
 	alerts    *alerts.Alerts
 	probe     *mqttbus.Probe
+	patrol    console.Patrol // patrol.go
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -196,6 +197,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},
 		{"outbox", g.startOutbox},
+		{"patrol keys", g.startPatrol},
 		{"notify", g.startNotify},
 		{"influx", g.startInflux},
 		{"alerts", g.startAlerts},

@@ -78,9 +78,23 @@ func TestNotifyChannelsAndAlertPayload(t *testing.T) {
 	}
 	id, _ := inc["id"].(string)
 	links, _ := inc["links"].(map[string]any)
+	link, _ := links["snapshot"].(string)
+	// The signed evidence link (relative: no console.public_url here).
 	if inc["title_local"] != "North gate SOS 求助" || !strings.Contains(fmt.Sprint(inc["description_local"]), "SOS") ||
-		links["snapshot"] != "/api/incidents/"+id+"/snapshot.jpg" || inc["severity"] != "critical" || inc["state"] != "open" {
+		!strings.HasPrefix(link, "/e/") || inc["severity"] != "critical" || inc["state"] != "open" {
 		t.Fatalf("alert: %s", alert.Payload())
+	}
+	// It opens without a login: the snapshot, or 404 if the gate has none
+	// yet, never 401/403; a changed one is refused.
+	if resp := s.api(t, "GET", link, "", ""); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+		t.Errorf("evidence link %s: %d", link, resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	if resp := s.api(t, "GET", link[:len(link)-2]+"AA", "", ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("tampered evidence link: %d", resp.StatusCode)
+	} else {
+		resp.Body.Close()
 	}
 	for _, f := range []string{"site", "type", "title", "description", "source", "started_at", "updated_at", "count", "objects", "acks", "evidence"} {
 		if _, ok := inc[f]; !ok {
@@ -89,7 +103,7 @@ func TestNotifyChannelsAndAlertPayload(t *testing.T) {
 	}
 	eventually(t, "the robot's message", 10*time.Second, func() bool { return len(robot.messages()) == 1 })
 	msg := robot.messages()[0]
-	for _, want := range []string{"North gate SOS 求助", "紧急", "/api/incidents/" + id + "/snapshot.jpg"} {
+	for _, want := range []string{"North gate SOS 求助", "紧急", "/e/"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("robot message lacks %q:\n%s", want, msg)
 		}
@@ -104,7 +118,8 @@ func TestNotifyChannelsAndAlertPayload(t *testing.T) {
 	eventually(t, "the refused message at /api/outbox", 10*time.Second, func() bool {
 		rows = nil
 		getJSON(t, s, "/api/outbox", adminToken, &rows)
-		return len(rows) == 1
+		// Listed from queueing on; refused a moment later.
+		return len(rows) == 1 && rows[0]["state"] == "dead"
 	})
 	if rows[0]["key"] != "wrong-key:"+id+":1" || rows[0]["channel"] != "wrong-key" || rows[0]["state"] != "dead" || rows[0]["incident_id"] != id {
 		t.Fatalf("outbox rows: %v", rows)

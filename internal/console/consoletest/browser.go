@@ -244,3 +244,16 @@ func (b *Browser) Screenshot(name string) string {
 	b.T.Logf("screenshot: %s", path)
 	return path
 }
+
+// Navigate loads url and waits for the page to load.
+func (b *Browser) Navigate(url string) {
+	b.T.Helper()
+	b.do("navigate "+url, chromedp.Navigate(url))
+}
+
+// UploadFile sets the file of the file input sel, as a user picking it
+// does (the change event fires).
+func (b *Browser) UploadFile(sel, path string) {
+	b.T.Helper()
+	b.do("upload to "+sel, chromedp.SetUploadFiles(chromedp.CSS(sel), []string{path}))
+}
