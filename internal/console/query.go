@@ -18,6 +18,10 @@ import (
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
+// incidentIDRE is what a paging cursor may be: an incident id (the engine's
+// inc_… or another gateway's), never anything with markup or separators.
+var incidentIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
 // validID says s is a configured-id shaped string (contract: cameras, gates, zones).
 func validID(s string) bool { return idRE.MatchString(s) }
 
@@ -67,11 +71,37 @@ func checkKnown(q url.Values, known ...string) error {
 var validStates = map[incidents.State]bool{incidents.Open: true, incidents.Acknowledged: true,
 	incidents.Escalated: true, incidents.Resolved: true}
 
-// ParseIncidentQuery reads ?state=&type=&since=&limit= (limit default 100, at most 1000).
+// ParseIncidentQuery reads ?state=&type=&since=&limit= (limit default 100,
+// at most 1000) and the wall's additions until=, before= (an incident id:
+// the next page of history), camera= and gate=.
 func ParseIncidentQuery(q url.Values) (IncidentFilter, error) {
 	f := IncidentFilter{}
-	if err := checkKnown(q, "state", "type", "since", "limit"); err != nil {
+	if err := checkKnown(q, "state", "type", "since", "limit", "until", "before", "camera", "gate"); err != nil {
 		return f, err
+	}
+	for _, k := range []struct {
+		name string
+		dst  *string
+	}{{"camera", &f.Camera}, {"gate", &f.Gate}} {
+		if v := q.Get(k.name); v != "" {
+			if !validID(v) {
+				return f, fmt.Errorf("%s: not a valid id", k.name)
+			}
+			*k.dst = v
+		}
+	}
+	if v := q.Get("before"); v != "" {
+		if !incidentIDRE.MatchString(v) {
+			return f, errors.New("before: not an incident id")
+		}
+		f.Before = v
+	}
+	if v := q.Get("until"); v != "" {
+		t, err := parseTime("until", v)
+		if err != nil {
+			return f, err
+		}
+		f.Until = t
 	}
 	if v := q.Get("state"); v != "" {
 		if !validStates[incidents.State(v)] {
@@ -95,6 +125,9 @@ func ParseIncidentQuery(q url.Values) (IncidentFilter, error) {
 			return f, err
 		}
 		f.Since = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return f, errors.New("until is before since")
 	}
 	n, err := parseLimit(q.Get("limit"), 100, 1000)
 	f.Limit = n

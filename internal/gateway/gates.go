@@ -96,6 +96,9 @@ func (g *Gateway) onPassage(p vehicles.Passage) {
 	if g.Influx != nil {
 		g.Influx.Passage(p)
 	}
+	if g.Console != nil {
+		g.Console.PublishPassage(consolePassage(p)) // the wall's live vehicle log
+	}
 }
 
 func (g *Gateway) passageSnapshot(p *vehicles.Passage, camera string) error {

@@ -190,13 +190,14 @@ func (s *Incidents) List(f console.IncidentFilter) ([]incidents.Incident, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []incidents.Incident{}
+	ef := f.Engine()
 	for _, inc := range s.byID {
-		if (f.State == "" || inc.State == f.State) && (f.Type == "" || inc.Type == f.Type) &&
-			(f.Since.IsZero() || !inc.UpdatedAt.Before(f.Since)) {
+		if ef.Match(inc) && (f.Before == "" || inc.ID < f.Before) {
 			out = append(out, inc)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
+	// The engine's order: ids sort by time (the tests' ids are made so too).
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
 	}
