@@ -133,17 +133,25 @@ func (b *Browser) SetLayout(n int) {
 // frameSig draws the camera's tile image into a canvas and returns a
 // signature of its pixels ("" until a frame has loaded).
 func frameSig(camera string) string {
+	return pixelSig(`document.querySelector('.tile[data-camera=' + JSON.stringify(` + jsString(camera) + `) + '] img')`)
+}
+
+// pixelSig is the signature expression for the <img> or <video> that the
+// JavaScript expression elem yields ("" until it has a picture).
+func pixelSig(elem string) string {
 	return `(() => {
-  const img = document.querySelector('.tile[data-camera=' + JSON.stringify(` + jsString(camera) + `) + '] img');
-  if (!img || !img.complete || !img.naturalWidth) return "";
+  const img = ` + elem + `;
+  if (!img) return "";
+  const w = img.naturalWidth || img.videoWidth, h = img.naturalHeight || img.videoHeight;
+  if (!w || (img.tagName === "IMG" && !img.complete) || (img.tagName === "VIDEO" && img.readyState < 2)) return "";
   const c = document.createElement("canvas");
   c.width = 64; c.height = 36;
   const g = c.getContext("2d");
   g.drawImage(img, 0, 0, 64, 36);
   const d = g.getImageData(0, 0, 64, 36).data;
-  let h = 0;
-  for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) >>> 0;
-  return img.naturalWidth + "x" + img.naturalHeight + ":" + h;
+  let h2 = 0;
+  for (let i = 0; i < d.length; i += 4) h2 = (h2 * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) >>> 0;
+  return w + "x" + h + ":" + h2;
 })()`
 }
 
@@ -151,10 +159,39 @@ func frameSig(camera string) string {
 // picture changes: the tile is live, not a still.
 func (b *Browser) WaitLiveImage(camera string) {
 	b.T.Helper()
-	expr := frameSig(camera)
-	b.WaitJS("a frame of "+camera, expr+` !== ""`)
+	b.waitChanging(camera, frameSig(camera))
+}
+
+// WaitLiveElement is WaitLiveImage for any <img> (CSS selector), such as
+// the live picture of the alarm pop-up.
+func (b *Browser) WaitLiveElement(sel string) {
+	b.T.Helper()
+	b.waitChanging(sel, PixelSig(sel))
+}
+
+func (b *Browser) waitChanging(what, expr string) {
+	b.T.Helper()
+	b.WaitJS("a frame of "+what, expr+` !== ""`)
 	first := Eval[string](b, expr)
-	b.WaitJS("a new frame of "+camera, expr+` !== "" && `+expr+` !== `+jsString(first))
+	b.WaitJS("a new frame of "+what, expr+` !== "" && `+expr+` !== `+jsString(first))
+}
+
+// PixelSig is a JavaScript expression: a signature of the pixels the <img>
+// or <video> matching the CSS selector shows now ("" before its first
+// picture). Two different pictures give different signatures.
+func PixelSig(sel string) string { return pixelSig(`document.querySelector(` + jsString(sel) + `)`) }
+
+// AckAlarm types note into the alarm pop-up and clicks its Acknowledge.
+func (b *Browser) AckAlarm(note string) {
+	b.T.Helper()
+	b.WaitJS("the pop-up's acknowledge button", `!document.getElementById("alarm").hidden && !document.getElementById("alarm-ack").hidden`)
+	Eval[any](b, `(() => { document.getElementById("alarm-note").value = `+jsString(note)+`; document.getElementById("alarm-ack").click(); })()`)
+}
+
+// Alarm is the incident id the pop-up shows ("" when hidden).
+func (b *Browser) Alarm() string {
+	b.T.Helper()
+	return Eval[string](b, `document.getElementById("alarm").hidden ? "" : (window.LWDesk.shown || "")`)
 }
 
 func incidentSel(id string) string {
