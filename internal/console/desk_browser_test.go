@@ -4,12 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
 	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
@@ -157,4 +160,99 @@ func TestClipPlaysInBrowser(t *testing.T) {
 	if sig := consoletest.Eval[string](b, consoletest.PixelSig(sel+" video")); sig == "" || !strings.HasPrefix(sig, "640x480:") {
 		t.Errorf("clip frame %q", sig)
 	}
+}
+
+// withRecording records the sample video as camera gate-north from base on
+// (three loops: 30 s in 10 s segments) and serves the store.
+func withRecording(t *testing.T, base time.Time) (envOpt, []recording.Segment) {
+	root := t.TempDir()
+	segs := consoletest.Record(t, root, "gate-north", filepath.Join(testenv.RepoRoot(t), "media", "campus-walk-10s.mp4"),
+		base, 3, 10*time.Second)
+	return func(s *console.Server) { s.Recordings = recording.Store{Root: root} }, segs
+}
+
+// jsDate is a time as a JavaScript Date.
+func jsDate(t time.Time) string { return "new Date(" + strconv.FormatInt(t.UnixMilli(), 10) + ")" }
+
+// "What happened at the north gate at 02:13?": the playback view shows the
+// recorded segments with the incident and the passage marked; a click on
+// the timeline loads the right segment at the right offset and paints that
+// moment's frame.
+func TestPlaybackSeekInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	rec, segs := withRecording(t, base)
+	if len(segs) != 3 {
+		t.Fatalf("%d segments recorded, want 3", len(segs))
+	}
+	e := newEnv(t, withNorthGate, rec)
+	inc := sampleIncident("inc-7", incidents.High)
+	inc.Source = incidents.Source{Camera: "gate-north"}
+	inc.StartedAt, inc.UpdatedAt = base.Add(5*time.Second), base.Add(5*time.Second)
+	inc.State = incidents.Resolved
+	e.incs.Put(inc, nil, nil)
+	e.veh.AddPassage(console.Passage{ID: "p-1", Site: "s", Gate: "north", Direction: "in", Plate: "沪B99999", Class: "visitor", At: base.Add(12 * time.Second)})
+
+	b := consoletest.NewBrowser(t, e.base)
+	b.Open()
+	b.Login("olga", password)
+	b.Click("#pb-open")
+	b.WaitJS("playback view", `!document.getElementById("playback").hidden`)
+	// Pick the time in the date-time picker, as an operator types it.
+	consoletest.Eval[any](b, `(() => { const d = `+jsDate(base.Add(15*time.Second))+`, p = n => String(n).padStart(2, "0");
+		document.getElementById("pb-camera").value = "gate-north";
+		document.getElementById("pb-time").value = d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" +
+			p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds()); })()`)
+	b.Click("#pb-go")
+	b.WaitJS("the segment at 15 s", `(() => { const v = document.getElementById("pb-video");
+		return window.LWDesk.playback.seg && window.LWDesk.playback.seg.id === `+strconv.Quote(segs[1].ID)+` && v.readyState >= 2 && Math.abs(v.currentTime - 5) < 1.5; })()`)
+	b.Click(`#playback .pb-zoom button[data-span="600000"]`)
+	b.WaitJS("timeline", `document.querySelectorAll("#pb-timeline .pb-seg").length === 3 &&
+		document.querySelectorAll("#pb-timeline .pb-mark.inc.high").length === 1 &&
+		document.querySelectorAll("#pb-timeline .pb-mark.pas.visitor").length === 1`)
+	b.Screenshot("desk-playback")
+
+	// Seeks by clicking the timeline, the video held still on the frame.
+	consoletest.Eval[any](b, `window.LWDesk.playback.autoplay = false; document.getElementById("pb-video").pause()`)
+	from := time.UnixMilli(int64(consoletest.Eval[float64](b, `window.LWDesk.playback.from`)))
+	to := time.UnixMilli(int64(consoletest.Eval[float64](b, `window.LWDesk.playback.to`)))
+	seekTo := func(at time.Time) (string, string) {
+		t.Helper()
+		f := b.ClickAt("#pb-timeline", float64(at.Sub(from))/float64(to.Sub(from)), 0.5)
+		clicked := from.Add(time.Duration(f * float64(to.Sub(from))))
+		if d := clicked.Sub(at); d < -time.Second || d > time.Second {
+			t.Fatalf("clicked %v, %v from %v", clicked, d, at)
+		}
+		b.WaitJS("seeked to "+at.String(), `(() => { const v = document.getElementById("pb-video"), P = window.LWDesk.playback;
+			return P.seg && v.readyState >= 2 && !v.seeking && Math.abs(P.seg.s + v.currentTime * 1000 - P.at) < 150; })()`)
+		var seg recording.Segment
+		for _, s := range segs {
+			if !clicked.Before(s.Start) && clicked.Before(s.End) {
+				seg = s
+			}
+		}
+		if id := consoletest.Eval[string](b, `window.LWDesk.playback.seg.id`); id != seg.ID {
+			t.Errorf("seek to %v loaded segment %s, want %s", at, id, seg.ID)
+		}
+		want := clicked.Sub(seg.Start).Seconds()
+		if got := consoletest.Eval[float64](b, `document.getElementById("pb-video").currentTime`); got < want-0.3 || got > want+0.3 {
+			t.Errorf("seek to %v: currentTime %.2f, want %.2f", at, got, want)
+		}
+		time.Sleep(200 * time.Millisecond) // let the compositor take the seeked frame
+		return seg.ID, consoletest.Eval[string](b, consoletest.PixelSig("#pb-video"))
+	}
+	seg1, pic1 := seekTo(base.Add(4 * time.Second))
+	seg2, pic2 := seekTo(base.Add(26 * time.Second))
+	seg3, pic3 := seekTo(base.Add(4 * time.Second))
+	if seg1 == seg2 || seg1 != seg3 {
+		t.Errorf("segments %s %s %s", seg1, seg2, seg3)
+	}
+	if pic1 == "" || pic1 == pic2 || pic1 != pic3 {
+		t.Errorf("frames: 4 s %q, 26 s %q, 4 s again %q: want the same picture for the same moment, another for another", pic1, pic2, pic3)
+	}
+	// After the recording ends there is nothing to show, and the view says so.
+	b.ClickAt("#pb-timeline", 0.99, 0.5)
+	b.WaitJS("no recording", `document.getElementById("pb-status").textContent.startsWith("No recording")`)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -243,6 +244,18 @@ func (b *Browser) Text(sel string) string {
 func (b *Browser) Viewport(w, h int64) {
 	b.T.Helper()
 	b.do(fmt.Sprintf("viewport %dx%d", w, h), chromedp.EmulateViewport(w, h))
+}
+
+// ClickAt clicks the element matching the CSS selector at the fractions fx,
+// fy of its width and height (a timeline, a site plan); it returns the
+// fraction actually clicked, after rounding to whole pixels.
+func (b *Browser) ClickAt(sel string, fx, fy float64) float64 {
+	b.T.Helper()
+	r := Eval[struct{ X, Y, W, H float64 }](b, `(() => { const r = document.querySelector(`+jsString(sel)+`).getBoundingClientRect();
+  return {X: r.left, Y: r.top, W: r.width, H: r.height}; })()`)
+	x := math.Round(r.X + fx*r.W)
+	b.do("click "+sel, chromedp.MouseClickXY(x, math.Round(r.Y+fy*r.H)))
+	return (x - r.X) / r.W
 }
 
 // Click clicks the first element matching the CSS selector.

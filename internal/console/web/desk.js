@@ -77,7 +77,7 @@
     c.lastChild.textContent = String(D.unhandled.size);
     c.classList.toggle("hot", D.unhandled.size > 0);
     const arm = document.getElementById("sound-arm");
-    arm.textContent = D.soundArmed ? "🔔 " + t("sound_on") : "🔕 " + t("arm_sound");
+    arm.textContent = D.soundArmed ? t("sound_on") : t("arm_sound");
     arm.classList.toggle("on", D.soundArmed);
     const sev = document.getElementById("sound-sev");
     for (const o of sev.options) o.textContent = t("sound_sev") + ": " + t("sev_" + o.value);
@@ -355,7 +355,9 @@
   }
 
   // ---- playback of recordings ----
-  const P = { camera: "", at: 0, span: 24 * 3600e3, segs: [], marks: [], seg: null, clickAt: 0, starts: [] };
+  // P.starts: milliseconds from each seek to the video playing (the
+  // benchmark reads them); autoplay off lets a test look at the seeked frame.
+  const P = { camera: "", at: 0, span: 24 * 3600e3, segs: [], marks: [], seg: null, starts: [], autoplay: true };
   D.playback = P;
   function playbackOverlay() {
     const o = el("div", "desk-overlay");
@@ -381,9 +383,6 @@
     const status = el("span", "pb-status"); status.id = "pb-status";
     head.append(el("h2", "pb-title"), cam, at, go, zoom, status, close);
     const video = el("video"); video.id = "pb-video"; video.controls = true; video.muted = true; video.playsInline = true;
-    video.addEventListener("playing", () => {
-      if (P.clickAt) { P.starts.push(performance.now() - P.clickAt); P.clickAt = 0; }
-    });
     video.addEventListener("timeupdate", paintCursor);
     const tl = el("div", "pb-timeline"); tl.id = "pb-timeline";
     tl.addEventListener("click", e => {
@@ -438,11 +437,11 @@
     const gates = D.gates.filter(g => (g.cameras || []).includes(cam));
     try {
       const q = new URLSearchParams({ camera: cam, since: iso(P.from), until: iso(P.to), limit: "1000" });
-      for (const inc of await api("GET", "/api/incidents?" + q)) P.marks.push({ kind: "incident " + inc.severity, at: Date.parse(inc.started_at), label: inc.title || t(inc.type) });
+      for (const inc of await api("GET", "/api/incidents?" + q)) P.marks.push({ kind: "inc " + inc.severity, at: Date.parse(inc.started_at), label: inc.title || t(inc.type) });
       for (const g of gates) {
         const qg = new URLSearchParams({ gate: g.id, since: iso(P.from), until: iso(P.to), limit: "1000" });
-        for (const inc of await api("GET", "/api/incidents?" + qg)) P.marks.push({ kind: "incident " + inc.severity, at: Date.parse(inc.started_at), label: inc.title || t(inc.type) });
-        for (const p of await api("GET", "/api/vehicles/passages?" + qg)) P.marks.push({ kind: "passage " + p.class, at: Date.parse(p.at), label: `${p.plate} ${t(p.direction)}` });
+        for (const inc of await api("GET", "/api/incidents?" + qg)) P.marks.push({ kind: "inc " + inc.severity, at: Date.parse(inc.started_at), label: inc.title || t(inc.type) });
+        for (const p of await api("GET", "/api/vehicles/passages?" + qg)) P.marks.push({ kind: "pas " + p.class, at: Date.parse(p.at), label: `${p.plate} ${t(p.direction)}` });
       }
     } catch (e) { /* marks are a help; the recording still plays */ }
     paintTimeline();
@@ -470,10 +469,11 @@
     tl.append(c);
     const axis = document.querySelector("#playback .pb-axis");
     axis.replaceChildren();
-    for (let i = 0; i <= 6; i++) {
-      const ms = P.from + span * i / 6;
+    const n = span <= 600e3 ? 10 : 12; // whole minutes or hours per tick
+    for (let i = 0; i <= n; i++) {
+      const ms = P.from + span * i / n;
       const d = el("span", "", new Date(ms).toLocaleTimeString(S.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false, hour: "2-digit", minute: "2-digit" }));
-      d.style.left = (i / 6 * 100) + "%";
+      d.style.left = (i / n * 100) + "%";
       axis.append(d);
     }
     paintCursor();
@@ -495,8 +495,16 @@
     status.textContent = LW.fmtTime(new Date(Math.max(ms, seg.s)).toISOString());
     const v = document.getElementById("pb-video");
     const off = Math.max(0, ms - seg.s) / 1000;
-    P.clickAt = performance.now();
-    const go = () => { v.currentTime = off; v.play().catch(() => {}); };
+    const t0 = performance.now();
+    // The first frame painted after the seek ends the "click to picture"
+    // time (requestVideoFrameCallback; 'playing' where it is missing).
+    const painted = () => P.starts.push(performance.now() - t0);
+    const go = () => {
+      v.currentTime = off;
+      if (v.requestVideoFrameCallback) v.requestVideoFrameCallback(painted);
+      else v.addEventListener("playing", painted, { once: true });
+      if (P.autoplay) v.play().catch(() => {});
+    };
     if (P.seg && P.seg.id === seg.id && v.readyState >= 1) { go(); return; }
     P.seg = seg;
     v.addEventListener("loadedmetadata", go, { once: true });
