@@ -256,3 +256,55 @@ func TestPlaybackSeekInBrowser(t *testing.T) {
 	b.ClickAt("#pb-timeline", 0.99, 0.5)
 	b.WaitJS("no recording", `document.getElementById("pb-status").textContent.startsWith("No recording")`)
 }
+
+// A passage appears in the vehicle log as it happens, with its plate
+// snapshot and class colour; the inside list marks overstays; an unknown
+// plate becomes a visitor from its row.
+func TestLiveVehicleLogInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newEnv(t, withNorthGate, func(s *console.Server) {
+		s.PassageSnapshot = func(id string) ([]byte, error) {
+			if id != "p-live" {
+				return nil, console.ErrNotFound
+			}
+			return s.Cameras.Snapshot(context.Background(), "gate-north")
+		}
+	})
+	e.veh.Overstay = 24 * time.Hour
+	e.veh.AddPassage(console.Passage{ID: "p-old", Site: "s", Gate: "north", Direction: "in", Plate: "青A12345", Class: "resident", At: time.Now().Add(-30 * time.Hour)})
+	b := consoletest.NewBrowser(t, e.base)
+	b.Open()
+	b.Login("olga", password)
+	b.WaitJS("inside list", `document.querySelector('#inside-list .inside-chip.overstay[data-plate="青A12345"]')`)
+	consoletest.Eval[any](b, `window.notReloaded = true`)
+
+	p := console.Passage{ID: "p-live", Site: "s", Gate: "north", Direction: "in", Plate: "沪C77777", Class: "unknown",
+		At: time.Now(), Snapshot: "/api/vehicles/passages/p-live/snapshot.jpg"}
+	e.veh.AddPassage(p)
+	e.srv.PublishPassage(p)
+	row := `#passages tr[data-id="p-live"]`
+	b.WaitJS("the live passage with its snapshot", `(() => { const img = document.querySelector('`+row+` img.pthumb');
+		return img && img.complete && img.naturalWidth === 640; })()`)
+	if !consoletest.Eval[bool](b, `window.notReloaded === true && document.querySelector("#passages tbody tr").dataset.id === "p-live"`) {
+		t.Error("the passage is not the first row of the same page")
+	}
+	if got := b.Text(row + " td.plate .ptext"); got != "沪C77777" {
+		t.Errorf("plate %q", got)
+	}
+	b.WaitJS("inside now 2", `document.getElementById("inside-count").textContent === "2" && document.querySelector('#inside-list .inside-chip[data-plate="沪C77777"]')`)
+	// Class colours: the resident green, the unknown grey.
+	colour := func(sel string) string {
+		return consoletest.Eval[string](b, `getComputedStyle(document.querySelector('`+sel+`')).color`)
+	}
+	if a, c := colour(`#passages tr[data-id="p-old"] td.resident`), colour(row+` td.unknown`); a == c {
+		t.Errorf("resident and unknown in the same colour %s", a)
+	}
+	b.Screenshot("desk-vehicle-log")
+	// The unknown plate becomes a visitor from its row.
+	b.Click(row + " .as-visitor")
+	b.WaitJS("visitor form filled", `document.getElementById("visitors").open && document.getElementById("vis-plate").value === "沪C77777"`)
+	consoletest.Eval[any](b, `document.getElementById("vis-unit").value = "5-2-301"; document.querySelector("#visitor-form button").click()`)
+	b.WaitJS("visitor listed", `document.querySelector('#visitor-list tr[data-plate="沪C77777"]')`)
+}

@@ -78,6 +78,11 @@ func TestEndToEnd(t *testing.T) {
 	b.Open()
 	b.Login("admin", adminPass)
 	b.WaitLiveImage("lawn")
+	// A second car: the vehicle log publishes it to the console's event
+	// stream and the wall shows it, with its snapshot, without a reload.
+	publish(t, gateSensor, "lanewatch/test-site/gates/north/events", `{"id":"pr-2","type":"plate_read","plate":"沪B·54321","direction":"in","confidence":0.93}`)
+	b.WaitJS("the live passage on the wall", `[...document.querySelectorAll("#passages tr")].some(tr =>
+		tr.querySelector(".ptext") && tr.querySelector(".ptext").textContent === "沪B54321" && tr.querySelector("img.pthumb"))`)
 
 	// An SOS button at the north gate.
 	sensor := mqttClient(t, s.Mosquitto.URL, "gate-north")

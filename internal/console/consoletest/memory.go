@@ -289,6 +289,8 @@ type Vehicles struct {
 	inside    []console.Inside
 	visitors  map[string]console.Visitor
 	LastQuery console.PassageQuery
+	// Overstay marks vehicles inside longer than this (vehicles.overstay); 0: none.
+	Overstay time.Duration
 }
 
 func NewVehicles() *Vehicles { return &Vehicles{visitors: map[string]console.Visitor{}} }
@@ -331,6 +333,7 @@ func (v *Vehicles) Inside(ctx context.Context) ([]console.Inside, error) {
 	out := make([]console.Inside, len(v.inside))
 	for i, in := range v.inside {
 		in.DwellS = int64(time.Since(in.EntryAt) / time.Second)
+		in.Overstay = v.Overstay > 0 && time.Since(in.EntryAt) > v.Overstay
 		out[i] = in
 	}
 	return out, nil
