@@ -48,6 +48,9 @@ type Site struct {
 	ID       string `yaml:"id"`       // required; used in every MQTT topic
 	Name     string `yaml:"name"`     // free text
 	Timezone string `yaml:"timezone"` // IANA name; default "UTC"
+
+	// Plan is the wall's site plan (siteplan.go).
+	Plan *SitePlan `yaml:"plan"`
 }
 
 type Log struct {

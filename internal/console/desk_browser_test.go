@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -307,4 +308,55 @@ func TestLiveVehicleLogInBrowser(t *testing.T) {
 	b.WaitJS("visitor form filled", `document.getElementById("visitors").open && document.getElementById("vis-plate").value === "沪C77777"`)
 	consoletest.Eval[any](b, `document.getElementById("vis-unit").value = "5-2-301"; document.querySelector("#visitor-form button").click()`)
 	b.WaitJS("visitor listed", `document.querySelector('#visitor-list tr[data-plate="沪C77777"]')`)
+}
+
+// The site plan shows the cameras and gates where the configuration put
+// them; a marker flashes with the colour of its open incident, and a click
+// opens that camera's live view.
+func TestSitePlanInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	path, _ := planPNG(t)
+	e := newEnv(t, withNorthGate, withPlan(path))
+	b := consoletest.NewBrowser(t, e.base)
+	b.Open()
+	b.Login("olga", password)
+	b.WaitJS("plan button", `!document.getElementById("plan-open").hidden`)
+	b.Click("#plan-open")
+	b.WaitJS("plan image", `document.getElementById("plan-img").naturalWidth === 1200 && document.querySelectorAll("#plan .marker").length === 3`)
+	// Markers sit at their fractions of the image.
+	for _, m := range []struct {
+		sel  string
+		x, y float64
+	}{{`.marker.camera[data-camera="lawn"]`, 0.3, 0.35}, {`.marker.gate[data-gate="north"]`, 0.85, 0.05}} {
+		pos := consoletest.Eval[[]float64](b, `(() => { const i = document.getElementById("plan-img").getBoundingClientRect(),
+			m = document.querySelector('#plan `+m.sel+`').getBoundingClientRect();
+			return [(m.left + m.width / 2 - i.left) / i.width, (m.top + m.height / 2 - i.top) / i.height]; })()`)
+		if len(pos) != 2 || math.Abs(pos[0]-m.x) > 0.01 || math.Abs(pos[1]-m.y) > 0.01 {
+			t.Errorf("%s at %v, want [%v %v]", m.sel, pos, m.x, m.y)
+		}
+	}
+	// A medium incident at the north gate: the gate marker flashes, no pop-up.
+	gate := sampleIncident("inc-8", incidents.Medium)
+	gate.Type, gate.Source = incidents.GateForced, incidents.Source{Gate: "north"}
+	e.incs.Put(gate, nil, nil)
+	b.WaitJS("gate marker flashing", `document.querySelector('#plan .marker.gate[data-gate="north"]').classList.contains("alarm") &&
+		document.querySelector('#plan .marker.gate[data-gate="north"]').classList.contains("medium")`)
+	if consoletest.Eval[bool](b, `document.querySelector('#plan .marker.camera[data-camera="lawn"]').classList.contains("alarm")`) {
+		t.Error("lawn marker flashing without an incident")
+	}
+	b.Screenshot("desk-site-plan")
+	// A critical one on the lawn: its marker flashes red and the pop-up comes
+	// above the plan.
+	e.incs.Put(sampleIncident("inc-9", incidents.Critical), nil, nil)
+	b.WaitJS("lawn marker critical", `document.querySelector('#plan .marker.camera[data-camera="lawn"]').classList.contains("critical")`)
+	b.WaitJS("pop-up above the plan", `(() => { const e = document.elementFromPoint(960, 500); return e && e.closest("#alarm") !== null; })()`)
+	b.AckAlarm("")
+	b.WaitJS("pop-up gone", `document.getElementById("alarm").hidden`)
+	b.WaitJS("lawn marker calm", `!document.querySelector('#plan .marker.camera[data-camera="lawn"]').classList.contains("alarm")`)
+	// A click on the marker opens the camera's live view.
+	b.Click(`#plan .marker.camera[data-camera="lawn"]`)
+	b.WaitJS("live view of lawn", `document.getElementById("plan").hidden && document.querySelector('.tile.full[data-camera="lawn"]')`)
+	b.WaitLiveImage("lawn")
 }

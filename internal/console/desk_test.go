@@ -1,8 +1,15 @@
 package console_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +100,64 @@ func TestGatesListCameras(t *testing.T) {
 	_, body := e.login(t, "vic").do("GET", "/api/gates", nil)
 	if want := `[{"id":"north","name":"North gate","cameras":["gate-north"]}]`; strings.TrimSpace(string(body)) != want {
 		t.Errorf("gates %s, want %s", body, want)
+	}
+}
+
+// planPNG writes a 1200x800 PNG plan and returns its path and bytes.
+func planPNG(t testing.TB) (string, []byte) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 1200, 800))
+	draw.Draw(img, img.Bounds(), &image.Uniform{color.RGBA{60, 70, 60, 255}}, image.Point{}, draw.Src)
+	for _, r := range []image.Rectangle{image.Rect(100, 100, 500, 350), image.Rect(650, 120, 1100, 380), image.Rect(100, 480, 1100, 700)} {
+		draw.Draw(img, r, &image.Uniform{color.RGBA{150, 150, 140, 255}}, image.Point{}, draw.Src)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "plan.png")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, buf.Bytes()
+}
+
+func withPlan(path string) envOpt {
+	return func(s *console.Server) {
+		s.SitePlan = &console.SitePlan{ImagePath: path,
+			Cameras: map[string][2]float64{"lawn": {0.3, 0.35}, "gate-north": {0.8, 0.1}},
+			Gates:   map[string][2]float64{"north": {0.85, 0.05}}}
+	}
+}
+
+func TestSitePlanAPI(t *testing.T) {
+	path, img := planPNG(t)
+	e := newEnv(t, withPlan(path))
+	vic := e.login(t, "vic")
+	resp, body := vic.do("GET", "/api/site/plan", nil)
+	want := `{"image":"/api/site/plan.png","cameras":{"gate-north":[0.8,0.1],"lawn":[0.3,0.35]},"gates":{"north":[0.85,0.05]}}`
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != want {
+		t.Errorf("plan: %d %s, want %s", resp.StatusCode, body, want)
+	}
+	resp, body = vic.do("GET", "/api/site/plan.png", nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || !bytes.Equal(body, img) {
+		t.Errorf("plan.png: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+	for _, p := range []string{"/api/site/plan.jpg", "/api/site/other.png", "/api/site/..%2f..%2fetc%2fpasswd"} {
+		if resp, body := vic.do("GET", p, nil); resp.StatusCode != 404 {
+			t.Errorf("%s: %d %s, want 404", p, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := e.anon(t).do("GET", "/api/site/plan.png", nil); resp.StatusCode != 401 {
+		t.Errorf("plan image without login: %d", resp.StatusCode)
+	}
+	// The file replaced by something else after the start: a clear 500, no crash.
+	os.WriteFile(path, []byte("<svg/>"), 0o644)
+	if resp, body := vic.do("GET", "/api/site/plan", nil); resp.StatusCode != 500 {
+		t.Errorf("plan after the image went bad: %d %s", resp.StatusCode, body)
+	}
+	// No plan configured.
+	if resp, body := newEnv(t).login(t, "vic").do("GET", "/api/site/plan", nil); resp.StatusCode != 404 || errorBody(t, resp, body) != "no site plan configured" {
+		t.Errorf("no plan: %d %s", resp.StatusCode, body)
 	}
 }

@@ -54,6 +54,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		s.Outbox = outboxAdmin{g.Outbox}
 	}
 	s.Recordings = recording.Store{Root: g.recordingRoot()}
+	s.SitePlan = sitePlan(g.Config.Site.Plan)
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
