@@ -59,14 +59,24 @@ func (s *Server) openPlan() (*os.File, string, error) {
 	return f, kind, nil
 }
 
-func (s *Server) sitePlan(w http.ResponseWriter, r *http.Request) {
+// plan opens the plan image or answers the error (404 when none is
+// configured); ok false means the answer is written.
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) (f *os.File, kind string, ok bool) {
 	f, kind, err := s.openPlan()
 	if errors.Is(err, ErrNotFound) {
 		auth.WriteError(w, http.StatusNotFound, "no site plan configured")
-		return
+		return nil, "", false
 	}
 	if err != nil {
 		s.fail(w, r, err)
+		return nil, "", false
+	}
+	return f, kind, true
+}
+
+func (s *Server) sitePlan(w http.ResponseWriter, r *http.Request) {
+	f, kind, ok := s.plan(w, r)
+	if !ok {
 		return
 	}
 	f.Close()
@@ -84,13 +94,8 @@ var planExt = map[string]string{"png": "png", "jpeg": "jpg"}
 
 // sitePlanImage serves /api/site/plan.png or plan.jpg, whichever the image is.
 func (s *Server) sitePlanImage(w http.ResponseWriter, r *http.Request) {
-	f, kind, err := s.openPlan()
-	if errors.Is(err, ErrNotFound) {
-		auth.WriteError(w, http.StatusNotFound, "no site plan configured")
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
+	f, kind, ok := s.plan(w, r)
+	if !ok {
 		return
 	}
 	defer f.Close()
