@@ -164,11 +164,11 @@ func TestClipPlaysInBrowser(t *testing.T) {
 }
 
 // withRecording records the sample video as camera gate-north from base on
-// (three loops: 30 s in 10 s segments) and serves the store.
-func withRecording(t *testing.T, base time.Time) (envOpt, []recording.Segment) {
+// (loops of 10 s, in 10 s segments) and serves the store.
+func withRecording(t testing.TB, base time.Time, loops int) (envOpt, []recording.Segment) {
 	root := t.TempDir()
 	segs := consoletest.Record(t, root, "gate-north", filepath.Join(testenv.RepoRoot(t), "media", "campus-walk-10s.mp4"),
-		base, 3, 10*time.Second)
+		base, loops, 10*time.Second)
 	return func(s *console.Server) { s.Recordings = recording.Store{Root: root} }, segs
 }
 
@@ -184,7 +184,7 @@ func TestPlaybackSeekInBrowser(t *testing.T) {
 		t.Skip("browser test")
 	}
 	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
-	rec, segs := withRecording(t, base)
+	rec, segs := withRecording(t, base, 3)
 	if len(segs) != 3 {
 		t.Fatalf("%d segments recorded, want 3", len(segs))
 	}
