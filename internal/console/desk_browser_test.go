@@ -78,6 +78,17 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 		t.Errorf("pop-up switched to %q: the critical one must stay first", got)
 	}
 	b.Screenshot("desk-alarm-popup")
+	// Filtering the feed down to resolved incidents hides the cards, not the
+	// alarms: the pop-up and the counter stay.
+	consoletest.Eval[any](b, `document.getElementById("f-state").value = "resolved"; document.getElementById("f-apply").click()`)
+	b.WaitJS("filtered feed", `document.querySelector("#incidents li.empty") !== null`)
+	if got := b.Alarm(); got != sos.ID || b.Text("#unhandled b") != "2" {
+		t.Errorf("after filtering the feed: pop-up %q, counter %q", got, b.Text("#unhandled b"))
+	}
+	consoletest.Eval[any](b, `document.getElementById("f-state").value = ""; document.getElementById("f-type").value = "sos"; document.getElementById("f-apply").click()`)
+	b.WaitJS("sos only", `[...document.querySelectorAll("#incidents li")].map(li => li.dataset.id).join() === "inc-2-sos"`)
+	consoletest.Eval[any](b, `document.getElementById("f-type").value = ""; document.getElementById("f-apply").click()`)
+	b.WaitIncident(high.ID)
 	b.AckAlarm("guard sent to the north gate")
 	b.WaitJS("next alarm", `window.LWDesk.shown === "inc-3-high"`)
 	got, _ := e.incs.Get(sos.ID)

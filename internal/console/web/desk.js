@@ -29,7 +29,9 @@
 
   const D = {
     gates: [],          // GET /api/gates, with their cameras
-    unhandled: new Set(),
+    // open: the unhandled incidents by id, whatever the feed's filter shows;
+    // the counter, the pop-up queue and the plan's markers read it.
+    open: new Map(),
     queue: [],          // alarm pop-up queue (incident ids)
     shown: null,        // id in the pop-up
     liveTimer: null, liveURL: "",
@@ -41,7 +43,13 @@
   };
   const loud = sev => sev === "high" || sev === "critical";
   const unhandledState = s => s === "open" || s === "escalated";
-  const byID = id => S.incidents.get(id);
+  const byID = id => D.open.get(id) || S.incidents.get(id);
+  // note keeps D.open and the pop-up queue up to date with an incident's state.
+  function note(inc) {
+    if (!unhandledState(inc.state)) { D.open.delete(inc.id); return; }
+    D.open.set(inc.id, inc);
+    enqueue(inc);
+  }
   window.LWDesk = D; // for the browser tests and the benchmark
 
   // ---- header: unhandled counter, sound, playback and plan buttons ----
@@ -74,8 +82,8 @@
   function paintHeader() {
     const c = document.getElementById("unhandled");
     c.firstChild.textContent = t("unhandled") + " ";
-    c.lastChild.textContent = String(D.unhandled.size);
-    c.classList.toggle("hot", D.unhandled.size > 0);
+    c.lastChild.textContent = String(D.open.size);
+    c.classList.toggle("hot", D.open.size > 0);
     const arm = document.getElementById("sound-arm");
     arm.textContent = D.soundArmed ? t("sound_on") : t("arm_sound");
     arm.classList.toggle("on", D.soundArmed);
@@ -124,6 +132,8 @@
     fill("f-type", [["", t("all_types")], ...types.map(x => [x, t(x)])]);
     fill("f-source", [["", t("all_sources")], ...S.cameras.map(c => ["camera:" + c.id, t("camera") + " " + (c.name || c.id)]),
       ...D.gates.map(g => ["gate:" + g.id, t("gate") + " " + (g.name || g.id)])]);
+    document.getElementById("f-since").title = t("from");
+    document.getElementById("f-until").title = t("to");
     document.getElementById("f-apply").textContent = t("apply");
     document.getElementById("feed-more").textContent = t("older");
   }
@@ -241,14 +251,14 @@
   }
   // Newest critical first: severity, then start time.
   function sortQueue() {
-    D.queue.sort((a, b) => LW.feedOrder(byID(a), byID(b)));
+    D.queue.sort((a, b) => LW.feedOrder(D.open.get(a), D.open.get(b)));
   }
   function enqueue(inc) {
     if (!loud(inc.severity) || !unhandledState(inc.state)) return;
     if (!D.queue.includes(inc.id)) D.queue.push(inc.id);
   }
   function pruneQueue() {
-    D.queue = D.queue.filter(id => { const i = byID(id); return i && unhandledState(i.state); });
+    D.queue = D.queue.filter(id => D.open.has(id));
   }
   function showAlarm() {
     pruneQueue(); sortQueue();
@@ -331,7 +341,7 @@
     try {
       const updated = await api("POST", `/api/incidents/${encodeURIComponent(id)}/ack`, { note: document.getElementById("alarm-note").value.trim() });
       S.incidents.set(updated.id, updated);
-      D.unhandled.delete(updated.id);
+      note(updated);
       LW.renderIncidents(); // prunes the queue and shows the next alarm
     } catch (e) {
       ack.disabled = false;
@@ -340,13 +350,11 @@
   }
 
   async function loadUnhandled() {
-    D.unhandled.clear();
+    D.open.clear();
     for (const st of ["open", "escalated"]) {
       try {
         for (const inc of await api("GET", "/api/incidents?limit=1000&state=" + st)) {
-          D.unhandled.add(inc.id);
-          if (!S.incidents.has(inc.id)) S.incidents.set(inc.id, inc);
-          enqueue(inc);
+          note(inc);
         }
       } catch (e) { /* the counter stays as it was */ }
     }
@@ -595,9 +603,8 @@
   // camera or gate.
   function worst(match) {
     let best = null;
-    for (const id of D.unhandled) {
-      const inc = byID(id);
-      if (inc && match(inc.source || {}) && (!best || LW.feedOrder(inc, best) < 0)) best = inc;
+    for (const inc of D.open.values()) {
+      if (match(inc.source || {}) && (!best || LW.feedOrder(inc, best) < 0)) best = inc;
     }
     return best;
   }
@@ -643,11 +650,10 @@
     await loadUnhandled();
     loadPlan();
   });
-  document.addEventListener("lw:stop", () => { D.queue = []; hideAlarm(); closePlayback(); D.unhandled.clear(); });
+  document.addEventListener("lw:stop", () => { D.queue = []; hideAlarm(); closePlayback(); D.open.clear(); });
   document.addEventListener("lw:incident", e => {
-    const { incident: inc, alarm } = e.detail;
-    if (unhandledState(inc.state)) D.unhandled.add(inc.id); else D.unhandled.delete(inc.id);
-    if (alarm) enqueue(inc);
+    const { incident: inc } = e.detail;
+    note(inc);
     paintHeader();
     showAlarm();
     if (D.plan) paintPlan();
@@ -657,7 +663,8 @@
   document.addEventListener("lw:feed", () => {
     decorateFeed();
     for (const [id, v] of D.clips) if (!v.isConnected) D.clips.delete(id);
-    for (const [id, inc] of S.incidents) if (!unhandledState(inc.state)) D.unhandled.delete(id);
+    // What the feed loaded (after a reconnect, say) counts and pops up too.
+    for (const inc of S.incidents.values()) note(inc);
     paintHeader();
     showAlarm();
   });
