@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -370,4 +371,51 @@ func TestSitePlanInBrowser(t *testing.T) {
 	b.Click(`#plan .marker.camera[data-camera="lawn"]`)
 	b.WaitJS("live view of lawn", `document.getElementById("plan").hidden && document.querySelector('.tile.full[data-camera="lawn"]')`)
 	b.WaitLiveImage("lawn")
+}
+
+// The feed shows the newest hundred and pages back through the rest; the
+// sound is off until armed, then follows the chosen severities.
+func TestFeedPagingAndSoundInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newEnv(t)
+	base := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	for i := range 130 {
+		inc := sampleIncident(fmt.Sprintf("inc-%03d", i), incidents.Low)
+		inc.State = incidents.Resolved
+		inc.StartedAt, inc.UpdatedAt = base.Add(time.Duration(i)*time.Minute), base.Add(time.Duration(i)*time.Minute)
+		e.incs.Put(inc, nil, nil)
+	}
+	b := consoletest.NewBrowser(t, e.base)
+	b.Open()
+	b.Login("olga", password)
+	count := `document.querySelectorAll("#incidents li.incident").length`
+	b.WaitJS("first page", count+` === 100`)
+	if b.Text(`#incidents li:last-child .title`) == "" || consoletest.Eval[string](b, `document.querySelector("#incidents li:last-child").dataset.id`) != "inc-030" {
+		t.Errorf("last card of the first page: %s", consoletest.Eval[string](b, `document.querySelector("#incidents li:last-child").dataset.id`))
+	}
+	b.Click("#feed-more")
+	b.WaitJS("second page", count+` === 130 && document.getElementById("feed-end").textContent === "No older incidents"`)
+	if got := consoletest.Eval[string](b, `document.querySelector("#incidents li:last-child").dataset.id`); got != "inc-000" {
+		t.Errorf("oldest card %s", got)
+	}
+
+	// Sound: nothing until armed; armed, critical and high beep by default.
+	sound := func(sev string) bool { return consoletest.Eval[bool](b, `window.LW.S.soundFor("`+sev+`")`) }
+	if sound("critical") {
+		t.Error("sound before the operator armed it")
+	}
+	b.Click("#sound-arm")
+	b.WaitJS("armed", `document.getElementById("sound-arm").classList.contains("on") && window.LW.S.audio !== null`)
+	if !sound("critical") || !sound("high") || sound("medium") {
+		t.Error("armed: want critical and high only")
+	}
+	consoletest.Eval[any](b, `const s = document.getElementById("sound-sev"); s.value = "critical"; s.dispatchEvent(new Event("change"))`)
+	if !sound("critical") || sound("high") {
+		t.Error("critical only: high still sounds")
+	}
+	if got := consoletest.Eval[string](b, `localStorage.getItem("lw-sound")`); got != "critical" {
+		t.Errorf("choice kept as %q", got)
+	}
 }
