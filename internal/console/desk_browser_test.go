@@ -69,6 +69,9 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	}
 	b.WaitLiveElement("#alarm-live")
 	b.WaitJS("the snapshot", `document.getElementById("alarm-snap").naturalWidth === 640`)
+	// The tiles behind the pop-up stop streaming: the browser's connections
+	// go to the pop-up.
+	e.waitMJPEGViewers(t, 0)
 	b.WaitJS("counter 1", `document.querySelector("#unhandled b").textContent === "1"`)
 
 	// A high alarm arrives meanwhile: it waits behind the critical one.
@@ -100,6 +103,8 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	b.AckAlarm("")
 	b.WaitJS("pop-up gone", `document.getElementById("alarm").hidden`)
 	b.WaitJS("counter 0", `document.querySelector("#unhandled b").textContent === "0"`)
+	e.waitMJPEGViewers(t, 2) // and stream again once it is gone
+	b.WaitLiveImage("lawn")
 	// A low incident never pops up.
 	e.incs.Put(sampleIncident("inc-4-low", incidents.Low), nil, nil)
 	b.WaitIncident("inc-4-low")

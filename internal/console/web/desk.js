@@ -96,6 +96,24 @@
   // chosen severities.
   S.soundFor = sev => D.soundArmed && (D.sound === "all" || sev === "critical" || (D.sound === "high" && sev === "high"));
 
+  // ---- the wall behind an overlay ----
+  // While a pop-up, the playback or the plan covers the wall, its tiles stop
+  // streaming: browsers open six connections per server, four tiles and the
+  // event stream hold five, and the overlay's live picture, clip and
+  // recording need them more. The tiles restart when the last overlay closes.
+  const overlays = ["alarm", "playback", "plan"];
+  function pauseWall() {
+    if (D.paused) return;
+    D.paused = true;
+    clearInterval(S.pollTimer); S.pollTimer = null;
+    document.querySelectorAll("#grid .tile img").forEach(i => i.removeAttribute("src"));
+  }
+  function resumeWall() {
+    if (!D.paused || overlays.some(id => !document.getElementById(id).hidden)) return;
+    D.paused = false;
+    if (S.me) LW.renderGrid();
+  }
+
   // ---- feed: filters and history paging ----
   function feedFilters() {
     const feed = document.getElementById("feed");
@@ -269,6 +287,7 @@
     const same = D.shown === id;
     D.shown = id;
     o.hidden = false;
+    pauseWall();
     const box = o.querySelector(".alarm-box");
     box.className = "alarm-box " + inc.severity;
     o.querySelector(".a-sev").textContent = t(inc.severity);
@@ -300,6 +319,7 @@
     D.shown = null;
     document.getElementById("alarm").hidden = true;
     stopLive();
+    resumeWall();
     const clip = document.getElementById("alarm-clip");
     clip.pause(); clip.removeAttribute("src"); clip.load();
   }
@@ -414,6 +434,7 @@
     document.getElementById("pb-go").textContent = t("go");
     document.getElementById("pb-close").textContent = t("close");
     o.hidden = false;
+    pauseWall();
     return loadTimeline();
   }
   function closePlayback() {
@@ -421,6 +442,7 @@
     const v = document.getElementById("pb-video");
     v.pause(); v.removeAttribute("src"); v.load();
     P.seg = null;
+    resumeWall();
   }
   function localInput(d) {
     const p = n => String(n).padStart(2, "0");
@@ -583,7 +605,7 @@
     const box = el("div", "plan-box");
     const head = el("header");
     const close = el("button", "pb-close"); close.type = "button"; close.id = "plan-close";
-    close.addEventListener("click", () => { o.hidden = true; });
+    close.addEventListener("click", closePlan);
     head.append(el("h2", "plan-title"), close);
     const wrap = el("div", "plan-wrap");
     const img = el("img"); img.id = "plan-img"; img.alt = "";
@@ -592,11 +614,16 @@
     o.append(box);
     document.body.append(o);
   }
+  function closePlan() {
+    document.getElementById("plan").hidden = true;
+    resumeWall();
+  }
   function openPlan() {
     const o = document.getElementById("plan");
     o.querySelector(".plan-title").textContent = t("plan");
     document.getElementById("plan-close").textContent = t("close");
     o.hidden = false;
+    pauseWall();
     paintPlan();
   }
   // Markers flash with the colour of the worst unhandled incident of their
@@ -626,9 +653,8 @@
       m.title = w ? (w.title || t(w.type)) : id;
       m.addEventListener("click", () => {
         if (!cam) return;
-        document.getElementById("plan").hidden = true;
         S.full = cam;
-        LW.renderGrid();
+        closePlan(); // the wall comes back with this camera full screen
       });
       wrap.append(m);
     };
@@ -677,6 +703,6 @@
   });
   document.addEventListener("lw:inside", e => renderInside(e.detail));
   document.addEventListener("keydown", e => {
-    if (e.key === "Escape") { closePlayback(); document.getElementById("plan").hidden = true; }
+    if (e.key === "Escape") { closePlayback(); closePlan(); }
   });
 })();
