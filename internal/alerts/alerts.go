@@ -35,6 +35,11 @@ type Config struct {
 	Engine Engine
 	// EscalationTopic is config incidents.escalation_topic (below the site prefix).
 	EscalationTopic string
+	// Extra, when set, gives what alerts carry beside the incident JSON: its
+	// title and description in the site's language and its evidence links
+	// (title_local, description_local, links), so that an MQTT patrol app
+	// needs no console login.
+	Extra func(incidents.Incident) (title, description string, links map[string]string)
 	// ClearAfter: how long after resolve the retained state is cleared; default 24h.
 	ClearAfter time.Duration
 	// ClearCheck: how often due clears are looked for; default 30s.
@@ -169,8 +174,20 @@ func (a *Alerts) Start(ctx context.Context) error {
 	return nil
 }
 
+// payload is the contract's incident JSON, with Extra's fields beside.
+type payload struct {
+	incidents.Incident
+	TitleLocal       string            `json:"title_local,omitempty"`
+	DescriptionLocal string            `json:"description_local,omitempty"`
+	Links            map[string]string `json:"links,omitempty"`
+}
+
 func (a *Alerts) publishChange(ctx context.Context, c incidents.Change) {
-	payload, err := json.Marshal(c.Incident)
+	p := payload{Incident: c.Incident}
+	if a.cfg.Extra != nil {
+		p.TitleLocal, p.DescriptionLocal, p.Links = a.cfg.Extra(c.Incident)
+	}
+	payload, err := json.Marshal(p)
 	if err != nil {
 		a.log.Error("encoding incident", "id", c.Incident.ID, "err", err)
 		return

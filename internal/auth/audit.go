@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -82,7 +83,8 @@ func (l *auditLog) close() error {
 func (a *Auth) Audit(p Principal, action, target string, details map[string]string) error {
 	err := a.audit.write(Entry{User: p.Name, Role: p.Role.String(), Action: action, Target: target, Details: details})
 	if err != nil {
-		a.log.Error("audit log write failed", "action", action, "err", err)
+		// Throttled: a full disk would otherwise log every failed login.
+		a.errLog.Logf(slog.LevelError, "audit", "audit log write failed", "action", action, "err", err)
 	}
 	return err
 }

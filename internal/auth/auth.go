@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -89,6 +90,8 @@ type Principal struct {
 	// Kind is "session" or "token"; only sessions carry a CSRF token.
 	Kind string
 	CSRF string `json:"-"`
+	// Kiosk: a read-only session a wall opened with its token (/?token=).
+	Kiosk bool `json:"kiosk,omitempty"`
 }
 
 type principalKey struct{}
@@ -128,10 +131,20 @@ type Config struct {
 	AuditPath string
 	// SessionIdle ends a session unused for this long; default 12 h.
 	SessionIdle time.Duration
-	// MaxFailures failed logins per IP or per user within FailureWindow block
-	// further attempts until the window has passed; defaults 5 per minute.
+	// SessionPath is the bbolt file sessions persist in (data_dir/sessions.db),
+	// so that they survive a restart; empty: sessions live in memory only.
+	SessionPath string
+	// MaxFailures failed logins for one user from one address within
+	// FailureWindow block that pair until the window has passed (never the
+	// user from other addresses); an address is blocked after four times as
+	// many over all names. Defaults 5 per minute.
 	MaxFailures   int
 	FailureWindow time.Duration
+	// FloodFailures failed logins within FailureWindow over everyone switch
+	// on the global slow-down: one login checked per FloodInterval, others
+	// wait their turn up to floodMaxWait, beyond that 429. Defaults 100 and 0.5 s.
+	FloodFailures int
+	FloodInterval time.Duration
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
 	// Now is the clock; nil: time.Now.
@@ -150,17 +163,18 @@ type token struct {
 	sum  [32]byte // sha256 of the token, compared in constant time
 }
 
+// session is a live session in memory; persisted is the last use written
+// to the store.
 type session struct {
-	name     string
-	role     Role
-	csrf     string
-	lastSeen time.Time
+	rec       record
+	persisted time.Time
 }
 
 // Auth holds users, tokens, sessions, the login limiter and the audit log.
 type Auth struct {
 	cfg    Config
 	log    *slog.Logger
+	errLog *logx.Throttle // for failures that client requests can repeat
 	now    func() time.Time
 	users  map[string]user
 	tokens []token
@@ -168,18 +182,23 @@ type Auth struct {
 	// a known one, so names cannot be probed by timing.
 	dummyHash []byte
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// sessions is keyed by sessionKey(id), as in the store.
 	sessions map[string]*session
+	store    *sessionDB
 
-	limiter *limiter
-	audit   *auditLog
-	m       metrics
+	pairs, addrs, all *limiter
+	flood             floodGate
+	audit             *auditLog
+	m                 metrics
 }
 
 type metrics struct {
 	logins   *prometheus.CounterVec
 	denied   *prometheus.CounterVec
 	sessions prometheus.GaugeFunc
+	// floodWaits counts logins delayed by the global slow-down.
+	floodWaits prometheus.Counter
 }
 
 // New checks the configured users and tokens and opens the audit log.
@@ -196,6 +215,12 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.FailureWindow <= 0 {
 		cfg.FailureWindow = time.Minute
 	}
+	if cfg.FloodFailures <= 0 {
+		cfg.FloodFailures = 100
+	}
+	if cfg.FloodInterval <= 0 {
+		cfg.FloodInterval = 500 * time.Millisecond
+	}
 	a := &Auth{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -206,6 +231,7 @@ func New(cfg Config) (*Auth, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.errLog = &logx.Throttle{Log: a.log, Interval: 10 * time.Second}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -247,12 +273,29 @@ func New(cfg Config) (*Auth, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	a.dummyHash = h
-	a.limiter = newLimiter(cfg.MaxFailures, cfg.FailureWindow)
+	a.pairs = newLimiter(cfg.MaxFailures, cfg.FailureWindow)
+	a.addrs = newLimiter(addrFailureFactor*cfg.MaxFailures, cfg.FailureWindow)
+	a.all = newLimiter(cfg.FloodFailures, cfg.FailureWindow)
+	a.flood.interval = cfg.FloodInterval
 	if err := a.initMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
+	if cfg.SessionPath != "" {
+		st, err := openSessionDB(cfg.SessionPath)
+		if err != nil {
+			return nil, err
+		}
+		a.store = st
+		if err := a.loadSessions(); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
 	al, err := openAudit(cfg.AuditPath, a.now)
 	if err != nil {
+		if a.store != nil {
+			a.store.close()
+		}
 		return nil, err
 	}
 	a.audit = al
@@ -280,7 +323,11 @@ func (a *Auth) initMetrics(reg prometheus.Registerer) error {
 		a.pruneLocked()
 		return float64(len(a.sessions))
 	})
-	for _, c := range []prometheus.Collector{a.m.logins, a.m.denied, a.m.sessions} {
+	a.m.floodWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "lanewatch_auth_login_flood_waits_total",
+		Help: "Logins made to wait their turn by the global slow-down during a flood of failed logins.",
+	})
+	for _, c := range []prometheus.Collector{a.m.logins, a.m.denied, a.m.sessions, a.m.floodWaits} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("auth: register metrics: %w", err)
 		}
@@ -288,16 +335,38 @@ func (a *Auth) initMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// Close closes the audit log.
-func (a *Auth) Close() error { return a.audit.close() }
+// Close closes the audit log and the session store.
+func (a *Auth) Close() error {
+	err := a.audit.close()
+	if a.store != nil {
+		err = errors.Join(err, a.store.close())
+		a.store = nil
+	}
+	return err
+}
 
 // Login checks a name and password from ip. On success it creates a session
 // and returns its id (the cookie value) and the principal with its CSRF token.
 func (a *Auth) Login(name, password, ip string) (string, Principal, error) {
 	now := a.now()
-	if wait := a.limiter.blocked(now, "ip:"+ip, "user:"+name); wait > 0 {
+	pair := name + "\x00" + ip
+	wait := max(a.pairs.blocked(now, pair), a.addrs.blocked(now, ip))
+	if wait > 0 {
 		a.m.logins.WithLabelValues("rate_limited").Inc()
 		return "", Principal{}, &RateLimitedError{RetryAfter: wait}
+	}
+	if a.all.blocked(now, "") > 0 {
+		// A flood of failures from many places: check logins one at a time,
+		// so guessing gets no faster with more addresses, while the real
+		// user still gets in after a short wait.
+		d, ok := a.flood.reserve(time.Now())
+		if !ok {
+			a.m.logins.WithLabelValues("rate_limited").Inc()
+			return "", Principal{}, &RateLimitedError{RetryAfter: d}
+		}
+		a.m.floodWaits.Inc()
+		time.Sleep(d)
+		now = a.now()
 	}
 	u, ok := a.users[name]
 	hash := u.hash
@@ -306,58 +375,112 @@ func (a *Auth) Login(name, password, ip string) (string, Principal, error) {
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	if !ok || err != nil {
-		a.limiter.fail(now, "ip:"+ip, "user:"+name)
+		a.pairs.fail(now, pair)
+		a.addrs.fail(now, ip)
+		a.all.fail(now, "")
 		a.m.logins.WithLabelValues("bad_credentials").Inc()
 		return "", Principal{}, ErrBadCredentials
 	}
+	id, p, err := a.newSession(record{Name: u.name, Kind: "user", FP: fingerprint(u.hash)})
+	if err != nil {
+		return "", Principal{}, err
+	}
+	a.m.logins.WithLabelValues("ok").Inc()
+	return id, p, nil
+}
+
+// newSession makes a session id and CSRF token for r, keeps the session and
+// writes it to the store.
+func (a *Auth) newSession(r record) (string, Principal, error) {
 	id, err := randomString(32)
 	if err != nil {
 		return "", Principal{}, err
 	}
-	csrf, err := randomString(32)
-	if err != nil {
+	if r.CSRF, err = randomString(32); err != nil {
 		return "", Principal{}, err
+	}
+	now := a.now()
+	r.Created, r.LastSeen = now, now
+	p, ok := a.principalOf(r)
+	if !ok {
+		return "", Principal{}, errors.New("auth: session for an unknown principal")
+	}
+	key := sessionKey(id)
+	if err := a.persist(key, r); err != nil && !errors.Is(err, errNoStore) {
+		// Refuse rather than hand out a session that a restart would forget
+		// without telling anyone.
+		return "", Principal{}, fmt.Errorf("auth: session store: %w", err)
 	}
 	a.mu.Lock()
 	a.pruneLocked()
-	a.sessions[id] = &session{name: u.name, role: u.role, csrf: csrf, lastSeen: now}
+	evicted := a.evictLocked(r.Name, r.Kind)
+	a.sessions[key] = &session{rec: r, persisted: now}
 	a.mu.Unlock()
-	a.m.logins.WithLabelValues("ok").Inc()
-	return id, Principal{Name: u.name, Role: u.role, Kind: "session", CSRF: csrf}, nil
+	if a.store != nil && evicted != "" {
+		_ = a.store.delete(evicted) // also dropped at the next start if this fails: it is not in memory
+	}
+	return id, p, nil
 }
 
-// Logout ends a session.
+// Logout ends a session, also in the store.
 func (a *Auth) Logout(sessionID string) {
+	key := sessionKey(sessionID)
 	a.mu.Lock()
-	delete(a.sessions, sessionID)
+	delete(a.sessions, key)
 	a.mu.Unlock()
+	if a.store != nil {
+		if err := a.store.delete(key); err != nil {
+			a.errLog.Logf(slog.LevelError, "session-delete", "session store: logout not written", "err", err)
+		}
+	}
 }
 
 // pruneLocked drops idle sessions; called with a.mu held.
 func (a *Auth) pruneLocked() {
 	now := a.now()
-	for id, s := range a.sessions {
-		if now.Sub(s.lastSeen) > a.cfg.SessionIdle {
-			delete(a.sessions, id)
+	var gone []string
+	for key, s := range a.sessions {
+		if now.Sub(s.rec.LastSeen) > a.cfg.SessionIdle {
+			delete(a.sessions, key)
+			gone = append(gone, key)
 		}
+	}
+	if a.store != nil && len(gone) > 0 {
+		_ = a.store.delete(gone...) // expired ones are also dropped at the next start
 	}
 }
 
 // session returns the principal of a live session and refreshes its idle timer.
 func (a *Auth) session(id string) (Principal, bool) {
 	now := a.now()
+	key := sessionKey(id)
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	s, ok := a.sessions[id]
+	s, ok := a.sessions[key]
 	if !ok {
+		a.mu.Unlock()
 		return Principal{}, false
 	}
-	if now.Sub(s.lastSeen) > a.cfg.SessionIdle {
-		delete(a.sessions, id)
+	if now.Sub(s.rec.LastSeen) > a.cfg.SessionIdle {
+		delete(a.sessions, key)
+		a.mu.Unlock()
+		if a.store != nil {
+			_ = a.store.delete(key)
+		}
 		return Principal{}, false
 	}
-	s.lastSeen = now
-	return Principal{Name: s.name, Role: s.role, Kind: "session", CSRF: s.csrf}, true
+	s.rec.LastSeen = now
+	rec, write := s.rec, now.Sub(s.persisted) >= touchEvery
+	if write {
+		s.persisted = now
+	}
+	a.mu.Unlock()
+	p, ok := a.principalOf(rec)
+	if ok && write && a.store != nil {
+		if err := a.store.put(key, rec); err != nil {
+			a.errLog.Logf(slog.LevelWarn, "session-touch", "session store: last use not written", "err", err)
+		}
+	}
+	return p, ok
 }
 
 // bearer returns the principal of an API token. Every configured token is

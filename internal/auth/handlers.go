@@ -34,6 +34,7 @@ type Me struct {
 	Name      string `json:"name"`
 	Role      Role   `json:"role"`
 	CSRFToken string `json:"csrf_token,omitempty"`
+	Kiosk     bool   `json:"kiosk,omitempty"`
 }
 
 // ParseLogin decodes a login body; outside input, fuzzed.
@@ -44,6 +45,10 @@ func ParseLogin(body []byte) (LoginRequest, error) {
 	}
 	if req.Name == "" || req.Password == "" || len(req.Name) > 128 || len(req.Password) > 1024 {
 		return req, errors.New("name and password are required")
+	}
+	// The name reaches the audit log (login_failed) whatever it is.
+	if err := CheckText("name", req.Name); err != nil {
+		return req, err
 	}
 	return req, nil
 }
@@ -70,11 +75,8 @@ func (a *Auth) LoginHandler() http.Handler {
 		}
 		ip := ClientIP(r)
 		id, p, err := a.Login(req.Name, req.Password, ip)
-		var rl *RateLimitedError
 		switch {
-		case errors.As(err, &rl):
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
-			WriteError(w, http.StatusTooManyRequests, err.Error())
+		case writeRateLimited(w, err):
 			return
 		case err != nil:
 			_ = a.Audit(Principal{Name: req.Name}, "login_failed", "", map[string]string{"ip": ip})
@@ -82,16 +84,62 @@ func (a *Auth) LoginHandler() http.Handler {
 			return
 		}
 		_ = a.Audit(p, "login", "", map[string]string{"ip": ip})
-		http.SetCookie(w, &http.Cookie{
-			Name:     CookieName,
-			Value:    id,
-			Path:     "/",
-			HttpOnly: true,
-			SameSite: http.SameSiteStrictMode,
-			Secure:   r.TLS != nil,
-			MaxAge:   int(a.cfg.SessionIdle.Seconds()),
-		})
+		a.setCookie(w, r, id)
 		WriteJSON(w, http.StatusOK, Me{Name: p.Name, Role: p.Role, CSRFToken: p.CSRF})
+	})
+}
+
+// writeRateLimited answers 429 with Retry-After when err is a RateLimitedError.
+func writeRateLimited(w http.ResponseWriter, err error) bool {
+	var rl *RateLimitedError
+	if !errors.As(err, &rl) {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+	WriteError(w, http.StatusTooManyRequests, err.Error())
+	return true
+}
+
+func (a *Auth) setCookie(w http.ResponseWriter, r *http.Request, id string) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     CookieName,
+		Value:    id,
+		Path:     "/",
+		HttpOnly: true,
+		// Lax, not Strict, for kiosk sessions would be needed only if walls
+		// were opened from links on other sites; they are typed or bookmarked.
+		SameSite: http.SameSiteStrictMode,
+		Secure:   r.TLS != nil,
+		MaxAge:   int(a.cfg.SessionIdle.Seconds()),
+	})
+}
+
+// KioskHandler serves the page (next) and, for GET /?token=<wall token>,
+// first exchanges the token for a read-only session cookie and redirects to
+// / so the token leaves the address bar and the history. The token is never
+// logged or audited; a wrong one answers 401 and counts against the address.
+func (a *Auth) KioskHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" || !r.URL.Query().Has("token") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ip := ClientIP(r)
+		id, p, err := a.Kiosk(r.URL.Query().Get("token"), ip)
+		switch {
+		case writeRateLimited(w, err):
+			return
+		case errors.Is(err, ErrBadCredentials):
+			WriteError(w, http.StatusUnauthorized, "invalid wall token")
+			return
+		case err != nil:
+			WriteError(w, http.StatusServiceUnavailable, "cannot open a session now")
+			return
+		}
+		_ = a.Audit(p, "kiosk_login", "", map[string]string{"ip": ip})
+		a.setCookie(w, r, id)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 }
 
@@ -115,7 +163,12 @@ func (a *Auth) LogoutHandler() http.Handler {
 func (a *Auth) MeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := FromContext(r.Context())
-		WriteJSON(w, http.StatusOK, Me{Name: p.Name, Role: p.Role, CSRFToken: p.CSRF})
+		if c, err := r.Cookie(CookieName); err == nil && p.Kind == "session" {
+			// A wall runs for weeks: each visit renews the cookie's lifetime
+			// along with the session's idle timer.
+			a.setCookie(w, r, c.Value)
+		}
+		WriteJSON(w, http.StatusOK, Me{Name: p.Name, Role: p.Role, CSRFToken: p.CSRF, Kiosk: p.Kiosk})
 	})
 }
 

@@ -5,10 +5,11 @@ import (
 	"time"
 )
 
-// limiter counts failed logins per key (an IP, a user name) in a sliding
-// window. Both keys of an attempt are checked, so an attacker spreading over
-// many names from one address, or over many addresses against one name, is
-// stopped either way.
+// limiter counts failed logins per key in a sliding window. Auth keeps three:
+// per (user, address) pair, per address (a higher limit, against one device
+// spraying names), and one key for everyone (the flood detector). There is
+// deliberately none per user alone: that one would let anyone lock the real
+// user out from every address with a few wrong passwords.
 type limiter struct {
 	max    int
 	window time.Duration
@@ -51,7 +52,12 @@ func (l *limiter) fail(now time.Time, keys ...string) {
 		}
 	}
 	for _, k := range keys {
-		l.fails[k] = append(l.recent(now, k), now)
+		ts := append(l.recent(now, k), now)
+		// Only the newest max failures decide a block; older ones need no memory.
+		if len(ts) > l.max {
+			ts = ts[len(ts)-l.max:]
+		}
+		l.fails[k] = ts
 	}
 }
 
@@ -69,4 +75,36 @@ func (l *limiter) recent(now time.Time, k string) []time.Time {
 	}
 	l.fails[k] = ts
 	return ts
+}
+
+// addrFailureFactor: an address may fail this many times MaxFailures over
+// all names before it is blocked (a shared guard-room PC has several users).
+const addrFailureFactor = 4
+
+// floodMaxWait bounds how long a login waits for its turn in a flood; beyond
+// it the client gets 429 and retries later instead of holding a connection.
+const floodMaxWait = 5 * time.Second
+
+// floodGate hands out login turns one interval apart.
+type floodGate struct {
+	interval time.Duration
+	mu       sync.Mutex
+	next     time.Time
+}
+
+// reserve returns how long to wait for the next turn and takes it, or false
+// (with the wait) when that is longer than floodMaxWait.
+func (g *floodGate) reserve(now time.Time) (time.Duration, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	slot := g.next
+	if slot.Before(now) {
+		slot = now
+	}
+	wait := slot.Sub(now)
+	if wait > floodMaxWait {
+		return wait, false
+	}
+	g.next = slot.Add(g.interval)
+	return wait, true
 }

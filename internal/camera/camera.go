@@ -68,7 +68,11 @@ type Camera struct {
 	// StatusWindow is the sliding window for frame rates and degradation.
 	StatusWindow time.Duration
 
-	Out *frames.Latest // required: decoded frames go here
+	Out *frames.Latest // decoded frames go here; required unless NoDecode
+	// NoDecode reads the stream without decoding it, for a main stream whose
+	// analysis runs on a sub-stream: the ring, the sinks and snapshots
+	// (decoded on demand) only. The picture size comes from the SPS.
+	NoDecode bool
 	// Sinks receive every access unit of the stream besides the ring and the
 	// decoder (the recorder); see Sink.
 	Sinks      []Sink
@@ -119,7 +123,7 @@ func FromConfig(c config.Camera, out *frames.Latest) *Camera {
 var ErrClosed = errors.New("camera closed")
 
 func (c *Camera) defaults() error {
-	if c.Out == nil {
+	if c.Out == nil && !c.NoDecode {
 		return fmt.Errorf("camera %s: Out is nil", c.ID)
 	}
 	if c.Transport == "" {

@@ -92,7 +92,7 @@ func (c *Camera) session(ctx context.Context) error {
 	defer func() {
 		stopClose()
 		client.Close() // waits for the packet callbacks to finish
-		if st != nil {
+		if st != nil && st.dec != nil {
 			st.dec.Close()
 		}
 	}()
@@ -193,11 +193,14 @@ func (c *Camera) newStream(desc *description.Session) (*stream, error) {
 		}
 		return nil, e
 	}
-	dec, err := decode.New(st.codec, c.DetectWidth)
-	if err != nil {
-		return nil, err
+	if !c.NoDecode {
+		dec, err := decode.New(st.codec, c.DetectWidth)
+		if err != nil {
+			return nil, err
+		}
+		st.dec = dec
 	}
-	st.dec = dec
+	st.sizeFromSPS()
 	c.ring.updateParams(func(p *Params) {
 		if p.Codec != st.codec {
 			// The camera was reconfigured: old units must not end up in a
@@ -247,6 +250,13 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	c.framesIn.Add(1)
 	key := decode.IsKeyframe(st.codec, au)
 	au = st.withParams(au, key)
+	if st.dec == nil {
+		c.ring.push(au, pts, at, key)
+		if len(c.Sinks) > 0 {
+			st.toSinks(AU{NALUs: au, PTS: pts, At: at, Key: key})
+		}
+		return
+	}
 	idle := c.idleMode(now)
 	if idle != st.dec.KeyframesOnly() {
 		st.dec.SetKeyframesOnly(idle)
@@ -342,6 +352,7 @@ func (st *stream) withParams(au [][]byte, key bool) [][]byte {
 	}
 	if changed {
 		st.c.ring.updateParams(func(p *Params) { p.VPS, p.SPS, p.PPS = st.vps, st.sps, st.pps })
+		st.sizeFromSPS()
 	}
 	if !key || hasSPS || st.sps == nil {
 		return au

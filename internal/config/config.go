@@ -26,7 +26,11 @@ type Config struct {
 	Evidence  Evidence  `yaml:"evidence"`
 	Outbox    Outbox    `yaml:"outbox"`
 	Recording Recording `yaml:"recording"`
+	Notify    []Notify  `yaml:"notify"` // notify.go
 	Demo      *Demo     `yaml:"demo"`
+
+	// NotifyLinkTTL: how long evidence links in notifications open; default 24h.
+	NotifyLinkTTL time.Duration `yaml:"notify_link_ttl"`
 
 	loc *time.Location // Site.Timezone, loaded once by Load
 }
@@ -48,6 +52,7 @@ type Site struct {
 	ID       string `yaml:"id"`       // required; used in every MQTT topic
 	Name     string `yaml:"name"`     // free text
 	Timezone string `yaml:"timezone"` // IANA name; default "UTC"
+	Language string `yaml:"language"` // zh (default) or en: titles in tickets, alerts and messages
 
 	// Plan is the wall's site plan (siteplan.go).
 	Plan *SitePlan `yaml:"plan"`
@@ -75,6 +80,12 @@ type Console struct {
 	Users  []User  `yaml:"users"`
 	Tokens []Token `yaml:"tokens"`
 	MJPEG  MJPEG   `yaml:"mjpeg"`
+	// PublicURL is the base of links in notifications (https://gw-1.compound.lan:8443).
+	PublicURL string `yaml:"public_url"`
+	// Limits, Login and TLS: see console_limits.go.
+	Limits ConsoleLimits `yaml:"limits"`
+	Login  ConsoleLogin  `yaml:"login"`
+	TLS    *ConsoleTLS   `yaml:"tls"`
 }
 
 type MJPEG struct {
@@ -160,6 +171,7 @@ type Point [2]float64
 
 type Zone struct {
 	ID       string   `yaml:"id"`
+	Name     string   `yaml:"name"`     // display name in messages (3号楼外立面); default: the id
 	Rule     string   `yaml:"rule"`     // intrusion, loitering, crowd, fire_lane_blocked, falling_object
 	Objects  []string `yaml:"objects"`  // person, vehicle, motion, any; default by rule (fire_lane_blocked: vehicle, falling_object: motion, else person)
 	Schedule string   `yaml:"schedule"` // internal/schedule syntax; default "always"
@@ -174,6 +186,7 @@ type Zone struct {
 
 type Line struct {
 	ID        string   `yaml:"id"`
+	Name      string   `yaml:"name"`      // display name in messages; default: the id
 	Rule      string   `yaml:"rule"`      // line_crossing (the default)
 	Direction string   `yaml:"direction"` // in, out, any (default)
 	Objects   []string `yaml:"objects"`

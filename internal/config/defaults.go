@@ -98,9 +98,11 @@ func applyDefaults(c *Config) {
 	setString(&c.MQTT.ClientID, "lanewatch-"+c.GatewayID)
 
 	setString(&c.Console.Listen, DefaultConsoleListen)
+	notifyDefaults(c)
 	setFloat(&c.Console.MJPEG.FPS, 5)
 	setInt(&c.Console.MJPEG.Width, 640)
 	setInt(&c.Console.MJPEG.Quality, 75)
+	c.Console.Limits, c.Console.Login = c.Console.Limits.WithDefaults(), c.Console.Login.WithDefaults()
 
 	if c.Platform != nil {
 		setDuration(&c.Platform.Timeout, 10*time.Second)

@@ -172,6 +172,7 @@ func (v *validator) config(c *Config) {
 	if c.Demo != nil {
 		v.demo(c.Demo)
 	}
+	v.notify(c)
 }
 
 func (v *validator) mqtt(m *MQTT) {
@@ -244,6 +245,7 @@ func (v *validator) console(c *Console) {
 	if m.Quality < 1 || m.Quality > 100 {
 		v.errf("console.mjpeg.quality", "must be 1..100")
 	}
+	v.consoleLimits(c)
 }
 
 func (v *validator) platform(p *Platform) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -26,7 +27,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrUnavailable):
 		auth.WriteError(w, http.StatusServiceUnavailable, "temporarily unavailable")
 	default:
-		s.log.Error("console request failed", "route", r.Pattern, "err", logx.RedactText(err.Error()))
+		s.errLog.Logf(slog.LevelError, r.Pattern, "console request failed", "route", r.Pattern, "err", logx.RedactText(err.Error()))
 		auth.WriteError(w, http.StatusInternalServerError, "internal error")
 	}
 }
@@ -149,8 +150,8 @@ func (s *Server) incidentID(w http.ResponseWriter, r *http.Request) (string, boo
 		return "", false
 	}
 	id := r.PathValue("id")
-	if id == "" || len(id) > 128 {
-		auth.WriteError(w, http.StatusNotFound, "not found")
+	if !objectIDRE.MatchString(id) {
+		auth.WriteError(w, http.StatusNotFound, "no such incident")
 		return "", false
 	}
 	return id, true
@@ -204,8 +205,8 @@ func (s *Server) passageSnapshot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if id == "" || len(id) > 128 {
-		auth.WriteError(w, http.StatusNotFound, "not found")
+	if !objectIDRE.MatchString(id) {
+		auth.WriteError(w, http.StatusNotFound, "no such passage")
 		return
 	}
 	b, err := s.PassageSnapshot(id)
@@ -439,7 +440,7 @@ func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, action str
 		return
 	}
 	key := r.PathValue("key")
-	if key == "" || len(key) > 200 {
+	if !outboxKeyRE.MatchString(key) {
 		auth.WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -455,5 +456,13 @@ func (s *Server) outboxAction(w http.ResponseWriter, r *http.Request, action str
 // quote the RTSP URL it dialled.
 func (c CameraStatus) redacted() CameraStatus {
 	c.Reason = logx.RedactText(c.Reason)
+	if c.Streams != nil {
+		streams := make([]StreamStatus, len(c.Streams))
+		for i, st := range c.Streams {
+			st.Reason = logx.RedactText(st.Reason)
+			streams[i] = st
+		}
+		c.Streams = streams
+	}
 	return c
 }

@@ -69,9 +69,6 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	}
 	b.WaitLiveElement("#alarm-live")
 	b.WaitJS("the snapshot", `document.getElementById("alarm-snap").naturalWidth === 640`)
-	// The tiles behind the pop-up stop streaming: the browser's connections
-	// go to the pop-up.
-	e.waitMJPEGViewers(t, 0)
 	b.WaitJS("counter 1", `document.querySelector("#unhandled b").textContent === "1"`)
 
 	// A high alarm arrives meanwhile: it waits behind the critical one.
@@ -103,8 +100,7 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	b.AckAlarm("")
 	b.WaitJS("pop-up gone", `document.getElementById("alarm").hidden`)
 	b.WaitJS("counter 0", `document.querySelector("#unhandled b").textContent === "0"`)
-	e.waitMJPEGViewers(t, 2) // and stream again once it is gone
-	b.WaitLiveImage("lawn")
+	b.WaitLiveImage("lawn") // the wall stayed live around the pop-up
 	// A low incident never pops up.
 	e.incs.Put(sampleIncident("inc-4-low", incidents.Low), nil, nil)
 	b.WaitIncident("inc-4-low")
@@ -231,6 +227,7 @@ func TestPlaybackSeekInBrowser(t *testing.T) {
 		document.querySelectorAll("#pb-timeline .pb-mark.inc.high").length === 1 &&
 		document.querySelectorAll("#pb-timeline .pb-mark.pas.visitor").length === 1`)
 	b.Screenshot("desk-playback")
+	e.waitMJPEGViewers(t, 0) // the tiles behind the playback view rest
 
 	// Seeks by clicking the timeline, the video held still on the frame.
 	consoletest.Eval[any](b, `window.LWDesk.playback.autoplay = false; document.getElementById("pb-video").pause()`)
@@ -273,6 +270,9 @@ func TestPlaybackSeekInBrowser(t *testing.T) {
 	// After the recording ends there is nothing to show, and the view says so.
 	b.ClickAt("#pb-timeline", 0.99, 0.5)
 	b.WaitJS("no recording", `document.getElementById("pb-status").textContent.startsWith("No recording")`)
+	b.Click("#pb-close")
+	e.waitMJPEGViewers(t, 2)
+	b.WaitLiveImage("lawn")
 }
 
 // A passage appears in the vehicle log as it happens, with its plate

@@ -74,15 +74,21 @@ func (h *eventHub) remove(c *sseClient) {
 }
 
 func (s *Server) sse(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.live.acquire(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	c := s.events.add()
 	defer s.events.remove(c)
+	beforeWrite := streamDeadlines(w, s.Limits.StreamStall)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	write := func(b []byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		beforeWrite()
 		if _, err := w.Write(b); err != nil {
 			return false
 		}

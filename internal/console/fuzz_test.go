@@ -5,6 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/plate"
 )
@@ -67,13 +68,16 @@ func FuzzParseNote(f *testing.F) {
 		if err == nil && len(n) > 2000 {
 			t.Fatalf("note of %d bytes accepted", len(n))
 		}
+		if err == nil && auth.CheckText("note", n) != nil {
+			t.Fatalf("note %q with control characters accepted", n)
+		}
 	})
 }
 
 func FuzzParseGateOpen(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := console.ParseGateOpen(body)
-		if err == nil && (r == "" || len(r) > 500) {
+		if err == nil && (r == "" || len(r) > 500 || auth.CheckText("reason", r) != nil) {
 			t.Fatalf("reason %q accepted", r)
 		}
 	})

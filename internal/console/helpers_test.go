@@ -59,14 +59,22 @@ type env struct {
 	outbox    *consoletest.Outbox
 	gates     *consoletest.Gates
 	readyErr  error
+	close     func() // stops the console and closes its stores; idempotent
 }
 
 type envOpt func(*console.Server)
 
 func newEnv(t testing.TB, opts ...envOpt) *env {
 	t.Helper()
+	return newEnvAt(t, t.TempDir(), "127.0.0.1:0", opts...)
+}
+
+// newEnvAt is newEnv with its data (audit log, sessions) in dir, listening
+// on listen: a second env on the same dir and address is the gateway
+// restarted.
+func newEnvAt(t testing.TB, dir, listen string, opts ...envOpt) *env {
+	t.Helper()
 	h := passwordHash(t)
-	dir := t.TempDir()
 	e := &env{
 		auditPath: filepath.Join(dir, "audit.log"),
 		cams:      consoletest.NewCameras("gate-north", "lawn"),
@@ -89,14 +97,15 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 			{Name: "wall-3", Role: "viewer", Token: viewerToken},
 			{Name: "dispatch", Role: "operator", Token: operatorToken},
 		},
-		AuditPath:  e.auditPath,
-		Registerer: reg,
+		AuditPath:   e.auditPath,
+		SessionPath: filepath.Join(dir, "sessions.db"),
+		Registerer:  reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = &console.Server{
-		Listen: "127.0.0.1:0", Auth: a,
+		Listen: listen, Auth: a,
 		Cameras: e.cams, Incidents: e.incs, Vehicles: e.veh, Outbox: e.outbox, Gates: e.gates,
 		Metrics: reg, Registerer: reg,
 		Ready:  func() error { return e.readyErr },
@@ -109,10 +118,11 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	if err := e.srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	e.close = func() {
 		e.srv.Close()
 		a.Close()
-	})
+	}
+	t.Cleanup(e.close)
 	e.base = "http://" + e.srv.Addr()
 	return e
 }

@@ -267,6 +267,11 @@ func (s *Server) mjpeg(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := s.live.acquire(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	v, leave := s.streams.join(id)
 	defer leave()
 	if v == nil {
@@ -276,7 +281,9 @@ func (s *Server) mjpeg(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	beforeWrite := streamDeadlines(w, s.Limits.StreamStall)
 	rc := http.NewResponseController(w)
+	beforeWrite()
 	_ = rc.Flush()
 	for {
 		select {
@@ -287,7 +294,7 @@ func (s *Server) mjpeg(w http.ResponseWriter, r *http.Request) {
 		case jpg := <-v.ch:
 			// A viewer whose network stalls is dropped instead of holding a
 			// goroutine and a frame forever.
-			_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			beforeWrite()
 			head := "--" + mjpegBoundary + "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
 				strconv.Itoa(len(jpg)) + "\r\n\r\n"
 			if _, err := w.Write([]byte(head)); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/plate"
 )
@@ -18,9 +19,14 @@ import (
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-// incidentIDRE is what a paging cursor may be: an incident id (the engine's
-// inc_… or another gateway's), never anything with markup or separators.
-var incidentIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+// objectIDRE is the shape of the ids the gateway makes for incidents
+// (inc_ + base32) and passages (hex): the evidence store's id syntax, 56
+// long at most so that "passage_"+id still fits its 64. Anything else is
+// simply not found, before any store sees it.
+var objectIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,56}$`)
+
+// outboxKeyRE is an outbox key: <incident id>:<version>.
+var outboxKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(:[0-9]{1,10})?$`)
 
 // validID says s is a configured-id shaped string (contract: cameras, gates, zones).
 func validID(s string) bool { return idRE.MatchString(s) }
@@ -91,7 +97,7 @@ func ParseIncidentQuery(q url.Values) (IncidentFilter, error) {
 		}
 	}
 	if v := q.Get("before"); v != "" {
-		if !incidentIDRE.MatchString(v) {
+		if !objectIDRE.MatchString(v) { // the paging cursor is an incident id
 			return f, errors.New("before: not an incident id")
 		}
 		f.Before = v
@@ -217,7 +223,8 @@ func ParseNote(body []byte) (string, error) {
 	if len(b.Note) > maxNote {
 		return "", fmt.Errorf("note: at most %d bytes", maxNote)
 	}
-	return strings.TrimSpace(b.Note), nil
+	note := strings.TrimSpace(b.Note)
+	return note, auth.CheckText("note", note)
 }
 
 // ParseGateOpen reads {"reason": "..."}; the reason is required because the
@@ -236,7 +243,8 @@ func ParseGateOpen(body []byte) (string, error) {
 	if len(r) > 500 {
 		return "", errors.New("reason: at most 500 bytes")
 	}
-	return r, nil
+	// The reason travels in the gate command on MQTT and into the audit log.
+	return r, auth.CheckText("reason", r)
 }
 
 // maxVisitorWindow bounds a temporary visitor plate; longer stays are residents.
@@ -266,6 +274,12 @@ func ParseVisitor(body []byte) (Visitor, error) {
 	v.Unit, v.Note = strings.TrimSpace(v.Unit), strings.TrimSpace(v.Note)
 	if len(v.Unit) > 64 || len(v.Note) > 500 {
 		return v, errors.New("unit at most 64 bytes, note at most 500")
+	}
+	if err := auth.CheckText("unit", v.Unit); err != nil {
+		return v, err
+	}
+	if err := auth.CheckText("note", v.Note); err != nil {
+		return v, err
 	}
 	return v, nil
 }

@@ -4,8 +4,10 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -52,6 +55,11 @@ type Server struct {
 	Logger *slog.Logger
 	// Heartbeat is the SSE keep-alive interval; default 15 s.
 	Heartbeat time.Duration
+	// Limits caps connections, streams and request times; unset fields take
+	// config.DefaultConsoleLimits.
+	Limits config.ConsoleLimits
+	// TLS, when set, serves HTTPS with this certificate and key (PEM files).
+	TLS *config.ConsoleTLS
 
 	log     *slog.Logger
 	ln      net.Listener
@@ -60,20 +68,25 @@ type Server struct {
 	cancel  context.CancelFunc
 	events  *eventHub
 	streams *mjpegHub
+	live    *streamLimiter
+	errLog  *logx.Throttle
 	m       *serverMetrics
 	wg      sync.WaitGroup
 	closeMu sync.Once
 }
 
 type serverMetrics struct {
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	sseClients  prometheus.Gauge
-	sseDropped  prometheus.Counter
-	viewers     prometheus.Gauge
-	encoded     *prometheus.CounterVec
-	skipped     prometheus.Counter
-	ownRegistry *prometheus.Registry
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	sseClients     prometheus.Gauge
+	sseDropped     prometheus.Counter
+	viewers        prometheus.Gauge
+	encoded        *prometheus.CounterVec
+	skipped        prometheus.Counter
+	conns          prometheus.Gauge
+	connsRefused   *prometheus.CounterVec
+	streamsRefused *prometheus.CounterVec
+	ownRegistry    *prometheus.Registry
 }
 
 func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
@@ -100,12 +113,21 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lanewatch_console_mjpeg_frames_skipped_total",
 			Help: "MJPEG frames a slow viewer did not take and skipped."}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lanewatch_console_connections", Help: "Open TCP connections to the console."}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_console_connections_refused_total",
+			Help: "Connections shed at accept by the cap that was reached (total, address)."}, []string{"reason"}),
+		streamsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_console_streams_refused_total",
+			Help: "SSE and MJPEG requests refused with 503 by the cap that was reached (total, user)."}, []string{"reason"}),
 	}
 	if reg == nil {
 		m.ownRegistry = prometheus.NewRegistry()
 		reg = m.ownRegistry
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.sseClients, m.sseDropped, m.viewers, m.encoded, m.skipped} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.sseClients, m.sseDropped, m.viewers, m.encoded, m.skipped,
+		m.conns, m.connsRefused, m.streamsRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
 		}
@@ -126,16 +148,32 @@ func (s *Server) Start(ctx context.Context) error {
 		s.Heartbeat = 15 * time.Second
 	}
 	s.MJPEG = mjpegDefaults(s.MJPEG)
+	s.errLog = &logx.Throttle{Log: s.log, Interval: 10 * time.Second}
 	m, err := newServerMetrics(s.Registerer)
 	if err != nil {
 		return err
 	}
 	s.m = m
-	ln, err := net.Listen("tcp", s.Listen)
+	s.Limits = s.Limits.WithDefaults()
+	var tlsCfg *tls.Config
+	if s.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(s.TLS.Cert, s.TLS.Key)
+		if err != nil {
+			return fmt.Errorf("console: tls: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	raw, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("console: listen: %w", err)
 	}
-	s.ln = ln
+	s.ln = raw
+	// The cap counts TCP connections, below TLS, so that handshakes count too.
+	var ln net.Listener = newLimitListener(raw, s.Limits.MaxConns, s.Limits.MaxConnsPerAddress, tlsCfg == nil, s.m)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	s.live = newStreamLimiter(s.Limits.MaxStreams, s.Limits.MaxStreamsPerUser, s.m)
 	// Streams (SSE, MJPEG) run until their request context ends; cancelling
 	// the base context on Close ends them all, which Shutdown alone would not.
 	s.base, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -144,10 +182,14 @@ func (s *Server) Start(ctx context.Context) error {
 	s.startFeeds()
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.Limits.ReadHeaderTimeout,
+		ReadTimeout:       s.Limits.ReadTimeout,
+		WriteTimeout:      s.Limits.WriteTimeout,
+		IdleTimeout:       s.Limits.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return s.base },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// net/http's own lines (TLS handshake errors, bad requests) are
+		// caused by clients: debug level, and throttled.
+		ErrorLog: log.New(throttledWriter{s.errLog, slog.LevelDebug}, "", 0),
 	}
 	s.wg.Add(1)
 	go func() {
@@ -163,7 +205,7 @@ func (s *Server) Start(ctx context.Context) error {
 		case <-s.base.Done():
 		}
 	}()
-	s.log.Info("console listening", "addr", ln.Addr().String())
+	s.log.Info("console listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 	return nil
 }
 
@@ -278,7 +320,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)
 	})
-	static := staticHandler()
+	static := a.KioskHandler(staticHandler()) // /?token= opens a wall's read-only session
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			auth.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")

@@ -43,6 +43,19 @@ type CameraStatus struct {
 	// Reason says why the camera is not online. The console redacts any
 	// credentials in it before it leaves the gateway.
 	Reason string `json:"reason,omitempty"`
+	// Streams is each stream's own state for a camera analysed on a
+	// sub-stream (main first); absent for a camera with one stream.
+	Streams []StreamStatus `json:"streams,omitempty"`
+}
+
+// StreamStatus is one stream of a camera.
+type StreamStatus struct {
+	Name   string  `json:"name"` // main or sub
+	State  string  `json:"state"`
+	Reason string  `json:"reason,omitempty"`
+	FPSIn  float64 `json:"fps_in"`
+	Width  int     `json:"width,omitempty"`
+	Height int     `json:"height,omitempty"`
 }
 
 // CameraSource is the cameras and their frames (internal/camera and internal/analytics).
@@ -168,6 +181,9 @@ type OutboxTicket struct {
 	LastError  string     `json:"last_error,omitempty"`
 	// Response is the platform's answer that dead-lettered the ticket.
 	Response string `json:"response,omitempty"`
+	// Channel is the notification channel (notify[].id) of a message; empty
+	// for a ticket to the platform. A channel's key is <channel>:<id>:<version>.
+	Channel string `json:"channel,omitempty"`
 }
 
 // OutboxAdmin is internal/outbox.

@@ -41,12 +41,15 @@ type Cameras struct {
 type cam struct {
 	cfg          config.Camera
 	latest       *frames.Latest
-	ing          *camera.Camera
+	ing          *camera.Camera // the camera's (main) stream
+	sub          *camera.Camera // with detect.url: the analysed sub-stream (substream.go)
 	loop         *analytics.Loop
 	mu           sync.Mutex
 	state        string
 	offlineTimer *time.Timer
 	raised       bool // a camera_offline signal is out for the current outage
+	combState    string
+	combSince    time.Time // when the two streams' combined state last changed
 }
 
 func (g *Gateway) startCameras(ctx context.Context) error {
@@ -73,15 +76,21 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		// incident's start is its frame's time, which trails the stream by
 		// up to a few seconds on a loaded box.
 		c.ing.PreRoll = g.Config.Evidence.PreRoll + 6*time.Second
-		c.ing.OnStatus = func(st camera.Status) { cs.statusChanged(c, st) }
+		c.ing.OnStatus = func(st camera.Status) {
+			if c.sub != nil {
+				st = c.status()
+			}
+			cs.statusChanged(c, st)
+		}
 		c.ing.Sinks = g.recordingSinks(cc.ID)
+		cs.withSubStream(c)
 
 		var det detect.Detector
 		if pool != nil {
 			det = pool.Detector()
 		}
 		c.loop = &analytics.Loop{Camera: cc, Location: g.Config.Location(), Source: c.latest, Detector: det,
-			Raiser: g.Incidents, OnMotion: c.ing.SetMotion, OnAnalyzed: c.ing.MarkAnalyzed,
+			Raiser: g.Incidents, OnMotion: c.analysed().SetMotion, OnAnalyzed: c.analysed().MarkAnalyzed,
 			Logger: g.log.With("component", "analytics")}
 		cs.list = append(cs.list, c)
 		cs.byID[cc.ID] = c
@@ -89,6 +98,11 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 	for _, c := range cs.list {
 		if err := c.ing.Start(ctx); err != nil {
 			return fmt.Errorf("camera %s: %w", c.cfg.ID, err)
+		}
+		if c.sub != nil {
+			if err := c.sub.Start(ctx); err != nil {
+				return fmt.Errorf("camera %s: sub-stream: %w", c.cfg.ID, err)
+			}
 		}
 		loop := c.loop
 		g.goRun("analytics "+c.cfg.ID, func() error {
@@ -114,6 +128,9 @@ func (cs *Cameras) close() error {
 		}
 		c.mu.Unlock()
 		errs = append(errs, c.ing.Close())
+		if c.sub != nil {
+			errs = append(errs, c.sub.Close())
+		}
 		c.latest.Close() // wakes the loop, which then returns
 	}
 	cs.mu.Lock()
@@ -202,7 +219,7 @@ func (cs *Cameras) publishLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, c := range cs.list {
-			st := c.ing.Status()
+			st := c.status()
 			cs.publish(st)
 			if w := cs.g.Influx; w != nil {
 				as := c.loop.Stats()
@@ -232,7 +249,8 @@ func toConsole(st camera.Status) console.CameraStatus {
 func (cs *Cameras) Cameras() []console.CameraStatus {
 	out := make([]console.CameraStatus, len(cs.list))
 	for i, c := range cs.list {
-		out[i] = toConsole(c.ing.Status())
+		out[i] = toConsole(c.status())
+		out[i].Streams = c.streams()
 	}
 	return out
 }

@@ -19,19 +19,24 @@ import (
 
 func (g *Gateway) startConsole(ctx context.Context) error {
 	c := g.Config.Console
-	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"),
+	a, err := auth.New(auth.Config{Users: c.Users, Tokens: c.Tokens, AuditPath: g.path("audit.log"), SessionPath: g.path("sessions.db"),
+		MaxFailures: c.Login.MaxFailures, FailureWindow: c.Login.Window, SessionIdle: c.Login.SessionIdle,
+		FloodFailures: c.Login.FloodFailures, FloodInterval: c.Login.FloodInterval,
 		Logger: g.log.With("component", "auth"), Registerer: g.Registry})
 	if err != nil {
 		return err
 	}
 	g.Auth = a
+	// Closed after the console (closers run last-registered first): the
+	// session store is a bbolt file that the next start must be able to lock.
+	g.onClose("auth", a.Close)
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},
 		Vehicles:  vehicleLog{l: g.Vehicles, overstay: g.Config.Vehicles.Overstay},
 		PassageSnapshot: func(id string) ([]byte, error) {
 			b, err := g.Evidence.Snapshot(passageEvidenceID(id))
-			if errors.Is(err, evidence.ErrNotFound) {
+			if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrInvalidID) {
 				return nil, console.ErrNotFound
 			}
 			return b, err
@@ -46,12 +51,13 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		},
 		Metrics: g.Registry, Registerer: g.Registry,
 		Ready: g.ready, MJPEG: c.MJPEG, Logger: g.log.With("component", "console"),
+		Limits: c.Limits, TLS: c.TLS,
 	}
 	if g.Cameras != nil {
 		s.Cameras = g.Cameras
 	}
-	if g.Outbox != nil {
-		s.Outbox = outboxAdmin{g.Outbox}
+	if g.Outbox != nil || g.Notifier != nil {
+		s.Outbox = outboxAdmin{g.Outbox, g.Notifier} // notify.go
 	}
 	s.Recordings = recording.Store{Root: g.recordingRoot()}
 	s.SitePlan = sitePlan(g.Config.Site.Plan)
@@ -132,7 +138,8 @@ func (s incidentStore) Subscribe() (<-chan incidents.Incident, func()) {
 
 func (s incidentStore) Snapshot(id string) ([]byte, error) {
 	b, err := s.ev.Snapshot(id)
-	if errors.Is(err, evidence.ErrNotFound) {
+	// An id the store cannot even hold is as not-found as an unknown one.
+	if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrInvalidID) {
 		return nil, console.ErrNotFound
 	}
 	return b, err
@@ -224,31 +231,6 @@ func vehicleErr(err error) error {
 		return console.ErrInvalid
 	}
 	return err
-}
-
-// outboxAdmin is the console's view of the outbox.
-type outboxAdmin struct{ o *outbox.Outbox }
-
-func (a outboxAdmin) List(context.Context) ([]console.OutboxTicket, error) {
-	es, err := a.o.List(1000)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]console.OutboxTicket, len(es))
-	for i, e := range es {
-		out[i] = console.OutboxTicket{Key: e.Key, IncidentID: e.IncidentID, Version: e.Version, State: e.State,
-			Attempts: e.Attempts, CreatedAt: e.EnqueuedAt, NextTryAt: e.NextAttempt, LastStatus: e.Status,
-			LastError: e.LastError, Response: e.Response}
-	}
-	return out, nil
-}
-
-func (a outboxAdmin) Resend(_ context.Context, key string) error {
-	return consoleErr(a.o.Resend(key))
-}
-
-func (a outboxAdmin) Discard(_ context.Context, key string) error {
-	return consoleErr(a.o.Discard(key))
 }
 
 // consoleErr maps the outbox's not-found to the console's (404).

@@ -30,6 +30,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/influx"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/notify"
 	"github.com/lanewatch/lanewatch/internal/onvif"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/recording"
@@ -56,6 +57,7 @@ type Gateway struct {
 	Evidence  *evidence.Store
 	Incidents *incidents.Engine
 	Outbox    *outbox.Outbox
+	Notifier  *notify.Notifier
 	Influx    *influx.Writer
 	Vehicles  *vehicles.Log
 	Sensors   *sensors.Ingest
@@ -65,6 +67,11 @@ type Gateway struct {
 	Cameras   *Cameras
 	Detector  *detect.Pool        // nil without a detector model
 	ONVIF     []*onvif.Subscriber // cameras' event subscriptions (onvif.go)
+
+	// NotifyKinds adds sender kinds to notify[] (webpush); Links, when set,
+	// gives the signed evidence link of messages and alerts (notify.go).
+	NotifyKinds map[string]notify.Kind
+	Links       notify.LinkFunc
 
 	gateRules *gaterules.Rules
 	recorders map[string]*recording.Recorder
@@ -185,6 +192,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},
 		{"outbox", g.startOutbox},
+		{"notify", g.startNotify},
 		{"influx", g.startInflux},
 		{"alerts", g.startAlerts},
 		// Closers run in reverse: the engine stops (flushing its last changes)
@@ -285,7 +293,7 @@ func (g *Gateway) startOutbox(ctx context.Context) error {
 		return nil
 	}
 	ob, err := outbox.Open(outbox.Config{Path: g.path("outbox.db"), Platform: *p, MaxBytes: g.Config.Outbox.MaxBytes,
-		ShutdownTimeout: 3 * time.Second, OnFull: g.outboxFull,
+		ShutdownTimeout: 3 * time.Second, OnFull: g.outboxFull, Localize: g.localizer().Localize,
 		Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
@@ -355,8 +363,8 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 
 func (g *Gateway) startAlerts(ctx context.Context) error {
 	a, err := alerts.New(alerts.Config{Bus: g.Bus, Topics: g.Topics, Engine: g.Incidents,
-		EscalationTopic: g.Config.Incidents.EscalationTopic,
-		Logger:          g.log, Registerer: g.Registry})
+		EscalationTopic: g.Config.Incidents.EscalationTopic, Extra: g.alertExtra(),
+		Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,7 @@ type siteOpts struct {
 	Privacy     bool   // the camera gets a privacy mask over its top-left corner
 	Record      string // the camera's record.mode; default off
 	Detector    string // a model of shared/models for the detector (a pool of 1), with an intrusion zone over the lawn
+	SubURL      string // the camera's detect.url (its analysis sub-stream)
 	Extra       string // appended YAML
 }
 
@@ -94,11 +95,11 @@ cameras:
   - id: lawn
     name: "Lawn"
     url: rtsp://viewer:s3cret-cam-pass@%s/lawn
-    detect: {fps: 5, width: 640}
+    detect: {fps: 5, width: 640%s}
     record: {mode: %s}
     lines:
       - {id: path, rule: line_crossing, direction: any, objects: [person], points: [[0.6, 0.3], [0.6, 0.8]]}
-`, s.CamsimAddr, clip, s.CamsimAddr, cmp.Or(o.Record, "off"))
+`, s.CamsimAddr, clip, s.CamsimAddr, subURL(o.SubURL), cmp.Or(o.Record, "off"))
 		if o.Privacy {
 			b.WriteString("    masks:\n      - {id: corner, kind: privacy, polygon: [[0, 0], [0.25, 0], [0.25, 0.25], [0, 0.25]]}\n")
 		}
@@ -113,6 +114,13 @@ cameras:
 	if err := os.WriteFile(s.ConfigPath, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func subURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	return fmt.Sprintf(", url: %q", u)
 }
 
 // startSite runs the gateway in this process and waits until it is up.

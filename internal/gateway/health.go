@@ -34,10 +34,15 @@ func (g *Gateway) outboxFull() {
 		"used_bytes", st.UsedBytes, "max_bytes", st.MaxBytes, "pending", st.Pending, "dead", st.Dead)
 	a := gatewayAlert{Alert: "outbox_full", Gateway: g.Config.GatewayID, At: time.Now(),
 		Message: "ticket outbox reached its size cap", UsedBytes: st.UsedBytes, MaxBytes: st.MaxBytes}
+	g.publishAlert(a)
+}
+
+// publishAlert puts a on the gateway's alert topic.
+func (g *Gateway) publishAlert(a gatewayAlert) {
 	b, _ := json.Marshal(a)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := g.Bus.Publish(ctx, gatewayAlertsTopic(g.Topics, g.Config.GatewayID), false, b); err != nil {
-		g.log.Warn("outbox-full alert not published", "err", err)
+		g.log.Warn("gateway alert not published", "alert", a.Alert, "err", err)
 	}
 }

@@ -18,16 +18,19 @@ import (
 // arrives on lanewatch/<site>/alerts, with 1,000 gate events per second of
 // background load (issue 4: p99 under 50 ms). Reports p50/p99 in ms.
 func BenchmarkSOSToAlert(b *testing.B) {
-	benchSOS(b, false)
+	benchSOS(b, "alert")
 }
 
 // BenchmarkSOSToTicket: the same `sos` until the platform receives its
 // ticket over HTTP (issue 5: p99 under 200 ms).
 func BenchmarkSOSToTicket(b *testing.B) {
-	benchSOS(b, true)
+	benchSOS(b, "ticket")
 }
 
-func benchSOS(b *testing.B, ticket bool) {
+// benchSOS measures from an sos on MQTT to what arrives: "alert" (MQTT),
+// "ticket" (the platform) or "robot" (a notify channel's robot, notify_bench_test.go).
+func benchSOS(b *testing.B, what string) {
+	ticket := what == "ticket"
 	var (
 		mu      sync.Mutex
 		sent    = map[string]time.Time{}
@@ -58,9 +61,13 @@ func benchSOS(b *testing.B, ticket bool) {
 	}))
 	defer plat.Close()
 
-	s := startSite(b, siteOpts{PlatformURL: plat.URL + "/t"})
+	opts := siteOpts{PlatformURL: plat.URL + "/t"}
+	if what == "robot" {
+		opts.Extra = robotChannel(b, record)
+	}
+	s := startSite(b, opts)
 	patrol := mqttClient(b, s.Mosquitto.URL, "patrol")
-	if !ticket {
+	if what == "alert" {
 		tok := patrol.Subscribe("lanewatch/test-site/alerts", 1, func(_ mqtt.Client, m mqtt.Message) {
 			var inc struct {
 				Source struct {
@@ -109,7 +116,7 @@ func benchSOS(b *testing.B, ticket bool) {
 		select {
 		case <-arrived:
 		case <-time.After(10 * time.Second):
-			b.Fatalf("no %s for sos %d", map[bool]string{true: "ticket", false: "alert"}[ticket], i)
+			b.Fatalf("no %s for sos %d", what, i)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -79,7 +79,7 @@ func (h *onvifEvents) handle(ev onvif.Event) {
 func (h *onvifEvents) wake() {
 	if cs := h.g.Cameras; cs != nil {
 		if c, ok := cs.byID[h.camera]; ok {
-			c.ing.Wake()
+			c.analysed().Wake()
 		}
 	}
 }

@@ -113,6 +113,12 @@ func (b *Browser) Open() {
 	b.do("open "+b.BaseURL, chromedp.Navigate(b.BaseURL+"/"))
 }
 
+// OpenPath loads path (with its query) on the console, e.g. /?token=… for a kiosk wall.
+func (b *Browser) OpenPath(path string) {
+	b.T.Helper()
+	b.do("open a page", chromedp.Navigate(b.BaseURL+path)) // the path may carry a token: not in messages
+}
+
 // Login fills in the login form and waits for the wall.
 func (b *Browser) Login(name, password string) {
 	b.T.Helper()

@@ -147,7 +147,8 @@ function showLogin() {
 
 async function start(me) {
   S.me = me; S.csrf = me.csrf_token || "";
-  $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = false;
+  // A wall opened with its token (kiosk) has nobody to sign in again: no log-out button.
+  $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = !!me.kiosk;
   $("#who").textContent = `${me.name} (${me.role})`;
   await loadCameras();
   await loadIncidents();
@@ -192,11 +193,11 @@ function beep() {
 // ---- cameras ----
 // loadCameras re-renders the grid only when the set of cameras changed, so
 // a periodic refresh of the states does not restart every live stream.
-async function loadCameras() {
+async function loadCameras(restartStreams) {
   const cams = await api("GET", "/api/cameras");
   const same = cams.length === S.cameras.length && cams.every((c, i) => c.id === S.cameras[i].id);
   S.cameras = cams;
-  if (same && $("#grid .tile")) cams.forEach(updateBadge);
+  if (same && !restartStreams && $("#grid .tile")) cams.forEach(updateBadge);
   else renderGrid();
 }
 
@@ -225,6 +226,7 @@ function renderGrid() {
   grid.querySelectorAll("img").forEach(i => i.removeAttribute("src"));
   grid.replaceChildren();
   const cams = visibleCameras();
+  fitGrid(grid, cams.length, pages);
   if (!cams.length) { grid.append(el("div", "nocam", t("no_cameras"))); return; }
   const poll = usePolling();
   for (const c of cams) {
@@ -243,6 +245,25 @@ function renderGrid() {
     updateBadge(c);
   }
   if (poll) { pollFrames(); S.pollTimer = setInterval(pollFrames, 250); }
+}
+
+// fitGrid: when every camera fits on one page, arrange the tiles so that the
+// 16:9 pictures are as large as the screen allows (two cameras on a wide
+// wall: one above the other, not half a screen of empty 2x2 slots). With
+// several pages the layout's fixed rows stay, so paging keeps the tile size.
+function fitGrid(grid, n, pages) {
+  grid.style.gridTemplateColumns = grid.style.gridTemplateRows = "";
+  if (S.full || pages > 1 || n < 1) return;
+  const W = grid.clientWidth, H = grid.clientHeight;
+  if (!W || !H || window.matchMedia("(max-width: 1100px)").matches) return; // narrow: one column, scrolling
+  let best = null;
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const w = W / cols, h = H / rows, pw = Math.min(w, h * 16 / 9);
+    if (!best || pw > best.pw) best = { cols, rows, pw };
+  }
+  grid.style.gridTemplateColumns = `repeat(${best.cols}, minmax(0, 1fr))`;
+  grid.style.gridTemplateRows = `repeat(${best.rows}, minmax(0, 1fr))`;
 }
 
 // pollFrames refreshes every polling tile whose previous frame has arrived;
@@ -377,7 +398,8 @@ function connectEvents() {
   es.onopen = () => {
     dot.classList.add("live");
     // Changes made while disconnected are not replayed: reload the lists.
-    if (es.reconnected) { loadIncidents(); loadCameras(); loadPassages(); loadInside(); }
+    // The live streams broke with the event stream (a gateway restart): reopen them.
+    if (es.reconnected) { loadIncidents(); loadCameras(true); loadPassages(); loadInside(); }
     es.reconnected = true;
   };
   es.onerror = () => {
@@ -597,6 +619,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     localStorage.setItem("lw-layout", String(S.layout));
     renderGrid();
   }));
+  window.addEventListener("resize", () => {
+    if (S.me) fitGrid($("#grid"), visibleCameras().length, Math.max(1, Math.ceil(S.cameras.length / S.layout)));
+  });
   $("#page-prev").addEventListener("click", () => { S.page = Math.max(0, S.page - 1); renderGrid(); });
   $("#page-next").addEventListener("click", () => { S.page++; renderGrid(); });
   document.addEventListener("keydown", e => { if (e.key === "Escape" && S.full) { S.full = null; renderGrid(); } });
@@ -623,5 +648,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#visitors").addEventListener("toggle", () => { if ($("#visitors").open) loadVisitors(); });
   $("#outbox").addEventListener("toggle", () => { if ($("#outbox").open) loadOutbox(); });
   setInterval(() => { if (S.me) { loadInside(); loadCameras().catch(() => {}); loadOutbox(); } }, 30000);
+  // /api/me renews the session cookie's lifetime: an unattended wall stays signed in.
+  setInterval(() => { if (S.me) api("GET", "/api/me").catch(() => {}); }, 10 * 60 * 1000);
   try { await start(await api("GET", "/api/me")); } catch (e) { showLogin(); }
 });

@@ -97,11 +97,12 @@
   S.soundFor = sev => D.soundArmed && (D.sound === "all" || sev === "critical" || (D.sound === "high" && sev === "high"));
 
   // ---- the wall behind an overlay ----
-  // While a pop-up, the playback or the plan covers the wall, its tiles stop
+  // While the playback or the plan covers the wall, its tiles stop
   // streaming: browsers open six connections per server, four tiles and the
-  // event stream hold five, and the overlay's live picture, clip and
-  // recording need them more. The tiles restart when the last overlay closes.
-  const overlays = ["alarm", "playback", "plan"];
+  // event stream hold five, and the recording needs them more. The tiles
+  // restart when the view closes. The alarm pop-up leaves the wall live
+  // around it: it is what the guard looks at beside the alarm.
+  const overlays = ["playback", "plan"];
   function pauseWall() {
     if (D.paused) return;
     D.paused = true;
@@ -287,7 +288,6 @@
     const same = D.shown === id;
     D.shown = id;
     o.hidden = false;
-    pauseWall();
     const box = o.querySelector(".alarm-box");
     box.className = "alarm-box " + inc.severity;
     o.querySelector(".a-sev").textContent = t(inc.severity);
@@ -319,7 +319,6 @@
     D.shown = null;
     document.getElementById("alarm").hidden = true;
     stopLive();
-    resumeWall();
     const clip = document.getElementById("alarm-clip");
     clip.pause(); clip.removeAttribute("src"); clip.load();
   }

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +21,7 @@ import (
 
 // oldest returns the first queued ticket of incident id that is not
 // delivered already (delivered ones wait in o.removed for their deletion).
-func (o *Outbox) oldest(id string) (key, body []byte, m meta, ok bool) {
+func (o *Queue) oldest(id string) (key, body []byte, m meta, ok bool) {
 	o.mu.Lock()
 	from := makeKey(id, o.removed[id]+1)
 	o.mu.Unlock()
@@ -45,71 +42,188 @@ func (o *Outbox) oldest(id string) (key, body []byte, m meta, ok bool) {
 	return key, body, m, ok
 }
 
-// attempt sends the oldest ticket of h's incident once and schedules what
-// follows. Only one attempt per incident runs at a time.
-func (o *Outbox) attempt(h *head) {
+// Outcome is what became of one attempt.
+type Outcome int
+
+const (
+	// Delivered: the receiver has the message; it leaves the queue.
+	Delivered Outcome = iota
+	// Retry: a transient failure; tried again after back-off (at least
+	// Result.RetryAfter).
+	Retry
+	// Dead: the receiver refuses it for good; dead-lettered with the answer
+	// until an admin re-sends or discards it.
+	Dead
+)
+
+// Message is one queued message as a Sender gets it.
+type Message struct {
+	Key     string // <id>:<version>, the deduplication key
+	ID      string
+	Version int
+	Body    []byte
+}
+
+// Result is a Sender's verdict on one attempt.
+type Result struct {
+	Outcome    Outcome
+	Status     int // the receiver's HTTP status, or its error code
+	RetryAfter time.Duration
+	// Response: the receiver's answer (at most 4 KiB), kept with a dead letter.
+	Response []byte
+	// Err says why an attempt is retried, without secrets (it is logged and
+	// shown at /api/outbox).
+	Err string
+}
+
+// A Sender delivers messages of one kind (the platform's tickets, a robot's
+// messages). It must honour ctx and never block beyond its own time-out.
+type Sender interface {
+	Send(ctx context.Context, m Message) Result
+}
+
+// A Folder is a Sender that can also deliver several messages (one per key)
+// as one, for receivers with a rate budget.
+type Folder interface {
+	Sender
+	SendFolded(ctx context.Context, ms []Message) Result
+}
+
+// Budget caps the sends of a queue: at most N in any Per. When more
+// messages are due than sends are left, they are folded, at most Fold in
+// one message, so a burst costs sends, never messages.
+type Budget struct {
+	N    int
+	Per  time.Duration
+	Fold int
+}
+
+// window counts the sends in the last Budget.Per. A send counts from its
+// dispatch until Per after its answer: the receiver counts it when it
+// arrives, which is somewhere in between, so the window never lets more
+// through than the receiver takes, whatever the latency.
+type window struct {
+	b    Budget
+	sent []*time.Time // answer times; zero while in flight
+}
+
+func newWindow(b Budget) *window { return &window{b: b} }
+
+// free says how many sends are left now, and when none, how long until one
+// (an hour when all are in flight: their answers wake the dispatcher).
+func (w *window) free(now time.Time) (int, time.Duration) {
+	kept := w.sent[:0]
+	wait := time.Hour
+	for _, t := range w.sent {
+		if t.IsZero() {
+			kept = append(kept, t)
+			continue
+		}
+		if until := t.Add(w.b.Per).Sub(now); until > 0 {
+			kept = append(kept, t)
+			wait = min(wait, until)
+		}
+	}
+	clear(w.sent[len(kept):])
+	w.sent = kept
+	if n := w.b.N - len(w.sent); n > 0 {
+		return n, 0
+	}
+	return 0, wait
+}
+
+// take counts a send dispatched now; set the returned time when it is answered.
+func (w *window) take() *time.Time {
+	t := new(time.Time)
+	w.sent = append(w.sent, t)
+	return t
+}
+
+// attempt sends the oldest message of h's key once and schedules what
+// follows. Only one attempt per key runs at a time.
+func (o *Queue) attempt(h *head) {
+	msg, key, m, ok := o.load1(h)
+	if !ok {
+		return
+	}
+	o.settle(h, key, m, o.sender.Send(o.attemptCtx, msg))
+}
+
+// attemptFolded sends the oldest message of each head as one.
+func (o *Queue) attemptFolded(hs []*head) {
+	type item struct {
+		h   *head
+		key []byte
+		m   meta
+	}
+	var items []item
+	var msgs []Message
+	for _, h := range hs {
+		msg, key, m, ok := o.load1(h)
+		if ok {
+			items = append(items, item{h, key, m})
+			msgs = append(msgs, msg)
+		}
+	}
+	var res Result
+	switch len(msgs) {
+	case 0:
+		return
+	case 1:
+		res = o.sender.Send(o.attemptCtx, msgs[0])
+	default:
+		res = o.folder.SendFolded(o.attemptCtx, msgs)
+	}
+	for _, it := range items {
+		o.settle(it.h, it.key, it.m, res)
+	}
+}
+
+// load1 reads h's oldest message; false when there is none to send (h is
+// settled then).
+func (o *Queue) load1(h *head) (Message, []byte, meta, bool) {
 	key, body, m, ok := o.oldest(h.id)
 	if !ok {
 		o.mu.Lock()
 		o.finish(h, o.now())
 		o.mu.Unlock()
-		return
+		return Message{}, nil, m, false
 	}
 	id, ver, _ := splitKey(key)
-	ks := KeyString(id, ver)
 	body, err := unpackBody(body)
 	if err != nil {
-		// Unreadable on disk: the platform would reject it too, so it goes
+		// Unreadable on disk: the receiver would reject it too, so it goes
 		// to the dead letters where an admin sees it.
 		o.deadLetter(h, key, m, 0, []byte(err.Error()), o.now())
-		return
+		return Message{}, nil, m, false
 	}
-	status, retryAfter, resp, err := o.send(ks, body)
+	return Message{Key: KeyString(id, ver), ID: id, Version: ver, Body: body}, key, m, true
+}
+
+func (o *Queue) settle(h *head, key []byte, m meta, res Result) {
 	now := o.now()
-	switch {
-	case err == nil && (status/100 == 2 || status == http.StatusConflict):
+	switch res.Outcome {
+	case Delivered:
 		o.delivered(h, key, m, now)
-	case err != nil:
-		o.retry(h, ks, transportError(err), retryAfter, now)
-	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status/100 != 4:
-		o.retry(h, ks, fmt.Sprintf("HTTP %d", status), retryAfter, now)
+	case Retry:
+		id, ver, _ := splitKey(key)
+		o.retry(h, KeyString(id, ver), res.Err, res.RetryAfter, now)
 	default:
-		o.deadLetter(h, key, m, status, resp, now)
+		o.deadLetter(h, key, m, res.Status, res.Response, now)
 	}
 }
 
-// send POSTs one ticket; err is a transport error or time-out.
-func (o *Outbox) send(ks string, body []byte) (status int, retryAfter time.Duration, resp []byte, err error) {
-	ctx, cancel := context.WithTimeout(o.attemptCtx, o.cfg.Platform.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.Platform.URL, bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	// The timestamp is this attempt's, so that platforms enforcing the
-	// Standard Webhooks tolerance accept a ticket retried hours later.
-	ts := strconv.FormatInt(o.now().Unix(), 10)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", ks)
-	req.Header.Set("webhook-timestamp", ts)
-	req.Header.Set("Idempotency-Key", ks)
-	if o.secret != nil {
-		req.Header.Set("webhook-signature", "v1,"+sign(o.secret, ks, ts, body))
-	}
-	res, err := o.client.Do(req)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	defer res.Body.Close()
-	resp, _ = io.ReadAll(io.LimitReader(res.Body, maxResponse))
-	// Drain a little more so the connection can be reused.
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-	return res.StatusCode, parseRetryAfter(res.Header.Get("Retry-After"), o.now()), resp, nil
+// ReadResponse reads at most 4 KiB of an answer and drains a little more so
+// that the connection can be reused.
+func ReadResponse(r io.Reader) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r, maxResponse))
+	_, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<10))
+	return b
 }
 
-// transportError describes a failed request without the URL, which may carry
+// TransportError describes a failed request without the URL, which may carry
 // a token (in the query or as user info); it is logged and shown at /api/outbox.
-func transportError(err error) string {
+func TransportError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		msg := ue.Err.Error()
@@ -121,11 +235,20 @@ func transportError(err error) string {
 	return logx.RedactText(err.Error())
 }
 
-func sign(secret []byte, id, ts string, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+// HTTPResult classifies an HTTP answer the contract 4 way: 2xx delivered;
+// 408, 429 and 5xx retried (honouring Retry-After); any other status dead.
+// Senders whose receivers answer 200 with an error code in the body check
+// that code themselves first.
+func HTTPResult(res *http.Response, body []byte, now time.Time) Result {
+	ra := parseRetryAfter(res.Header.Get("Retry-After"), now)
+	switch s := res.StatusCode; {
+	case s/100 == 2:
+		return Result{Outcome: Delivered, Status: s}
+	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s/100 != 4:
+		return Result{Outcome: Retry, Status: s, RetryAfter: ra, Err: fmt.Sprintf("HTTP %d", s)}
+	default:
+		return Result{Outcome: Dead, Status: s, Response: body}
+	}
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or past.
@@ -149,7 +272,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-func (o *Outbox) delivered(h *head, key []byte, m meta, now time.Time) {
+func (o *Queue) delivered(h *head, key []byte, m meta, now time.Time) {
 	id, ver, _ := splitKey(key)
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -175,7 +298,7 @@ func (o *Outbox) delivered(h *head, key []byte, m meta, now time.Time) {
 }
 
 // remover commits the deletion of delivered tickets in batches until stop.
-func (o *Outbox) remover() {
+func (o *Queue) remover() {
 	defer close(o.removerDone)
 	for {
 		select {
@@ -193,7 +316,7 @@ func (o *Outbox) remover() {
 	}
 }
 
-func (o *Outbox) flushRemoved() {
+func (o *Queue) flushRemoved() {
 	o.mu.Lock()
 	keys := o.toRemove
 	o.toRemove = nil
@@ -217,7 +340,7 @@ func (o *Outbox) flushRemoved() {
 	defer o.mu.Unlock()
 	if err != nil {
 		// Still marked delivered in memory; try again with the next batch.
-		o.log.Error("removing delivered tickets", "count", len(keys), "err", err)
+		o.log.Error("removing delivered messages", "count", len(keys), "err", err)
 		o.toRemove = append(keys, o.toRemove...)
 		return
 	}
@@ -229,7 +352,7 @@ func (o *Outbox) flushRemoved() {
 	}
 }
 
-func (o *Outbox) retry(h *head, ks, reason string, retryAfter time.Duration, now time.Time) {
+func (o *Queue) retry(h *head, ks, reason string, retryAfter time.Duration, now time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	h.attempts++
@@ -239,7 +362,7 @@ func (o *Outbox) retry(h *head, ks, reason string, retryAfter time.Duration, now
 	// Many incidents failing together during an outage must not flood the log.
 	if now.Sub(o.lastRetryLog) >= 10*time.Second {
 		o.lastRetryLog = now
-		o.log.Warn("ticket not delivered, will retry", "ticket", ks, "attempts", h.attempts,
+		o.log.Warn("message not delivered, will retry", "key", ks, "attempts", h.attempts,
 			"err", reason, "next_attempt", h.next, "pending", o.pending)
 	}
 	o.push(h)
@@ -248,10 +371,14 @@ func (o *Outbox) retry(h *head, ks, reason string, retryAfter time.Duration, now
 // backoff is exponential with full jitter, so that after an outage the
 // gateway's workers do not hammer the platform in lock step; a Retry-After
 // from the platform is a floor.
-func (o *Outbox) backoff(attempts int, retryAfter time.Duration) time.Duration {
-	ceil := o.cfg.MaxBackoff
+func (o *Queue) backoff(attempts int, retryAfter time.Duration) time.Duration {
+	return backoff(o.cfg.BaseBackoff, o.cfg.MaxBackoff, attempts, retryAfter)
+}
+
+func backoff(base, maxBackoff time.Duration, attempts int, retryAfter time.Duration) time.Duration {
+	ceil := maxBackoff
 	if attempts-1 < 30 {
-		if c := o.cfg.BaseBackoff << (attempts - 1); c > 0 && c < ceil {
+		if c := base << (attempts - 1); c > 0 && c < ceil {
 			ceil = c
 		}
 	}
@@ -259,7 +386,7 @@ func (o *Outbox) backoff(attempts int, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
-func (o *Outbox) deadLetter(h *head, key []byte, m meta, status int, resp []byte, now time.Time) {
+func (o *Queue) deadLetter(h *head, key []byte, m meta, status int, resp []byte, now time.Time) {
 	m.Status, m.Response, m.DeadAt, m.Attempts = status, string(resp), now, h.attempts+1
 	mv, _ := json.Marshal(m)
 	err := o.db.Update(func(tx *bolt.Tx) error {
@@ -282,13 +409,13 @@ func (o *Outbox) deadLetter(h *head, key []byte, m meta, status int, resp []byte
 	o.blocked[id] = true
 	delete(o.heads, id)
 	o.syncGauges()
-	o.log.Error("ticket rejected by the platform, dead-lettered; re-send it from /api/outbox once fixed",
-		"ticket", KeyString(id, ver), "status", status, "response", string(resp))
+	o.log.Error("message refused by the receiver, dead-lettered; re-send or discard it from /api/outbox once fixed",
+		"key", KeyString(id, ver), "status", status, "response", string(resp))
 }
 
 // storeFailed retries h's ticket soon after a failed write; the ticket is
 // still where it was, so nothing is lost. Called with o.mu held.
-func (o *Outbox) storeFailed(h *head, what string, err error, now time.Time) {
+func (o *Queue) storeFailed(h *head, what string, err error, now time.Time) {
 	o.log.Error(what, "err", err)
 	h.next = now.Add(o.cfg.BaseBackoff)
 	o.push(h)
@@ -297,7 +424,7 @@ func (o *Outbox) storeFailed(h *head, what string, err error, now time.Time) {
 // finish reschedules h if its incident has more tickets, or forgets it.
 // Called with o.mu held; the check runs under the lock so that a concurrent
 // Enqueue either sees the head or finds it gone and makes a new one.
-func (o *Outbox) finish(h *head, now time.Time) {
+func (o *Queue) finish(h *head, now time.Time) {
 	if o.hasQueued(h.id) {
 		h.next = now
 		o.push(h)
@@ -307,7 +434,7 @@ func (o *Outbox) finish(h *head, now time.Time) {
 }
 
 // Called with o.mu held.
-func (o *Outbox) hasQueued(id string) (ok bool) {
+func (o *Queue) hasQueued(id string) (ok bool) {
 	from := makeKey(id, o.removed[id]+1)
 	prefix := from[:len(id)+1]
 	_ = o.db.View(func(tx *bolt.Tx) error {
@@ -318,7 +445,7 @@ func (o *Outbox) hasQueued(id string) (ok bool) {
 	return ok
 }
 
-func (o *Outbox) push(h *head) {
+func (o *Queue) push(h *head) {
 	heap.Push(&o.sched, h)
 	select {
 	case o.wake <- struct{}{}:
@@ -328,7 +455,7 @@ func (o *Outbox) push(h *head) {
 
 // Resend moves a dead-lettered ticket (key `<id>:<version>`) back to the
 // front of its incident's queue.
-func (o *Outbox) Resend(key string) error {
+func (o *Queue) Resend(key string) error {
 	id, err := o.takeDead(key, func(tx *bolt.Tx, k []byte, m meta) error {
 		mv, _ := json.Marshal(meta{EnqueuedAt: m.EnqueuedAt, Size: m.Size})
 		return tx.Bucket(bucketQueue).Put(k, mv)
@@ -341,7 +468,7 @@ func (o *Outbox) Resend(key string) error {
 	o.dead--
 	o.pending++
 	o.unblock(id, true)
-	o.log.Info("dead-lettered ticket re-sent", "ticket", key)
+	o.log.Info("dead-lettered message re-sent", "key", key)
 	return nil
 }
 
@@ -351,7 +478,7 @@ func (o *Outbox) Resend(key string) error {
 // incident's later updates waiting behind it for ever. The later versions
 // carry the whole incident, so the platform still ends up with its latest
 // state.
-func (o *Outbox) Discard(key string) error {
+func (o *Queue) Discard(key string) error {
 	var size int64
 	id, err := o.takeDead(key, func(tx *bolt.Tx, k []byte, m meta) error {
 		size = m.Size
@@ -365,14 +492,14 @@ func (o *Outbox) Discard(key string) error {
 	o.dead--
 	o.used -= size
 	o.unblock(id, o.hasQueued(id))
-	o.log.Warn("dead-lettered ticket discarded; the incident's later versions go on", "ticket", key)
+	o.log.Warn("dead-lettered message discarded; the incident's later versions go on", "key", key)
 	return nil
 }
 
 // takeDead removes a dead-lettered ticket from the dead letters, in one
 // transaction with then (which puts it elsewhere or drops its body), and
 // returns its incident id; ErrNotFound when key is not dead-lettered.
-func (o *Outbox) takeDead(key string, then func(tx *bolt.Tx, k []byte, m meta) error) (string, error) {
+func (o *Queue) takeDead(key string, then func(tx *bolt.Tx, k []byte, m meta) error) (string, error) {
 	k, err := parseKeyString(key)
 	if err != nil {
 		return "", err
@@ -401,7 +528,7 @@ func (o *Outbox) takeDead(key string, then func(tx *bolt.Tx, k []byte, m meta) e
 
 // unblock lets an incident's queue move again and schedules it when it has
 // a ticket to send. Called with o.mu held.
-func (o *Outbox) unblock(id string, queued bool) {
+func (o *Queue) unblock(id string, queued bool) {
 	delete(o.blocked, id)
 	if queued && o.heads[id] == nil {
 		o.schedule(&head{id: id, next: o.now()})
@@ -427,7 +554,7 @@ type Entry struct {
 
 // List returns dead-lettered tickets, then pending ones in delivery order per
 // incident; at most limit entries (<= 0: all).
-func (o *Outbox) List(limit int) ([]Entry, error) {
+func (o *Queue) List(limit int) ([]Entry, error) {
 	out := []Entry{}
 	full := func() bool { return limit > 0 && len(out) >= limit }
 	// o.mu is not taken inside the read transaction: a worker holds o.mu
@@ -494,7 +621,7 @@ type Stats struct {
 	Full      bool  `json:"full"`
 }
 
-func (o *Outbox) Stats() Stats {
+func (o *Queue) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return Stats{Pending: o.pending, Dead: o.dead, UsedBytes: o.used, MaxBytes: o.cfg.MaxBytes, Full: o.full}
@@ -519,36 +646,47 @@ func (s *schedule) Pop() any {
 type metrics struct {
 	pending, dead, full, bytes prometheus.Gauge
 	delivered, retried         prometheus.Counter
-	rejected                   prometheus.Counter
+	rejected, folded           prometheus.Counter
 	latency                    prometheus.Histogram
 }
 
-func (o *Outbox) initMetrics(reg prometheus.Registerer) error {
+func (o *Queue) initMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	p, labels := o.cfg.Metrics, o.cfg.Labels
 	g := func(name, help string) prometheus.Gauge {
-		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: p + name, Help: help, ConstLabels: labels})
 	}
 	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: p + name, Help: help, ConstLabels: labels})
 	}
 	o.m = metrics{
-		pending:   g("lanewatch_outbox_pending", "Tickets waiting for delivery (including those blocked behind a dead letter)."),
-		dead:      g("lanewatch_outbox_dead", "Dead-lettered tickets waiting for a re-send."),
-		full:      g("lanewatch_outbox_full", "1 while the outbox is at its size cap and refuses tickets."),
-		bytes:     g("lanewatch_outbox_bytes", "Bytes of accepted tickets (pending and dead)."),
-		delivered: c("lanewatch_outbox_delivered_total", "Tickets the platform accepted (2xx or 409)."),
-		retried:   c("lanewatch_outbox_retried_total", "Failed attempts that will be retried."),
-		rejected:  c("lanewatch_outbox_rejected_total", "Tickets refused because the outbox was full."),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lanewatch_outbox_delivery_latency_seconds",
-			Help:    "From enqueue to the platform's acceptance.",
-			Buckets: []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 1800, 3600, 21600}}),
+		pending:   g("_pending", "Messages waiting for delivery (including those blocked behind a dead letter)."),
+		dead:      g("_dead", "Dead-lettered messages waiting for a re-send."),
+		full:      g("_full", "1 while the queue is at its size cap and refuses messages."),
+		bytes:     g("_bytes", "Bytes of accepted messages (pending and dead)."),
+		delivered: c("_delivered_total", "Messages the receiver accepted (for the platform: 2xx or 409)."),
+		retried:   c("_retried_total", "Failed attempts that will be retried."),
+		rejected:  c("_rejected_total", "Messages refused because the queue was full."),
+		folded:    c("_folded_total", "Messages sent folded into a summary because the receiver's rate budget was spent."),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: p + "_delivery_latency_seconds",
+			Help:        "From enqueue to the receiver's acceptance.",
+			ConstLabels: labels,
+			Buckets:     []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 1800, 3600, 21600}}),
 	}
-	for _, col := range []prometheus.Collector{o.m.pending, o.m.dead, o.m.full, o.m.bytes, o.m.delivered, o.m.retried, o.m.rejected, o.m.latency} {
+	cols := []prometheus.Collector{o.m.pending, o.m.dead, o.m.full, o.m.bytes, o.m.delivered, o.m.retried, o.m.rejected, o.m.latency}
+	if o.budget != nil {
+		cols = append(cols, o.m.folded) // only queues that fold have the metric
+	}
+	for _, col := range cols {
 		if err := reg.Register(col); err != nil {
 			return fmt.Errorf("outbox: register metrics: %w", err)
 		}
 	}
 	return nil
 }
+
+// ParseRetryAfter reads a Retry-After header (delay-seconds or an HTTP date),
+// bounded to an hour; 0 when absent or past.
+func ParseRetryAfter(v string, now time.Time) time.Duration { return parseRetryAfter(v, now) }
