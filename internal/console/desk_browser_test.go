@@ -132,6 +132,20 @@ func TestAlarmPopupViewer(t *testing.T) {
 		t.Error("acknowledge offered to a viewer")
 	}
 	b.WaitLiveElement("#alarm-live")
+	// "Playback" opens the incident's camera 10 s before it started, above
+	// the pop-up, which is back when the playback closes.
+	b.Click("#alarm-playback")
+	onTop := func(id string) string {
+		return `(() => { const e = document.elementFromPoint(960, 500); return e && e.closest("#` + id + `") !== null; })()`
+	}
+	b.WaitJS("playback above the pop-up", onTop("playback"))
+	inc, _ := e.incs.Get("inc-1")
+	if cam, at := consoletest.Eval[string](b, `document.getElementById("pb-camera").value`),
+		consoletest.Eval[float64](b, `window.LWDesk.playback.at`); cam != "lawn" || int64(at) != inc.StartedAt.Add(-10*time.Second).UnixMilli() {
+		t.Errorf("playback of %q at %v, want lawn at %v", cam, at, inc.StartedAt.Add(-10*time.Second).UnixMilli())
+	}
+	b.Click("#pb-close")
+	b.WaitJS("the pop-up again", onTop("alarm"))
 }
 
 // An incident's clip plays to its end in its card, and appears in the pop-up

@@ -254,7 +254,10 @@
     const pb = el("button"); pb.type = "button"; pb.id = "alarm-playback";
     pb.addEventListener("click", () => {
       const inc = byID(D.shown);
-      if (inc) openPlayback(alarmCamera(inc), Date.parse(inc.started_at) - 10e3);
+      if (!inc) return;
+      // Above the pop-up, which is there again when the playback closes.
+      document.getElementById("playback").classList.add("over-alarm");
+      openPlayback(alarmCamera(inc), Date.parse(inc.started_at) - 10e3);
     });
     const err = el("span", "error"); err.id = "alarm-error";
     act.append(note, ack, pb, err);
@@ -438,6 +441,7 @@
   }
   function closePlayback() {
     document.getElementById("playback").hidden = true;
+    document.getElementById("playback").classList.remove("over-alarm");
     const v = document.getElementById("pb-video");
     v.pause(); v.removeAttribute("src"); v.load();
     P.seg = null;
