@@ -437,4 +437,12 @@ func TestFeedPagingAndSoundInBrowser(t *testing.T) {
 	if got := consoletest.Eval[string](b, `localStorage.getItem("lw-sound")`); got != "critical" {
 		t.Errorf("choice kept as %q", got)
 	}
+	// The desk's own controls follow the language switch.
+	b.Click("#lang-toggle")
+	if got, arm := b.Text("#unhandled"), b.Text("#sound-arm"); got != "未处理 0" || arm != "声音已开" {
+		t.Errorf("in Chinese: counter %q, sound button %q", got, arm)
+	}
+	if got := b.Text("#feed-more"); got != "更早…" {
+		t.Errorf("older button in Chinese %q", got)
+	}
 }

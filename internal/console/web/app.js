@@ -133,6 +133,7 @@ function applyLang() {
   document.querySelectorAll("[data-i18n-ph]").forEach(e => { e.placeholder = t(e.dataset.i18nPh); });
   $("#lang-toggle").textContent = t("lang");
   if (S.me) { renderGrid(); renderIncidents(); loadPassages(); loadGates(); loadVisitors(); loadOutbox(); }
+  emit("lang", S.lang);
 }
 
 // ---- login ----

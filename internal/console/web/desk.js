@@ -671,7 +671,7 @@
   // ---- wiring ----
   header(); feedFilters(); popupOverlay(); playbackOverlay(); planOverlay();
   paintHeader(); paintFilters();
-  document.getElementById("lang-toggle").addEventListener("click", () => { paintHeader(); paintFilters(); if (D.shown) showAlarm(); });
+  document.addEventListener("lw:lang", () => { paintHeader(); paintFilters(); if (D.shown) showAlarm(); });
   document.addEventListener("lw:start", async () => {
     try { D.gates = await api("GET", "/api/gates"); } catch (e) { D.gates = []; }
     paintFilters();
