@@ -319,6 +319,7 @@
     if (!same) { document.getElementById("alarm-note").value = ""; document.getElementById("alarm-error").textContent = ""; startLive(cam); }
   }
   function hideAlarm() {
+    if (D.shown === null && document.getElementById("alarm").hidden) return; // every feed render calls it
     D.shown = null;
     document.getElementById("alarm").hidden = true;
     stopLive();
