@@ -111,6 +111,10 @@ ING=$(go test $GO_TEST_FLAGS -run '^$' -bench 'Ingest(720|1080)p/(every|analyse)
 # shellcheck disable=SC2086
 ING="$ING
 $(go test $GO_TEST_FLAGS -run '^$' -bench 'Ingest(720|1080)p/flood' -benchtime 2000x -count 2 ./internal/camera/)"
+# Idle mode through the whole camera (RTSP, size wake watching): 10 s a run.
+# shellcheck disable=SC2086
+ING="$ING
+$(go test $GO_TEST_FLAGS -run '^$' -bench 'IngestStill720p' -benchtime 250x -count 2 ./internal/camera/)"
 echo "$DEC" | grep '^Benchmark'
 echo "$ING" | grep '^Benchmark'
 
@@ -151,6 +155,9 @@ printf '%-44s %12s %12s %8s\n' "720p RTSP ingest flat out (never idle), 1 in 5" 
 printf '%-44s %12s %12s %8s\n' "1080p RTSP ingest flat out, 1 in 5 converted" "$F1080" "$FF1080" "$(ratio "$F1080" "$FF1080")"
 printf '%-44s %12s %12s %8s\n' "idle Go process waking every 40 ms (a wake)" "$WAKE" "$FF720" "$(ratio "$WAKE" "$FF720")"
 printf '%-44s %12s %12s %8s\n' "still 720p: key frames only vs all frames" "$SKEY" "$SALL" "$(ratio "$SKEY" "$SALL")"
+ISALL=$(go_ns "$ING" BenchmarkIngestStill720p/all)
+ISIDLE=$(go_ns "$ING" BenchmarkIngestStill720p/idle)
+printf '%-44s %12s %12s %8s\n' "still 720p RTSP ingest: idle (+wake) vs all" "$ISIDLE" "$ISALL" "$(ratio "$ISIDLE" "$ISALL")"
 echo "allocs per frame: decode+scale $(go_allocs "$DEC" BenchmarkDecode720p/scale640), ingest $(go_allocs "$ING" BenchmarkIngest720p/every)"
 echo "targets: ingest + decode + scale <= 1.15x ffmpeg's decode only; key frames only <= 0.25x"
 

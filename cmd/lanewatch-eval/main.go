@@ -19,6 +19,7 @@ func main() {
 	clip := flag.String("clip", "media/campus-walk-10s.mp4", "real clip (the campus clip the zones were drawn for)")
 	models := flag.String("models", "../shared/models", "model folder; the real clip runs with each model found there, and with the HOG")
 	zonesPNG := flag.String("zones-png", "", "write the real clip's first analysed frame with its zones drawn to this file, and exit")
+	idleFall := idleFallFlags()
 	flag.Parse()
 	if *zonesPNG != "" {
 		if err := eval.DrawZones(*clip, *zonesPNG); err != nil {
@@ -48,6 +49,12 @@ func main() {
 		fail = true
 	}
 	count(gen.Failures())
+	if f := runIdleFall(idleFall); len(f) > 0 {
+		fail = true
+		failed++
+	} else {
+		passed++
+	}
 
 	type run struct {
 		name string

@@ -12,15 +12,18 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/decode"
 	"github.com/lanewatch/lanewatch/internal/frames"
+	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
@@ -28,6 +31,8 @@ import (
 const (
 	DefaultDetectWidth   = 640
 	DefaultIdleKeyframes = 30 * time.Second
+	DefaultWakeSigmas    = 4.0
+	DefaultWakeHold      = 3 * time.Second
 	DefaultReadTimeout   = 10 * time.Second
 	DefaultReadBatch     = 100 * time.Millisecond
 	DefaultPreRoll       = 10 * time.Second
@@ -35,6 +40,7 @@ const (
 	DefaultBackoffMin    = time.Second
 	DefaultBackoffMax    = 30 * time.Second
 	DefaultStableAfter   = 30 * time.Second
+	DefaultProbeEvery    = time.Second
 	DefaultStatusWindow  = 5 * time.Second
 )
 
@@ -53,6 +59,17 @@ type Camera struct {
 	// IdleKeyframes: without motion for this long, decode key frames only.
 	// 0: DefaultIdleKeyframes; negative: always decode every frame.
 	IdleKeyframes time.Duration
+	// WakeSigmas: while idle, a P-frame more than this many spreads above
+	// the level of the recent P-frames (median and median absolute
+	// deviation of their sizes) ends idle mode at once, and the units since
+	// the last key frame are decoded so that this one decodes: something
+	// moved between two key frames (see sizeWatch). 0: DefaultWakeSigmas;
+	// negative: never (idle mode sees key frames only, the old behaviour).
+	WakeSigmas float64
+	// WakeHold: a wake decodes every frame for this long; motion seen by
+	// the analysis loop meanwhile (SetMotion) keeps it awake as usual.
+	// 0: DefaultWakeHold.
+	WakeHold time.Duration
 	// ReadBatch: over TCP, read the stream in batches on a grid of this
 	// period instead of packet by packet (see batchConn): less CPU for up to
 	// this much latency. 0: DefaultReadBatch; negative: off. Not for UDP.
@@ -65,6 +82,14 @@ type Camera struct {
 	// Reconnect back-off grows from BackoffMin to BackoffMax with jitter and
 	// resets once a connection has delivered frames for StableAfter.
 	BackoffMin, BackoffMax, StableAfter time.Duration
+	// ProbeEvery: while waiting to reconnect, try a TCP connection to the
+	// camera this often. When it answers after it did not (or after the
+	// last attempt could not connect), the camera is back from an outage:
+	// the wait ends at once and the back-off starts over, so that a camera
+	// is online within seconds of its return however long it was away. A
+	// camera that answers TCP but fails RTSP (wrong password, no stream,
+	// no video) keeps its back-off. 0: DefaultProbeEvery; negative: off.
+	ProbeEvery time.Duration
 	// StatusWindow is the sliding window for frame rates and degradation.
 	StatusWindow time.Duration
 
@@ -96,8 +121,8 @@ type Camera struct {
 
 	// Counters shared with the monitor; atomics keep the packet path lock-free.
 	packetsIn, framesIn, framesDecoded, framesSkipped, framesDropped atomic.Uint64
-	decodeErrors, packetsLost, analyzed, reconnects                  atomic.Uint64
-	lastPacket, lastFrame, connectedAt, lastMotion                   atomic.Int64
+	decodeErrors, packetsLost, analyzed, reconnects, wakes           atomic.Uint64
+	lastPacket, lastFrame, connectedAt, lastMotion, wakeUntil        atomic.Int64
 	connected, gotPacket, motion                                     atomic.Bool
 	backoff                                                          atomic.Int64
 	srcW, srcH                                                       atomic.Int32
@@ -111,11 +136,21 @@ type Camera struct {
 	snapJPEG []byte
 }
 
-// FromConfig builds a camera from its configuration entry.
+// FromConfig builds a camera from its configuration entry. A camera with a
+// falling_object zone never idles: a fall lasts 1–2 s, and the size wake
+// that ends idle mode depends on the encoder (a constant-bit-rate camera
+// spends its spare bits on sensor noise, and a small object does not show
+// in its P-frame sizes).
 func FromConfig(c config.Camera, out *frames.Latest) *Camera {
+	idle := c.Detect.KeyframesWhenIdle
+	for _, z := range c.Zones {
+		if z.Rule == string(incidents.FallingObject) {
+			idle = -1
+		}
+	}
 	return &Camera{
 		ID: c.ID, Name: c.Name, URL: c.URL, Transport: c.Transport, ReadBatch: c.ReadBatch,
-		DetectWidth: c.Detect.Width, IdleKeyframes: c.Detect.KeyframesWhenIdle, Out: out,
+		DetectWidth: c.Detect.Width, IdleKeyframes: idle, Out: out,
 	}
 }
 
@@ -140,18 +175,25 @@ func (c *Camera) defaults() error {
 	if c.IdleKeyframes == 0 {
 		c.IdleKeyframes = DefaultIdleKeyframes
 	}
+	if c.WakeSigmas == 0 {
+		c.WakeSigmas = DefaultWakeSigmas
+	}
 	if c.ReadBatch == 0 {
 		c.ReadBatch = DefaultReadBatch
 	}
 	if c.DetectWidth <= 0 {
 		c.DetectWidth = DefaultDetectWidth
 	}
+	def(&c.WakeHold, DefaultWakeHold)
 	def(&c.ReadTimeout, DefaultReadTimeout)
 	def(&c.PreRoll, DefaultPreRoll)
 	def(&c.BackoffMin, DefaultBackoffMin)
 	def(&c.BackoffMax, DefaultBackoffMax)
 	def(&c.StableAfter, DefaultStableAfter)
 	def(&c.StatusWindow, DefaultStatusWindow)
+	if c.ProbeEvery == 0 {
+		c.ProbeEvery = DefaultProbeEvery
+	}
 	if c.PreRollBytes <= 0 {
 		c.PreRollBytes = DefaultPreRollBytes
 	}
@@ -231,7 +273,7 @@ func (c *Camera) WaitUntil(ctx context.Context, t time.Time) error {
 }
 
 func (c *Camera) idleMode(now time.Time) bool {
-	if c.IdleKeyframes < 0 || c.motion.Load() {
+	if c.IdleKeyframes < 0 || c.motion.Load() || now.UnixNano() < c.wakeUntil.Load() {
 		return false
 	}
 	return now.Sub(time.Unix(0, c.lastMotion.Load())) >= c.IdleKeyframes
@@ -270,15 +312,88 @@ func (c *Camera) run(ctx context.Context) {
 		}
 		lastMsg = msg
 		c.log.Log(ctx, level, "camera disconnected", "err", msg, "retry_in", delay.Round(time.Millisecond))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		// A session that could not even connect saw the host down: the
+		// first probe that gets through means it is back.
+		down := isDialError(err)
+		back, ok := c.waitRetry(ctx, delay, down)
+		if !ok {
 			return
-		case <-t.C:
+		}
+		if back {
+			c.log.Info("camera reachable again: reconnecting now")
+			attempt, lastMsg = 0, ""
 		}
 		c.reconnects.Add(1)
 	}
+}
+
+// waitRetry waits delay before the next attempt, probing the camera's TCP
+// port every ProbeEvery meanwhile; back is true when a probe got through
+// after the host was seen unreachable (down, or a failed probe), which ends
+// the wait early. ok is false when ctx ended.
+func (c *Camera) waitRetry(ctx context.Context, delay time.Duration, down bool) (back, ok bool) {
+	deadline := time.Now().Add(delay)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	addr := c.probeAddr()
+	for {
+		wait := time.Until(deadline)
+		if c.ProbeEvery > 0 && addr != "" {
+			wait = min(wait, c.ProbeEvery)
+		}
+		if wait <= 0 {
+			return false, true
+		}
+		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-t.C:
+		}
+		if !time.Now().Before(deadline) {
+			return false, true
+		}
+		if reached := probe(ctx, addr, c.ProbeEvery); !reached {
+			down = true
+		} else if down {
+			return true, true
+		}
+	}
+}
+
+// probeAddr is the host:port the RTSP session dials ("" if the URL does
+// not parse: the session reports that).
+func (c *Camera) probeAddr() string {
+	u, err := base.ParseURL(c.URL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err == nil {
+		return u.Host
+	}
+	port := "554"
+	if u.Scheme == "rtsps" {
+		port = "322"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// probe reports whether a TCP connection to addr opens within timeout. It
+// sends nothing: the cheapest question a camera can answer.
+func probe(ctx context.Context, addr string, timeout time.Duration) bool {
+	nc, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	nc.Close()
+	return true
+}
+
+// isDialError: the session failed to open a connection at all (refused,
+// unreachable, timed out dialling), as opposed to a camera that answered.
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // backoffDelay is min·2^attempt capped at max, with jitter in [d/2, d] so

@@ -158,6 +158,7 @@ type stream struct {
 	depkt   func(*rtp.Packet) ([][]byte, error)
 	dec     *decode.Decoder
 	clock   wallClock
+	watch   sizeWatch
 	scratch [][]byte
 	vps     []byte
 	sps     []byte
@@ -249,6 +250,15 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	}
 	c.framesIn.Add(1)
 	key := decode.IsKeyframe(st.codec, au)
+	size := sliceBytes(st.codec, au)
+	sigmas := 0.0
+	if st.dec.KeyframesOnly() {
+		sigmas = c.WakeSigmas // judged while idle only; recorded always
+	}
+	if st.watch.observe(size, key, sigmas) {
+		c.wakeUntil.Store(now.Add(c.WakeHold).UnixNano())
+		c.wakes.Add(1)
+	}
 	au = st.withParams(au, key)
 	if st.dec == nil {
 		c.ring.push(au, pts, at, key)
@@ -261,9 +271,10 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	if idle != st.dec.KeyframesOnly() {
 		st.dec.SetKeyframesOnly(idle)
 		if !idle && !key {
-			// Motion is back mid-GOP: rebuild the references from the
-			// pre-roll so that this very unit decodes, instead of waiting
-			// up to a GOP for the next key frame.
+			// Motion is back mid-GOP (the loop saw it, or this unit's size
+			// woke us): rebuild the references from the pre-roll so that
+			// this very unit decodes, instead of waiting up to a GOP for
+			// the next key frame.
 			c.ring.sinceKey(func(a AU) { st.dec.Decode(a.NALUs, a.PTS, nil) }) //nolint:errcheck // counted below
 		}
 	}

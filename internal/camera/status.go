@@ -28,6 +28,7 @@ type Status struct {
 	FramesIn                       uint64    // access units received
 	FramesDecoded                  uint64
 	FramesSkipped                  uint64 // not decoded on purpose: idle key-frame mode
+	IdleWakes                      uint64 // idle mode left on a P-frame size jump (see Camera.WakeSigmas)
 	FramesDropped                  uint64 // not decodable: waiting for a key frame after connect, loss or error
 	DecodeErrors                   uint64 // depacketization, decoder and corrupt-frame errors
 	PacketsLost                    uint64
@@ -47,6 +48,7 @@ func (c *Camera) Status() Status {
 	}
 	st.FramesIn, st.FramesDecoded = c.framesIn.Load(), c.framesDecoded.Load()
 	st.FramesSkipped, st.FramesDropped = c.framesSkipped.Load(), c.framesDropped.Load()
+	st.IdleWakes = c.wakes.Load()
 	st.DecodeErrors, st.PacketsLost = c.decodeErrors.Load(), c.packetsLost.Load()
 	st.Reconnects = int(c.reconnects.Load())
 	return st
@@ -125,6 +127,7 @@ func (c *Camera) evaluate(now time.Time, win []sample) {
 		FramesIn:      last.in,
 		FramesDecoded: last.decoded,
 		FramesSkipped: c.framesSkipped.Load(),
+		IdleWakes:     c.wakes.Load(),
 		FramesDropped: c.framesDropped.Load(),
 		DecodeErrors:  last.errors,
 		PacketsLost:   last.lost,
@@ -181,6 +184,7 @@ func (c *Camera) registerMetrics() error {
 		counter("frames_in_total", "Access units received.", &c.framesIn),
 		counter("frames_decoded_total", "Frames decoded and handed to analysis.", &c.framesDecoded),
 		counter("frames_skipped_total", "Frames not decoded in idle key-frame mode.", &c.framesSkipped),
+		counter("idle_wakes_total", "Idle key-frame mode left on a P-frame size jump.", &c.wakes),
 		counter("frames_dropped_total", "Frames not decodable while waiting for a key frame.", &c.framesDropped),
 		counter("decode_errors_total", "Depacketization and decoding errors.", &c.decodeErrors),
 		counter("packets_lost_total", "RTP packets lost.", &c.packetsLost),

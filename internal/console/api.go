@@ -230,7 +230,7 @@ func (s *Server) incidentClip(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 	w.Header().Set("Content-Type", "video/mp4")
 	// ServeContent: browsers seek in video with Range requests.
-	http.ServeContent(w, r, id+".mp4", mod, f)
+	http.ServeContent(s.videoWriter(w), r, id+".mp4", mod, f)
 }
 
 func (s *Server) ackIncident(w http.ResponseWriter, r *http.Request) {

@@ -25,8 +25,9 @@ var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // simply not found, before any store sees it.
 var objectIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,56}$`)
 
-// outboxKeyRE is an outbox key: <incident id>:<version>.
-var outboxKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(:[0-9]{1,10})?$`)
+// outboxKeyRE is an outbox key: <incident id>:<version> for a ticket, or
+// <channel id>:<incident id>:<version> for a notification channel's message.
+var outboxKeyRE = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]{0,63}:)?[A-Za-z0-9_-]{1,64}(:[0-9]{1,10})?$`)
 
 // validID says s is a configured-id shaped string (contract: cameras, gates, zones).
 func validID(s string) bool { return idRE.MatchString(s) }

@@ -101,5 +101,25 @@ func (s *Server) recordingFile(w http.ResponseWriter, r *http.Request) {
 	if info.Live {
 		w.Header().Set("Cache-Control", "no-store") // still growing
 	}
-	http.ServeContent(w, r, seg+".mp4", info.End, f)
+	http.ServeContent(s.videoWriter(w), r, seg+".mp4", info.End, f)
 }
+
+// videoWriter lets a video download outlast the write timeout as long as
+// the player keeps reading: a browser reads a long segment at the pace it
+// plays. A player that stops reading is dropped after stream_stall.
+func (s *Server) videoWriter(w http.ResponseWriter) http.ResponseWriter {
+	return &stallWriter{ResponseWriter: w, before: streamDeadlines(w, s.Limits.StreamStall)}
+}
+
+type stallWriter struct {
+	http.ResponseWriter
+	before func()
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.before()
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -76,3 +76,41 @@ func TestRecordingsAPI(t *testing.T) {
 		t.Errorf("anonymous segment: %d, want 401", resp.StatusCode)
 	}
 }
+
+// A player reading a segment at its own pace outlasts the write timeout;
+// without the per-write deadline the download would be cut at it.
+func TestRecordingOutlastsWriteTimeout(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "lawn"), 0o750)
+	body := make([]byte, 16<<20)
+	id := fmt.Sprintf("%d-%d", time.Now().Add(-time.Hour).UnixMilli(), time.Now().Add(-59*time.Minute).UnixMilli())
+	os.WriteFile(filepath.Join(root, "lawn", id+".mp4"), body, 0o600)
+	e := newEnv(t, func(s *console.Server) {
+		s.Recordings = recording.Store{Root: root}
+		s.Limits.WriteTimeout = 300 * time.Millisecond
+		s.Limits.StreamStall = 5 * time.Second
+	})
+	req, _ := http.NewRequest("GET", e.base+"/api/cameras/lawn/recordings/"+id+".mp4", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	n, buf := 0, make([]byte, 256<<10)
+	for {
+		k, err := resp.Body.Read(buf)
+		n += k
+		if err != nil {
+			break
+		}
+		time.Sleep(40 * time.Millisecond) // a player's pace
+	}
+	if n != len(body) {
+		t.Fatalf("read %d of %d bytes in %v (write timeout 300 ms)", n, len(body), time.Since(start))
+	}
+	if time.Since(start) < 300*time.Millisecond {
+		t.Logf("read faster than the write timeout (%v): the test proved nothing this time", time.Since(start))
+	}
+}
