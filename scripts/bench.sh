@@ -51,4 +51,7 @@ run go test -run '^$' -bench Push -benchtime "$(n 2000x 200x)" ./internal/webpus
 section "Monitor wall: MJPEG fan-out and SSE (issue 7)"
 run go test -run '^$' -bench 'Console' -benchtime 1x ./internal/console
 
+section "Playback start, click to first frame in Chromium (issue 14)"
+run go test -run '^$' -bench 'PlaybackStart' -benchtime 1x -count "$(n 3 1)" ./internal/console
+
 exit $status

@@ -53,6 +53,9 @@ type Site struct {
 	Name     string `yaml:"name"`     // free text
 	Timezone string `yaml:"timezone"` // IANA name; default "UTC"
 	Language string `yaml:"language"` // zh (default) or en: titles in tickets, alerts and messages
+
+	// Plan is the wall's site plan (siteplan.go).
+	Plan *SitePlan `yaml:"plan"`
 }
 
 type Log struct {

@@ -169,6 +169,7 @@ func (v *validator) config(c *Config) {
 		v.errf("outbox.max_bytes", "must be positive")
 	}
 	v.recording(c)
+	v.sitePlan(c)
 	if c.Demo != nil {
 		v.demo(c.Demo)
 	}

@@ -187,6 +187,8 @@ func (s *Server) incidentSnapshot(w http.ResponseWriter, r *http.Request) {
 type GateInfo struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Cameras watch the gate; the alarm pop-up shows the first one live.
+	Cameras []string `json:"cameras"`
 }
 
 func (s *Server) listGates(w http.ResponseWriter, _ *http.Request) {

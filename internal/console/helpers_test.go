@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +238,23 @@ func sampleIncident(id string, sev incidents.Severity) incidents.Incident {
 		Objects:  []incidents.Object{{Label: "person", Track: 12, Box: [4]float64{0.1, 0.2, 0.1, 0.3}, Confidence: 0.87}},
 		Acks:     []incidents.Ack{},
 		Evidence: incidents.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"},
+	}
+}
+
+// waitMJPEGViewers waits up to 10 s until the console counts n MJPEG viewers.
+func (e *env) waitMJPEGViewers(t testing.TB, n int) {
+	t.Helper()
+	want := "\nlanewatch_console_mjpeg_viewers " + strconv.Itoa(n) + "\n"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := e.anon(t).do("GET", "/metrics", nil)
+		if strings.Contains(string(body), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			i := strings.Index(string(body), "lanewatch_console_mjpeg_viewers ")
+			t.Fatalf("MJPEG viewers: %.40s, want %d", string(body)[max(i, 0):], n)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -78,11 +78,37 @@ func checkKnown(q url.Values, known ...string) error {
 var validStates = map[incidents.State]bool{incidents.Open: true, incidents.Acknowledged: true,
 	incidents.Escalated: true, incidents.Resolved: true}
 
-// ParseIncidentQuery reads ?state=&type=&since=&limit= (limit default 100, at most 1000).
+// ParseIncidentQuery reads ?state=&type=&since=&limit= (limit default 100,
+// at most 1000) and the wall's additions until=, before= (an incident id:
+// the next page of history), camera= and gate=.
 func ParseIncidentQuery(q url.Values) (IncidentFilter, error) {
 	f := IncidentFilter{}
-	if err := checkKnown(q, "state", "type", "since", "limit"); err != nil {
+	if err := checkKnown(q, "state", "type", "since", "limit", "until", "before", "camera", "gate"); err != nil {
 		return f, err
+	}
+	for _, k := range []struct {
+		name string
+		dst  *string
+	}{{"camera", &f.Camera}, {"gate", &f.Gate}} {
+		if v := q.Get(k.name); v != "" {
+			if !validID(v) {
+				return f, fmt.Errorf("%s: not a valid id", k.name)
+			}
+			*k.dst = v
+		}
+	}
+	if v := q.Get("before"); v != "" {
+		if !objectIDRE.MatchString(v) { // the paging cursor is an incident id
+			return f, errors.New("before: not an incident id")
+		}
+		f.Before = v
+	}
+	if v := q.Get("until"); v != "" {
+		t, err := parseTime("until", v)
+		if err != nil {
+			return f, err
+		}
+		f.Until = t
 	}
 	if v := q.Get("state"); v != "" {
 		if !validStates[incidents.State(v)] {
@@ -106,6 +132,9 @@ func ParseIncidentQuery(q url.Values) (IncidentFilter, error) {
 			return f, err
 		}
 		f.Since = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return f, errors.New("until is before since")
 	}
 	n, err := parseLimit(q.Get("limit"), 100, 1000)
 	f.Limit = n

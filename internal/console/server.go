@@ -42,6 +42,8 @@ type Server struct {
 	Gates           GateOpener
 	// Recordings serves the cameras' recorded segments; nil: 503.
 	Recordings Recordings
+	// SitePlan is the wall's plan view (desk.go); nil: none (404).
+	SitePlan *SitePlan
 	// Metrics is what /metrics serves. With Registerer nil the console's own
 	// metrics live in a private registry and are served beside Metrics; with
 	// Registerer set they are registered there, which Metrics should gather.
@@ -311,6 +313,8 @@ func (s *Server) Handler() http.Handler {
 
 	mux.Handle("GET /api/gates", viewer(hf(s.listGates)))
 	mux.Handle("POST /api/gates/{gate}/open", operator(hf(s.openGate)))
+	mux.Handle("GET /api/site/plan", viewer(hf(s.sitePlan)))
+	mux.Handle("GET /api/site/{file}", viewer(hf(s.sitePlanImage)))
 
 	mux.Handle("GET /api/outbox", admin(hf(s.listOutbox)))
 	mux.Handle("POST /api/outbox/{key}/resend", admin(hf(s.resendOutbox)))

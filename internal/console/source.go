@@ -79,6 +79,18 @@ type IncidentFilter struct {
 	Type  incidents.Type
 	Since time.Time // updated at or after
 	Limit int       // always set by the console, 1..1000
+	// Until (started at or before), Before (an incident id: the page after
+	// it), Camera and Gate (the source) page and filter the wall's history.
+	Until  time.Time
+	Before string
+	Camera string
+	Gate   string
+}
+
+// Engine is the filter as internal/incidents takes it.
+func (f IncidentFilter) Engine() incidents.Filter {
+	return incidents.Filter{State: f.State, Type: f.Type, Since: f.Since, Limit: f.Limit,
+		Until: f.Until, Before: f.Before, Camera: f.Camera, Gate: f.Gate}
 }
 
 // IncidentStore is the incident engine (internal/incidents) plus evidence
@@ -130,6 +142,8 @@ type Inside struct {
 	Gate    string    `json:"gate"`
 	EntryAt time.Time `json:"entry_at"`
 	DwellS  int64     `json:"dwell_s"`
+	// Overstay: inside longer than vehicles.overstay (the wall marks it).
+	Overstay bool `json:"overstay,omitempty"`
 }
 
 // Visitor is a temporary visitor plate.

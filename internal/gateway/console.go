@@ -36,7 +36,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},
-		Vehicles:  vehicleLog{g.Vehicles},
+		Vehicles:  vehicleLog{l: g.Vehicles, overstay: g.Config.Vehicles.Overstay},
 		PassageSnapshot: func(id string) ([]byte, error) {
 			b, err := g.Evidence.Snapshot(passageEvidenceID(id))
 			if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrInvalidID) {
@@ -48,7 +48,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		GateList: func() []console.GateInfo {
 			out := make([]console.GateInfo, len(g.Config.Gates))
 			for i, gt := range g.Config.Gates {
-				out[i] = console.GateInfo{ID: gt.ID, Name: gt.Name}
+				out[i] = console.GateInfo{ID: gt.ID, Name: gt.Name, Cameras: append([]string{}, gt.Cameras...)}
 			}
 			return out
 		},
@@ -64,6 +64,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	}
 	s.Recordings = recording.Store{Root: g.recordingRoot()}
 	s.Patrol = g.patrol
+	s.SitePlan = sitePlan(g.Config.Site.Plan)
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ type incidentStore struct {
 }
 
 func (s incidentStore) List(f console.IncidentFilter) ([]incidents.Incident, error) {
-	return s.e.List(incidents.Filter{State: f.State, Type: f.Type, Since: f.Since, Limit: f.Limit})
+	return s.e.List(f.Engine())
 }
 
 func (s incidentStore) Get(id string) (incidents.Incident, error) {
@@ -192,23 +193,31 @@ func incidentErr(err error) error {
 }
 
 // vehicleLog is the console's view of the vehicle log.
-type vehicleLog struct{ l *vehicles.Log }
+type vehicleLog struct {
+	l        *vehicles.Log
+	overstay time.Duration // vehicles.overstay: Inside marks longer stays
+}
 
 func (v vehicleLog) Passages(_ context.Context, q console.PassageQuery) ([]console.Passage, error) {
 	ps := v.l.Passages(vehicles.Query{Plate: q.Plate, Gate: q.Gate, Since: q.Since, Until: q.Until, Limit: q.Limit})
 	out := make([]console.Passage, len(ps))
 	for i, p := range ps {
-		out[i] = console.Passage{ID: p.ID, Site: p.Site, Gate: p.Gate, Direction: string(p.Direction), Plate: p.Plate,
-			Class: string(p.Class), At: p.At, EntryAt: p.EntryAt, DwellS: p.DwellS, Snapshot: p.Snapshot}
+		out[i] = consolePassage(p)
 	}
 	return out, nil
+}
+
+func consolePassage(p vehicles.Passage) console.Passage {
+	return console.Passage{ID: p.ID, Site: p.Site, Gate: p.Gate, Direction: string(p.Direction), Plate: p.Plate,
+		Class: string(p.Class), At: p.At, EntryAt: p.EntryAt, DwellS: p.DwellS, Snapshot: p.Snapshot}
 }
 
 func (v vehicleLog) Inside(context.Context) ([]console.Inside, error) {
 	in := v.l.Inside()
 	out := make([]console.Inside, len(in))
 	for i, x := range in {
-		out[i] = console.Inside{Plate: x.Plate, Class: string(x.Class), Gate: x.Gate, EntryAt: x.EntryAt, DwellS: x.DwellS}
+		out[i] = console.Inside{Plate: x.Plate, Class: string(x.Class), Gate: x.Gate, EntryAt: x.EntryAt, DwellS: x.DwellS,
+			Overstay: v.overstay > 0 && x.Dwell > v.overstay}
 	}
 	return out, nil
 }

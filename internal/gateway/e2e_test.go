@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,11 +74,23 @@ func TestEndToEnd(t *testing.T) {
 		resp.Body.Close()
 	}
 
+	// The gates list their cameras: a gate incident's pop-up shows the first live.
+	var gates []map[string]any
+	getJSON(t, s, "/api/gates", viewerToken, &gates)
+	if len(gates) != 1 || gates[0]["id"] != "north" || fmt.Sprint(gates[0]["cameras"]) != "[lawn]" {
+		t.Fatalf("gates: %v", gates)
+	}
+
 	// The wall: log in and see the live picture.
 	b := consoletest.NewBrowser(t, s.Console)
 	b.Open()
 	b.Login("admin", adminPass)
 	b.WaitLiveImage("lawn")
+	// A second car: the vehicle log publishes it to the console's event
+	// stream and the wall shows it, with its snapshot, without a reload.
+	publish(t, gateSensor, "lanewatch/test-site/gates/north/events", `{"id":"pr-2","type":"plate_read","plate":"沪B·54321","direction":"in","confidence":0.93}`)
+	b.WaitJS("the live passage on the wall", `[...document.querySelectorAll("#passages tr")].some(tr =>
+		tr.querySelector(".ptext") && tr.querySelector(".ptext").textContent === "沪B54321" && tr.querySelector("img.pthumb"))`)
 
 	// An SOS button at the north gate.
 	sensor := mqttClient(t, s.Mosquitto.URL, "gate-north")
@@ -105,7 +118,11 @@ func TestEndToEnd(t *testing.T) {
 
 	// The operator acknowledges it on the wall; the state follows everywhere.
 	b.WaitIncident(id)
+	// It popped up with the gate's camera live.
+	b.WaitJS("the SOS pop-up", `window.LWDesk.shown === `+strconv.Quote(id))
+	b.WaitLiveElement("#alarm-live")
 	b.Acknowledge(id, "on my way")
+	b.WaitJS("the pop-up closed by the feed's ack", `document.getElementById("alarm").hidden`)
 	b.WaitIncidentState(id, "acknowledged")
 	// The operator opens the north barrier from the wall: the gate
 	// controller gets the contract's command.

@@ -113,6 +113,9 @@ func (g *Gateway) onPassage(p vehicles.Passage) {
 		ip.Plate = g.Vehicles.PlateOutside(p.Plate)
 		g.Influx.Passage(ip)
 	}
+	if g.Console != nil {
+		g.Console.PublishPassage(consolePassage(p)) // the wall's live vehicle log
+	}
 }
 
 func (g *Gateway) passageSnapshot(p *vehicles.Passage, camera string) error {

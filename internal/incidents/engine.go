@@ -128,6 +128,22 @@ type Filter struct {
 	Type  Type
 	Since time.Time // updated at or after
 	Limit int       // default 100
+	// Until, Before, Camera and Gate serve the wall's history paging and
+	// filters: started at or before Until, id sorting before Before (the
+	// last id of the previous page), from that source camera or gate.
+	Until  time.Time
+	Before string
+	Camera string
+	Gate   string
+}
+
+// Match says whether inc passes the filter's conditions (all but Before and
+// Limit, which are about the walk).
+func (f Filter) Match(inc Incident) bool {
+	return (f.State == "" || inc.State == f.State) && (f.Type == "" || inc.Type == f.Type) &&
+		(f.Since.IsZero() || !inc.UpdatedAt.Before(f.Since)) &&
+		(f.Until.IsZero() || !inc.StartedAt.After(f.Until)) &&
+		(f.Camera == "" || inc.Source.Camera == f.Camera) && (f.Gate == "" || inc.Source.Gate == f.Gate)
 }
 
 // record is what incidents.db stores: the incident plus the engine's own
@@ -856,7 +872,17 @@ func (e *Engine) List(f Filter) ([]Incident, error) {
 	out := []Incident{}
 	err := e.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketIncidents).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < f.Limit; k, v = c.Prev() {
+		k, v := c.Last()
+		if f.Before != "" {
+			// Ids sort by time, so the page after Before starts just below it.
+			if k, v = c.Seek([]byte(f.Before)); k == nil {
+				k, v = c.Last()
+			}
+			for k != nil && string(k) >= f.Before {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && len(out) < f.Limit; k, v = c.Prev() {
 			inc, ok := cur[string(k)]
 			if !ok {
 				var r record
@@ -866,8 +892,7 @@ func (e *Engine) List(f Filter) ([]Incident, error) {
 				r.Incident.Version = r.Version
 				inc = r.Incident
 			}
-			if (f.State == "" || inc.State == f.State) && (f.Type == "" || inc.Type == f.Type) &&
-				(f.Since.IsZero() || !inc.UpdatedAt.Before(f.Since)) {
+			if f.Match(inc) {
 				out = append(out, inc)
 			}
 		}

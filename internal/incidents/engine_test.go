@@ -287,6 +287,16 @@ func TestPersistAcrossRestart(t *testing.T) {
 		{Filter{Type: Intrusion}, []string{a}},
 		{Filter{Limit: 1}, []string{b}},
 		{Filter{Since: clk.Now().Add(time.Hour)}, nil},
+		// The wall's history paging and filters.
+		{Filter{Before: b}, []string{a}},
+		{Filter{Before: a}, nil},
+		{Filter{Before: "inc_zzzz"}, []string{b, a}},
+		{Filter{Before: b + "0", Limit: 1}, []string{b}},
+		{Filter{Camera: lawn.Camera}, []string{a}},
+		{Filter{Gate: "north"}, []string{b}},
+		{Filter{Gate: "south"}, nil},
+		{Filter{Until: clk.Now().Add(-time.Hour)}, nil},
+		{Filter{Until: clk.Now().Add(time.Hour)}, []string{b, a}},
 	}
 	for _, tt := range tests {
 		got, _ := e2.List(tt.f)

@@ -2,7 +2,6 @@ package recording
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,60 +10,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanewatch/lanewatch/internal/avfile"
 	"github.com/lanewatch/lanewatch/internal/camera"
+	"github.com/lanewatch/lanewatch/internal/recording/recordingtest"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
-// feed is a camera stream read from a file: units as the camera hands them
-// to its sinks, with arrival times base + DTS.
+// feed is a camera stream read from a file (recordingtest.Feed).
 type feed struct {
 	aus    []camera.AU
 	params camera.Params
+	rf     recordingtest.Feed
 }
 
 func loadFeed(t testing.TB, loops int) feed {
 	t.Helper()
 	path := filepath.Join(testenv.RepoRoot(t), "media", "campus-walk-10s.mp4")
-	var f feed
-	base := time.Date(2026, 12, 3, 2, 13, 0, 0, time.UTC)
-	var offset time.Duration
-	for l := 0; l < loops; l++ {
-		r, err := avfile.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps := r.Params()
-		f.params = camera.Params{Codec: r.Codec(), VPS: ps.VPS, SPS: ps.SPS, PPS: ps.PPS, Width: r.Width(), Height: r.Height()}
-		var last time.Duration
-		for {
-			au, err := r.ReadAU()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			pts := offset + au.DTS
-			f.aus = append(f.aus, camera.AU{NALUs: au.NALUs, PTS: pts, At: base.Add(pts), Key: au.KeyFrame})
-			last = au.DTS
-		}
-		offset += last + r.FrameDuration()
-		r.Close()
-	}
-	return f
+	rf := recordingtest.Load(t, path, time.Date(2026, 12, 3, 2, 13, 0, 0, time.UTC), loops)
+	return feed{aus: rf.AUs, params: rf.Params, rf: rf}
 }
 
-func (f feed) play(r *Recorder) {
-	for _, au := range f.aus {
-		var p *camera.Params
-		if au.Key {
-			cp := f.params
-			p = &cp
-		}
-		r.WriteAU(au, p)
-	}
-}
+func (f feed) play(r *Recorder) { f.rf.Play(r) }
 
 func frames(t *testing.T, path string) int {
 	t.Helper()

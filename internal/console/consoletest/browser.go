@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -139,17 +140,25 @@ func (b *Browser) SetLayout(n int) {
 // frameSig draws the camera's tile image into a canvas and returns a
 // signature of its pixels ("" until a frame has loaded).
 func frameSig(camera string) string {
+	return pixelSig(`document.querySelector('.tile[data-camera=' + JSON.stringify(` + jsString(camera) + `) + '] img')`)
+}
+
+// pixelSig is the signature expression for the <img> or <video> that the
+// JavaScript expression elem yields ("" until it has a picture).
+func pixelSig(elem string) string {
 	return `(() => {
-  const img = document.querySelector('.tile[data-camera=' + JSON.stringify(` + jsString(camera) + `) + '] img');
-  if (!img || !img.complete || !img.naturalWidth) return "";
+  const img = ` + elem + `;
+  if (!img) return "";
+  const w = img.naturalWidth || img.videoWidth, h = img.naturalHeight || img.videoHeight;
+  if (!w || (img.tagName === "IMG" && !img.complete) || (img.tagName === "VIDEO" && img.readyState < 2)) return "";
   const c = document.createElement("canvas");
   c.width = 64; c.height = 36;
   const g = c.getContext("2d");
   g.drawImage(img, 0, 0, 64, 36);
   const d = g.getImageData(0, 0, 64, 36).data;
-  let h = 0;
-  for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) >>> 0;
-  return img.naturalWidth + "x" + img.naturalHeight + ":" + h;
+  let h2 = 0;
+  for (let i = 0; i < d.length; i += 4) h2 = (h2 * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) >>> 0;
+  return w + "x" + h + ":" + h2;
 })()`
 }
 
@@ -157,10 +166,39 @@ func frameSig(camera string) string {
 // picture changes: the tile is live, not a still.
 func (b *Browser) WaitLiveImage(camera string) {
 	b.T.Helper()
-	expr := frameSig(camera)
-	b.WaitJS("a frame of "+camera, expr+` !== ""`)
+	b.waitChanging(camera, frameSig(camera))
+}
+
+// WaitLiveElement is WaitLiveImage for any <img> (CSS selector), such as
+// the live picture of the alarm pop-up.
+func (b *Browser) WaitLiveElement(sel string) {
+	b.T.Helper()
+	b.waitChanging(sel, PixelSig(sel))
+}
+
+func (b *Browser) waitChanging(what, expr string) {
+	b.T.Helper()
+	b.WaitJS("a frame of "+what, expr+` !== ""`)
 	first := Eval[string](b, expr)
-	b.WaitJS("a new frame of "+camera, expr+` !== "" && `+expr+` !== `+jsString(first))
+	b.WaitJS("a new frame of "+what, expr+` !== "" && `+expr+` !== `+jsString(first))
+}
+
+// PixelSig is a JavaScript expression: a signature of the pixels the <img>
+// or <video> matching the CSS selector shows now ("" before its first
+// picture). Two different pictures give different signatures.
+func PixelSig(sel string) string { return pixelSig(`document.querySelector(` + jsString(sel) + `)`) }
+
+// AckAlarm types note into the alarm pop-up and clicks its Acknowledge.
+func (b *Browser) AckAlarm(note string) {
+	b.T.Helper()
+	b.WaitJS("the pop-up's acknowledge button", `!document.getElementById("alarm").hidden && !document.getElementById("alarm-ack").hidden`)
+	Eval[any](b, `(() => { document.getElementById("alarm-note").value = `+jsString(note)+`; document.getElementById("alarm-ack").click(); })()`)
+}
+
+// Alarm is the incident id the pop-up shows ("" when hidden).
+func (b *Browser) Alarm() string {
+	b.T.Helper()
+	return Eval[string](b, `document.getElementById("alarm").hidden ? "" : (window.LWDesk.shown || "")`)
 }
 
 func incidentSel(id string) string {
@@ -212,6 +250,18 @@ func (b *Browser) Text(sel string) string {
 func (b *Browser) Viewport(w, h int64) {
 	b.T.Helper()
 	b.do(fmt.Sprintf("viewport %dx%d", w, h), chromedp.EmulateViewport(w, h))
+}
+
+// ClickAt clicks the element matching the CSS selector at the fractions fx,
+// fy of its width and height (a timeline, a site plan); it returns the
+// fraction actually clicked, after rounding to whole pixels.
+func (b *Browser) ClickAt(sel string, fx, fy float64) float64 {
+	b.T.Helper()
+	r := Eval[struct{ X, Y, W, H float64 }](b, `(() => { const r = document.querySelector(`+jsString(sel)+`).getBoundingClientRect();
+  return {X: r.left, Y: r.top, W: r.width, H: r.height}; })()`)
+	x := math.Round(r.X + fx*r.W)
+	b.do("click "+sel, chromedp.MouseClickXY(x, math.Round(r.Y+fy*r.H)))
+	return (x - r.X) / r.W
 }
 
 // Click clicks the first element matching the CSS selector.

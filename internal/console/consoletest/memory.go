@@ -190,13 +190,14 @@ func (s *Incidents) List(f console.IncidentFilter) ([]incidents.Incident, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []incidents.Incident{}
+	ef := f.Engine()
 	for _, inc := range s.byID {
-		if (f.State == "" || inc.State == f.State) && (f.Type == "" || inc.Type == f.Type) &&
-			(f.Since.IsZero() || !inc.UpdatedAt.Before(f.Since)) {
+		if ef.Match(inc) && (f.Before == "" || inc.ID < f.Before) {
 			out = append(out, inc)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
+	// The engine's order: ids sort by time (the tests' ids are made so too).
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
 	}
@@ -288,6 +289,8 @@ type Vehicles struct {
 	inside    []console.Inside
 	visitors  map[string]console.Visitor
 	LastQuery console.PassageQuery
+	// Overstay marks vehicles inside longer than this (vehicles.overstay); 0: none.
+	Overstay time.Duration
 }
 
 func NewVehicles() *Vehicles { return &Vehicles{visitors: map[string]console.Visitor{}} }
@@ -330,6 +333,7 @@ func (v *Vehicles) Inside(ctx context.Context) ([]console.Inside, error) {
 	out := make([]console.Inside, len(v.inside))
 	for i, in := range v.inside {
 		in.DwellS = int64(time.Since(in.EntryAt) / time.Second)
+		in.Overstay = v.Overstay > 0 && time.Since(in.EntryAt) > v.Overstay
 		out[i] = in
 	}
 	return out, nil

@@ -69,11 +69,25 @@ const S = {
   me: null, csrf: "",
   cameras: [], layout: Number(localStorage.getItem("lw-layout")) || 4, page: 0, full: null,
   incidents: new Map(), es: null, pollTimer: null, audio: null,
+  feedQuery: "limit=100", feedMatch: null, feedMax: 100, // desk.js: filters and history paging
+  soundFor: null, // desk.js: severity -> beep (armed by the operator); null: high and critical
   frames: new Map(), // camera id -> blob URL of its last polled frame
   notes: new Map(),  // incident id -> note being typed
 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
+
+// Hooks for desk.js (alarm pop-ups, playback, live vehicle log, site plan):
+// every SSE message and life-cycle step is also a "lw:<kind>" DOM event, and
+// window.LW exposes the state and helpers.
+function emit(kind, detail) { document.dispatchEvent(new CustomEvent("lw:" + kind, { detail })); }
+const SEV_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
+const STATE_RANK = { escalated: 0, open: 0, acknowledged: 1, resolved: 2 };
+// feedOrder: unhandled first, then by severity, then newest first.
+function feedOrder(a, b) {
+  return (STATE_RANK[a.state] ?? 3) - (STATE_RANK[b.state] ?? 3) || (SEV_RANK[a.severity] ?? 4) - (SEV_RANK[b.severity] ?? 4) ||
+    (b.started_at > a.started_at ? 1 : b.started_at < a.started_at ? -1 : 0);
+}
 function t(key, vars) {
   let s = (I18N[S.lang] && I18N[S.lang][key]) || I18N.en[key] || key;
   for (const k in vars || {}) s = s.replace("{" + k + "}", vars[k]);
@@ -119,6 +133,7 @@ function applyLang() {
   document.querySelectorAll("[data-i18n-ph]").forEach(e => { e.placeholder = t(e.dataset.i18nPh); });
   $("#lang-toggle").textContent = t("lang");
   if (S.me) { renderGrid(); renderIncidents(); loadPassages(); loadGates(); loadVisitors(); loadOutbox(); }
+  emit("lang", S.lang);
 }
 
 // ---- login ----
@@ -128,6 +143,7 @@ function showLogin() {
   $("#app").hidden = true; $("#logout").hidden = true; $("#who").textContent = "";
   $("#login").hidden = false;
   $("#login-name").focus();
+  emit("stop");
 }
 
 async function start(me) {
@@ -143,6 +159,7 @@ async function start(me) {
   loadGates();
   loadVisitors();
   loadOutbox();
+  emit("start", me);
 }
 
 function stopLive() {
@@ -285,11 +302,12 @@ function onCamera(c) {
   const i = S.cameras.findIndex(x => x.id === c.id);
   if (i >= 0) S.cameras[i] = Object.assign(S.cameras[i], c);
   updateBadge(S.cameras[i] || c);
+  emit("camera", c);
 }
 
 // ---- incidents ----
 async function loadIncidents() {
-  const list = await api("GET", "/api/incidents?limit=100");
+  const list = await api("GET", "/api/incidents?" + S.feedQuery);
   S.incidents = new Map(list.map(i => [i.id, i]));
   renderIncidents();
 }
@@ -300,8 +318,9 @@ function onIncident(inc) {
   const loud = inc.severity === "high" || inc.severity === "critical";
   const alarm = (!prev && inc.state === "open") || (inc.state === "escalated" && (!prev || prev.state !== "escalated"));
   renderIncidents(alarm ? inc.id : null);
+  emit("incident", { incident: inc, previous: prev, alarm });
+  if (alarm && (S.soundFor ? S.soundFor(inc.severity) : loud)) beep();
   if (alarm && loud) {
-    beep();
     const f = $("#flash");
     f.classList.remove("on"); void f.offsetWidth; f.classList.add("on");
     const cam = inc.source && inc.source.camera;
@@ -312,9 +331,9 @@ function onIncident(inc) {
 
 function renderIncidents(fresh) {
   const ol = $("#incidents");
-  const list = [...S.incidents.values()].sort((a, b) => (b.started_at > a.started_at ? 1 : -1)).slice(0, 100);
+  const list = [...S.incidents.values()].filter(S.feedMatch || (() => true)).sort(feedOrder).slice(0, S.feedMax);
   ol.replaceChildren();
-  if (!list.length) { ol.append(el("li", "empty", t("no_incidents"))); return; }
+  if (!list.length) { ol.append(el("li", "empty", t("no_incidents"))); emit("feed", list); return; }
   const canAct = S.me && (S.me.role === "operator" || S.me.role === "admin");
   for (const inc of list) {
     const li = el("li", `incident ${inc.severity} ${inc.state}`);
@@ -350,6 +369,7 @@ function renderIncidents(fresh) {
     }
     ol.append(li);
   }
+  emit("feed", list);
 }
 
 function actionButton(inc, action, noteInput) {
@@ -380,7 +400,7 @@ function connectEvents() {
     dot.classList.add("live");
     // Changes made while disconnected are not replayed: reload the lists.
     // The live streams broke with the event stream (a gateway restart): reopen them.
-    if (es.reconnected) { loadIncidents(); loadCameras(true); }
+    if (es.reconnected) { loadIncidents(); loadCameras(true); loadPassages(); loadInside(); }
     es.reconnected = true;
   };
   es.onerror = () => {
@@ -389,6 +409,7 @@ function connectEvents() {
   };
   es.addEventListener("incident", ev => onIncident(JSON.parse(ev.data)));
   es.addEventListener("camera", ev => onCamera(JSON.parse(ev.data)));
+  es.addEventListener("passage", ev => emit("passage", JSON.parse(ev.data)));
 }
 
 // ---- vehicles ----
@@ -415,21 +436,35 @@ async function loadPassages() {
     if (!list.length) {
       const tr = el("tr"); const td = el("td", "", t("no_passages")); td.colSpan = 6; tr.append(td); body.append(tr);
     }
-    for (const p of list) {
-      const tr = el("tr");
-      tr.append(el("td", "", fmtTime(p.at)), el("td", "", p.gate), el("td", "", t(p.direction)),
-        el("td", "plate", p.plate), el("td", p.class, t(p.class)), el("td", "", fmtDwell(p.dwell_s)));
-      body.append(tr);
-    }
+    for (const p of list) body.append(passageRow(p));
+    emit("passages", list);
   } catch (e) {
     $("#v-error").textContent = e.status === 400 ? t("error", { e: e.message }) : t("error", { e: e.message });
   }
+}
+
+// passageRow is one line of the vehicle log; desk.js adds live ones with it.
+function passageRow(p) {
+  const tr = el("tr", "passage " + p.class);
+  tr.dataset.id = p.id;
+  const plate = el("td", "plate");
+  if (p.snapshot) {
+    const img = el("img", "pthumb");
+    img.loading = "lazy"; img.alt = ""; img.src = p.snapshot;
+    img.onerror = () => img.remove();
+    plate.append(img);
+  }
+  plate.append(el("span", "ptext", p.plate));
+  tr.append(el("td", "", fmtTime(p.at)), el("td", "", p.gate), el("td", "", t(p.direction)),
+    plate, el("td", p.class, t(p.class)), el("td", "", fmtDwell(p.dwell_s)));
+  return tr;
 }
 
 async function loadInside() {
   try {
     const list = await api("GET", "/api/vehicles/inside");
     $("#inside-count").textContent = String(list.length);
+    emit("inside", list);
   } catch (e) { $("#inside-count").textContent = "–"; }
 }
 
@@ -564,6 +599,9 @@ async function loadOutbox() {
     body.append(tr);
   }
 }
+
+window.LW = { S, api, t, el, fmtTime, fmtDwell, canOperate, passageRow, passageQuery, beep, unlockAudio, feedOrder, emit,
+  loadIncidents, renderIncidents, renderGrid, loadPassages, loadInside, loadVisitors, I18N };
 
 // ---- wiring ----
 function tick() { $("#clock").textContent = fmtTime(new Date().toISOString()); }
