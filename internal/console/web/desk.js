@@ -316,11 +316,14 @@
     ack.textContent = t("ack"); ack.disabled = false;
     document.getElementById("alarm-note").placeholder = t("note_prompt");
     document.getElementById("alarm-playback").textContent = t("playback");
-    if (!same) { document.getElementById("alarm-note").value = ""; document.getElementById("alarm-error").textContent = ""; startLive(cam); }
+    if (!same) { document.getElementById("alarm-note").value = ""; document.getElementById("alarm-error").textContent = ""; }
+    // The gates' cameras may load after the alarm came: show the live
+    // camera as soon as it is known.
+    if (!same || cam !== D.liveCam) { D.liveCam = cam; startLive(cam); }
   }
   function hideAlarm() {
     if (D.shown === null && document.getElementById("alarm").hidden) return; // every feed render calls it
-    D.shown = null;
+    D.shown = null; D.liveCam = null;
     document.getElementById("alarm").hidden = true;
     stopLive();
     const clip = document.getElementById("alarm-clip");
@@ -676,6 +679,7 @@
   document.addEventListener("lw:start", async () => {
     try { D.gates = await api("GET", "/api/gates"); } catch (e) { D.gates = []; }
     paintFilters();
+    if (D.shown) showAlarm(); // an alarm that came first gets its gate's camera
     cursor();
     await loadUnhandled();
     loadPlan();
