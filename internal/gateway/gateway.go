@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -72,6 +73,9 @@ type Gateway struct {
 	// gives the signed evidence link of messages and alerts (notify.go).
 	NotifyKinds map[string]notify.Kind
 	Links       notify.LinkFunc
+	// PushClient, when set, makes the Web Push requests (tests: a push
+	// service stand-in with its own certificate).
+	PushClient *http.Client
 
 	gateRules *gaterules.Rules
 	recorders map[string]*recording.Recorder

@@ -40,6 +40,7 @@ type site struct {
 	PlatformURL string
 	Gateway     *gateway.Gateway
 	stop        context.CancelFunc
+	pushClient  *http.Client
 	done        chan error
 }
 
@@ -47,13 +48,14 @@ type siteOpts struct {
 	PlatformURL string
 	Influx      bool
 	Camera      bool
-	Privacy     bool   // the camera gets a privacy mask over its top-left corner
-	Record      string // the camera's record.mode; default off
-	Detector    string // a model of shared/models for the detector (a pool of 1), with an intrusion zone over the lawn
-	SubURL      string // the camera's detect.url (its analysis sub-stream)
-	Extra       string // appended YAML
-	DataDir     string // default <Dir>/data
-	Gates       int    // gates g0000… configured after north (events from unknown gates are rejected)
+	Privacy     bool         // the camera gets a privacy mask over its top-left corner
+	Record      string       // the camera's record.mode; default off
+	Detector    string       // a model of shared/models for the detector (a pool of 1), with an intrusion zone over the lawn
+	SubURL      string       // the camera's detect.url (its analysis sub-stream)
+	Extra       string       // appended YAML
+	DataDir     string       // default <Dir>/data
+	Gates       int          // gates g0000… configured after north (events from unknown gates are rejected)
+	PushClient  *http.Client // the gateway's Web Push client (a stand-in push service)
 }
 
 // writeSiteConfig writes a configuration for a site on loopback: external
@@ -135,7 +137,7 @@ func subURL(u string) string {
 // startSite runs the gateway in this process and waits until it is up.
 func startSite(t testing.TB, o siteOpts) *site {
 	t.Helper()
-	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL}
+	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL, pushClient: o.PushClient}
 	for attempt := 1; ; attempt++ {
 		writeSiteConfig(t, s, o)
 		err := s.run(t)
@@ -164,7 +166,7 @@ func (s *site) run(t testing.TB) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.done = make(chan error, 1)
 	started := make(chan *gateway.Gateway, 1)
-	g := &gateway.Gateway{Config: cfg, ConfigPath: s.ConfigPath, Logger: logx.New(testWriter{t}, logx.Options{Level: "warn"}),
+	g := &gateway.Gateway{Config: cfg, ConfigPath: s.ConfigPath, Logger: logx.New(testWriter{t}, logx.Options{Level: "warn"}), PushClient: s.pushClient,
 		Started: func(g *gateway.Gateway) { started <- g }}
 	go func() { s.done <- g.Run(ctx) }()
 	select {

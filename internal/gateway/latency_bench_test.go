@@ -28,7 +28,9 @@ func BenchmarkSOSToTicket(b *testing.B) {
 }
 
 // benchSOS measures from an sos on MQTT to what arrives: "alert" (MQTT),
-// "ticket" (the platform) or "robot" (a notify channel's robot, notify_bench_test.go).
+// "ticket" (the platform), "robot" (a notify channel's robot) or "webpush"
+// (a push service, for a phone subscribed on the patrol page; both in
+// notify_bench_test.go).
 func benchSOS(b *testing.B, what string) {
 	ticket := what == "ticket"
 	var (
@@ -64,10 +66,27 @@ func benchSOS(b *testing.B, what string) {
 	// Gates g0000-g0002 carry the load, one more per SOS (events from
 	// unknown gates are rejected).
 	opts := siteOpts{PlatformURL: plat.URL + "/t", Gates: 3 + b.N}
-	if what == "robot" {
+	var pushSrv *httptest.Server
+	switch what {
+	case "robot":
 		opts.Extra = robotChannel(b, record)
+	case "webpush":
+		// One SOS is out at a time: a push is for the one outstanding.
+		opts.Extra, pushSrv = pushChannel(b, func() {
+			mu.Lock()
+			var gate string
+			for g := range sent {
+				gate = g
+			}
+			mu.Unlock()
+			record(gate)
+		})
+		opts.PushClient = pushSrv.Client()
 	}
 	s := startSite(b, opts)
+	if pushSrv != nil {
+		subscribePhone(b, s, pushSrv.URL+"/push/phone-1")
+	}
 	patrol := mqttClient(b, s.Mosquitto.URL, "patrol")
 	if what == "alert" {
 		tok := patrol.Subscribe("lanewatch/test-site/alerts", 1, func(_ mqtt.Client, m mqtt.Message) {

@@ -22,7 +22,7 @@ func (g *Gateway) startPatrol(context.Context) error {
 		return err
 	}
 	g.patrol = p
-	push := &webpush.Sender{Keys: p.PushKeys, Store: p.PushStore, Registerer: g.Registry, Logger: g.log.With("component", "webpush")}
+	push := &webpush.Sender{Keys: p.PushKeys, Store: p.PushStore, Client: g.PushClient, Registerer: g.Registry, Logger: g.log.With("component", "webpush")}
 	if u := g.Config.Console.PublicURL; strings.HasPrefix(u, "https://") {
 		push.Subscriber = u
 	}
