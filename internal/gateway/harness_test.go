@@ -41,6 +41,8 @@ type site struct {
 	Gateway     *gateway.Gateway
 	stop        context.CancelFunc
 	pushClient  *http.Client
+	MQTT        string // the broker test clients use: Mosquitto's, or the embedded one's
+	t           testing.TB
 	done        chan error
 }
 
@@ -56,6 +58,7 @@ type siteOpts struct {
 	DataDir     string       // default <Dir>/data
 	Gates       int          // gates g0000… configured after north (events from unknown gates are rejected)
 	PushClient  *http.Client // the gateway's Web Push client (a stand-in push service)
+	Embedded    bool         // the embedded broker (NATS) instead of Mosquitto; clients use site.MQTT
 }
 
 // writeSiteConfig writes a configuration for a site on loopback: external
@@ -77,7 +80,7 @@ func writeSiteConfig(t testing.TB, s *site, o siteOpts) {
 gateway_id: gw-test
 data_dir: %q
 log: {level: warn}
-mqtt: {broker: %q, topic_prefix: lanewatch}
+mqtt: {broker: %s, topic_prefix: lanewatch}
 console:
   listen: %q
   users: [{name: admin, role: admin, password_hash: %q}]
@@ -86,7 +89,7 @@ console:
     - {name: wall, role: viewer, token: %q}
 gates:
   - {id: north, name: "North gate"%s}
-`, dataDir, s.Mosquitto.URL, strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
+`, dataDir, brokerYAML(s, o), strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
 		map[bool]string{true: ", cameras: [lawn]", false: ""}[o.Camera])
 	for i := range o.Gates {
 		fmt.Fprintf(&b, "  - {id: g%04d}\n", i)
@@ -127,6 +130,18 @@ cameras:
 	}
 }
 
+// brokerYAML is mqtt.broker (and listen) for the site; it sets s.MQTT, the
+// URL test clients connect to.
+func brokerYAML(s *site, o siteOpts) string {
+	if !o.Embedded {
+		s.MQTT = s.Mosquitto.URL
+		return fmt.Sprintf("%q", s.MQTT)
+	}
+	addr := testenv.FreeAddr(s.t)
+	s.MQTT = "tcp://" + addr
+	return fmt.Sprintf("embedded, listen: %q", addr)
+}
+
 func subURL(u string) string {
 	if u == "" {
 		return ""
@@ -137,7 +152,7 @@ func subURL(u string) string {
 // startSite runs the gateway in this process and waits until it is up.
 func startSite(t testing.TB, o siteOpts) *site {
 	t.Helper()
-	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL, pushClient: o.PushClient}
+	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL, pushClient: o.PushClient, t: t}
 	for attempt := 1; ; attempt++ {
 		writeSiteConfig(t, s, o)
 		err := s.run(t)

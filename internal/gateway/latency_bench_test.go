@@ -21,6 +21,12 @@ func BenchmarkSOSToAlert(b *testing.B) {
 	benchSOS(b, "alert")
 }
 
+// BenchmarkSOSToAlertEmbedded: the same on the embedded broker (NATS):
+// the sensors, the patrol app and the gateway on its MQTT listener.
+func BenchmarkSOSToAlertEmbedded(b *testing.B) {
+	benchSOS(b, "alert-embedded")
+}
+
 // BenchmarkSOSToTicket: the same `sos` until the platform receives its
 // ticket over HTTP (issue 5: p99 under 200 ms).
 func BenchmarkSOSToTicket(b *testing.B) {
@@ -66,6 +72,9 @@ func benchSOS(b *testing.B, what string) {
 	// Gates g0000-g0002 carry the load, one more per SOS (events from
 	// unknown gates are rejected).
 	opts := siteOpts{PlatformURL: plat.URL + "/t", Gates: 3 + b.N}
+	if what == "alert-embedded" {
+		what, opts.Embedded = "alert", true
+	}
 	var pushSrv *httptest.Server
 	switch what {
 	case "robot":
@@ -87,7 +96,7 @@ func benchSOS(b *testing.B, what string) {
 	if pushSrv != nil {
 		subscribePhone(b, s, pushSrv.URL+"/push/phone-1")
 	}
-	patrol := mqttClient(b, s.Mosquitto.URL, "patrol")
+	patrol := mqttClient(b, s.MQTT, "patrol")
 	if what == "alert" {
 		tok := patrol.Subscribe("lanewatch/test-site/alerts", 1, func(_ mqtt.Client, m mqtt.Message) {
 			var inc struct {
@@ -106,7 +115,7 @@ func benchSOS(b *testing.B, what string) {
 	}
 
 	// Background: 1,000 plate reads a second from another client.
-	load := mqttClient(b, s.Mosquitto.URL, "load")
+	load := mqttClient(b, s.MQTT, "load")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -126,7 +135,7 @@ func benchSOS(b *testing.B, what string) {
 	}()
 	time.Sleep(time.Second)
 
-	sensor := mqttClient(b, s.Mosquitto.URL, "sos")
+	sensor := mqttClient(b, s.MQTT, "sos")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		gate := fmt.Sprintf("g%04d", 3+i)
