@@ -42,7 +42,6 @@ type site struct {
 	stop        context.CancelFunc
 	pushClient  *http.Client
 	MQTT        string // the broker test clients use: Mosquitto's, or the embedded one's
-	t           testing.TB
 	done        chan error
 }
 
@@ -89,7 +88,7 @@ console:
     - {name: wall, role: viewer, token: %q}
 gates:
   - {id: north, name: "North gate"%s}
-`, dataDir, brokerYAML(s, o), strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
+`, dataDir, brokerYAML(t, s, o), strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
 		map[bool]string{true: ", cameras: [lawn]", false: ""}[o.Camera])
 	for i := range o.Gates {
 		fmt.Fprintf(&b, "  - {id: g%04d}\n", i)
@@ -132,12 +131,12 @@ cameras:
 
 // brokerYAML is mqtt.broker (and listen) for the site; it sets s.MQTT, the
 // URL test clients connect to.
-func brokerYAML(s *site, o siteOpts) string {
+func brokerYAML(t testing.TB, s *site, o siteOpts) string {
 	if !o.Embedded {
 		s.MQTT = s.Mosquitto.URL
 		return fmt.Sprintf("%q", s.MQTT)
 	}
-	addr := testenv.FreeAddr(s.t)
+	addr := testenv.FreeAddr(t)
 	s.MQTT = "tcp://" + addr
 	return fmt.Sprintf("embedded, listen: %q", addr)
 }
@@ -152,7 +151,7 @@ func subURL(u string) string {
 // startSite runs the gateway in this process and waits until it is up.
 func startSite(t testing.TB, o siteOpts) *site {
 	t.Helper()
-	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL, pushClient: o.PushClient, t: t}
+	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t), PlatformURL: o.PlatformURL, pushClient: o.PushClient}
 	for attempt := 1; ; attempt++ {
 		writeSiteConfig(t, s, o)
 		err := s.run(t)
