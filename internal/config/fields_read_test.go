@@ -34,8 +34,7 @@ var readByConfigItself = map[string]string{
 // notReadYet are keys accepted and validated ahead of the code that will
 // read them, each documented as such in docs/configuration.md and owned by
 // an open issue. The test fails once one is read, so that it leaves here.
-var notReadYet = map[string]string{
-}
+var notReadYet = map[string]string{}
 
 // TestEveryFieldIsRead walks every field of config.Config and fails for one
 // that no Go code outside internal/config (tests excluded) selects: a key
