@@ -57,6 +57,8 @@ type Server struct {
 	Heartbeat time.Duration
 	// Patrol is the patrol page's parts and evidence links (patrol.go).
 	Patrol Patrol
+	// Site is served at GET /api/site (site.go).
+	Site SiteInfo
 	// Limits caps connections, streams and request times; unset fields take
 	// config.DefaultConsoleLimits.
 	Limits config.ConsoleLimits
@@ -321,6 +323,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/outbox/{key}/discard", admin(hf(s.discardOutbox)))
 
 	s.patrolRoutes(mux, viewer, operator, admin)
+	mux.Handle("GET /api/site", viewer(hf(s.site)))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)

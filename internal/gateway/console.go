@@ -64,6 +64,8 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	}
 	s.Recordings = recording.Store{Root: g.recordingRoot()}
 	s.Patrol = g.patrol
+	s.Site = console.SiteInfo{ID: g.Config.Site.ID, Name: g.Config.Site.Name, Timezone: g.Config.Location().String(),
+		Language: g.Config.Site.Language}
 	s.SitePlan = sitePlan(g.Config.Site.Plan)
 	if err := s.Start(ctx); err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"math"
 	"os"
 	"path/filepath"
@@ -306,4 +308,14 @@ func (b *Browser) Navigate(url string) {
 func (b *Browser) UploadFile(sel, path string) {
 	b.T.Helper()
 	b.do("upload to "+sel, chromedp.SetUploadFiles(chromedp.CSS(sel), []string{path}))
+}
+
+// TimeZone makes the browser's own time zone tz (IANA), as a wall screen
+// set up elsewhere would have.
+func (b *Browser) TimeZone(tz string) {
+	b.T.Helper()
+	b.do("time zone "+tz, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: tz})
+		return err
+	}))
 }

@@ -99,9 +99,19 @@ function el(tag, cls, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+// Every time on the wall is the site's (site.timezone, from /api/site), in
+// one format whatever the browser's zone or language: 2026-12-03 22:14:05.
+let timeFmt = null;
 function fmtTime(ts) {
   if (!ts) return "";
-  return new Date(ts).toLocaleString(S.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+  if (!timeFmt) {
+    try {
+      timeFmt = new Intl.DateTimeFormat("sv-SE", { timeZone: S.tz || "UTC", year: "numeric", month: "2-digit",
+        day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+    } catch (e) { timeFmt = new Intl.DateTimeFormat("sv-SE", { timeZone: "UTC", hour12: false,
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+  }
+  return timeFmt.format(new Date(ts));
 }
 function fmtDwell(s) {
   if (s === null || s === undefined) return "";
@@ -148,6 +158,12 @@ function showLogin() {
 
 async function start(me) {
   S.me = me; S.csrf = me.csrf_token || "";
+  try {
+    S.site = await api("GET", "/api/site");
+    S.tz = S.site.timezone; timeFmt = null;
+    // The site's language until the operator picks one on this screen.
+    if (!localStorage.getItem("lw-lang") && S.site.language && S.site.language !== S.lang) { S.lang = S.site.language; applyLang(); }
+  } catch (e) { /* an older gateway: the browser's zone */ }
   // A wall opened with its token (kiosk) has nobody to sign in again: no log-out button.
   $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = !!me.kiosk;
   $("#who").textContent = `${me.name} (${me.role})`;
