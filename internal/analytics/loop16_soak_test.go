@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -298,6 +299,9 @@ func runLoopN(t *testing.T, srv *camsimProc, o loopOpts) loopResult {
 	}
 	rss1 := loopRSS(t)
 	wall := wall1.Sub(wall0).Seconds()
+	if f := os.Getenv("LANEWATCH_LOOP16_HEAPPROFILE"); f != "" {
+		writeHeapProfile(t, f)
+	}
 
 	var all []float64
 	var analysed, received, served uint64
@@ -347,6 +351,8 @@ func runLoopN(t *testing.T, srv *camsimProc, o loopOpts) loopResult {
 		cpuPct, runtime.NumCPU(), r.rssMB, load0, r.load1, signals.Load())
 	fmt.Printf("loop16: heap allocations in the window %d (%d B): %.1f per analysed frame, %.1f per frame received; GC cycles %d\n",
 		mallocs, ms1.TotalAlloc-ms0.TotalAlloc, float64(mallocs)/float64(max(analysed, 1)), float64(mallocs)/float64(max(received, 1)), ms1.NumGC-ms0.NumGC)
+	fmt.Printf("loop16: Go memory at the window's end: heap in use %.0f MB, heap from the OS %.0f MB, stacks %.0f MB, runtime total %.0f MB (the rest of RSS is C: FFmpeg, OpenCV, the networks)\n",
+		float64(ms1.HeapInuse)/(1<<20), float64(ms1.HeapSys-ms1.HeapReleased)/(1<<20), float64(ms1.StackSys)/(1<<20), float64(ms1.Sys-ms1.HeapReleased)/(1<<20))
 	for _, u := range us {
 		for _, c := range []*camera.Camera{u.main, u.analysed} {
 			if st := c.Status(); st.State != camera.StateOnline {
@@ -522,6 +528,19 @@ func startCamsimProc(t *testing.T, n, fps int, streams string) *camsimProc {
 	}
 	t.Fatal("camsim helper did not start")
 	return nil
+}
+
+// writeHeapProfile writes the live heap (after a GC) for go tool pprof.
+func writeHeapProfile(t *testing.T, path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // loopCPU is the process's user+system CPU time so far (the helper, a
