@@ -32,6 +32,14 @@ run go test -run '^$' -bench . -benchmem ./internal/track
 run go test -run '^$' -bench Loop -benchmem -benchtime "$(n 200x 30x)" ./internal/analytics
 run env LANEWATCH_SOAK_DURATION="$(n 45s 15s)" go test -tags soak -run 'TestLoop16$' -count 1 -v -timeout 10m ./internal/analytics
 
+section "Sub-streams and 32 cameras (issue 15)"
+# 8 busy cameras on their 1080p main streams vs with 640x360 sub-streams, same process, alternating.
+run env LANEWATCH_SOAK_DURATION="$(n 30s 10s)" LANEWATCH_LOOP16_REPEAT="$(n 2 1)" go test -tags soak -run 'TestLoopSubVsMain$' -count 1 -v -timeout 15m ./internal/analytics
+# 32 cameras, 1080p main + 360p sub: the default detector (HOG), then Yolo-Fastest body through the pool (RSS).
+for det in hog body; do
+  run env LANEWATCH_LOOP16_CAMS=32 LANEWATCH_LOOP16_SUB=1 LANEWATCH_LOOP16_DETECTOR=$det LANEWATCH_SOAK_DURATION="$(n 45s 15s)" go test -tags soak -run 'TestLoop16$' -count 1 -v -timeout 10m ./internal/analytics
+done
+
 section "Gate sensors through Mosquitto (issue 4)"
 run go test -run '^$' -bench 'Ingest|Decode' -benchtime "$(n 20000x 2000x)" ./internal/sensors
 run go test -run '^$' -bench . -benchtime 2s ./internal/vehicles

@@ -198,6 +198,10 @@ func (s *Server) listen() error {
 		srv := &gortsplib.Server{
 			Handler:     &handler{s: s},
 			RTSPAddress: listen,
+			// An access unit is written whole: a 1080p key frame at
+			// 4 Mbit/s is ~260 RTP packets, beyond gortsplib's default
+			// queue of 256 (mediamtx raises it for the same reason).
+			WriteQueueSize: 2048,
 			Listen: func(network, address string) (net.Listener, error) {
 				l, err := net.Listen(network, address)
 				if err == nil {
