@@ -22,6 +22,8 @@ const I18N = {
     gate_opened: "{g}: open command sent",
     visitors: "Visitors", unit: "Unit", note: "Note", add_visitor: "Add visitor", remove: "Remove",
     no_visitors: "No visitors", visitor_added: "{p} added",
+    phones: "Patrol phones", device_name: "Phone name", issue_device: "Issue a sign-in QR code",
+    device_qr: "Scan with {n} to sign in to the patrol page (shown once)", revoke: "Revoke", no_devices: "No phones",
     outbox: "Tickets to the platform", ticket: "Ticket", state: "State", attempts: "Tries",
     answer: "Platform's answer", resend: "Resend", discard: "Discard",
     outbox_summary: "{d} refused, {p} waiting", no_tickets: "Nothing waiting",
@@ -51,6 +53,8 @@ const I18N = {
     gate_opened: "{g}：已发送开闸指令",
     visitors: "访客车辆", unit: "房号", note: "备注", add_visitor: "登记访客", remove: "删除",
     no_visitors: "暂无访客车辆", visitor_added: "已登记 {p}",
+    phones: "巡逻手机", device_name: "手机名称", issue_device: "生成登录二维码",
+    device_qr: "用 {n} 扫码登录巡逻页面（只显示一次）", revoke: "注销", no_devices: "暂无手机",
     outbox: "推送到物业平台的工单", ticket: "工单", state: "状态", attempts: "次数",
     answer: "平台应答", resend: "重新发送", discard: "放弃",
     outbox_summary: "{d} 被拒，{p} 等待中", no_tickets: "没有待发工单",
@@ -175,6 +179,7 @@ async function start(me) {
   loadGates();
   loadVisitors();
   loadOutbox();
+  loadDevices();
   emit("start", me);
 }
 
@@ -616,6 +621,44 @@ async function loadOutbox() {
   }
 }
 
+// ---- patrol phones: device tokens with a QR code, for admins ----
+async function loadDevices() {
+  const box = $("#devices-box");
+  box.hidden = !(S.me && S.me.role === "admin");
+  if (box.hidden) return;
+  let list;
+  try { list = await api("GET", "/api/devices"); } catch (e) { box.hidden = true; return; } // no patrol parts wired
+  $("#device-count").textContent = list.length ? String(list.length) : "";
+  const body = $("#device-list tbody");
+  body.replaceChildren();
+  if (!list.length) { const tr = el("tr"); tr.append(el("td", "", t("no_devices"))); body.append(tr); }
+  for (const d of list) {
+    const tr = el("tr"); tr.dataset.id = d.id;
+    const b = el("button", "dev-revoke", t("revoke")); b.type = "button";
+    b.addEventListener("click", async () => {
+      try { await api("DELETE", "/api/devices/" + encodeURIComponent(d.id)); } catch (e) { $("#dev-error").textContent = t("error", { e: e.message }); }
+      loadDevices();
+    });
+    const act = el("td"); act.append(b);
+    tr.append(el("td", "", d.name), el("td", "", d.role), el("td", "", fmtTime(d.created)), act);
+    body.append(tr);
+  }
+}
+
+async function issueDevice(ev) {
+  ev.preventDefault();
+  const name = $("#dev-name").value.trim(), role = $("#dev-role").value;
+  try {
+    const d = await api("POST", "/api/devices", { name, role });
+    const fig = $("#dev-qr");
+    fig.querySelector("img").src = d.qr_png; // a data: URL made by the gateway
+    fig.querySelector("figcaption").textContent = t("device_qr", { n: name });
+    fig.hidden = false;
+    $("#dev-error").textContent = ""; $("#dev-name").value = "";
+  } catch (e) { $("#dev-error").textContent = t("error", { e: e.message }); }
+  loadDevices();
+}
+
 window.LW = { S, api, t, el, fmtTime, fmtDwell, canOperate, passageRow, passageQuery, beep, unlockAudio, feedOrder, emit,
   loadIncidents, renderIncidents, renderGrid, loadPassages, loadInside, loadVisitors, I18N };
 
@@ -664,6 +707,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#visitor-form").addEventListener("submit", addVisitor);
   $("#visitors").addEventListener("toggle", () => { if ($("#visitors").open) loadVisitors(); });
   $("#outbox").addEventListener("toggle", () => { if ($("#outbox").open) loadOutbox(); });
+  $("#devices").addEventListener("toggle", () => { if ($("#devices").open) loadDevices(); });
+  $("#device-form").addEventListener("submit", issueDevice);
   setInterval(() => { if (S.me) { loadInside(); loadCameras().catch(() => {}); loadOutbox(); } }, 30000);
   // /api/me renews the session cookie's lifetime: an unattended wall stays signed in.
   setInterval(() => { if (S.me) api("GET", "/api/me").catch(() => {}); }, 10 * 60 * 1000);
