@@ -47,6 +47,10 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// IdentifiedCommands: ack/resolve reach HandleIdentified from the
+	// embedded broker, with the account that sent them; Start does not
+	// subscribe to them on Bus (internal/gateway/mqttcommands.go).
+	IdentifiedCommands bool
 }
 
 // lookback bounds the incidents scanned at start for clears still owed. A
@@ -135,7 +139,10 @@ func (a *Alerts) Start(ctx context.Context) error {
 		action string
 	}{{a.cfg.Topics.IncidentAcks(), "ack"}, {a.cfg.Topics.IncidentResolves(), "resolve"}} {
 		action := s.action
-		if err := a.cfg.Bus.Subscribe(s.filter, func(m mqttbus.Message) { a.handleCommand(action, m) }); err != nil {
+		if a.cfg.IdentifiedCommands {
+			break
+		}
+		if err := a.cfg.Bus.Subscribe(s.filter, func(m mqttbus.Message) { a.handleCommand(action, m, "") }); err != nil {
 			unsubscribe()
 			return fmt.Errorf("alerts: subscribe %s: %w", s.filter, err)
 		}
@@ -277,24 +284,46 @@ func (a *Alerts) incidentID(topic, action string) string {
 // handleCommand applies one ack/resolve. It runs on the MQTT client's
 // delivery goroutine and never fails the caller: bad input is counted and
 // logged at most once a second.
-func (a *Alerts) handleCommand(action string, m mqttbus.Message) {
+// HandleIdentified handles an ack or resolve the embedded broker delivered
+// with the account that published it: that account is recorded as "by"
+// (the payload's "by" is ignored). An empty account (the broker could not
+// tell) is refused. ok reports that the incident changed, with its id and
+// the note, for the audit log.
+func (a *Alerts) HandleIdentified(action string, m mqttbus.Message, account string) (id, note string, ok bool) {
+	if account == "" {
+		a.refuse("unauthenticated", m.Topic, "sender unknown")
+		return "", "", false
+	}
+	return a.handleCommand(action, m, account)
+}
+
+func (a *Alerts) handleCommand(action string, m mqttbus.Message, account string) (string, string, bool) {
 	if m.Retained {
 		// A retained command is stale by definition: replaying it at every
 		// reconnect would ack incidents nobody looked at.
 		a.refuse("retained", m.Topic, "retained ack/resolve ignored")
-		return
+		return "", "", false
 	}
 	id := a.incidentID(m.Topic, action)
 	if id == "" {
 		a.refuse("bad_topic", m.Topic, "no incident id in topic")
-		return
+		return "", "", false
 	}
 	cmd, err := DecodeCommand(m.Payload)
+	var re *RejectError
+	if account != "" && errors.As(err, &re) && (re.Reason == "missing_by" || re.Reason == "invalid_by") {
+		// "by" is ignored here, so its faults do not matter.
+		var c Command
+		_ = json.Unmarshal(m.Payload, &c)
+		cmd, err = Command{Note: c.Note}, nil
+	}
+	if account != "" {
+		cmd.By = account
+	}
 	if err != nil {
-		var re *RejectError
 		errors.As(err, &re)
 		a.refuse(re.Reason, m.Topic, err.Error())
-		return
+		return "", "", false
 	}
 	if action == "ack" {
 		_, err = a.cfg.Engine.Ack(id, cmd.By, cmd.Note)
@@ -311,7 +340,9 @@ func (a *Alerts) handleCommand(action string, m mqttbus.Message) {
 	default:
 		a.commands.WithLabelValues(action).Inc()
 		a.log.Info("incident "+action+" from MQTT", "id", id, "by", cmd.By)
+		return id, cmd.Note, true
 	}
+	return "", "", false
 }
 
 func (a *Alerts) refuse(reason, topic, msg string) {

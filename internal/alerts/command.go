@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"unicode"
 	"unicode/utf8"
+
+	contract "github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // MaxCommandBytes bounds an ack/resolve payload from a patrol client.
 const MaxCommandBytes = 4 << 10
 
 // Command is the payload of `incidents/<id>/ack` and `.../resolve` (contract 2.2).
-type Command struct {
-	By   string `json:"by"`
-	Note string `json:"note"`
-}
+type Command = contract.IncidentCommand
 
 // RejectError says why a command payload was refused; Reason is the
 // lanewatch_ack_rejected_total label.

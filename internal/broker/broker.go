@@ -1,64 +1,81 @@
-// Package broker is lanewatch's embedded MQTT broker (mochi-mqtt v2), used
-// when mqtt.broker is "embedded". Gate controllers, patrol apps and the
-// gateway itself connect to its TCP listener like to any MQTT 3.1.1/5 broker.
+// Package broker is lanewatch's embedded MQTT broker, used when mqtt.broker is
+// "embedded": a NATS server (github.com/nats-io/nats-server/v2) run inside the
+// process with only its MQTT listener open. Gate controllers, patrol apps and
+// the gateway itself connect to that listener like to any MQTT 3.1.1 broker.
 //
-// Persistence: with a DataDir, retained messages, persistent sessions (clean
-// session false: subscriptions and queued QoS 1 messages) and QoS 1 in-flight
-// messages are kept in DataDir/broker.bolt (mochi's bolt storage hook on
-// bbolt) and survive a restart. Limits of mochi v2.7.9, measured in
-// docs/perf-sensors.md: about 150-250 persisted QoS 1 messages/s (a bolt
-// commit per message), QoS 1 messages in flight during a restart or a
-// session takeover can be lost, and a session's queued messages are resent
-// out of order. Sites where that matters run Mosquitto.
+// Why NATS: it is a well-kept broker with a real persistent store
+// (JetStream), it keeps QoS 1 messages it acknowledged across a restart, and
+// it is the engine several gateways of one site will cluster on (routes and
+// MQTT.StreamReplicas go into serverOptions, the one place the server is
+// configured).
 //
-// Authentication: when Username is set every client must present it and the
-// password (compared in constant time). Without a username the broker admits
-// anonymous clients from loopback addresses only, so that a gateway with the
-// default config is not an open relay on the compound's network; a listener
-// on a non-loopback address without credentials is allowed but logged as a
-// warning because remote clients will all be refused.
+// Persistence: with a DataDir, JetStream keeps its files in DataDir/jetstream:
+// MQTT sessions (clean session false: subscriptions and queued QoS 1
+// messages), retained messages and QoS 1 messages in flight. Without a
+// DataDir (tests only) a temporary directory is used and removed on Close.
+//
+// Authentication and authorisation are in auth.go.
 package broker
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // Config configures the embedded broker.
 type Config struct {
 	// Listen is the TCP address, default 127.0.0.1:1883; port 0 picks a free one.
 	Listen string
-	// DataDir holds broker.bolt. Empty: nothing persists (tests only).
-	DataDir            string
+	// DataDir holds the JetStream store. Empty: nothing persists (tests only).
+	DataDir string
+	// Username and Password: one account with every right (mqtt.username,
+	// mqtt.password). Kept for configurations written before mqtt.users.
 	Username, Password string
-	Logger             *slog.Logger
-	Registerer         prometheus.Registerer // nil: a private registry
+	// Users are the accounts of mqtt.users, each held to its role
+	// (contract section 9) on the site's Topics.
+	Users  []User
+	Topics topics.Topics
+	// Gateway is the gateway's own connection.
+	Gateway    Gateway
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: a private registry
+}
+
+// Gateway is the gateway's own account: every right, and its client id is
+// reserved (a CONNECT with it under any other account is refused).
+type Gateway struct {
+	Username, Password, ClientID string
 }
 
 // Broker is a running or stopped embedded broker.
 type Broker struct {
-	cfg Config
-	log *slog.Logger
-	srv *mqtt.Server
+	cfg     Config
+	log     *slog.Logger
+	auth    *authenticator
+	metrics *metrics
 
-	mu   sync.Mutex
-	ln   net.Listener
-	done bool
+	mu     sync.Mutex
+	srv    *server.Server
+	tmpDir string
+	lock   *os.File
+	addr   string
+	done   bool
+	// exported: the identity export is set up (identity.go).
+	exported bool
+	logSink  *natsLogger
 }
 
 // New checks cfg; Start opens the store and the listener.
@@ -69,13 +86,65 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Password != "" && cfg.Username == "" {
 		return nil, errors.New("broker: password without username")
 	}
+	for _, u := range cfg.Users {
+		if u.Name == "" || u.Password == "" {
+			return nil, errors.New("broker: a user needs a name and a password")
+		}
+		if u.Role != RoleGate && u.Role != RolePatrol && u.Role != RoleViewer {
+			return nil, fmt.Errorf("broker: user %s: unknown role %q", u.Name, u.Role)
+		}
+	}
+	if len(cfg.Users) > 0 && (cfg.Topics.Prefix == "" || cfg.Topics.Site == "") {
+		return nil, errors.New("broker: users without the site's topics")
+	}
+	if _, _, err := splitListen(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("broker: listen %q: %w", cfg.Listen, err)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	b := &Broker{cfg: cfg, log: log.With("component", "broker")}
-	b.registerMetrics(cfg.Registerer)
+	b.metrics = newMetrics(b, cfg.Registerer)
+	b.auth = newAuthenticator(cfg, b.log, b.metrics)
 	return b, nil
+}
+
+func splitListen(s string) (string, int, error) {
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	return host, port, nil
+}
+
+// serverOptions is the one place the NATS server is configured.
+func (b *Broker) serverOptions(storeDir string) *server.Options {
+	host, port, _ := splitListen(b.cfg.Listen)
+	if port == 0 {
+		port = -1 // NATS: a free port
+	}
+	return &server.Options{
+		ServerName: "lanewatch-broker",
+		// No NATS client port: MQTT is the only way in from outside. The
+		// gateway's in-process NATS connection does not need a port.
+		DontListen: true,
+		NoSigs:     true,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		MQTT: server.MQTTOpts{
+			Host: host,
+			Port: port,
+			// A device that keeps many QoS 1 messages unacknowledged must not
+			// stall the others for long; 30 s is NATS's default.
+			AckWait: 30 * time.Second,
+		},
+		CustomClientAuthentication: b.auth,
+	}
 }
 
 // Start opens the persistent store (restoring retained messages and
@@ -90,48 +159,70 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	srv := mqtt.New(&mqtt.Options{
-		Logger: slog.New(quietHandler{b.log.Handler()}),
-		// The $SYS tree is not used by lanewatch; a rare refresh keeps the
-		// store's sysinfo writes out of the way.
-		SysTopicResendInterval: 60,
-	})
-	if err := srv.AddHook(&authHook{user: b.cfg.Username, pass: b.cfg.Password}, nil); err != nil {
-		return fmt.Errorf("broker: auth hook: %w", err)
-	}
+	storeDir := ""
 	if b.cfg.DataDir != "" {
-		if err := os.MkdirAll(b.cfg.DataDir, 0o700); err != nil {
+		storeDir = filepath.Join(b.cfg.DataDir, "jetstream")
+		if err := os.MkdirAll(storeDir, 0o700); err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}
-		path := filepath.Join(b.cfg.DataDir, "broker.bolt")
-		err := srv.AddHook(&boltStore{new(bolt.Hook)}, &bolt.Options{
-			Path: path,
-			// Fail instead of hanging when another process holds the file.
-			Options: &bbolt.Options{Timeout: 2 * time.Second},
-		})
+	} else {
+		d, err := os.MkdirTemp("", "lanewatch-broker-")
 		if err != nil {
-			return fmt.Errorf("broker: store %s: %w", path, err)
+			return fmt.Errorf("broker: %w", err)
 		}
+		storeDir, b.tmpDir = d, d
 	}
-	ln, err := net.Listen("tcp", b.cfg.Listen)
+	lock, err := lockDir(storeDir)
 	if err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("broker: listen: %w", err)
-	}
-	if b.cfg.Username == "" && !isLoopback(ln.Addr()) {
-		b.log.Warn("broker listens beyond loopback without credentials: only local clients can connect; set mqtt.username and mqtt.password", "addr", ln.Addr().String())
-	}
-	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
-		ln.Close()
-		_ = srv.Close()
+		if b.tmpDir != "" {
+			os.RemoveAll(b.tmpDir)
+			b.tmpDir = ""
+		}
 		return fmt.Errorf("broker: %w", err)
 	}
-	if err := srv.Serve(); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("broker: serve: %w", err)
+	fail := func(err error) error {
+		lock.Close()
+		if b.tmpDir != "" {
+			os.RemoveAll(b.tmpDir)
+			b.tmpDir = ""
+		}
+		return err
 	}
-	b.srv, b.ln = srv, ln
-	b.log.Info("embedded MQTT broker listening", "addr", ln.Addr().String(), "persistent", b.cfg.DataDir != "", "auth", b.cfg.Username != "")
+	opts := b.serverOptions(storeDir)
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return fail(fmt.Errorf("broker: %w", err))
+	}
+	sink := &natsLogger{log: b.log, auth: b.auth, metrics: b.metrics}
+	srv.SetLoggerV2(sink, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		if err := sink.fatal(); err != nil {
+			return fail(fmt.Errorf("broker: %w", err))
+		}
+		return fail(errors.New("broker: not ready after 10 s"))
+	}
+	if err := sink.fatal(); err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return fail(fmt.Errorf("broker: %w", err))
+	}
+	if !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return fail(fmt.Errorf("broker: JetStream did not start on %s", storeDir))
+	}
+	host, _, _ := splitListen(b.cfg.Listen)
+	b.srv, b.logSink, b.lock = srv, sink, lock
+	// NATS writes the bound port back into the options it was given (it
+	// has no accessor for the MQTT address).
+	b.addr = net.JoinHostPort(host, strconv.Itoa(opts.MQTT.Port))
+	if !b.auth.hasAccounts() && !isLoopbackHost(host) {
+		b.log.Warn("broker listens beyond loopback without credentials: only local clients can connect; set mqtt.users", "addr", b.addr)
+	}
+	b.log.Info("embedded MQTT broker listening", "addr", b.addr, "persistent", b.cfg.DataDir != "", "auth", b.auth.hasAccounts())
 	return nil
 }
 
@@ -139,14 +230,18 @@ func (b *Broker) Start(ctx context.Context) error {
 func (b *Broker) Addr() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ln == nil {
-		return ""
-	}
-	return b.ln.Addr().String()
+	return b.addr
 }
 
 // URL is the tcp:// URL clients use.
 func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+
+// server returns the running NATS server or nil.
+func (b *Broker) server() *server.Server {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.srv
+}
 
 // Close disconnects every client (sending wills of those that did not
 // disconnect, as a real broker shutdown would) and closes the store.
@@ -157,52 +252,18 @@ func (b *Broker) Close() error {
 	if b.srv == nil {
 		return nil
 	}
-	err := b.srv.Close()
+	b.srv.Shutdown()
+	b.srv.WaitForShutdown()
 	b.srv = nil
-	return err
-}
-
-func isLoopback(a net.Addr) bool {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.IsLoopback()
+	b.lock.Close()
+	if b.tmpDir != "" {
+		os.RemoveAll(b.tmpDir)
+		b.tmpDir = ""
 	}
-	return false
+	return nil
 }
 
-// authHook admits clients per the package comment. mochi's ledger hook is
-// not used: it compares passwords with == and matches remote addresses as
-// strings, while we want constant-time comparison and a real loopback test.
-type authHook struct {
-	mqtt.HookBase
-	user, pass string
+func isLoopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
-
-func (h *authHook) ID() string { return "lanewatch-auth" }
-
-func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
-}
-
-func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if h.user == "" {
-		host, _, err := net.SplitHostPort(cl.Net.Remote)
-		ip := net.ParseIP(host)
-		ok := err == nil && ip != nil && ip.IsLoopback()
-		if !ok {
-			h.Log.Warn("refused anonymous MQTT client from non-loopback address", "remote", cl.Net.Remote, "client_id", cl.ID)
-		}
-		return ok
-	}
-	u := subtle.ConstantTimeCompare([]byte(h.user), pk.Connect.Username)
-	p := subtle.ConstantTimeCompare([]byte(h.pass), pk.Connect.Password)
-	if u&p != 1 {
-		// The password is never logged, not even a wrong one.
-		h.Log.Warn("refused MQTT client: bad username or password", "remote", cl.Net.Remote, "client_id", cl.ID, "username", string(pk.Connect.Username))
-		return false
-	}
-	return true
-}
-
-// OnACLCheck allows every topic to admitted clients: lanewatch has one trust
-// level on its bus.
-func (h *authHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }

@@ -6,14 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -174,10 +172,7 @@ func TestPersistentSessionSurvivesRestart(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// mochi resends a session's stored messages sorted by creation second
-	// with an unstable sort, so their order is not kept (a known limit of
-	// the embedded broker, see docs/perf-sensors.md); every one must arrive.
-	sort.Strings(got)
+	// Every one arrives, in the order published.
 	if fmt.Sprint(got) != "[0 1 2 3 4]" {
 		t.Fatalf("queued messages after restart: %q", got)
 	}
@@ -207,34 +202,48 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// fakeClient is what the NATS server hands the authenticator.
+type fakeClient struct {
+	server.ClientAuthentication
+	opts   server.ClientOpts
+	remote net.Addr
+	user   *server.User
+}
+
+func (f *fakeClient) GetOpts() *server.ClientOpts { return &f.opts }
+func (f *fakeClient) RemoteAddress() net.Addr     { return f.remote }
+func (f *fakeClient) RegisterUser(u *server.User) { f.user = u }
+func (f *fakeClient) GetID() uint64               { return 1 }
+func (f *fakeClient) Kind() int                   { return server.CLIENT }
+
 // Without credentials only loopback clients are admitted. Remote addresses
-// cannot be produced on a test machine's loopback, so the hook is checked
-// with the address mochi would hand it.
+// cannot be produced on a test machine's loopback, so the authenticator is
+// checked with the address NATS would hand it.
 func TestAnonymousLoopbackOnly(t *testing.T) {
-	h := &authHook{}
-	h.SetOpts(quiet, nil)
+	b, err := New(Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		remote string
+		remote net.Addr
 		ok     bool
 	}{
-		{"127.0.0.1:50000", true},
-		{"127.8.9.1:50000", true},
-		{"[::1]:50000", true},
-		{"10.0.0.21:50000", false},
-		{"192.168.1.5:1883", false},
-		{"[fe80::1]:50000", false},
-		{"localhost:1", false}, // names are not resolved
-		{"garbage", false},
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 50000}, true},
+		{&net.TCPAddr{IP: net.ParseIP("127.8.9.1"), Port: 50000}, true},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 50000}, true},
+		{&net.TCPAddr{IP: net.ParseIP("10.0.0.21"), Port: 50000}, false},
+		{&net.TCPAddr{IP: net.ParseIP("192.168.1.5"), Port: 1883}, false},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 50000}, false},
+		{nil, false},
 	}
 	for _, tt := range tests {
-		cl := &mqtt.Client{Net: mqtt.ClientConnection{Remote: tt.remote}}
-		if got := h.OnConnectAuthenticate(cl, packets.Packet{}); got != tt.ok {
-			t.Errorf("%s: admitted=%v, want %v", tt.remote, got, tt.ok)
+		if got := b.auth.Check(&fakeClient{remote: tt.remote}); got != tt.ok {
+			t.Errorf("%v: admitted=%v, want %v", tt.remote, got, tt.ok)
 		}
 	}
 	// And a real loopback client gets in.
-	b := startBroker(t, Config{Listen: "127.0.0.1:0"})
-	mustClient(t, b.URL(), "anon", true)
+	b2 := startBroker(t, Config{Listen: "127.0.0.1:0"})
+	mustClient(t, b2.URL(), "anon", true)
 }
 
 func TestStartErrors(t *testing.T) {
@@ -258,7 +267,7 @@ func TestStartErrors(t *testing.T) {
 }
 
 // The same data dir cannot be served twice: the second broker fails fast
-// instead of hanging on the bolt file lock.
+// instead of hanging on JetStream's store lock.
 func TestDataDirLocked(t *testing.T) {
 	dir := t.TempDir()
 	startBroker(t, Config{Listen: "127.0.0.1:0", DataDir: dir})

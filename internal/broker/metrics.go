@@ -1,56 +1,50 @@
 package broker
 
 import (
-	"sync/atomic"
-
-	"github.com/mochi-mqtt/server/v2/system"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// brokerMetrics maps mochi's own counters to metric names.
-var brokerMetrics = []struct {
-	name, help string
-	counter    bool
-	field      func(*system.Info) *int64
-}{
-	{"lanewatch_broker_clients_connected", "Clients connected to the embedded broker.", false,
-		func(i *system.Info) *int64 { return &i.ClientsConnected }},
-	{"lanewatch_broker_inflight", "QoS messages in flight.", false,
-		func(i *system.Info) *int64 { return &i.Inflight }},
-	{"lanewatch_broker_retained", "Retained messages held.", false,
-		func(i *system.Info) *int64 { return &i.Retained }},
-	{"lanewatch_broker_messages_received_total", "PUBLISH packets received since start.", true,
-		func(i *system.Info) *int64 { return &i.MessagesReceived }},
-	{"lanewatch_broker_messages_sent_total", "PUBLISH packets sent since start.", true,
-		func(i *system.Info) *int64 { return &i.MessagesSent }},
-	{"lanewatch_broker_messages_dropped_total", "Messages dropped because a subscriber's write queue was full.", true,
-		func(i *system.Info) *int64 { return &i.MessagesDropped }},
-	{"lanewatch_broker_inflight_dropped_total", "In-flight QoS messages dropped (quota or packet ids exhausted).", true,
-		func(i *system.Info) *int64 { return &i.InflightDropped }},
+type metrics struct {
+	denied *prometheus.CounterVec
 }
 
-// registerMetrics exposes mochi's counters. They are read at scrape time
-// from the running server (zero while stopped), so nothing is counted twice.
-// The drop counters matter: they are where mochi's lossy paths
-// (docs/perf-sensors.md) show up.
-func (b *Broker) registerMetrics(reg prometheus.Registerer) {
+// newMetrics registers the broker's metrics. The server's own counters are
+// read at scrape time from the running server (zero while stopped), so
+// nothing is counted twice.
+func newMetrics(b *Broker, reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	for _, m := range brokerMetrics {
-		read := func() float64 {
-			b.mu.Lock()
-			srv := b.srv
-			b.mu.Unlock()
+	m := &metrics{
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanewatch_mqtt_denied_total",
+			Help: "MQTT publishes and subscriptions the embedded broker refused because they are outside the client's role.",
+		}, []string{"user", "action"}),
+	}
+	reg.MustRegister(m.denied)
+	varz := func(f func(*server.Varz) float64) func() float64 {
+		return func() float64 {
+			srv := b.server()
 			if srv == nil {
 				return 0
 			}
-			return float64(atomic.LoadInt64(m.field(srv.Info)))
-		}
-		if m.counter {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, read))
-		} else {
-			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, read))
+			v, err := srv.Varz(nil)
+			if err != nil {
+				return 0
+			}
+			return f(v)
 		}
 	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lanewatch_broker_clients_connected", Help: "Clients connected to the embedded broker."},
+			varz(func(v *server.Varz) float64 { return float64(v.Connections) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lanewatch_broker_messages_received_total", Help: "Messages received from clients since start."},
+			varz(func(v *server.Varz) float64 { return float64(v.InMsgs) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lanewatch_broker_messages_sent_total", Help: "Messages sent to clients since start."},
+			varz(func(v *server.Varz) float64 { return float64(v.OutMsgs) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lanewatch_broker_slow_consumers_total", Help: "Clients the broker cut off because they did not keep up."},
+			varz(func(v *server.Varz) float64 { return float64(v.SlowConsumers) })),
+	)
+	return m
 }

@@ -70,6 +70,8 @@ type MQTT struct {
 	CAFile      string `yaml:"ca_file"`
 	CertFile    string `yaml:"cert_file"`
 	KeyFile     string `yaml:"key_file"`
+
+	Users []MQTTUser `yaml:"users"` // embedded broker's accounts (mqttusers.go)
 }
 
 type Console struct {

@@ -128,6 +128,7 @@ func (v *validator) config(c *Config) {
 	v.oneOf("log.level", c.Log.Level, []string{"debug", "info", "warn", "error"})
 	v.oneOf("log.format", c.Log.Format, []string{"text", "json"})
 	v.mqtt(&c.MQTT)
+	v.mqttUsers(c)
 	v.console(&c.Console)
 	if c.Platform != nil {
 		v.platform(c.Platform)

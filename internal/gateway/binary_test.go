@@ -186,7 +186,7 @@ func TestBinaryOutboxSurvivesKill9(t *testing.T) {
 	plat := newPlatform(t)
 	plat.status.Store(http.StatusServiceUnavailable)
 	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
-	p := startSiteProc(t, bin, s, siteOpts{PlatformURL: plat.URL()})
+	p := startSiteProc(t, bin, s, siteOpts{PlatformURL: plat.URL(), Gates: n})
 
 	// 1,000 SOS buttons, one per gate: 1,000 incidents, 1,000 tickets.
 	sensor := mqttClient(t, s.Mosquitto.URL, "gates")
@@ -274,7 +274,7 @@ func TestBinaryOutboxCapIsLoudAndLosesNothing(t *testing.T) {
 	plat := newPlatform(t)
 	plat.status.Store(http.StatusServiceUnavailable)
 	s := &site{Dir: t.TempDir(), Mosquitto: testenv.StartMosquitto(t)}
-	p := startSiteProc(t, bin, s, siteOpts{PlatformURL: plat.URL(), Extra: "outbox: {max_bytes: 64KiB}\n"})
+	p := startSiteProc(t, bin, s, siteOpts{PlatformURL: plat.URL(), Gates: 300, Extra: "outbox: {max_bytes: 64KiB}\n"})
 
 	watcher := mqttClient(t, s.Mosquitto.URL, "ops-watch")
 	gwAlerts := subscribe(t, watcher, "lanewatch/test-site/gateway/gw-test/alerts")

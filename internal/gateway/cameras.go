@@ -19,6 +19,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/frames"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/motion"
+	"github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // statusEvery is how often a camera's status is republished while nothing
@@ -142,13 +143,6 @@ func (cs *Cameras) close() error {
 	return errors.Join(errs...)
 }
 
-type mqttStatus struct {
-	State       string    `json:"state"`
-	FPSIn       float64   `json:"fps_in"`
-	FPSAnalyzed float64   `json:"fps_analyzed"`
-	Since       time.Time `json:"since"`
-}
-
 // OfflineGrace is how long a camera must stay offline before it becomes a
 // camera_offline incident: a reconnect that succeeds within it (or a camera
 // still connecting at start) pages nobody.
@@ -193,7 +187,7 @@ func (cs *Cameras) statusChanged(c *cam, st camera.Status) {
 // subscribers and InfluxDB.
 func (cs *Cameras) publish(st camera.Status) {
 	g := cs.g
-	b, _ := json.Marshal(mqttStatus{State: st.State, FPSIn: round1(st.FPSIn), FPSAnalyzed: round1(st.FPSAnalyzed), Since: st.Since})
+	b, _ := json.Marshal(topics.CameraStatus{State: st.State, FPSIn: round1(st.FPSIn), FPSAnalyzed: round1(st.FPSAnalyzed), Since: st.Since})
 	g.Bus.PublishAsync(g.Topics.CameraStatus(st.ID), true, b, func(err error) {
 		if err != nil {
 			g.log.Debug("camera status not published", "camera", st.ID, "err", err)

@@ -68,10 +68,16 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	return nil
 }
 
-// ready is /readyz: the MQTT connection is up and the outbox is not full.
+// ready is /readyz: the MQTT connection is up, its subscriptions deliver
+// (the probe) and the outbox is not full.
 func (g *Gateway) ready() error {
 	if g.Bus == nil || !g.Bus.Connected() {
 		return errors.New("mqtt not connected")
+	}
+	if g.probe != nil {
+		if err := g.probe.Healthy(); err != nil {
+			return err
+		}
 	}
 	if g.Outbox != nil && g.Outbox.Stats().Full {
 		return errors.New("outbox full")

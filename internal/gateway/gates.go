@@ -13,6 +13,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/gaterules"
 	"github.com/lanewatch/lanewatch/internal/gatesim"
 	"github.com/lanewatch/lanewatch/internal/sensors"
+	"github.com/lanewatch/lanewatch/internal/topics"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
 
@@ -127,13 +128,6 @@ func (g *Gateway) gateCameras(gate string) []string {
 // the same store, so that retention and the disk cap cover both.
 func passageEvidenceID(id string) string { return "passage_" + id }
 
-type gateCommand struct {
-	Action string `json:"action"`
-	By     string `json:"by"`
-	Reason string `json:"reason"`
-	ID     string `json:"id"`
-}
-
 // OpenGate publishes the barrier command of contract 2.3. The console audits
 // it; the gate rules are told so that the opening is not taken for a forced gate.
 func (g *Gateway) OpenGate(ctx context.Context, gate, by, reason string) (string, error) {
@@ -143,7 +137,7 @@ func (g *Gateway) OpenGate(ctx context.Context, gate, by, reason string) (string
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := "cmd_" + hex.EncodeToString(b[:])
-	payload, _ := json.Marshal(gateCommand{Action: "open", By: by, Reason: reason, ID: id})
+	payload, _ := json.Marshal(topics.GateCommand{Action: "open", By: by, Reason: reason, ID: id})
 	g.gateRules.NoteCommand(gate)
 	if err := g.Bus.Publish(ctx, g.Topics.GateCommands(gate), false, payload); err != nil {
 		return "", console.ErrUnavailable

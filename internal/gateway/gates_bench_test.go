@@ -11,17 +11,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/broker/brokertest"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/sensors/sensorstest"
-	"github.com/lanewatch/lanewatch/internal/testenv"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
 
 // BenchmarkGateEventsIntoVehicleLog (issue 4): b.N plate reads of distinct
 // plates (each a new passage) from 4 gate clients, each keeping up to 256
-// QoS 1 messages in flight, through Mosquitto into the gateway's
+// QoS 1 messages in flight, through a broker into the gateway's
 // mqttbus.Client (production store under the data dir, ack after handling),
 // sensors.Ingest (decode, dedup) and vehicles.Log.HandleBatch (one bbolt
 // transaction and fsync per delivery batch). Events/s is first publish to
@@ -34,16 +34,19 @@ import (
 // capped at 2,000 events (about 10 s at its rate).
 //
 //	go test -run '^$' -bench GateEventsIntoVehicleLog -benchtime 20000x ./internal/gateway
+//
+// Both brokers: Mosquitto and the embedded one (nats-server).
 func BenchmarkGateEventsIntoVehicleLog(b *testing.B) {
-	b.Run("batch", func(b *testing.B) { benchGateEvents(b, b.N, true) })
-	b.Run("per-event", func(b *testing.B) { benchGateEvents(b, min(b.N, 2000), false) })
+	for _, br := range brokertest.All {
+		b.Run(br.Name+"/batch", func(b *testing.B) { benchGateEvents(b, br.Start(b), b.N, true) })
+		b.Run(br.Name+"/per-event", func(b *testing.B) { benchGateEvents(b, br.Start(b), min(b.N, 2000), false) })
+	}
 }
 
-func benchGateEvents(b *testing.B, n int, batch bool) {
+func benchGateEvents(b *testing.B, mq *brokertest.Env, n int, batch bool) {
 	const gates, window = 4, 256
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	topics := mqttbus.Topics{Prefix: "lanewatch", Site: "bench"}
-	mq := testenv.StartMosquitto(b)
 	dir := b.TempDir()
 
 	log, err := vehicles.Open(vehicles.Config{DataDir: dir, Site: "bench", Vehicles: config.Vehicles{}, Logger: quiet,

@@ -75,6 +75,8 @@ type Gateway struct {
 
 	gateRules *gaterules.Rules
 	recorders map[string]*recording.Recorder
+	alerts    *alerts.Alerts
+	probe     *mqttbus.Probe
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -204,6 +206,8 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"cameras", g.startCameras},
 		{"onvif events", g.startONVIF},
 		{"console", g.startConsole},
+		{"mqtt commands", g.startMQTTCommands},
+		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},
 		{"demo gate traffic", g.startGateSim},
 	}
@@ -232,10 +236,9 @@ func (g *Gateway) startCamsim(ctx context.Context) error {
 
 func (g *Gateway) startMQTT(ctx context.Context) error {
 	m := g.Config.MQTT
-	brokerURL := m.Broker
+	brokerURL, user, pass := m.Broker, m.Username, m.Password
 	if m.Broker == "embedded" {
-		b, err := broker.New(broker.Config{Listen: m.Listen, DataDir: g.path("broker"), Username: m.Username, Password: m.Password, Registerer: g.Registry,
-			Logger: g.log})
+		b, cred, err := g.newBroker()
 		if err != nil {
 			return err
 		}
@@ -244,10 +247,10 @@ func (g *Gateway) startMQTT(ctx context.Context) error {
 		}
 		g.Broker = b
 		g.onClose("embedded broker", b.Close)
-		brokerURL = b.URL()
+		brokerURL, user, pass = b.URL(), cred.Username, cred.Password
 	}
 	bus, err := mqttbus.New(mqttbus.Config{
-		Broker: brokerURL, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
+		Broker: brokerURL, ClientID: m.ClientID, Username: user, Password: pass,
 		TLS:    mqttbus.TLS{CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile},
 		Topics: g.Topics, GatewayID: g.Config.GatewayID, DataDir: g.Config.DataDir,
 		Logger: g.log, Registerer: g.Registry,
@@ -347,7 +350,7 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var gates []string
+	gates := []string{} // not nil: with no gates configured every gate is unknown
 	for _, gt := range g.Config.Gates {
 		gates = append(gates, gt.ID)
 	}
@@ -363,7 +366,7 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 
 func (g *Gateway) startAlerts(ctx context.Context) error {
 	a, err := alerts.New(alerts.Config{Bus: g.Bus, Topics: g.Topics, Engine: g.Incidents,
-		EscalationTopic: g.Config.Incidents.EscalationTopic, Extra: g.alertExtra(),
+		EscalationTopic: g.Config.Incidents.EscalationTopic, Extra: g.alertExtra(), IdentifiedCommands: g.Broker != nil,
 		Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
@@ -372,5 +375,6 @@ func (g *Gateway) startAlerts(ctx context.Context) error {
 		return err
 	}
 	g.onClose("alerts", a.Close)
+	g.alerts = a
 	return nil
 }

@@ -52,6 +52,7 @@ type siteOpts struct {
 	Detector    string // a model of shared/models for the detector (a pool of 1), with an intrusion zone over the lawn
 	SubURL      string // the camera's detect.url (its analysis sub-stream)
 	Extra       string // appended YAML
+	Gates       int    // gates g0000… configured after north (events from unknown gates are rejected)
 }
 
 // writeSiteConfig writes a configuration for a site on loopback: external
@@ -80,6 +81,9 @@ gates:
   - {id: north, name: "North gate"%s}
 `, filepath.Join(s.Dir, "data"), s.Mosquitto.URL, strings.TrimPrefix(s.Console, "http://"), hash, adminToken, viewerToken,
 		map[bool]string{true: ", cameras: [lawn]", false: ""}[o.Camera])
+	for i := range o.Gates {
+		fmt.Fprintf(&b, "  - {id: g%04d}\n", i)
+	}
 	if o.PlatformURL != "" {
 		fmt.Fprintf(&b, "platform: {url: %q, secret: %q, timeout: 2s}\n", o.PlatformURL, platformKey)
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
@@ -14,7 +13,7 @@ import (
 // section 3, so they stay off the incident alerts topic whose consumers parse
 // incidents.
 func gatewayAlertsTopic(t mqttbus.Topics, gw string) string {
-	return strings.TrimSuffix(t.GatewayStatus(gw), "/status") + "/alerts"
+	return t.GatewayAlerts(gw)
 }
 
 type gatewayAlert struct {

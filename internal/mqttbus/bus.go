@@ -1,11 +1,12 @@
-// Package mqttbus is lanewatch's MQTT client (paho.mqtt.golang) and the topic
-// names of contract section 2. Components publish and subscribe through the
+// Package mqttbus is lanewatch's MQTT client (paho.mqtt.golang); the topic
+// names of contract section 2 are in internal/topics. Components publish and subscribe through the
 // small Bus interface so that they need not know about paho.
 package mqttbus
 
 import (
 	"context"
-	"strings"
+
+	contract "github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // Message is one received MQTT message.
@@ -38,41 +39,9 @@ type Bus interface {
 	Subscribe(filter string, h Handler) error
 }
 
-// Topics builds the contract's topic names for one site.
-type Topics struct {
-	Prefix string // default "lanewatch"
-	Site   string
-}
+// Topics builds the contract's topic names; it lives in internal/topics,
+// with the payload types of contract section 2.
+type Topics = contract.Topics
 
-func (t Topics) base() string { return t.Prefix + "/" + t.Site }
-
-func (t Topics) GateEvents(gate string) string   { return t.base() + "/gates/" + gate + "/events" }
-func (t Topics) AllGateEvents() string           { return t.base() + "/gates/+/events" }
-func (t Topics) GateCommands(gate string) string { return t.base() + "/gates/" + gate + "/commands" }
-func (t Topics) Alerts() string                  { return t.base() + "/alerts" }
-func (t Topics) IncidentState(id string) string  { return t.base() + "/incidents/" + id + "/state" }
-func (t Topics) IncidentAcks() string            { return t.base() + "/incidents/+/ack" }
-func (t Topics) IncidentResolves() string        { return t.base() + "/incidents/+/resolve" }
-func (t Topics) CameraStatus(camera string) string {
-	return t.base() + "/cameras/" + camera + "/status"
-}
-func (t Topics) Passages() string               { return t.base() + "/vehicles/passages" }
-func (t Topics) GatewayStatus(gw string) string { return t.base() + "/gateway/" + gw + "/status" }
-
-// Escalations is the extra topic that escalated incidents go to (below the site prefix).
-func (t Topics) Escalations(sub string) string {
-	if sub == "" {
-		sub = "alerts/escalated"
-	}
-	return t.base() + "/" + strings.Trim(sub, "/")
-}
-
-// Segment returns the n-th '/'-separated segment of topic ("" when absent);
-// used to take the gate or incident id out of a wildcard match.
-func Segment(topic string, n int) string {
-	parts := strings.Split(topic, "/")
-	if n < 0 || n >= len(parts) {
-		return ""
-	}
-	return parts[n]
-}
+// Segment is internal/topics.Segment.
+func Segment(topic string, n int) string { return contract.Segment(topic, n) }

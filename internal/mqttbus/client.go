@@ -20,6 +20,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/logx"
+	contract "github.com/lanewatch/lanewatch/internal/topics"
 )
 
 // ErrQueued is returned by Publish when the context ended before the broker
@@ -205,7 +206,7 @@ func New(cfg Config) (*Client, error) {
 	if c.status != "" {
 		// The broker publishes this when we vanish without a DISCONNECT, so
 		// the monitor wall and patrol apps see that the gateway is down.
-		o.SetBinaryWill(c.status, []byte("offline"), 1, true)
+		o.SetBinaryWill(c.status, []byte(contract.StatusOffline), 1, true)
 	}
 	if u.Scheme == "ssl" {
 		tc, err := tlsConfig(cfg.TLS)
@@ -325,7 +326,7 @@ func (c *Client) onConnect(cl paho.Client) {
 	c.log.Info("MQTT connected")
 	if c.status != "" {
 		// Not waited for: a slow PUBACK must not hold up resubscribing.
-		cl.Publish(c.status, 1, true, []byte("online"))
+		cl.Publish(c.status, 1, true, []byte(contract.StatusOnline))
 	}
 	c.mu.Lock()
 	subs := make([]*subscription, 0, len(c.subs))
@@ -564,7 +565,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	if c.status != "" && c.cli.IsConnectionOpen() {
-		tok := c.cli.Publish(c.status, 1, true, []byte("offline"))
+		tok := c.cli.Publish(c.status, 1, true, []byte(contract.StatusOffline))
 		tok.WaitTimeout(2 * time.Second)
 	}
 	c.cli.Disconnect(500)

@@ -9,20 +9,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-
-	"github.com/lanewatch/lanewatch/internal/testenv"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // pki is a throw-away CA with a server and a client certificate.
@@ -81,24 +76,26 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
-// tlsBroker runs a mochi broker with a TLS listener that requires a client
-// certificate signed by the test CA.
+// tlsBroker runs a NATS server (the embedded broker's engine) with a TLS
+// MQTT listener that requires a client certificate signed by the test CA.
 func tlsBroker(t *testing.T, p *pki) string {
 	t.Helper()
-	addr := testenv.FreeAddr(t)
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
 	tc := &tls.Config{Certificates: []tls.Certificate{p.server}, ClientCAs: p.pool, ClientAuth: tls.RequireAndVerifyClientCert}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{Type: "tcp", ID: "tls", Address: addr, TLSConfig: tc})); err != nil {
+	opts := &server.Options{
+		ServerName: "tls-test", DontListen: true, NoSigs: true, NoLog: true,
+		JetStream: true, StoreDir: t.TempDir(),
+		MQTT: server.MQTTOpts{Host: "127.0.0.1", Port: -1, TLSConfig: tc, TLSTimeout: 2},
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("TLS broker not ready")
 	}
-	t.Cleanup(func() { srv.Close() })
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.MQTT.Port))
 }
 
 func TestTLSWithClientCertificate(t *testing.T) {

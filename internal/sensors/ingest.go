@@ -18,17 +18,15 @@ import (
 // the payload was fine, we had it already).
 const ReasonDuplicate = "duplicate"
 
-// UnknownGateLabel is the gate label for gates missing from Gates, so that a
-// sender inventing gate ids cannot blow up the metric's cardinality.
-const UnknownGateLabel = "_unknown"
+// ReasonUnknownGate labels events from a gate missing from Gates.
+const ReasonUnknownGate = "unknown_gate"
 
 // Ingest subscribes to every gate's events topic, decodes, deduplicates and
 // hands accepted events to Handle. Nothing a sender does makes it fail.
 //
-// Gates not listed in Gates (when Gates is non-empty) are accepted, logged
-// (rate-limited) and counted in lanewatch_sensor_unknown_gate_total: a gate
-// wired before the config was updated still lands in the vehicle log, and
-// the gate rules ignore gates they are not configured for anyway.
+// Events from gates not listed in Gates are rejected (unknown_gate): they
+// come from no device the site knows, and an SOS from one would open a real
+// critical incident.
 type Ingest struct {
 	Bus     mqttbus.Bus
 	Topics  mqttbus.Topics
@@ -43,7 +41,7 @@ type Ingest struct {
 	// returns. A consumer can thus make the whole batch durable with one
 	// disk sync. With a Bus that cannot batch it gets one event per call.
 	HandleBatch func([]Event)
-	Gates       []string // configured gate ids; empty: no unknown-gate check
+	Gates       []string // configured gate ids; nil: no check (tests, benchmarks), empty: every gate is unknown
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
 	Now         func() time.Time // default time.Now; tests
@@ -90,9 +88,11 @@ func (g *Ingest) Start(ctx context.Context) error {
 		g.log = slog.Default()
 	}
 	g.log = g.log.With("component", "sensors")
-	g.known = map[string]bool{}
-	for _, id := range g.Gates {
-		g.known[id] = true
+	if g.Gates != nil {
+		g.known = map[string]bool{}
+		for _, id := range g.Gates {
+			g.known[id] = true
+		}
 	}
 	g.m = newIngestMetrics(g.Registerer)
 	g.prefix = g.Topics.Prefix + "/" + g.Topics.Site + "/gates/"
@@ -171,18 +171,18 @@ func (g *Ingest) accept(msg mqttbus.Message) (Event, bool) {
 		g.logReject(gate, now, re)
 		return Event{}, false
 	}
+	if g.known != nil && !g.known[ev.Gate] {
+		g.rejected.Add(1)
+		g.m.rejected.WithLabelValues(ReasonUnknownGate).Inc()
+		g.logReject(gate, now, &RejectError{Reason: ReasonUnknownGate, Field: "gate", Msg: "gate not in the config"})
+		return Event{}, false
+	}
 	if g.dedup.Seen(ev.Gate, ev.ID, now) {
 		g.duplicates.Add(1)
 		g.m.rejected.WithLabelValues(ReasonDuplicate).Inc()
 		return Event{}, false
 	}
-	label := ev.Gate
-	if len(g.known) > 0 && !g.known[ev.Gate] {
-		label = UnknownGateLabel
-		g.m.unknownGate.Inc()
-		g.limiter.log(g.log, "gate:"+ev.Gate, now, "event from a gate that is not configured; accepted", "gate", ev.Gate)
-	}
-	g.m.events.WithLabelValues(label, string(ev.Type)).Inc()
+	g.m.events.WithLabelValues(ev.Gate, string(ev.Type)).Inc()
 	return ev, true
 }
 
@@ -271,8 +271,8 @@ func (l *rejectLimiter) log(log *slog.Logger, key string, now time.Time, msg str
 }
 
 type ingestMetrics struct {
-	events, rejected          *prometheus.CounterVec
-	unknownGate, handlePanics prometheus.Counter
+	events, rejected *prometheus.CounterVec
+	handlePanics     prometheus.Counter
 }
 
 func newIngestMetrics(reg prometheus.Registerer) ingestMetrics {
@@ -284,16 +284,14 @@ func newIngestMetrics(reg prometheus.Registerer) ingestMetrics {
 			Name: "lanewatch_sensor_events_total", Help: "Accepted gate/door events by gate and type."}, []string{"gate", "type"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lanewatch_sensor_rejected_total", Help: "Gate payloads rejected, by reason (duplicate: dropped repeat)."}, []string{"reason"}),
-		unknownGate: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lanewatch_sensor_unknown_gate_total", Help: "Accepted events from gates missing from the config."}),
 		handlePanics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lanewatch_sensor_handler_panics_total", Help: "Event handlers that panicked."}),
 	}
-	for _, c := range []prometheus.Collector{m.events, m.rejected, m.unknownGate, m.handlePanics} {
+	for _, c := range []prometheus.Collector{m.events, m.rejected, m.handlePanics} {
 		// A second Ingest on one registry is a wiring bug; say so at start.
 		reg.MustRegister(c)
 	}
-	for _, r := range append(Reasons, ReasonDuplicate) {
+	for _, r := range append(Reasons, ReasonDuplicate, ReasonUnknownGate) {
 		m.rejected.WithLabelValues(r)
 	}
 	return m

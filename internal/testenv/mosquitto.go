@@ -18,10 +18,11 @@ type Mosquitto struct {
 	Addr string // 127.0.0.1:port
 	URL  string // tcp://127.0.0.1:port
 
-	t    testing.TB
-	dir  string
-	conf string
-	proc *serverProc // nil while stopped
+	t     testing.TB
+	dir   string
+	conf  string
+	extra []string    // lines after the defaults (StartMosquittoConf)
+	proc  *serverProc // nil while stopped
 }
 
 func mosquittoBin(t testing.TB) string {
@@ -52,8 +53,16 @@ func missing(t testing.TB, msg string) {
 // StartMosquitto starts a broker for the test and stops it at cleanup.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
+	return StartMosquittoConf(t)
+}
+
+// StartMosquittoConf starts a broker with extra configuration lines (e.g.
+// password_file, acl_file); "allow_anonymous false" among them replaces the
+// default "allow_anonymous true".
+func StartMosquittoConf(t testing.TB, extra ...string) *Mosquitto {
+	t.Helper()
 	bin := mosquittoBin(t)
-	m := &Mosquitto{t: t, dir: t.TempDir()}
+	m := &Mosquitto{t: t, dir: t.TempDir(), extra: extra}
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
 	err := onFreshPorts(t, "mosquitto", func() error {
 		m.Addr = FreeAddr(t)
@@ -84,9 +93,15 @@ func (m *Mosquitto) fatal(err error) {
 
 func (m *Mosquitto) writeConf() {
 	_, port, _ := net.SplitHostPort(m.Addr)
-	conf := strings.Join([]string{
+	anon := "allow_anonymous true"
+	for _, l := range m.extra {
+		if strings.HasPrefix(l, "allow_anonymous") {
+			anon = l
+		}
+	}
+	lines := []string{
 		"listener " + port + " 127.0.0.1",
-		"allow_anonymous true",
+		anon,
 		// As root Mosquitto drops to user mosquitto, which cannot write the test's temp dir.
 		"user " + currentUser(),
 		"persistence true",
@@ -97,8 +112,13 @@ func (m *Mosquitto) writeConf() {
 		"log_dest stderr",
 		"log_type error",
 		"log_type warning",
-		"",
-	}, "\n")
+	}
+	for _, l := range m.extra {
+		if !strings.HasPrefix(l, "allow_anonymous") {
+			lines = append(lines, l)
+		}
+	}
+	conf := strings.Join(append(lines, ""), "\n")
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		m.t.Fatal(err)
 	}
