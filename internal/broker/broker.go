@@ -49,7 +49,9 @@ type Config struct {
 	Users  []User
 	Topics topics.Topics
 	// Gateway is the gateway's own connection.
-	Gateway    Gateway
+	Gateway Gateway
+	// Cluster, when set, joins the site's other gateways (cluster.go).
+	Cluster    *Cluster
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: a private registry
 }
@@ -100,6 +102,11 @@ func New(cfg Config) (*Broker, error) {
 	if _, _, err := splitListen(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("broker: listen %q: %w", cfg.Listen, err)
 	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.check(); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -128,7 +135,7 @@ func (b *Broker) serverOptions(storeDir string) *server.Options {
 	if port == 0 {
 		port = -1 // NATS: a free port
 	}
-	return &server.Options{
+	o := &server.Options{
 		ServerName: "lanewatch-broker",
 		// No NATS client port: MQTT is the only way in from outside. The
 		// gateway's in-process NATS connection does not need a port.
@@ -145,6 +152,10 @@ func (b *Broker) serverOptions(storeDir string) *server.Options {
 		},
 		CustomClientAuthentication: b.auth,
 	}
+	if b.cfg.Cluster != nil {
+		b.cfg.Cluster.options(o)
+	}
+	return o
 }
 
 // Start opens the persistent store (restoring retained messages and

@@ -182,4 +182,5 @@ func applyDefaults(c *Config) {
 
 	setInt64(&c.Outbox.MaxBytes, 1*gib)
 	c.recordingDefaults()
+	c.clusterDefaults()
 }

@@ -75,7 +75,7 @@ func (g *Gateway) newBroker() (*broker.Broker, brokerCredentials, error) {
 	}
 	b, err := broker.New(broker.Config{Listen: m.Listen, DataDir: g.path("broker"), Username: m.Username, Password: m.Password,
 		Users: users, Topics: g.Topics,
-		Gateway:    broker.Gateway{Username: cred.Username, Password: cred.Password, ClientID: m.ClientID},
-		Registerer: g.Registry, Logger: g.log})
+		Gateway: broker.Gateway{Username: cred.Username, Password: cred.Password, ClientID: m.ClientID},
+		Cluster: brokerCluster(g.Config), Registerer: g.Registry, Logger: g.log})
 	return b, cred, err
 }
