@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Cluster joins the embedded server to the site's other gateways: NATS
@@ -127,4 +128,18 @@ func (b *Broker) Healthy() error {
 		return nil
 	}
 	return fmt.Errorf("broker: %s", h.Error)
+}
+
+// Conn is an in-process NATS connection under the gateway's account, for
+// the gateway's own use of JetStream (the cluster's KV). The caller closes it.
+func (b *Broker) Conn(name string) (*nats.Conn, error) {
+	srv := b.server()
+	if srv == nil {
+		return nil, errors.New("broker: not started")
+	}
+	if b.cfg.Gateway.Username == "" {
+		return nil, errors.New("broker: Conn needs the gateway's account")
+	}
+	return nats.Connect("", nats.InProcessServer(srv), nats.UserInfo(b.cfg.Gateway.Username, b.cfg.Gateway.Password),
+		nats.Name(name), nats.MaxReconnects(-1))
 }
