@@ -22,6 +22,8 @@ type authenticator struct {
 	legacy  *User // mqtt.username/password: every right
 	users   map[string]User
 	gateway Gateway
+	// clustered: a loopback NATS client port is open (cluster.go).
+	clustered bool
 
 	mu    sync.Mutex
 	conns map[uint64]string // connection id -> account name, for the denied counter
@@ -29,7 +31,7 @@ type authenticator struct {
 
 func newAuthenticator(cfg Config, log *slog.Logger, m *metrics) *authenticator {
 	a := &authenticator{log: log, metrics: m, topics: cfg.Topics, users: map[string]User{}, gateway: cfg.Gateway,
-		conns: map[uint64]string{}}
+		conns: map[uint64]string{}, clustered: cfg.Cluster != nil}
 	if cfg.Username != "" {
 		a.legacy = &User{Name: cfg.Username, Password: cfg.Password}
 	}
@@ -54,6 +56,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		// The password is never logged, not even a wrong one.
 		a.log.Warn(msg, "remote", remote, "username", o.Username, "client_id", cid)
 		return false
+	}
+	if a.clustered && plainNATSOverTCP(c) {
+		return refuse("refused NATS client on the cluster's loopback client port")
 	}
 	// The gateway's own connection, with the credentials generated at its
 	// first start: every right. Its client id is reserved for it, so that

@@ -53,8 +53,10 @@ type Config struct {
 	// TLSListen, with TLSCert and TLSKey: a second, TLS, listener
 	// (mqtt.tls_listen; tls.go).
 	TLSListen, TLSCert, TLSKey string
-	Logger                     *slog.Logger
-	Registerer                 prometheus.Registerer // nil: a private registry
+	// Cluster, when set, joins the site's other gateways (cluster.go).
+	Cluster    *Cluster
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: a private registry
 }
 
 // Gateway is the gateway's own account: every right, and its client id is
@@ -109,6 +111,11 @@ func New(cfg Config) (*Broker, error) {
 	if _, _, err := splitListen(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("broker: listen %q: %w", cfg.Listen, err)
 	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.check(); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -137,7 +144,7 @@ func (b *Broker) serverOptions(storeDir string) *server.Options {
 	if port == 0 {
 		port = -1 // NATS: a free port
 	}
-	return &server.Options{
+	o := &server.Options{
 		ServerName: "lanewatch-broker",
 		// No NATS client port: MQTT is the only way in from outside. The
 		// gateway's in-process NATS connection does not need a port.
@@ -154,6 +161,10 @@ func (b *Broker) serverOptions(storeDir string) *server.Options {
 		},
 		CustomClientAuthentication: b.auth,
 	}
+	if b.cfg.Cluster != nil {
+		b.cfg.Cluster.options(o)
+	}
+	return o
 }
 
 // Start opens the persistent store (restoring retained messages and

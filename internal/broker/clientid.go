@@ -13,16 +13,8 @@ import (
 // nats-server v2.15.3; TestGatewayClientIDReserved fails if a release moves
 // the field ("" is returned then, and the reservation would not hold).
 func mqttClientID(c server.ClientAuthentication) string {
-	v := reflect.ValueOf(c)
-	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return ""
-	}
-	v = v.Elem()
-	if v.Kind() != reflect.Struct {
-		return ""
-	}
-	m := v.FieldByName("mqtt")
-	if !m.IsValid() || m.Kind() != reflect.Pointer || m.IsNil() {
+	m, ok := mqttState(c)
+	if !ok {
 		return ""
 	}
 	cid := m.Elem().FieldByName("cid")
@@ -30,4 +22,27 @@ func mqttClientID(c server.ClientAuthentication) string {
 		return ""
 	}
 	return cid.String()
+}
+
+// mqttState is the connection's client.mqtt (valid only for MQTT clients).
+func mqttState(c server.ClientAuthentication) (reflect.Value, bool) {
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return v, false
+	}
+	v = v.Elem()
+	if v.Kind() != reflect.Struct {
+		return v, false
+	}
+	m := v.FieldByName("mqtt")
+	if !m.IsValid() || m.Kind() != reflect.Pointer || m.IsNil() {
+		return m, false
+	}
+	return m, true
+}
+
+// isMQTTConn tells whether the connection is an MQTT client's.
+func isMQTTConn(c server.ClientAuthentication) bool {
+	_, ok := mqttState(c)
+	return ok
 }

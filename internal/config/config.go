@@ -28,6 +28,7 @@ type Config struct {
 	Recording Recording `yaml:"recording"`
 	Notify    []Notify  `yaml:"notify"` // notify.go
 	Demo      *Demo     `yaml:"demo"`
+	Cluster   *Cluster  `yaml:"cluster"` // cluster.go; nil: a single gateway
 
 	// NotifyLinkTTL: how long evidence links in notifications open; default 24h.
 	NotifyLinkTTL time.Duration `yaml:"notify_link_ttl"`

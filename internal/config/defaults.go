@@ -174,6 +174,7 @@ func applyDefaults(c *Config) {
 
 	setInt64(&c.Outbox.MaxBytes, DefaultOutboxMaxBytes)
 	c.recordingDefaults()
+	c.clusterDefaults()
 }
 
 // ResolveCamera returns c with every unset optional field at its default,

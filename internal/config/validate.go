@@ -174,6 +174,7 @@ func (v *validator) config(c *Config) {
 		v.demo(c.Demo)
 	}
 	v.notify(c)
+	v.cluster(c)
 }
 
 func (v *validator) mqtt(m *MQTT) {

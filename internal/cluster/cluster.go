@@ -1,0 +1,434 @@
+// Package cluster shares a site's cameras and gates among its live gateways
+// (contract section 12, issue 16 item 2) with JetStream's own primitives,
+// no consensus of ours:
+//
+//   - membership: each gateway Puts its key in a KV bucket whose TTL is the
+//     lease; a gateway that stops heartbeating drops out when it expires.
+//   - assignment: an item (camera or gate) belongs to the gateway holding
+//     its key in a second leased bucket. Keys are taken with KV Create
+//     (fails if anyone holds it) and kept with Update at the last revision
+//     (compare-and-set); a dead holder's key expires with the lease.
+//   - placement: rendezvous (highest random weight) hashing of the item
+//     over the live members, so each gateway computes the same target and
+//     adding or losing one moves only its share.
+//
+// Exactly one gateway at a time: a gateway starts an item only once its
+// Create succeeded and stops it before its lease can have run out on the
+// servers (last successful write + Lease - Margin), and hands an item over
+// by stopping it first and then deleting the key at its revision. Clocks
+// must agree within Margin (NTP).
+//
+// Gently back: a gateway gives an item to the gateway the hash now names
+// only once it has seen that gateway alive for HoldDown, so a returning or
+// flapping gateway gets its share back once, late, and never bounces.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kinds of items.
+const (
+	KindCamera = "camera"
+	KindGate   = "gate"
+)
+
+// Buckets in JetStream KV.
+const (
+	MembersBucket = "lanewatch_members"
+	AssignBucket  = "lanewatch_assign"
+)
+
+// Defaults.
+const (
+	DefaultLease    = 6 * time.Second
+	DefaultHoldDown = 30 * time.Second
+)
+
+// Item is a unit of work: a camera or a gate.
+type Item struct{ Kind, ID string }
+
+func (it Item) key() string { return it.Kind + "." + it.ID }
+
+// Member is a live gateway as seen in the members bucket.
+type Member struct {
+	ID   string    `json:"id"`
+	Held int       `json:"held"` // items it holds
+	At   time.Time `json:"at"`   // its last heartbeat, its clock
+}
+
+// Assignment is an item's current holder ("" when free).
+type Assignment struct {
+	Item
+	Gateway string
+}
+
+// Cluster is one gateway's part. Set the fields, Start, Close.
+type Cluster struct {
+	Conn     *nats.Conn // to the embedded server (broker.Conn)
+	Self     string     // this gateway's id
+	Replicas int        // of the KV buckets
+	Items    []Item     // the site's cameras and gates, the same on every gateway
+	// OnChange is called, on one goroutine and in order, when this gateway
+	// gains (held) or loses an item. It must start/stop the item's work
+	// before returning: a loss is reported before the key is released.
+	OnChange func(it Item, held bool)
+	Lease    time.Duration // default DefaultLease
+	HoldDown time.Duration // default DefaultHoldDown
+	Margin   time.Duration // default Lease/6
+	Logger   *slog.Logger
+	// Registerer gets lanewatch_cluster_* metrics; nil: a private registry.
+	Registerer prometheus.Registerer
+
+	log            *slog.Logger
+	tick           time.Duration
+	members, owner jetstream.KeyValue
+	metrics        *metrics
+	cancel         context.CancelFunc
+	done           chan struct{}
+
+	mu     sync.Mutex
+	held   map[Item]*lease
+	seen   map[string]time.Time // member -> when this gateway first saw it alive
+	live   []string
+	closed bool
+}
+
+type lease struct {
+	rev   uint64
+	until time.Time // local deadline: stop before the servers expire it
+}
+
+// Start creates (or opens) the buckets, joins and runs the assignment
+// loop in the background.
+func (c *Cluster) Start(ctx context.Context) error {
+	if c.Conn == nil || c.Self == "" {
+		return errors.New("cluster: needs a connection and this gateway's id")
+	}
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
+	if c.HoldDown <= 0 {
+		c.HoldDown = DefaultHoldDown
+	}
+	if c.Margin <= 0 {
+		c.Margin = c.Lease / 6
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	c.tick = c.Lease / 6
+	c.log = c.Logger
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.log = c.log.With("component", "cluster")
+	c.metrics = newMetrics(c, c.Registerer)
+	c.held, c.seen = map[Item]*lease{}, map[string]time.Time{}
+	js, err := jetstream.New(c.Conn)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	// The meta leader of a cluster that is just forming may not be elected
+	// yet: retry for a while.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c.members == nil {
+			c.members, err = c.bucket(ctx, js, MembersBucket)
+		}
+		if err == nil && c.owner == nil {
+			c.owner, err = c.bucket(ctx, js, AssignBucket)
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("cluster: buckets: %w", err)
+		}
+		c.log.Info("waiting for JetStream", "err", err)
+		time.Sleep(time.Second)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel, c.done = cancel, make(chan struct{})
+	c.step(runCtx)
+	go c.run(runCtx)
+	c.log.Info("joined the cluster", "gateway", c.Self, "items", len(c.Items), "lease", c.Lease, "hold_down", c.HoldDown)
+	return nil
+}
+
+func (c *Cluster) bucket(ctx context.Context, js jetstream.JetStream, name string) (jetstream.KeyValue, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: name, TTL: c.Lease, History: 1,
+		Replicas: c.Replicas, Storage: jetstream.FileStorage})
+}
+
+func (c *Cluster) run(ctx context.Context) {
+	defer close(c.done)
+	t := time.NewTicker(c.tick)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			c.step(ctx)
+		}
+	}
+}
+
+// step is one round: heartbeat, read the members, then for each item
+// refresh, hand over, drop or take it.
+func (c *Cluster) step(ctx context.Context) {
+	now := time.Now()
+	c.expire(now)
+	c.mu.Lock()
+	heldN := len(c.held)
+	c.mu.Unlock()
+	b, _ := json.Marshal(Member{ID: c.Self, Held: heldN, At: now})
+	hctx, cancel := context.WithTimeout(ctx, c.tick)
+	_, err := c.members.Put(hctx, c.Self, b)
+	cancel()
+	if err != nil {
+		c.metrics.errors.Inc()
+		c.log.Warn("heartbeat failed", "err", err)
+	}
+	live, err := c.listMembers(ctx)
+	if err != nil {
+		c.metrics.errors.Inc()
+		c.log.Warn("reading members failed", "err", err)
+		return
+	}
+	c.mu.Lock()
+	for _, m := range live {
+		if _, ok := c.seen[m]; !ok {
+			c.seen[m] = now
+		}
+	}
+	for m := range c.seen {
+		if !slices.Contains(live, m) {
+			delete(c.seen, m)
+		}
+	}
+	c.live = live
+	c.mu.Unlock()
+	if !slices.Contains(live, c.Self) {
+		return // our own heartbeat is not visible: take nothing new
+	}
+	for _, it := range c.Items {
+		c.stepItem(ctx, it, live, now)
+	}
+}
+
+func (c *Cluster) listMembers(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.tick)
+	defer cancel()
+	keys, err := c.members.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	sort.Strings(keys)
+	return keys, err
+}
+
+func (c *Cluster) stepItem(ctx context.Context, it Item, live []string, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, c.tick)
+	defer cancel()
+	target := Rendezvous(it, live)
+	c.mu.Lock()
+	l := c.held[it]
+	var since time.Time
+	if s, ok := c.seen[target]; ok {
+		since = s
+	}
+	c.mu.Unlock()
+	if l != nil {
+		if target != c.Self && target != "" && now.Sub(since) >= c.HoldDown {
+			// Hand over: stop first, then free the key at our revision.
+			c.lose(it, "handover")
+			if err := c.owner.Delete(ctx, it.key(), jetstream.LastRevision(l.rev)); err != nil {
+				c.log.Warn("releasing", "item", it.key(), "err", err)
+			}
+			return
+		}
+		start := time.Now()
+		rev, err := c.owner.Update(ctx, it.key(), []byte(c.Self), l.rev)
+		if err != nil {
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+				c.lose(it, "lost") // expired on the servers, or taken
+				return
+			}
+			c.metrics.errors.Inc()
+			return // keep it until its local deadline (expire)
+		}
+		c.mu.Lock()
+		if cur := c.held[it]; cur != nil {
+			cur.rev, cur.until = rev, start.Add(c.Lease-c.Margin)
+		}
+		c.mu.Unlock()
+		return
+	}
+	if target != c.Self {
+		return
+	}
+	start := time.Now()
+	rev, err := c.owner.Create(ctx, it.key(), []byte(c.Self))
+	if err != nil {
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			c.metrics.errors.Inc()
+		}
+		return // someone holds it; it expires if they are dead
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.held[it] = &lease{rev: rev, until: start.Add(c.Lease - c.Margin)}
+	c.mu.Unlock()
+	c.metrics.acquired.Inc()
+	c.log.Info("took", "item", it.key())
+	if c.OnChange != nil {
+		c.OnChange(it, true)
+	}
+}
+
+// expire drops items whose lease may have run out on the servers.
+func (c *Cluster) expire(now time.Time) {
+	c.mu.Lock()
+	var gone []Item
+	for it, l := range c.held {
+		if now.After(l.until) {
+			gone = append(gone, it)
+		}
+	}
+	c.mu.Unlock()
+	for _, it := range gone {
+		c.lose(it, "lease ran out")
+	}
+}
+
+func (c *Cluster) lose(it Item, why string) {
+	c.mu.Lock()
+	_, ok := c.held[it]
+	delete(c.held, it)
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	c.metrics.released.WithLabelValues(why).Inc()
+	c.log.Info("gave up", "item", it.key(), "why", why)
+	if c.OnChange != nil {
+		c.OnChange(it, false)
+	}
+}
+
+// Assigned tells whether this gateway holds the item now.
+func (c *Cluster) Assigned(kind, id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.held[Item{kind, id}]
+	return ok
+}
+
+// Held lists the items this gateway holds, sorted.
+func (c *Cluster) Held() []Item {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Item, 0, len(c.held))
+	for it := range c.held {
+		out = append(out, it)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	return out
+}
+
+// Live lists the members seen alive in the last round.
+func (c *Cluster) Live() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.live)
+}
+
+// Assignments reads every item's holder from the bucket.
+func (c *Cluster) Assignments(ctx context.Context) ([]Assignment, error) {
+	out := make([]Assignment, 0, len(c.Items))
+	for _, it := range c.Items {
+		a := Assignment{Item: it}
+		e, err := c.owner.Get(ctx, it.key())
+		switch {
+		case err == nil:
+			a.Gateway = string(e.Value())
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Close stops every held item, frees its key (so that the others take it
+// at once rather than after the lease) and leaves the membership.
+func (c *Cluster) Close() error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	<-c.done
+	c.mu.Lock()
+	c.closed = true
+	held := c.held
+	c.held = map[Item]*lease{}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for it, l := range held {
+		if c.OnChange != nil {
+			c.OnChange(it, false)
+		}
+		c.metrics.released.WithLabelValues("close").Inc()
+		_ = c.owner.Delete(ctx, it.key(), jetstream.LastRevision(l.rev))
+	}
+	_ = c.members.Delete(ctx, c.Self)
+	return nil
+}
+
+// Rendezvous names the member with the highest hash of (member, item);
+// "" without members.
+func Rendezvous(it Item, members []string) string {
+	best, bestScore := "", uint64(0)
+	for _, m := range members {
+		h := fnv.New64a()
+		h.Write([]byte(m))
+		h.Write([]byte{0})
+		h.Write([]byte(it.key()))
+		s := mix(h.Sum64())
+		if best == "" || s > bestScore || (s == bestScore && m < best) {
+			best, bestScore = m, s
+		}
+	}
+	return best
+}
+
+// mix is splitmix64's finaliser: FNV alone spreads short similar keys badly.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
