@@ -11,7 +11,7 @@ import (
 type SiteInfo struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
-	Timezone string `json:"timezone"` // IANA name
+	Timezone string `json:"timezone"`           // IANA name
 	Language string `json:"language,omitempty"` // zh or en; empty: the browser's
 }
 
