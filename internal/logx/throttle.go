@@ -29,7 +29,11 @@ const maxThrottleKeys = 4096
 
 // Logf writes msg at level unless key was logged within the interval.
 func (t *Throttle) Logf(level slog.Level, key, msg string, args ...any) {
-	now := time.Now()
+	t.LogAt(time.Now(), level, key, msg, args...)
+}
+
+// LogAt is Logf with the caller's clock (a component with its own Now).
+func (t *Throttle) LogAt(now time.Time, level slog.Level, key, msg string, args ...any) {
 	t.mu.Lock()
 	if t.keys == nil || len(t.keys) >= maxThrottleKeys {
 		t.keys = map[string]*throttled{}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 )
 
@@ -52,7 +53,7 @@ type Ingest struct {
 	dedup                               Dedup
 	known                               map[string]bool
 	log                                 *slog.Logger
-	limiter                             rejectLimiter
+	limiter                             logx.Throttle // one reject line per gate and second
 	m                                   ingestMetrics
 	in, processed, rejected, duplicates atomic.Uint64
 	closed                              atomic.Bool
@@ -91,6 +92,7 @@ func (g *Ingest) Start(ctx context.Context) error {
 		g.log = slog.Default()
 	}
 	g.log = g.log.With("component", "sensors")
+	g.limiter = logx.Throttle{Log: g.log, Interval: time.Second}
 	if g.Gates != nil {
 		g.known = map[string]bool{}
 		for _, id := range g.Gates {
@@ -221,7 +223,7 @@ func (g *Ingest) logReject(gate string, now time.Time, re *RejectError) {
 	if !GateIDPattern.MatchString(gate) {
 		gate = "" // never a log key or line made of hostile bytes
 	}
-	g.limiter.log(g.log, "reject:"+gate, now, "gate event rejected",
+	g.limiter.LogAt(now, slog.LevelWarn, "reject:"+gate, "gate event rejected",
 		"gate", gate, "reason", re.Reason, "field", re.Field, "detail", re.Msg)
 }
 
@@ -241,44 +243,6 @@ func (g *Ingest) Close() error {
 	g.closed.Store(true)
 	g.busy.Wait()
 	return nil
-}
-
-// rejectLimiter logs at most one line per key per second; the next line
-// carries how many were suppressed in between. The key set is bounded: a
-// flood of distinct keys resets it, costing at most some extra log lines.
-type rejectLimiter struct {
-	mu   sync.Mutex
-	keys map[string]*limitState
-}
-
-type limitState struct {
-	last       time.Time
-	suppressed int
-}
-
-const maxLimiterKeys = 4096
-
-func (l *rejectLimiter) log(log *slog.Logger, key string, now time.Time, msg string, args ...any) {
-	l.mu.Lock()
-	if l.keys == nil || len(l.keys) > maxLimiterKeys {
-		l.keys = map[string]*limitState{}
-	}
-	st := l.keys[key]
-	if st == nil {
-		st = &limitState{}
-		l.keys[key] = st
-	} else if now.Sub(st.last) < time.Second {
-		st.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	n := st.suppressed
-	st.last, st.suppressed = now, 0
-	l.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	log.Warn(msg, args...)
 }
 
 type ingestMetrics struct {
