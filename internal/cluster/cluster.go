@@ -100,11 +100,13 @@ type Cluster struct {
 	cancel         context.CancelFunc
 	done           chan struct{}
 
-	mu     sync.Mutex
-	held   map[Item]*lease
-	seen   map[string]time.Time // member -> when this gateway first saw it alive
-	live   []string
-	closed bool
+	mu   sync.Mutex
+	held map[Item]*lease
+	seen map[string]time.Time // member -> when this gateway first saw it alive
+	live []string
+	// holders is every item's holder as last read from the bucket.
+	holders map[Item]string
+	closed  bool
 }
 
 type lease struct {
@@ -230,6 +232,27 @@ func (c *Cluster) step(ctx context.Context) {
 	for _, it := range c.Items {
 		c.stepItem(ctx, it, live, now)
 	}
+	c.readHolders(ctx)
+}
+
+// readHolders refreshes what Holder answers for items held elsewhere.
+func (c *Cluster) readHolders(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.tick)
+	defer cancel()
+	as, err := c.Assignments(ctx)
+	if err != nil {
+		c.metrics.errors.Inc()
+		return
+	}
+	m := make(map[Item]string, len(as))
+	for _, a := range as {
+		if a.Gateway != "" {
+			m[a.Item] = a.Gateway
+		}
+	}
+	c.mu.Lock()
+	c.holders = m
+	c.mu.Unlock()
 }
 
 func (c *Cluster) listMembers(ctx context.Context) ([]string, error) {
@@ -342,6 +365,22 @@ func (c *Cluster) Assigned(kind, id string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.held[Item{kind, id}]
 	return ok
+}
+
+// Holder names the gateway holding the item: this one for what it holds,
+// else the holder last read from the bucket (at most a round old), "" when
+// free.
+func (c *Cluster) Holder(kind, id string) string {
+	it := Item{kind, id}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.held[it]; ok {
+		return c.Self
+	}
+	if h := c.holders[it]; h != c.Self {
+		return h
+	}
+	return "" // released here since the last read
 }
 
 // Held lists the items this gateway holds, sorted.

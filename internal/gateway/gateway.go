@@ -23,6 +23,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/broker"
 	"github.com/lanewatch/lanewatch/internal/buildinfo"
 	"github.com/lanewatch/lanewatch/internal/camsim"
+	"github.com/lanewatch/lanewatch/internal/cluster"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
@@ -66,6 +67,7 @@ type Gateway struct {
 	Console   *console.Server
 	Camsim    *camsim.Server
 	Cameras   *Cameras
+	Cluster   *cluster.Cluster    // with cluster: (cluster.go)
 	Detector  *detect.Pool        // nil without a detector model
 	ONVIF     []*onvif.Subscriber // cameras' event subscriptions (onvif.go)
 
@@ -77,12 +79,13 @@ type Gateway struct {
 	// service stand-in with its own certificate).
 	PushClient *http.Client
 
-	gateRules *gaterules.Rules
-	recorders map[string]*recording.Recorder
-	disk      *diskHealth
-	alerts    *alerts.Alerts
-	probe     *mqttbus.Probe
-	patrol    console.Patrol // patrol.go
+	gateRules  *gaterules.Rules
+	recorders  map[string]*recording.Recorder
+	recMetrics *recording.Metrics
+	disk       *diskHealth
+	alerts     *alerts.Alerts
+	probe      *mqttbus.Probe
+	patrol     console.Patrol // patrol.go
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -218,6 +221,9 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"mqtt commands", g.startMQTTCommands},
 		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},
+		// Last: it starts the cameras and gates this gateway holds, and
+		// (closing first) stops and releases them before anything else stops.
+		{"cluster", g.startCluster},
 		{"demo gate traffic", g.startGateSim},
 	}
 	for _, s := range steps {
