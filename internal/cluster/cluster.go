@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,7 +60,10 @@ const (
 )
 
 // Item is a unit of work: a camera or a gate.
-type Item struct{ Kind, ID string }
+type Item struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
 
 func (it Item) key() string { return it.Kind + "." + it.ID }
 
@@ -73,7 +77,7 @@ type Member struct {
 // Assignment is an item's current holder ("" when free).
 type Assignment struct {
 	Item
-	Gateway string
+	Gateway string `json:"gateway"`
 }
 
 // Cluster is one gateway's part. Set the fields, Start, Close.
@@ -99,6 +103,7 @@ type Cluster struct {
 	metrics        *metrics
 	cancel         context.CancelFunc
 	done           chan struct{}
+	started        atomic.Bool // the buckets are open (Status)
 
 	mu   sync.Mutex
 	held map[Item]*lease
@@ -165,6 +170,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel, c.done = cancel, make(chan struct{})
+	c.started.Store(true)
 	c.step(runCtx)
 	go c.run(runCtx)
 	c.log.Info("joined the cluster", "gateway", c.Self, "items", len(c.Items), "lease", c.Lease, "hold_down", c.HoldDown)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -27,24 +28,22 @@ func brokerCluster(c *config.Config) *broker.Cluster {
 		Secret: cl.Secret, Replicas: cl.Replicas()}
 }
 
-// startCluster joins the site's assignment of cameras and gates
-// (internal/cluster) when cluster: is set. A camera runs (ingest,
-// analysis, recording, clips, camera_offline) only on the gateway that
-// holds it; a gate's events become incidents and ledger entries only
+// startCluster prepares this gateway's part of the site's assignment of
+// cameras and gates (internal/cluster) when cluster: is set; joinCluster,
+// the last step, joins once the cameras and gates exist. A camera runs
+// (ingest, analysis, recording, clips, camera_offline) only on the gateway
+// that holds it; a gate's events become incidents and ledger entries only
 // there. The others show the camera with its holder's retained status.
 func (g *Gateway) startCluster(ctx context.Context) error {
 	cl := g.Config.Cluster
 	if cl == nil || g.Broker == nil {
 		return nil
 	}
-	g.Cameras.remote = map[string]console.CameraStatus{}
-	if err := g.Bus.Subscribe(g.Topics.CameraStatus("+"), g.Cameras.remoteUpdate); err != nil {
-		return err
-	}
 	nc, err := g.Broker.Conn("lanewatch-cluster")
 	if err != nil {
 		return err
 	}
+	g.onClose("cluster connection", func() error { nc.Close(); return nil })
 	var items []cluster.Item
 	for _, c := range g.Config.Cameras {
 		items = append(items, cluster.Item{Kind: cluster.KindCamera, ID: c.ID})
@@ -52,19 +51,39 @@ func (g *Gateway) startCluster(ctx context.Context) error {
 	for _, gt := range g.Config.Gates {
 		items = append(items, cluster.Item{Kind: cluster.KindGate, ID: gt.ID})
 	}
-	c := &cluster.Cluster{Conn: nc, Self: g.Config.GatewayID, Replicas: cl.Replicas(), Items: items,
+	// Set here, before anything runs that asks holds: it never changes after.
+	g.Cluster = &cluster.Cluster{Conn: nc, Self: g.Config.GatewayID, Replicas: cl.Replicas(), Items: items,
 		Lease: cl.Lease, HoldDown: cl.HoldDown, OnChange: g.assignmentChanged, Logger: g.log, Registerer: g.Registry}
-	// Set before Start: its first round already reports what it takes.
-	g.Cluster = c
+	return nil
+}
+
+func (g *Gateway) joinCluster(ctx context.Context) error {
+	c := g.Cluster
+	if c == nil {
+		return nil
+	}
+	g.Cameras.camMu.Lock()
+	g.Cameras.remote = map[string]console.CameraStatus{}
+	g.Cameras.camMu.Unlock()
+	if err := g.Bus.Subscribe(g.Topics.CameraStatus("+"), g.Cameras.remoteUpdate); err != nil {
+		return err
+	}
 	if err := c.Start(ctx); err != nil {
-		g.Cluster = nil
-		nc.Close()
 		return err
 	}
 	// Registered last, so it closes first: its cameras stop and its items
 	// are released (taken by the others at once) before the rest stops.
-	g.onClose("cluster", func() error { err := c.Close(); nc.Close(); return err })
+	g.onClose("cluster", c.Close)
 	return nil
+}
+
+// clusterStatus is GET /api/cluster and `lanewatch cluster status`.
+func (g *Gateway) clusterStatus(ctx context.Context) (any, error) {
+	st, err := g.Cluster.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", console.ErrUnavailable, err)
+	}
+	return st, nil
 }
 
 // assignmentChanged starts or stops what this gateway does for an item.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -365,6 +366,42 @@ func TestBinaryClusterSpreadTakeoverReturn(t *testing.T) {
 	victim.waitReady(t, bin)
 	eventually(t, "the returning gateway rebalanced", 45*time.Second, spread, dump)
 	t.Logf("after return: %v", count(state()))
+	checkClusterStatus(t, bin, cs, state())
+}
+
+// checkClusterStatus runs `lanewatch cluster status` against each gateway:
+// three members, a leader for every replicated stream, and the holders the
+// logs say.
+func checkClusterStatus(t *testing.T, bin string, cs *clusterSite, by map[string]string) {
+	t.Helper()
+	for _, g := range cs.gws {
+		var st cluster.Status
+		eventually(t, g.id+": cluster status with a leader for every stream", 20*time.Second, func() bool {
+			out, err := exec.Command(bin, "cluster", "status", "-c", g.cfg, "--json").Output()
+			if err != nil || json.Unmarshal(out, &st) != nil || len(st.Members) != 3 || len(st.Streams) == 0 {
+				return false
+			}
+			for _, s := range st.Streams {
+				if s.Leader == "" || len(s.Replicas) != 2 {
+					return false
+				}
+			}
+			return true
+		})
+		if st.Gateway != g.id {
+			t.Errorf("status from %s names %s", g.id, st.Gateway)
+		}
+		for _, a := range st.Assignments {
+			if want := by[a.Kind+"."+a.ID]; a.Gateway != want {
+				t.Errorf("%s: %s %s held by %q, the logs say %q", g.id, a.Kind, a.ID, a.Gateway, want)
+			}
+		}
+	}
+	out, err := exec.Command(bin, "cluster", "status", "-c", cs.gws[0].cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "cluster as seen by gw-0: 3 members") || !strings.Contains(string(out), "KV_lanewatch_assign") {
+		t.Fatalf("cluster status: %v\n%s", err, out)
+	}
+	t.Logf("lanewatch cluster status:\n%s", out)
 }
 
 // gateIncidents counts the SOS incidents of a gate on each live gateway.

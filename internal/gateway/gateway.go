@@ -201,6 +201,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"demo camera simulator", g.startCamsim},
 		{"broker store check", g.checkBrokerStore},
 		{"mqtt", g.startMQTT},
+		{"cluster", g.startCluster},
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},
 		{"outbox", g.startOutbox},
@@ -223,7 +224,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"sensors", g.startSensors},
 		// Last: it starts the cameras and gates this gateway holds, and
 		// (closing first) stops and releases them before anything else stops.
-		{"cluster", g.startCluster},
+		{"cluster join", g.joinCluster},
 		{"demo gate traffic", g.startGateSim},
 	}
 	for _, s := range steps {
