@@ -86,7 +86,7 @@ type Cluster struct {
 	Self     string     // this gateway's id
 	Replicas int        // of the KV buckets
 	Items    []Item     // the site's cameras and gates, the same on every gateway
-	// OnChange is called, on one goroutine and in order, when this gateway
+	// OnChange is called, one call at a time and in order, when this gateway
 	// gains (held) or loses an item. It must start/stop the item's work
 	// before returning: a loss is reported before the key is released.
 	OnChange func(it Item, held bool)
@@ -104,6 +104,8 @@ type Cluster struct {
 	cancel         context.CancelFunc
 	done           chan struct{}
 	started        atomic.Bool // the buckets are open (Status)
+	watchdog       sync.WaitGroup
+	changeMu       sync.Mutex // OnChange calls, one at a time (run and watch)
 
 	mu   sync.Mutex
 	held map[Item]*lease
@@ -173,6 +175,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.started.Store(true)
 	c.step(runCtx)
 	go c.run(runCtx)
+	c.watchdog.Add(1)
+	go c.watch(runCtx)
 	c.log.Info("joined the cluster", "gateway", c.Self, "items", len(c.Items), "lease", c.Lease, "hold_down", c.HoldDown)
 	return nil
 }
@@ -184,8 +188,26 @@ func (c *Cluster) bucket(ctx context.Context, js jetstream.JetStream, name strin
 		Replicas: c.Replicas, Storage: jetstream.FileStorage})
 }
 
+// watch stops items at their local deadline even while a round is stuck
+// on a slow or unreachable JetStream (a round can take up to twice the
+// tick): the servers expire the keys at the lease whatever this gateway
+// is doing, and another gateway may take them then.
+func (c *Cluster) watch(ctx context.Context) {
+	defer c.watchdog.Done()
+	t := time.NewTicker(c.tick / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			c.expire(now)
+		}
+	}
+}
+
 func (c *Cluster) run(ctx context.Context) {
-	defer close(c.done)
+	defer func() { c.watchdog.Wait(); close(c.done) }()
 	t := time.NewTicker(c.tick)
 	defer t.Stop()
 	for ctx.Err() == nil {
@@ -200,6 +222,9 @@ func (c *Cluster) run(ctx context.Context) {
 // step is one round: heartbeat, read the members, then for each item
 // refresh, hand over, drop or take it.
 func (c *Cluster) step(ctx context.Context) {
+	// Bounded, so that a JetStream without quorum cannot stall the rounds.
+	ctx, cancel := context.WithTimeout(ctx, 2*c.tick)
+	defer cancel()
 	now := time.Now()
 	c.expire(now)
 	c.mu.Lock()
@@ -321,6 +346,8 @@ func (c *Cluster) stepItem(ctx context.Context, it Item, live []string, now time
 		}
 		return // someone holds it; it expires if they are dead
 	}
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -351,6 +378,8 @@ func (c *Cluster) expire(now time.Time) {
 }
 
 func (c *Cluster) lose(it Item, why string) {
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
 	c.mu.Lock()
 	_, ok := c.held[it]
 	delete(c.held, it)

@@ -245,7 +245,6 @@ func TestBinaryClusterSpreadTakeoverReturn(t *testing.T) {
 	const lease, holdDown = 4 * time.Second, 8 * time.Second
 	bin := lanewatchBinary(t)
 	cs := newClusterSite(t, 3, 4, 6, lease, holdDown)
-	total := len(cs.cams) + len(cs.gates)
 	// Started together: the first to reach JetStream takes everything and
 	// hands the others their share once it has seen them for the hold-down.
 	for _, g := range cs.gws {
@@ -280,18 +279,7 @@ func TestBinaryClusterSpreadTakeoverReturn(t *testing.T) {
 			}
 		}
 	}
-	// spread: every item on its rendezvous target among the three.
-	spread := func() bool {
-		by := state()
-		for item, gw := range by {
-			kind, id, _ := strings.Cut(item, ".")
-			if gw != cluster.Rendezvous(cluster.Item{Kind: kind, ID: id}, []string{"gw-0", "gw-1", "gw-2"}) {
-				return false
-			}
-		}
-		n := count(by)
-		return len(by) == total && n["gw-0"] > 0 && n["gw-1"] > 0 && n["gw-2"] > 0
-	}
+	spread := func() bool { return cs.placed(state()) }
 	eventually(t, "work spread over the three gateways", 60*time.Second, spread, dump)
 	by := state()
 	t.Logf("spread: %v", count(by))
@@ -402,6 +390,21 @@ func checkClusterStatus(t *testing.T, bin string, cs *clusterSite, by map[string
 		t.Fatalf("cluster status: %v\n%s", err, out)
 	}
 	t.Logf("lanewatch cluster status:\n%s", out)
+}
+
+// placed: every item held, on its rendezvous target among all the gateways.
+func (cs *clusterSite) placed(by map[string]string) bool {
+	var live []string
+	for _, g := range cs.gws {
+		live = append(live, g.id)
+	}
+	for item, gw := range by {
+		kind, id, _ := strings.Cut(item, ".")
+		if gw != cluster.Rendezvous(cluster.Item{Kind: kind, ID: id}, live) {
+			return false
+		}
+	}
+	return len(by) == len(cs.cams)+len(cs.gates)
 }
 
 // gateIncidents counts the SOS incidents of a gate on each live gateway.
