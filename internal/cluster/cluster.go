@@ -86,9 +86,11 @@ type Cluster struct {
 	Self     string     // this gateway's id
 	Replicas int        // of the KV buckets
 	Items    []Item     // the site's cameras and gates, the same on every gateway
-	// OnChange is called, one call at a time and in order, when this gateway
-	// gains (held) or loses an item. It must start/stop the item's work
-	// before returning: a loss is reported before the key is released.
+	// OnChange is called when this gateway gains (held) or loses an item,
+	// in order for each item: one call at a time, except the losses of items
+	// whose leases end together, which are reported side by side. It must
+	// start/stop the item's work before returning: a loss is reported
+	// before the key is released.
 	OnChange func(it Item, held bool)
 	Lease    time.Duration // default DefaultLease
 	HoldDown time.Duration // default DefaultHoldDown
@@ -372,9 +374,29 @@ func (c *Cluster) expire(now time.Time) {
 		}
 	}
 	c.mu.Unlock()
-	for _, it := range gone {
-		c.lose(it, "lease ran out")
+	if len(gone) == 0 {
+		return
 	}
+	// All at once: Assigned turns false for every one before any is
+	// stopped, and the stops (a camera's takes a few hundred ms) run side
+	// by side, so that a gateway losing many items at the same deadline
+	// has them all stopped within Margin, before the servers expire them.
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
+	c.mu.Lock()
+	for _, it := range gone {
+		delete(c.held, it)
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, it := range gone {
+		c.metrics.released.WithLabelValues("lease ran out").Inc()
+		c.log.Info("gave up", "item", it.key(), "why", "lease ran out")
+		if c.OnChange != nil {
+			wg.Go(func() { c.OnChange(it, false) })
+		}
+	}
+	wg.Wait()
 }
 
 func (c *Cluster) lose(it Item, why string) {

@@ -322,21 +322,7 @@ func TestBinaryClusterSpreadTakeoverReturn(t *testing.T) {
 	gone = append(gone, changes(victim.id, victim.p.output())...)
 	victim.p = nil
 	eventually(t, "the killed gateway's cameras analysed elsewhere", 15*time.Second, func() bool {
-		by := state()
-		for _, item := range lost {
-			gw := by[item]
-			if gw == "" || gw == victim.id {
-				return false
-			}
-			if id, isCam := strings.CutPrefix(item, "camera."); isCam {
-				for _, g := range cs.gws {
-					if g.id == gw && g.cameras(t)[id].State != "online" {
-						return false
-					}
-				}
-			}
-		}
-		return true
+		return cs.takenOver(t, state(), lost, victim.id)
 	}, dump)
 	t.Logf("kill -9 %s: its %d items held elsewhere and its cameras online there %v after the kill",
 		victim.id, len(lost), time.Since(killAt).Round(100*time.Millisecond))
@@ -405,6 +391,25 @@ func (cs *clusterSite) placed(by map[string]string) bool {
 		}
 	}
 	return len(by) == len(cs.cams)+len(cs.gates)
+}
+
+// takenOver: every item of lost is held by another gateway than victim,
+// and each camera among them is online at its new holder.
+func (cs *clusterSite) takenOver(t *testing.T, by map[string]string, lost []string, victim string) bool {
+	for _, item := range lost {
+		gw := by[item]
+		if gw == "" || gw == victim {
+			return false
+		}
+		if id, isCam := strings.CutPrefix(item, "camera."); isCam {
+			for _, g := range cs.gws {
+				if g.id == gw && g.p != nil && g.cameras(t)[id].State != "online" {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // gateIncidents counts the SOS incidents of a gate on each live gateway.

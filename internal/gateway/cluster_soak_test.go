@@ -3,14 +3,17 @@
 package gateway_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lanewatch/lanewatch/internal/cluster"
 )
 
 func envInt(name string, def int) int {
@@ -23,15 +26,20 @@ func envInt(name string, def int) int {
 // TestSoakClusterTakeover (issue 16 figures): three gateway processes with
 // the default 6 s lease, LANEWATCH_CLUSTER_CAMS camsim cameras (12) and
 // LANEWATCH_CLUSTER_GATES gates (20). LANEWATCH_CLUSTER_RUNS times (10): kill
-// -9 a gateway and delete its data_dir, measure until every item it held
-// is held by a survivor (from the survivors' logs) and until its cameras
-// are online there (polled every 50 ms), then start it again on an empty
-// data_dir and wait until the work is rebalanced; never two holders
-// (holders fails the test). Reports p50 and p99 of both.
+// -9 a gateway, measure until every item it held is held by a survivor
+// (from the survivors' logs) and until its cameras are online there (polled
+// every 50 ms), then start it again and wait until the work is rebalanced
+// and every stream is current again; never two holders (holders fails the
+// test). Reports p50 and p99 of both. LANEWATCH_CLUSTER_WIPE=1 deletes the
+// killed gateway's data_dir before it returns under the same gateway_id:
+// that reuses its Raft identity without its Raft state, and two holders
+// were seen (operations.md "Replacing a dead box": a new gateway_id, or
+// peer-remove first).
 //
 //	go test -tags soak -run TestSoakClusterTakeover -v -timeout 60m ./internal/gateway/
 func TestSoakClusterTakeover(t *testing.T) {
 	cams, gates, runs := envInt("LANEWATCH_CLUSTER_CAMS", 12), envInt("LANEWATCH_CLUSTER_GATES", 20), envInt("LANEWATCH_CLUSTER_RUNS", 10)
+	wipe := os.Getenv("LANEWATCH_CLUSTER_WIPE") == "1"
 	const lease, holdDown = 6 * time.Second, 8 * time.Second
 	bin := lanewatchBinary(t)
 	cs := newClusterSite(t, 3, cams, gates, lease, holdDown)
@@ -39,19 +47,24 @@ func TestSoakClusterTakeover(t *testing.T) {
 		g.write(t)
 		g.start(t, bin)
 	}
-	if dir := os.Getenv("LANEWATCH_CLUSTER_LOGS"); dir != "" {
-		// The processes' logs, for a failure's post-mortem.
-		t.Cleanup(func() {
-			for _, g := range cs.gws {
-				if g.p != nil {
-					_ = os.WriteFile(filepath.Join(dir, g.id+".log"), []byte(g.p.output()), 0o600)
-				}
-			}
-		})
+	// LANEWATCH_CLUSTER_LOGS: a directory for every process's log, for a
+	// failure's post-mortem.
+	logDir := os.Getenv("LANEWATCH_CLUSTER_LOGS")
+	saveLog := func(g *clusterGW) {
+		if logDir == "" || g.p == nil {
+			return
+		}
+		f, err := os.OpenFile(filepath.Join(logDir, g.id+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err == nil {
+			_, _ = f.WriteString(g.p.output())
+			f.Close()
+		}
 	}
-	for _, g := range cs.gws {
-		g.waitReady(t, bin)
-	}
+	t.Cleanup(func() {
+		for _, g := range cs.gws {
+			saveLog(g)
+		}
+	})
 	killed := map[string]time.Time{}
 	var gone []change
 	state := func() map[string]string {
@@ -65,6 +78,7 @@ func TestSoakClusterTakeover(t *testing.T) {
 	}
 	spread := func() bool { return cs.placed(state()) }
 	eventually(t, "work spread", 90*time.Second, spread)
+	eventually(t, "every stream's replicas current", 90*time.Second, cs.current)
 	var held, online []time.Duration
 	for run := range runs {
 		victim := cs.gws[run%3]
@@ -80,28 +94,17 @@ func TestSoakClusterTakeover(t *testing.T) {
 		// holders ends a killed process's holds at its kill; a process is
 		// killed at most once per id here, so keep its last kill only once
 		// its log is folded into gone.
+		saveLog(victim)
 		gone = append(gone, changes(victim.id, victim.p.output())...)
 		gone = append(gone, releasesAt(gone, victim.id, killAt)...)
 		victim.p = nil
-		if err := os.RemoveAll(filepath.Join(victim.dir, "data")); err != nil {
-			t.Fatal(err)
+		if wipe {
+			if err := os.RemoveAll(filepath.Join(victim.dir, "data")); err != nil {
+				t.Fatal(err)
+			}
 		}
 		eventually(t, "the killed gateway's cameras online elsewhere", 60*time.Second, func() bool {
-			by := state()
-			for _, item := range lost {
-				gw := by[item]
-				if gw == "" || gw == victim.id {
-					return false
-				}
-				if id, isCam := strings.CutPrefix(item, "camera."); isCam {
-					for _, g := range cs.gws {
-						if g.id == gw && g.cameras(t)[id].State != "online" {
-							return false
-						}
-					}
-				}
-			}
-			return true
+			return cs.takenOver(t, state(), lost, victim.id)
 		})
 		online = append(online, time.Since(killAt))
 		var last time.Time
@@ -121,13 +124,46 @@ func TestSoakClusterTakeover(t *testing.T) {
 		victim.start(t, bin)
 		victim.waitReady(t, bin)
 		eventually(t, "rebalanced after the return", 90*time.Second, spread)
+		// Killing the next one before every stream has caught up on the
+		// returned one would leave streams without a quorum.
+		eventually(t, "every stream's replicas current", 90*time.Second, cs.current)
 	}
 	slices.Sort(held)
 	slices.Sort(online)
 	pct := func(d []time.Duration, p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
-	t.Logf("time-to-takeover over %d kills (lease %v, %d cameras, %d gates): held elsewhere p50 %v p99 %v; cameras online p50 %v p99 %v",
-		runs, lease, cams, gates, pct(held, 0.5).Round(10*time.Millisecond), pct(held, 0.99).Round(10*time.Millisecond),
+	t.Logf("time-to-takeover over %d kills (wipe %v, lease %v, %d cameras, %d gates): held elsewhere p50 %v p99 %v; cameras online p50 %v p99 %v",
+		runs, wipe, lease, cams, gates, pct(held, 0.5).Round(10*time.Millisecond), pct(held, 0.99).Round(10*time.Millisecond),
 		pct(online, 0.5).Round(10*time.Millisecond), pct(online, 0.99).Round(10*time.Millisecond))
+}
+
+// current: every gateway answers GET /api/cluster with every stream led
+// and both followers current.
+func (cs *clusterSite) current() bool {
+	for _, g := range cs.gws {
+		req, _ := http.NewRequest("GET", g.site.Console+"/api/cluster", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		var st cluster.Status
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || len(st.Streams) == 0 {
+			return false
+		}
+		for _, s := range st.Streams {
+			if s.Leader == "" || len(s.Replicas) != 2 {
+				return false
+			}
+			for _, r := range s.Replicas {
+				if !r.Current || r.Offline {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // releasesAt ends at `at` every hold gw still had in cs (a kill).
