@@ -54,6 +54,9 @@ section "Event to alert and to ticket, whole gateway (issues 4 and 5)"
 run go test -run '^$' -bench 'SOSTo' -benchtime "$(n 300x 50x)" ./internal/gateway
 [ -n "$q" ] || run env LANEWATCH_KILL9_RUNS=10 go test -tags soak -run TestSoakEmbeddedKill9 -v -timeout 30m ./internal/gateway
 
+section "Several gateways: time-to-takeover after kill -9, three processes (issue 16)"
+[ -n "$q" ] || run env LANEWATCH_CLUSTER_RUNS=10 go test -tags soak -run TestSoakClusterTakeover -v -timeout 30m ./internal/gateway
+
 section "Web Push: one encrypted, VAPID-signed push to a loopback push service (issue 13)"
 run go test -run '^$' -bench Push -benchtime "$(n 2000x 200x)" ./internal/webpush
 
