@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/lanewatch/lanewatch/internal/camsim"
 	"github.com/lanewatch/lanewatch/internal/cluster"
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -442,11 +444,31 @@ func (cs *clusterSite) gateIncidents(t *testing.T, gate string) map[string]int {
 	return n
 }
 
+// clusterMQTTClient connects, retrying for 30 s: just after a gateway died,
+// a CONNECT waits while JetStream elects new leaders for the MQTT streams
+// the dead one led (operations.md).
+func clusterMQTTClient(t *testing.T, url, id string) mqtt.Client {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true))
+		tok := c.Connect()
+		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			return c
+		}
+		c.Disconnect(0)
+		if time.Now().After(deadline) {
+			t.Fatalf("mqtt connect %s to %s: %v", id, url, tok.Error())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // sosOnce presses a gate's SOS button through one gateway's MQTT listener:
 // exactly one gateway, the gate's holder, raises it.
 func (cs *clusterSite) sosOnce(t *testing.T, via *clusterGW, gate, holder string) {
 	t.Helper()
-	c := mqttClient(t, via.mqtt, "sensor-"+gate)
+	c := clusterMQTTClient(t, via.mqtt, "sensor-"+gate)
 	defer c.Disconnect(100)
 	publish(t, c, "lanewatch/test-site/gates/"+gate+"/events", fmt.Sprintf(`{"id":"sos-%s-%d","type":"sos"}`, gate, time.Now().UnixNano()))
 	eventually(t, "the SOS of "+gate+" raised at "+holder, 15*time.Second, func() bool {
