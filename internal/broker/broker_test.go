@@ -320,3 +320,25 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("%s not registered", name)
 	return 0
 }
+
+// TestHoldDevicesUntilAdmit: with HoldDevices, only the gateway's own
+// account gets in before Admit; a device is refused (and retries), so none
+// of its events is acknowledged before the gateway has subscribed.
+func TestHoldDevicesUntilAdmit(t *testing.T) {
+	gw := Gateway{Username: "gw", Password: "gw-secret", ClientID: "lanewatch-gw"}
+	b := startBroker(t, Config{Listen: "127.0.0.1:0", Gateway: gw, HoldDevices: true})
+	if _, err := client(t, b.URL(), "gate-north", true, nil); err == nil {
+		t.Fatal("a device got in before Admit")
+	}
+	own, err := client(t, b.URL(), gw.ClientID, false, func(o *paho.ClientOptions) { o.SetUsername(gw.Username).SetPassword(gw.Password) })
+	if err != nil {
+		t.Fatalf("the gateway's own connection before Admit: %v", err)
+	}
+	got := receive(t, own, "gates/+/events")
+	b.Admit()
+	dev := mustClient(t, b.URL(), "gate-north", true)
+	wait(t, dev.Publish("gates/north/events", 1, false, "e1"))
+	if m := got(1, 5*time.Second); len(m) != 1 || m[0] != "e1" {
+		t.Fatalf("after Admit the gateway got %v, want [e1]", m)
+	}
+}

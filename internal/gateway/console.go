@@ -75,10 +75,14 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	return nil
 }
 
-// ready is /readyz: the MQTT connection is up, its subscriptions deliver
-// (the probe), the outbox is not full and every store under data_dir can
-// write.
+// ready is /readyz: every component has started (the console starts before
+// the gate-event subscription), the MQTT connection is up, its
+// subscriptions deliver (the probe), the outbox is not full and every store
+// under data_dir can write.
 func (g *Gateway) ready() error {
+	if !g.up.Load() {
+		return errors.New("starting")
+	}
 	if g.Bus == nil || !g.Bus.Connected() {
 		return errors.New("mqtt not connected")
 	}

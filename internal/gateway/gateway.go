@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +79,7 @@ type Gateway struct {
 	PushClient *http.Client
 
 	gateRules *gaterules.Rules
+	up        atomic.Bool // every component started: /readyz may say ready
 	recorders map[string]*recording.Recorder
 	disk      *diskHealth
 	alerts    *alerts.Alerts
@@ -218,12 +220,24 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"mqtt commands", g.startMQTTCommands},
 		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},
+		{"admit devices", g.admitDevices},
 		{"demo gate traffic", g.startGateSim},
 	}
 	for _, s := range steps {
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
+	}
+	g.up.Store(true)
+	return nil
+}
+
+// admitDevices opens the embedded broker to devices now that the gateway's
+// subscriptions are in place: what a gate publishes from now on has a
+// subscriber (a first start has no persistent session to queue it in).
+func (g *Gateway) admitDevices(context.Context) error {
+	if g.Broker != nil {
+		g.Broker.Admit()
 	}
 	return nil
 }
