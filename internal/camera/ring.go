@@ -21,10 +21,12 @@ type Params struct {
 	Width, Height int    // coded size of the latest decoded frame
 }
 
-// Sink takes the camera's access units in arrival order, on the camera's
-// reader goroutine: it must copy what it keeps (the slices are reused) and
-// must not block. p is set on key frames (what a muxer needs to start
-// there) and nil otherwise.
+// Sink takes the camera's access units in arrival order, from a key frame
+// on, on a goroutine of its own behind a queue (stream.go): it must copy
+// what it keeps (the slices are reused once it returns); a sink that is
+// slower than the camera loses units up to the next key frame, counted. p
+// is set on key frames (what a muxer needs to start there) and nil
+// otherwise.
 type Sink interface {
 	WriteAU(au AU, p *Params)
 }
@@ -59,7 +61,8 @@ func newRing(maxDur time.Duration, maxBytes int) *ring {
 	return r
 }
 
-func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) {
+// push keeps a unit and returns its sequence number (0: not kept).
+func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) uint64 {
 	size := 0
 	for _, n := range nalus {
 		size += len(n)
@@ -68,7 +71,7 @@ func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) {
 	if len(r.entries) == 0 && !key {
 		// A clip must start at a key frame: nothing to keep before one.
 		r.mu.Unlock()
-		return
+		return 0
 	}
 	var e ringEntry
 	if n := len(r.free); n > 0 {
@@ -92,8 +95,10 @@ func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) {
 	r.entries = append(r.entries, e)
 	r.bytes += size
 	r.evict(at)
+	seq := r.seq
 	r.mu.Unlock()
 	r.cond.Broadcast()
+	return seq
 }
 
 func (r *ring) evict(now time.Time) {
@@ -149,9 +154,9 @@ func (r *ring) updateParams(f func(p *Params)) {
 	r.mu.Unlock()
 }
 
-// sinceKey calls f for the units from the newest key frame on, under the
-// lock; f must not keep the slices.
-func (r *ring) sinceKey(f func(AU)) {
+// sinceKey calls f for the units from the newest key frame on, except the
+// one numbered except, under the lock; f must not keep the slices.
+func (r *ring) sinceKey(except uint64, f func(AU)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := len(r.entries) - 1
@@ -162,7 +167,9 @@ func (r *ring) sinceKey(f func(AU)) {
 		return
 	}
 	for _, e := range r.entries[k:] {
-		f(e.au)
+		if e.seq != except {
+			f(e.au)
+		}
 	}
 }
 
