@@ -286,6 +286,15 @@ func (c *Camera) AddSink(name string, s Sink) (remove func(), err error) {
 	return c.out.add(name, s)
 }
 
+// RingUsage is what the pre-roll ring holds and what its slab takes in
+// memory (pages written at least once; the slab is outside the Go heap).
+func (c *Camera) RingUsage() (held, resident int) {
+	if c.ring == nil {
+		return 0, 0
+	}
+	return c.ring.usage()
+}
+
 // SinkStats reports what each sink (Sinks and AddSink) took and lost.
 func (c *Camera) SinkStats() []SinkStats {
 	if c.out == nil {

@@ -2,6 +2,7 @@ package camera
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 )
@@ -61,6 +62,7 @@ type ring struct {
 	free     [][][]byte // NALU lists of dropped entries, reused
 	bytes    int
 	seq      uint64
+	extent   int // the slab's bytes written at least once: resident
 	gop      int // bytes of the GOP being received
 	maxGOP   int // the largest GOP seen: the wrap margin
 	params   Params
@@ -115,6 +117,7 @@ func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) u
 		e.au.NALUs = append(e.au.NALUs, r.slab[off:off+c:off+c])
 		off += c
 	}
+	r.extent = max(r.extent, off)
 	r.seq++
 	e.seq = r.seq
 	e.au.PTS, e.au.At, e.au.Key = pts, at, key
@@ -152,6 +155,15 @@ func (r *ring) place(n int) (int, bool) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// usage is the bytes the ring holds and the slab's bytes in memory (the
+// pages written at least once).
+func (r *ring) usage() (held, resident int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	page := os.Getpagesize()
+	return r.bytes, (r.extent + page - 1) / page * page
 }
 
 // nextGOP is the index of the second GOP's key frame (len: there is one).

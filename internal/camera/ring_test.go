@@ -3,6 +3,7 @@ package camera
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 )
@@ -172,6 +173,9 @@ func TestRingSlabWrap(t *testing.T) {
 	// A GOP is at most 30000+19*2000 bytes: the margin is two of them.
 	if limit := held + 3*68000; extent > limit {
 		t.Errorf("slab touched up to %d bytes for a ring of at most %d (limit %d)", extent, held, limit)
+	}
+	if held, res := r.usage(); held != r.bytes || res < extent || res >= extent+os.Getpagesize() {
+		t.Errorf("usage: %d held, %d resident; want %d, the %d bytes touched in pages", held, res, r.bytes, extent)
 	}
 	for _, e := range r.entries {
 		i := int(e.au.PTS)
