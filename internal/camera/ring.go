@@ -2,7 +2,6 @@ package camera
 
 import (
 	"context"
-	"os"
 	"sync"
 	"time"
 )
@@ -45,24 +44,26 @@ type ringEntry struct {
 //
 // The units' bytes live in one slab of maxBytes mapped outside the Go heap
 // (slab_unix.go), used as a circular queue: the garbage collector neither
-// scans it nor lets the heap grow by its size before collecting, and only
-// the pages written count in RSS. New units go back to the slab's start as
-// soon as there is room there with a margin of two GOPs, so the pages
-// touched stay near what the ring holds (pre-roll plus a GOP), not the cap.
-// At 32 cameras this is what keeps a 16 s pre-roll of a 4 Mbit/s stream at
-// its 8–9 MB instead of the 16 MB of recycled heap buffers it took, doubled
-// by the collector's headroom (docs/perf-detection.md).
+// scans it nor lets the heap grow by its size before collecting; the pages
+// of evicted units go back to the kernel (drop), so RSS counts what the
+// ring holds. New units go back to the slab's start as soon as there is
+// room there with a margin of two GOPs, so the pages in use stay together
+// near the slab's start, whatever the cap. At 32 cameras this keeps a 16 s
+// pre-roll of a 4 Mbit/s stream at its 8–9 MB instead of the 16 MB of
+// recycled heap buffers it took, doubled by the collector's headroom
+// (docs/perf-detection.md).
 type ring struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	maxDur   time.Duration
 	maxBytes int
 	slab     []byte // mapped on the first push
+	mapped   bool   // slab is a mapping (not a heap fallback): pages can be released
 	entries  []ringEntry
 	free     [][][]byte // NALU lists of dropped entries, reused
 	bytes    int
 	seq      uint64
-	extent   int // the slab's bytes written at least once: resident
+	extent   int // the slab's bytes written at least once
 	gop      int // bytes of the GOP being received
 	maxGOP   int // the largest GOP seen: the wrap margin
 	params   Params
@@ -93,7 +94,7 @@ func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) u
 	}
 	r.gop += size
 	if r.slab == nil {
-		r.slab = allocSlab(r.maxBytes)
+		r.slab, r.mapped = allocSlab(r.maxBytes)
 	}
 	off, ok := r.place(size)
 	for !ok && len(r.entries) > 0 {
@@ -157,13 +158,17 @@ func (r *ring) place(n int) (int, bool) {
 	return 0, false
 }
 
-// usage is the bytes the ring holds and the slab's bytes in memory (the
-// pages written at least once).
+// usage is the bytes the ring holds and the slab's bytes in memory.
 func (r *ring) usage() (held, resident int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	page := os.Getpagesize()
-	return r.bytes, (r.extent + page - 1) / page * page
+	if r.slab == nil {
+		return r.bytes, 0
+	}
+	if !r.mapped {
+		return r.bytes, len(r.slab)
+	}
+	return r.bytes, residentSlab(r.slab, r.extent)
 }
 
 // nextGOP is the index of the second GOP's key frame (len: there is one).
@@ -195,8 +200,11 @@ func (r *ring) evict(now time.Time) {
 	}
 }
 
-// drop removes the first k entries; their bytes are free again and their
-// NALU lists reused.
+// drop removes the first k entries; their bytes are free again (their
+// whole pages given back to the kernel: a page costs a fault when written
+// again, ~100 a second at 4 Mbit/s, and the ring's memory stays what it
+// holds instead of its peak plus the wrap margin) and their NALU lists
+// reused.
 func (r *ring) drop(k int) {
 	for i := 0; i < k; i++ {
 		e := r.entries[i]
@@ -211,6 +219,27 @@ func (r *ring) drop(k int) {
 		r.entries[i] = ringEntry{}
 	}
 	r.entries = r.entries[:n]
+	if k > 0 && r.mapped {
+		r.releaseFree()
+	}
+}
+
+// releaseFree gives the whole pages of the slab's free room back to the
+// kernel (those already given back cost the kernel a look only).
+func (r *ring) releaseFree() {
+	if len(r.entries) == 0 {
+		releaseSlab(r.slab, 0, r.extent)
+		return
+	}
+	first := r.entries[0].off
+	last := r.entries[len(r.entries)-1]
+	head := last.off + last.size
+	if last.off < first { // wrapped: free between the newest and the oldest
+		releaseSlab(r.slab, head, first)
+		return
+	}
+	releaseSlab(r.slab, 0, first)
+	releaseSlab(r.slab, head, r.extent)
 }
 
 // updateParams runs f under the ring's lock (f may call r.drop).

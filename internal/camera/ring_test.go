@@ -174,8 +174,10 @@ func TestRingSlabWrap(t *testing.T) {
 	if limit := held + 3*68000; extent > limit {
 		t.Errorf("slab touched up to %d bytes for a ring of at most %d (limit %d)", extent, held, limit)
 	}
-	if held, res := r.usage(); held != r.bytes || res < extent || res >= extent+os.Getpagesize() {
-		t.Errorf("usage: %d held, %d resident; want %d, the %d bytes touched in pages", held, res, r.bytes, extent)
+	// Evicted units' pages are given back: what is in memory is what the
+	// ring holds, give or take a page at each end of its runs.
+	if held, res := r.usage(); held != r.bytes || res < held || res > held+4*os.Getpagesize() {
+		t.Errorf("usage: %d held, %d resident; want %d held, about as much resident (%d bytes touched)", held, res, r.bytes, extent)
 	}
 	for _, e := range r.entries {
 		i := int(e.au.PTS)
