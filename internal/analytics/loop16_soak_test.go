@@ -359,6 +359,19 @@ func runLoopN(t *testing.T, srv *camsimProc, o loopOpts) loopResult {
 		mallocs, ms1.TotalAlloc-ms0.TotalAlloc, float64(mallocs)/float64(max(analysed, 1)), float64(mallocs)/float64(max(received, 1)), ms1.NumGC-ms0.NumGC)
 	fmt.Printf("loop16: Go memory at the window's end: heap in use %.0f MB, heap from the OS %.0f MB, stacks %.0f MB, runtime total %.0f MB (the rest of RSS is C: FFmpeg, OpenCV, the networks)\n",
 		float64(ms1.HeapInuse)/(1<<20), float64(ms1.HeapSys-ms1.HeapReleased)/(1<<20), float64(ms1.StackSys)/(1<<20), float64(ms1.Sys-ms1.HeapReleased)/(1<<20))
+	var ringHeld, ringRes int
+	for _, u := range us {
+		streams := []*camera.Camera{u.main}
+		if u.analysed != u.main {
+			streams = append(streams, u.analysed)
+		}
+		for _, c := range streams {
+			h, r := c.RingUsage()
+			ringHeld, ringRes = ringHeld+h, ringRes+r
+		}
+	}
+	fmt.Printf("loop16: pre-roll rings (outside the Go heap): %.0f MB held, %.0f MB resident = %.1f MB per camera\n",
+		float64(ringHeld)/(1<<20), float64(ringRes)/(1<<20), float64(ringRes)/(1<<20)/float64(cams))
 	for _, u := range us {
 		for _, c := range []*camera.Camera{u.main, u.analysed} {
 			if st := c.Status(); st.State != camera.StateOnline {

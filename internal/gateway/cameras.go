@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/topics"
 )
@@ -115,8 +113,7 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 	}
 	g.onClose("cameras", cs.close)
 	g.goRun("camera status", func() error { cs.publishLoop(ctx); return nil })
-	g.goRun("incident clips", func() error { cs.clips(ctx); return nil })
-	return nil
+	return cs.startClips(ctx)
 }
 
 func (cs *Cameras) close() error {
@@ -280,59 +277,5 @@ func (cs *Cameras) SubscribeStatus() (<-chan console.CameraStatus, func()) {
 			}
 			cs.mu.Unlock()
 		})
-	}
-}
-
-// clips writes the evidence clip of every video incident: the pre-roll ring
-// from PreRoll before the start to PostRoll after it, muxed to MP4 without
-// re-encoding, then attached to the incident.
-func (cs *Cameras) clips(ctx context.Context) {
-	g := cs.g
-	changes, cancel := g.Incidents.Subscribe()
-	defer cancel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ch, ok := <-changes:
-			if !ok {
-				return
-			}
-			inc := ch.Incident
-			c, isCam := cs.byID[inc.Source.Camera]
-			if ch.Kind != incidents.Opened || !isCam || inc.Type == incidents.CameraOffline {
-				continue
-			}
-			go cs.writeClip(ctx, c, inc, g.log.With("incident", inc.ID, "camera", c.cfg.ID))
-		}
-	}
-}
-
-func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident, log *slog.Logger) {
-	g := cs.g
-	from := inc.StartedAt.Add(-g.Config.Evidence.PreRoll)
-	to := inc.StartedAt.Add(g.Config.Evidence.PostRoll)
-	if err := c.ing.WaitUntil(ctx, to); err != nil {
-		return
-	}
-	aus, p := c.ing.Clip(from, to)
-	if len(aus) == 0 {
-		log.Info("no clip: nothing buffered for the incident's time")
-		return
-	}
-	// A camera with privacy masks gets its clip decoded, masked and
-	// encoded again; any other is copied from the stream as it came.
-	err := g.Evidence.PutClip(inc.ID, func(path string) error {
-		if hasPrivacy(c.cfg.Masks) {
-			return camera.WriteMaskedClip(path, aus, p, func(img *gocv.Mat) { motion.ApplyPrivacy(img, c.cfg.Masks) })
-		}
-		return camera.WriteClip(path, aus, p)
-	})
-	if err != nil {
-		log.Warn("incident clip not written", "err", err)
-		return
-	}
-	if _, err := g.Incidents.AttachClip(inc.ID); err != nil {
-		log.Warn("incident clip not attached", "err", err)
 	}
 }
