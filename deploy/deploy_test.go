@@ -100,9 +100,11 @@ type composeFile struct {
 			Context    string `yaml:"context"`
 			Dockerfile string `yaml:"dockerfile"`
 		} `yaml:"build"`
-		EnvFile stringList  `yaml:"env_file"`
-		Ports   []string    `yaml:"ports"`
-		Volumes []yaml.Node `yaml:"volumes"`
+		EnvFile     stringList        `yaml:"env_file"`
+		Environment map[string]string `yaml:"environment"`
+		Hostname    string            `yaml:"hostname"`
+		Ports       []string          `yaml:"ports"`
+		Volumes     []yaml.Node       `yaml:"volumes"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 }
@@ -126,40 +128,7 @@ func TestComposeFile(t *testing.T) {
 	if len(cf.Services) == 0 {
 		t.Fatal("compose.yaml: no services")
 	}
-	exists := func(rel string) bool { _, err := os.Stat(filepath.Join(dir, rel)); return err == nil }
-	var lanewatchConfig string
-	for name, s := range cf.Services {
-		for _, v := range s.Volumes {
-			src, dst := volume(t, v)
-			switch {
-			case src == "":
-				t.Errorf("services.%s.volumes: %q has no source", name, dst)
-			case filepath.IsAbs(src) || strings.HasPrefix(src, "~"):
-				t.Errorf("services.%s.volumes: host path %s is outside the repository; it may not exist where this runs", name, src)
-			case strings.HasPrefix(src, "."):
-				if !exists(src) {
-					t.Errorf("services.%s.volumes: %s does not exist (relative to deploy/)", name, src)
-				}
-				if dst == "/etc/lanewatch/lanewatch.yaml" {
-					lanewatchConfig = filepath.Join(dir, src)
-				}
-			default:
-				if _, ok := cf.Volumes[src]; !ok {
-					t.Errorf("services.%s.volumes: named volume %s is not declared", name, src)
-				}
-			}
-		}
-		for _, f := range s.EnvFile {
-			if !exists(f) && !exists(f+".example") {
-				t.Errorf("services.%s.env_file: neither %s nor %s.example exists", name, f, f)
-			}
-		}
-		if s.Build.Context != "" {
-			if !exists(s.Build.Context) || !exists(filepath.Join(s.Build.Context, s.Build.Dockerfile)) {
-				t.Errorf("services.%s.build: context %s / dockerfile %s missing", name, s.Build.Context, s.Build.Dockerfile)
-			}
-		}
-	}
+	lanewatchConfig := checkComposeRefs(t, dir, "compose.yaml", cf)["lanewatch"]
 	if lanewatchConfig == "" {
 		t.Fatal("no service mounts a configuration at /etc/lanewatch/lanewatch.yaml")
 	}
@@ -179,6 +148,129 @@ func TestComposeFile(t *testing.T) {
 	}
 	if hc := healthcheck(t); !strings.Contains(hc, "127.0.0.1:"+port+"/readyz") {
 		t.Errorf("the image's health check %q does not ask /readyz on the console port %s", hc, port)
+	}
+}
+
+// checkComposeRefs checks what a compose file refers to on the host and
+// returns, by service, the lanewatch configuration mounted at
+// /etc/lanewatch/lanewatch.yaml.
+func checkComposeRefs(t *testing.T, dir, file string, cf composeFile) map[string]string {
+	t.Helper()
+	exists := func(rel string) bool { _, err := os.Stat(filepath.Join(dir, rel)); return err == nil }
+	configs := map[string]string{}
+	for name, s := range cf.Services {
+		for _, v := range s.Volumes {
+			src, dst := volume(t, v)
+			switch {
+			case src == "":
+				t.Errorf("%s: services.%s.volumes: %q has no source", file, name, dst)
+			case filepath.IsAbs(src) || strings.HasPrefix(src, "~"):
+				t.Errorf("%s: services.%s.volumes: host path %s is outside the repository; it may not exist where this runs", file, name, src)
+			case strings.HasPrefix(src, "."):
+				if !exists(src) {
+					t.Errorf("%s: services.%s.volumes: %s does not exist (relative to deploy/)", file, name, src)
+				}
+				if dst == "/etc/lanewatch/lanewatch.yaml" {
+					configs[name] = filepath.Join(dir, src)
+				}
+			default:
+				if _, ok := cf.Volumes[src]; !ok {
+					t.Errorf("%s: services.%s.volumes: named volume %s is not declared", file, name, src)
+				}
+			}
+		}
+		for _, f := range s.EnvFile {
+			if !exists(f) && !exists(f+".example") {
+				t.Errorf("%s: services.%s.env_file: neither %s nor %s.example exists", file, name, f, f)
+			}
+		}
+		if s.Build.Context != "" {
+			if !exists(s.Build.Context) || !exists(filepath.Join(s.Build.Context, s.Build.Dockerfile)) {
+				t.Errorf("%s: services.%s.build: context %s / dockerfile %s missing", file, name, s.Build.Context, s.Build.Dockerfile)
+			}
+		}
+	}
+	return configs
+}
+
+// TestClusterComposeFile checks deploy/compose.cluster.yaml, three
+// clustered gateways (contract section 12): its references as
+// TestComposeFile's; each gateway's configuration, loaded with .env.example
+// and the service's own environment, is clustered under a distinct
+// gateway_id equal to its service's host name, names every gateway's
+// cluster port among its peers, keeps its data in a volume of its own, and
+// publishes its console and MQTT listener on host ports of its own.
+func TestClusterComposeFile(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "deploy")
+	b, err := os.ReadFile(filepath.Join(dir, "compose.cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf composeFile
+	if err := yaml.Unmarshal(b, &cf); err != nil {
+		t.Fatalf("compose.cluster.yaml: %v", err)
+	}
+	configs := checkComposeRefs(t, dir, "compose.cluster.yaml", cf)
+	if len(configs) < 3 {
+		t.Fatalf("%d gateways mount a configuration, want 3", len(configs))
+	}
+	env := envExample(t)
+	ids, dataVolumes, hostPorts := map[string]bool{}, map[string]string{}, map[string]string{}
+	for name, path := range configs {
+		s := cf.Services[name]
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		for k, v := range s.Environment {
+			t.Setenv(k, v)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if cfg.Cluster == nil || cfg.MQTT.Broker != "embedded" {
+			t.Fatalf("%s: not clustered on the embedded broker", name)
+		}
+		if cfg.GatewayID != name || s.Hostname != name || ids[cfg.GatewayID] {
+			t.Errorf("%s: gateway_id %q, hostname %q: want both the service name, unique", name, cfg.GatewayID, s.Hostname)
+		}
+		ids[cfg.GatewayID] = true
+		_, clusterPort, _ := net.SplitHostPort(cfg.Cluster.Listen)
+		for other := range configs {
+			if !slices.Contains(cfg.Cluster.Peers, other+":"+clusterPort) {
+				t.Errorf("%s: cluster.peers %v lack %s:%s", name, cfg.Cluster.Peers, other, clusterPort)
+			}
+		}
+		for _, v := range s.Volumes {
+			if src, dst := volume(t, v); dst == "/var/lib/lanewatch" {
+				if prev, ok := dataVolumes[src]; ok {
+					t.Errorf("%s and %s share the data volume %s", name, prev, src)
+				}
+				dataVolumes[src] = name
+			}
+		}
+		_, consolePort, _ := net.SplitHostPort(cfg.Console.Listen)
+		_, mqttPort, _ := net.SplitHostPort(cfg.MQTT.Listen)
+		for _, want := range []string{consolePort, mqttPort} {
+			found := false
+			for _, p := range s.Ports {
+				host, container, _ := strings.Cut(p, ":")
+				if container != want {
+					continue
+				}
+				found = true
+				if prev, ok := hostPorts[host]; ok {
+					t.Errorf("%s and %s publish host port %s", name, prev, host)
+				}
+				hostPorts[host] = name
+			}
+			if !found {
+				t.Errorf("%s: container port %s is not published (%v)", name, want, s.Ports)
+			}
+		}
+	}
+	if len(dataVolumes) != len(configs) {
+		t.Errorf("data volumes %v: want one per gateway", dataVolumes)
 	}
 }
 

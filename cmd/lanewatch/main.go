@@ -44,7 +44,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetIn(stdin)
-	root.AddCommand(runCmd(), checkCmd(), camsimCmd(), discoverCmd(), versionCmd(), passwdCmd())
+	root.AddCommand(runCmd(), checkCmd(), camsimCmd(), discoverCmd(), versionCmd(), passwdCmd(), clusterCmd())
 
 	err := root.Execute()
 	var ee exitError
@@ -66,10 +66,9 @@ func runCmd() *cobra.Command {
 		Short: "Run the gateway",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadConfig(cmd, path)
 			if err != nil {
-				printProblems(cmd.ErrOrStderr(), err)
-				return exitError{1}
+				return err
 			}
 			log := logx.New(cmd.ErrOrStderr(), logx.Options{Level: cfg.Log.Level, Format: cfg.Log.Format})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -208,6 +207,16 @@ func readPassword(cmd *cobra.Command) (string, error) {
 		return "", fmt.Errorf("reading password: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// loadConfig loads the configuration, printing its problems (exit 1).
+func loadConfig(cmd *cobra.Command, path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		printProblems(cmd.ErrOrStderr(), err)
+		return nil, exitError{1}
+	}
+	return cfg, nil
 }
 
 func printProblems(w io.Writer, err error) {

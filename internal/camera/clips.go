@@ -37,9 +37,12 @@ type ClipSource struct {
 // it, muxed to MP4 without re-encoding (unless masked), then attached to the
 // incident. Set the fields, Start, Close.
 type Clips struct {
-	Incidents         ClipIncidents
-	Store             ClipStore
-	Cameras           map[string]ClipSource // by camera ID
+	Incidents ClipIncidents
+	Store     ClipStore
+	// Source gives a camera's clip source by its ID; false: no clips (not
+	// a camera, or not running here). Asked per incident, since a
+	// cluster moves cameras between gateways.
+	Source            func(camera string) (ClipSource, bool)
 	PreRoll, PostRoll time.Duration
 	Logger            *slog.Logger
 
@@ -50,8 +53,8 @@ type Clips struct {
 
 // Start follows the incidents in the background.
 func (cl *Clips) Start(ctx context.Context) error {
-	if cl.Incidents == nil || cl.Store == nil {
-		return errors.New("camera: clips: Incidents and Store are required")
+	if cl.Incidents == nil || cl.Store == nil || cl.Source == nil {
+		return errors.New("camera: clips: Incidents, Store and Source are required")
 	}
 	cl.log = cl.Logger
 	if cl.log == nil {
@@ -88,7 +91,7 @@ func (cl *Clips) run(ctx context.Context, changes <-chan incidents.Change) {
 				return
 			}
 			inc := ch.Incident
-			src, isCam := cl.Cameras[inc.Source.Camera]
+			src, isCam := cl.Source(inc.Source.Camera)
 			if ch.Kind != incidents.Opened || !isCam || inc.Type == incidents.CameraOffline {
 				continue
 			}

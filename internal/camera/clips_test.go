@@ -54,7 +54,9 @@ func TestClipsForIncidents(t *testing.T) {
 	time.Sleep(time.Second) // pre-roll
 
 	rig := &clipRig{dir: t.TempDir(), changes: make(chan incidents.Change, 8)}
-	cl := &camera.Clips{Incidents: rig, Store: rig, Cameras: map[string]camera.ClipSource{"cam1": {Camera: h.cam}},
+	cl := &camera.Clips{Incidents: rig, Store: rig, Source: func(id string) (camera.ClipSource, bool) {
+		return camera.ClipSource{Camera: h.cam}, id == "cam1"
+	},
 		PreRoll: 800 * time.Millisecond, PostRoll: 300 * time.Millisecond, Logger: h.cam.Logger}
 	if err := cl.Start(context.Background()); err != nil {
 		t.Fatal(err)

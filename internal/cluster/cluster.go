@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,7 +60,10 @@ const (
 )
 
 // Item is a unit of work: a camera or a gate.
-type Item struct{ Kind, ID string }
+type Item struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
 
 func (it Item) key() string { return it.Kind + "." + it.ID }
 
@@ -73,7 +77,7 @@ type Member struct {
 // Assignment is an item's current holder ("" when free).
 type Assignment struct {
 	Item
-	Gateway string
+	Gateway string `json:"gateway"`
 }
 
 // Cluster is one gateway's part. Set the fields, Start, Close.
@@ -99,12 +103,15 @@ type Cluster struct {
 	metrics        *metrics
 	cancel         context.CancelFunc
 	done           chan struct{}
+	started        atomic.Bool // the buckets are open (Status)
 
-	mu     sync.Mutex
-	held   map[Item]*lease
-	seen   map[string]time.Time // member -> when this gateway first saw it alive
-	live   []string
-	closed bool
+	mu   sync.Mutex
+	held map[Item]*lease
+	seen map[string]time.Time // member -> when this gateway first saw it alive
+	live []string
+	// holders is every item's holder as last read from the bucket.
+	holders map[Item]string
+	closed  bool
 }
 
 type lease struct {
@@ -163,6 +170,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel, c.done = cancel, make(chan struct{})
+	c.started.Store(true)
 	c.step(runCtx)
 	go c.run(runCtx)
 	c.log.Info("joined the cluster", "gateway", c.Self, "items", len(c.Items), "lease", c.Lease, "hold_down", c.HoldDown)
@@ -230,6 +238,27 @@ func (c *Cluster) step(ctx context.Context) {
 	for _, it := range c.Items {
 		c.stepItem(ctx, it, live, now)
 	}
+	c.readHolders(ctx)
+}
+
+// readHolders refreshes what Holder answers for items held elsewhere.
+func (c *Cluster) readHolders(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.tick)
+	defer cancel()
+	as, err := c.Assignments(ctx)
+	if err != nil {
+		c.metrics.errors.Inc()
+		return
+	}
+	m := make(map[Item]string, len(as))
+	for _, a := range as {
+		if a.Gateway != "" {
+			m[a.Item] = a.Gateway
+		}
+	}
+	c.mu.Lock()
+	c.holders = m
+	c.mu.Unlock()
 }
 
 func (c *Cluster) listMembers(ctx context.Context) ([]string, error) {
@@ -342,6 +371,22 @@ func (c *Cluster) Assigned(kind, id string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.held[Item{kind, id}]
 	return ok
+}
+
+// Holder names the gateway holding the item: this one for what it holds,
+// else the holder last read from the bucket (at most a round old), "" when
+// free.
+func (c *Cluster) Holder(kind, id string) string {
+	it := Item{kind, id}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.held[it]; ok {
+		return c.Self
+	}
+	if h := c.holders[it]; h != c.Self {
+		return h
+	}
+	return "" // released here since the last read
 }
 
 // Held lists the items this gateway holds, sorted.

@@ -65,6 +65,21 @@ func (o *owners) of(it Item) string {
 	return o.by[it]
 }
 
+// startBroker is an embedded broker (not clustered) with the gateway's account.
+func startBroker(t *testing.T) *broker.Broker {
+	t.Helper()
+	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", Logger: quiet,
+		Gateway: broker.Gateway{Username: "gw", Password: "gw-password-0123456789"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 func items() []Item {
 	var out []Item
 	for i := range 12 {
@@ -103,15 +118,7 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) time.Du
 // the lease, and a returning member gets its share back only after the
 // hold-down, without two owners at any moment.
 func TestAssignmentSpreadTakeoverReturn(t *testing.T) {
-	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", Logger: quiet,
-		Gateway: broker.Gateway{Username: "gw", Password: "gw-password-0123456789"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := startBroker(t)
 	own := &owners{t: t, by: map[Item]string{}}
 	const lease, hold = 1500 * time.Millisecond, 4 * time.Second
 	start := func(id string) *Cluster {

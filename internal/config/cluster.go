@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"strconv"
+	"time"
 )
 
 // Cluster joins this gateway to the other gateways of the site (contract
@@ -21,7 +22,20 @@ type Cluster struct {
 	// with it, so that nothing else on the network joins the cluster and
 	// reads the site's bus. Strongly advised beyond a private segment.
 	Secret string `yaml:"secret"`
+	// Lease is how long a gateway's hold on a camera or gate outlives its
+	// last renewal: a dead gateway's work moves after about this long.
+	// Default 6s; at least 2s (renewals go every lease/6).
+	Lease time.Duration `yaml:"lease"`
+	// HoldDown is how long a returning gateway must have been seen alive
+	// before work is handed back to it. Default 30s.
+	HoldDown time.Duration `yaml:"hold_down"`
 }
+
+// Defaults of cluster.lease and cluster.hold_down.
+const (
+	DefaultClusterLease    = 6 * time.Second
+	DefaultClusterHoldDown = 30 * time.Second
+)
 
 // DefaultClusterListen is cluster.listen when unset.
 const DefaultClusterListen = "0.0.0.0:6222"
@@ -36,6 +50,8 @@ func (c *Cluster) Replicas() int {
 func (c *Config) clusterDefaults() {
 	if c.Cluster != nil {
 		setString(&c.Cluster.Listen, DefaultClusterListen)
+		setDuration(&c.Cluster.Lease, DefaultClusterLease)
+		setDuration(&c.Cluster.HoldDown, DefaultClusterHoldDown)
 	}
 }
 
@@ -65,6 +81,10 @@ func (v *validator) cluster(c *Config) {
 		}
 		seen[p] = true
 	}
+	if cl.Lease < 2*time.Second {
+		v.errf("cluster.lease", "must be at least 2s")
+	}
+	v.positive("cluster.hold_down", cl.HoldDown)
 	if cl.Secret != "" {
 		if len(cl.Secret) < 16 {
 			// The length only: the secret itself never goes into a message.

@@ -18,6 +18,8 @@ func TestCheckCluster(t *testing.T) {
 `, []want{{7, "cluster.peers[0]", "not host:port"}, {7, "cluster.peers[2]", "listed twice"}, {7, "cluster.peers[3]", "not host:port"}}},
 		{"short secret", cam + `cluster: {name: site, peers: [a:6222], secret: short}
 `, []want{{5, "cluster.secret", "is 5 characters"}}},
+		{"lease too short, negative hold-down", cam + `cluster: {name: site, peers: [a:6222], lease: 500ms, hold_down: -1s}
+`, []want{{5, "cluster.lease", "at least 2s"}, {5, "cluster.hold_down", "positive"}}},
 		{"external broker", cam + `mqtt: {broker: tcp://10.0.0.5:1883}
 cluster: {name: site, peers: [a:6222]}
 `, []want{{6, "cluster", "needs mqtt.broker: embedded"}}},
@@ -39,6 +41,9 @@ func TestClusterDefaultsAndReplicas(t *testing.T) {
 		c, err := Parse("t.yaml", []byte(cam+"cluster: {name: site, peers: "+peers+"}\n"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c.Cluster.Lease != DefaultClusterLease || c.Cluster.HoldDown != DefaultClusterHoldDown {
+			t.Errorf("lease %v hold_down %v, want the defaults", c.Cluster.Lease, c.Cluster.HoldDown)
 		}
 		if c.Cluster.Listen != DefaultClusterListen || c.Cluster.Replicas() != want {
 			t.Errorf("%s: listen %q replicas %d, want %d", peers, c.Cluster.Listen, c.Cluster.Replicas(), want)

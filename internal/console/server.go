@@ -64,6 +64,8 @@ type Server struct {
 	Limits config.ConsoleLimits
 	// TLS, when set, serves HTTPS with this certificate and key (PEM files).
 	TLS *config.ConsoleTLS
+	// Cluster serves GET /api/cluster (cluster.go).
+	Cluster ClusterStatus
 
 	patrol  *patrolState
 	log     *slog.Logger
@@ -324,6 +326,7 @@ func (s *Server) Handler() http.Handler {
 
 	s.patrolRoutes(mux, viewer, operator, admin)
 	mux.Handle("GET /api/site", viewer(hf(s.site)))
+	mux.Handle("GET /api/cluster", admin(hf(s.clusterStatus)))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)

@@ -46,6 +46,8 @@ type CameraStatus struct {
 	// Streams is each stream's own state for a camera analysed on a
 	// sub-stream (main first); absent for a camera with one stream.
 	Streams []StreamStatus `json:"streams,omitempty"`
+	// Gateway is the gateway that runs the camera, in a cluster (contract 12).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // StreamStatus is one stream of a camera.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/frames"
 	"github.com/lanewatch/lanewatch/internal/motion"
+	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/topics"
 )
 
@@ -30,8 +32,15 @@ const statusEvery = 10 * time.Second
 // It is the console's CameraSource.
 type Cameras struct {
 	g    *Gateway
-	list []*cam
-	byID map[string]*cam
+	ctx  context.Context // the run context, for cameras started later (cluster.go)
+	pool *detect.Pool
+
+	camMu sync.RWMutex // guards list and byID (replaced in a cluster)
+	list  []*cam
+	byID  map[string]*cam
+	// remote is the status of cameras run by other gateways, from their
+	// retained MQTT status (cluster.go).
+	remote map[string]console.CameraStatus
 
 	mu   sync.Mutex
 	subs map[chan console.CameraStatus]struct{}
@@ -46,79 +55,124 @@ type cam struct {
 	mu        sync.Mutex
 	offline   *camera.OfflineIncidents
 	combState string
-	combSince time.Time // when the two streams' combined state last changed
+	combSince time.Time           // when the two streams' combined state last changed
+	loopDone  chan struct{}       // closed when the loop's Run has returned
+	rec       *recording.Recorder // in a cluster: its recorder while held here
 }
 
 func (g *Gateway) startCameras(ctx context.Context) error {
-	cs := &Cameras{g: g, byID: map[string]*cam{}, subs: map[chan console.CameraStatus]struct{}{}}
+	cs := &Cameras{g: g, byID: map[string]*cam{}, subs: map[chan console.CameraStatus]struct{}{}, ctx: ctx}
 	g.Cameras = cs
 	// One pool of networks for all cameras instead of one each (tens of MB
 	// apiece); closed after the cameras' loops (closers run in reverse).
-	var pool *detect.Pool
 	if g.Config.Detector != nil && len(g.Config.Cameras) > 0 {
 		p, err := detect.NewPool(*g.Config.Detector, g.Config.Detector.Pool)
 		if err != nil {
 			return fmt.Errorf("detector: %w", err)
 		}
-		pool, g.Detector = p, p
+		cs.pool, g.Detector = p, p
 		g.onClose("detector pool", func() error { p.Close(); return nil })
 		g.log.Info("detector loaded", "model", p.String())
 	}
 	for _, cc := range g.Config.Cameras {
-		c := &cam{cfg: cc, latest: frames.NewLatest()}
-		c.ing = camera.FromConfig(cc, c.latest)
-		c.ing.Logger = g.log.With("component", "camera")
-		c.ing.Registerer = g.Registry
-		// The ring covers the clip's pre-roll plus the analysis lag: an
-		// incident's start is its frame's time, which trails the stream by
-		// up to a few seconds on a loaded box.
-		c.ing.PreRoll = g.Config.Evidence.PreRoll + 6*time.Second
-		c.ing.OnStatus = func(st camera.Status) {
-			if c.sub != nil {
-				st = c.status()
-			}
-			cs.statusChanged(c, st)
+		// In a cluster a camera runs only while this gateway holds it
+		// (cluster.go starts it); until then it is a placeholder.
+		c := &cam{cfg: cc}
+		if g.Config.Cluster == nil {
+			c = cs.newCam(cc, g.recordingSinks(cc.ID))
 		}
-		c.ing.Sinks = g.recordingSinks(cc.ID)
-		c.offline = &camera.OfflineIncidents{Camera: cc.ID, Name: cc.Name, Grace: OfflineGrace, Raiser: g.Incidents}
-		cs.withSubStream(c)
-
-		var det detect.Detector
-		if pool != nil {
-			det = pool.Detector()
-		}
-		c.loop = &analytics.Loop{Camera: cc, Location: g.Config.Location(), Source: c.latest, Detector: det,
-			Raiser: g.Incidents, OnMotion: c.analysed().SetMotion, OnAnalyzed: c.analysed().MarkAnalyzed,
-			Logger: g.log.With("component", "analytics"), Registerer: g.Registry}
 		cs.list = append(cs.list, c)
 		cs.byID[cc.ID] = c
 	}
 	for _, c := range cs.list {
-		if err := c.ing.Start(ctx); err != nil {
-			return fmt.Errorf("camera %s: %w", c.cfg.ID, err)
+		if c.ing == nil {
+			continue
 		}
-		if c.sub != nil {
-			if err := c.sub.Start(ctx); err != nil {
-				return fmt.Errorf("camera %s: sub-stream: %w", c.cfg.ID, err)
-			}
-		}
-		loop := c.loop
-		g.goRun("analytics "+c.cfg.ID, func() error {
-			err := loop.Run(ctx)
-			if errors.Is(err, frames.ErrClosed) {
-				return nil
-			}
+		if err := cs.run(ctx, c); err != nil {
 			return err
-		})
+		}
 	}
 	g.onClose("cameras", cs.close)
 	g.goRun("camera status", func() error { cs.publishLoop(ctx); return nil })
 	return cs.startClips(ctx)
 }
 
+// newCam builds a camera's ingest, sub-stream and analysis loop, not started.
+func (cs *Cameras) newCam(cc config.Camera, sinks []camera.Sink) *cam {
+	g := cs.g
+	c := &cam{cfg: cc, latest: frames.NewLatest()}
+	c.ing = camera.FromConfig(cc, c.latest)
+	c.ing.Logger = g.log.With("component", "camera")
+	c.ing.Registerer = g.Registry
+	// The ring covers the clip's pre-roll plus the analysis lag: an
+	// incident's start is its frame's time, which trails the stream by
+	// up to a few seconds on a loaded box.
+	c.ing.PreRoll = g.Config.Evidence.PreRoll + 6*time.Second
+	c.ing.OnStatus = func(st camera.Status) {
+		if c.sub != nil {
+			st = c.status()
+		}
+		cs.statusChanged(c, st)
+	}
+	c.ing.Sinks = sinks
+	c.offline = &camera.OfflineIncidents{Camera: cc.ID, Name: cc.Name, Grace: OfflineGrace, Raiser: g.Incidents}
+	cs.withSubStream(c)
+
+	var det detect.Detector
+	if cs.pool != nil {
+		det = cs.pool.Detector()
+	}
+	c.loop = &analytics.Loop{Camera: cc, Location: g.Config.Location(), Source: c.latest, Detector: det,
+		Raiser: g.Incidents, OnMotion: c.analysed().SetMotion, OnAnalyzed: c.analysed().MarkAnalyzed,
+		Logger: g.log.With("component", "analytics"), Registerer: g.Registry}
+	return c
+}
+
+// run starts a camera built by newCam.
+func (cs *Cameras) run(ctx context.Context, c *cam) error {
+	if err := c.ing.Start(ctx); err != nil {
+		return fmt.Errorf("camera %s: %w", c.cfg.ID, err)
+	}
+	if c.sub != nil {
+		if err := c.sub.Start(ctx); err != nil {
+			return fmt.Errorf("camera %s: sub-stream: %w", c.cfg.ID, err)
+		}
+	}
+	loop, done := c.loop, make(chan struct{})
+	c.loopDone = done
+	cs.g.goRun("analytics "+c.cfg.ID, func() error {
+		defer close(done)
+		err := loop.Run(ctx)
+		if errors.Is(err, frames.ErrClosed) {
+			return nil
+		}
+		return err
+	})
+	return nil
+}
+
+// cam is the camera's current entry (cluster.go swaps entries as the
+// camera comes and goes).
+func (cs *Cameras) cam(id string) (*cam, bool) {
+	cs.camMu.RLock()
+	defer cs.camMu.RUnlock()
+	c, ok := cs.byID[id]
+	return c, ok
+}
+
+// cams is every camera's current entry, in configuration order.
+func (cs *Cameras) cams() []*cam {
+	cs.camMu.RLock()
+	defer cs.camMu.RUnlock()
+	return slices.Clone(cs.list)
+}
+
 func (cs *Cameras) close() error {
 	var errs []error
-	for _, c := range cs.list {
+	for _, c := range cs.cams() {
+		if c.ing == nil {
+			continue // not run here
+		}
 		c.offline.Close()
 		errs = append(errs, c.ing.Close())
 		if c.sub != nil {
@@ -141,6 +195,9 @@ func (cs *Cameras) close() error {
 var OfflineGrace = 15 * time.Second
 
 func (cs *Cameras) statusChanged(c *cam, st camera.Status) {
+	if cur, _ := cs.cam(c.cfg.ID); cur != c {
+		return // stopped because another gateway took it: its "stopped" is not the camera's state
+	}
 	c.offline.Update(st)
 	cs.publish(st)
 }
@@ -174,7 +231,10 @@ func (cs *Cameras) publishLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, c := range cs.list {
+		for _, c := range cs.cams() {
+			if c.ing == nil {
+				continue // run by another gateway, which publishes its status
+			}
 			st := c.status()
 			cs.publish(st)
 			if w := cs.g.Influx; w != nil {
@@ -203,18 +263,27 @@ func toConsole(st camera.Status) console.CameraStatus {
 
 // Cameras implements console.CameraSource.
 func (cs *Cameras) Cameras() []console.CameraStatus {
-	out := make([]console.CameraStatus, len(cs.list))
-	for i, c := range cs.list {
+	list := cs.cams()
+	out := make([]console.CameraStatus, len(list))
+	for i, c := range list {
+		if c.ing == nil {
+			out[i] = cs.remoteStatus(c.cfg)
+			continue
+		}
 		out[i] = toConsole(c.status())
 		out[i].Streams = c.streams()
+		out[i].Gateway = cs.g.holder(c.cfg.ID)
 	}
 	return out
 }
 
 func (cs *Cameras) Snapshot(ctx context.Context, id string) ([]byte, error) {
-	c, ok := cs.byID[id]
+	c, ok := cs.cam(id)
 	if !ok {
 		return nil, console.ErrNotFound
+	}
+	if c.ing == nil {
+		return nil, fmt.Errorf("%w: camera run by gateway %q", console.ErrUnavailable, cs.g.holder(id))
 	}
 	b, err := c.ing.Snapshot(ctx)
 	if err != nil {
@@ -255,8 +324,8 @@ func hasPrivacy(masks []config.Mask) bool {
 }
 
 func (cs *Cameras) Annotated(id string, dst *gocv.Mat) bool {
-	c, ok := cs.byID[id]
-	if !ok {
+	c, ok := cs.cam(id)
+	if !ok || c.loop == nil {
 		return false
 	}
 	return c.loop.Annotated(dst)

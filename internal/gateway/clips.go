@@ -13,20 +13,26 @@ import (
 // incident of a camera gets its clip from that camera's (main) stream.
 func (cs *Cameras) startClips(ctx context.Context) error {
 	g := cs.g
-	cl := &camera.Clips{Incidents: g.Incidents, Store: g.Evidence, Cameras: map[string]camera.ClipSource{},
+	cl := &camera.Clips{Incidents: g.Incidents, Store: g.Evidence, Source: cs.clipSource,
 		PreRoll: g.Config.Evidence.PreRoll, PostRoll: g.Config.Evidence.PostRoll, Logger: g.log.With("component", "clips")}
-	for _, c := range cs.list {
-		src := camera.ClipSource{Camera: c.ing}
-		if masks := c.cfg.Masks; hasPrivacy(masks) {
-			// A camera with privacy masks gets its clip decoded, masked and
-			// encoded again.
-			src.Mask = func(img *gocv.Mat) { motion.ApplyPrivacy(img, masks) }
-		}
-		cl.Cameras[c.cfg.ID] = src
-	}
 	if err := cl.Start(ctx); err != nil {
 		return err
 	}
 	g.onClose("incident clips", cl.Close)
 	return nil
+}
+
+// clipSource is a camera's main stream while it runs here.
+func (cs *Cameras) clipSource(id string) (camera.ClipSource, bool) {
+	c, ok := cs.cam(id)
+	if !ok || c.ing == nil {
+		return camera.ClipSource{}, false
+	}
+	src := camera.ClipSource{Camera: c.ing}
+	if masks := c.cfg.Masks; hasPrivacy(masks) {
+		// A camera with privacy masks gets its clip decoded, masked and
+		// encoded again.
+		src.Mask = func(img *gocv.Mat) { motion.ApplyPrivacy(img, masks) }
+	}
+	return src, true
 }

@@ -67,6 +67,9 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	s.Site = console.SiteInfo{ID: g.Config.Site.ID, Name: g.Config.Site.Name, Timezone: g.Config.Location().String(),
 		Language: g.Config.Site.Language}
 	s.SitePlan = sitePlan(g.Config.Site.Plan)
+	if g.Cluster != nil {
+		s.Cluster = g.clusterStatus // cluster.go
+	}
 	if err := s.Start(ctx); err != nil {
 		return err
 	}

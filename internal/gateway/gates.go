@@ -26,6 +26,9 @@ import (
 // and every incident it raised are on disk. The rules go first so that an
 // SOS alerts even while the disk fails.
 func (g *Gateway) handleGateEvents(evs []sensors.Event) error {
+	if evs = g.heldGateEvents(evs); len(evs) == 0 {
+		return nil // in a cluster, each gate's holder handles its events (cluster.go)
+	}
 	for _, ev := range evs {
 		g.gateRules.Handle(ev)
 		if g.Influx != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/broker"
 	"github.com/lanewatch/lanewatch/internal/buildinfo"
 	"github.com/lanewatch/lanewatch/internal/camsim"
+	"github.com/lanewatch/lanewatch/internal/cluster"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
@@ -67,6 +68,7 @@ type Gateway struct {
 	Console   *console.Server
 	Camsim    *camsim.Server
 	Cameras   *Cameras
+	Cluster   *cluster.Cluster    // with cluster: (cluster.go)
 	Detector  *detect.Pool        // nil without a detector model
 	ONVIF     []*onvif.Subscriber // cameras' event subscriptions (onvif.go)
 
@@ -78,13 +80,14 @@ type Gateway struct {
 	// service stand-in with its own certificate).
 	PushClient *http.Client
 
-	gateRules *gaterules.Rules
-	up        atomic.Bool // every component started: /readyz may say ready
-	recorders map[string]*recording.Recorder
-	disk      *diskHealth
-	alerts    *alerts.Alerts
-	probe     *mqttbus.Probe
-	patrol    console.Patrol // patrol.go
+	gateRules  *gaterules.Rules
+	up         atomic.Bool // every component started: /readyz may say ready
+	recorders  map[string]*recording.Recorder
+	recMetrics *recording.Metrics
+	disk       *diskHealth
+	alerts     *alerts.Alerts
+	probe      *mqttbus.Probe
+	patrol     console.Patrol // patrol.go
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -200,6 +203,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"demo camera simulator", g.startCamsim},
 		{"broker store check", g.checkBrokerStore},
 		{"mqtt", g.startMQTT},
+		{"cluster", g.startCluster},
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},
 		{"outbox", g.startOutbox},
@@ -221,6 +225,9 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},
 		{"admit devices", g.admitDevices},
+		// Last: it starts the cameras and gates this gateway holds, and
+		// (closing first) stops and releases them before anything else stops.
+		{"cluster join", g.joinCluster},
 		{"demo gate traffic", g.startGateSim},
 	}
 	for _, s := range steps {

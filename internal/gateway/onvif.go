@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/cluster"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/onvif"
 )
@@ -65,8 +66,8 @@ func (h *onvifEvents) handle(ev onvif.Event) {
 		return
 	}
 	sig, ok := onvifSignal(h.camera, ev, time.Now())
-	if !ok {
-		return
+	if !ok || !h.g.holds(cluster.KindCamera, h.camera) {
+		return // in a cluster the camera's holder raises it
 	}
 	if !sig.Clear {
 		sig.Snapshot = h.snapshot()
@@ -78,7 +79,7 @@ func (h *onvifEvents) handle(ev onvif.Event) {
 // detector would: it leaves key-frame-only idle mode at once.
 func (h *onvifEvents) wake() {
 	if cs := h.g.Cameras; cs != nil {
-		if c, ok := cs.byID[h.camera]; ok {
+		if c, ok := cs.cam(h.camera); ok && c.ing != nil {
 			c.analysed().Wake()
 		}
 	}

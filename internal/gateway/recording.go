@@ -22,19 +22,21 @@ func (g *Gateway) startRecording(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.recorders = map[string]*recording.Recorder{}
+	g.recorders, g.recMetrics = map[string]*recording.Recorder{}, m
 	policies := map[string]recording.Policy{}
 	for _, cc := range g.Config.Cameras {
 		if cc.Record.Mode == config.RecordOff {
 			continue
 		}
-		r := &recording.Recorder{Camera: cc.ID, Root: g.recordingRoot(), Segment: g.Config.Recording.Segment,
-			Metrics: m, Logger: g.log.With("component", "recording")}
-		if err := r.Start(ctx); err != nil {
+		policies[cc.ID] = recording.Policy{Events: cc.Record.Mode == config.RecordEvents, Retain: cc.Record.Retain}
+		if g.Config.Cluster != nil {
+			continue // recorded while this gateway holds it (cluster.go)
+		}
+		r, err := g.newRecorder(ctx, cc)
+		if err != nil {
 			return err
 		}
 		g.recorders[cc.ID] = r
-		policies[cc.ID] = recording.Policy{Events: cc.Record.Mode == config.RecordEvents, Retain: cc.Record.Retain}
 	}
 	// Stopped after the cameras (closers run in reverse), so the last
 	// segments hold everything the cameras delivered.
@@ -54,6 +56,19 @@ func (g *Gateway) startRecording(ctx context.Context) error {
 	}
 	g.onClose("recording janitor", j.Close)
 	return nil
+}
+
+// newRecorder starts a camera's recorder (nil when it records nothing).
+func (g *Gateway) newRecorder(ctx context.Context, cc config.Camera) (*recording.Recorder, error) {
+	if cc.Record.Mode == config.RecordOff {
+		return nil, nil
+	}
+	r := &recording.Recorder{Camera: cc.ID, Root: g.recordingRoot(), Segment: g.Config.Recording.Segment,
+		Metrics: g.recMetrics, Logger: g.log.With("component", "recording")}
+	if err := r.Start(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // recordingSinks is what startCameras attaches to a camera besides its ring.

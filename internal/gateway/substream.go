@@ -103,7 +103,7 @@ func (c *cam) streams() []console.StreamStatus {
 // AnalysedFrames is how many frames the camera's analysis loop has taken
 // (0 for an unknown camera).
 func (cs *Cameras) AnalysedFrames(id string) uint64 {
-	if c, ok := cs.byID[id]; ok {
+	if c, ok := cs.cam(id); ok && c.loop != nil {
 		return c.loop.Stats().Frames
 	}
 	return 0
