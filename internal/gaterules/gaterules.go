@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -43,7 +43,7 @@ type Classifier interface {
 type Rules struct {
 	Gates    []config.Gate
 	Vehicles Classifier // nil: no blacklisted_vehicle rule
-	Raiser   incidents.Raiser
+	Raiser   incident.Raiser
 	// Snapshot returns a JPEG from the camera now; may be nil. Errors only
 	// lose the snapshot, never the incident.
 	Snapshot func(camera string) ([]byte, error)
@@ -184,7 +184,7 @@ func (r *Rules) Handle(ev sensors.Event) {
 	if recv.IsZero() {
 		recv = r.Now()
 	}
-	var sigs []incidents.Signal
+	var sigs []incident.Signal
 	r.mu.Lock()
 	g, c := r.gate(ev.Gate)
 	// A console command is stamped with local time; sensor times of a gate
@@ -206,14 +206,14 @@ func (r *Rules) Handle(ev sensors.Event) {
 			g.doorOpen, g.doorOpenedAt, g.doorOpenRecv, g.heldRaised = true, at, recv, false
 		}
 		if !within(g.lastAccess, at, c.AccessWindow) && !within(cmdAt, at, c.AccessWindow) {
-			sigs = append(sigs, incidents.Signal{Type: incidents.GateForced,
-				Source: incidents.Source{Gate: c.ID}, At: at,
+			sigs = append(sigs, incident.Signal{Type: incident.GateForced,
+				Source: incident.Source{Gate: c.ID}, At: at,
 				Title:       "Door forced at " + name(c),
 				Description: fmt.Sprintf("The door at %s opened without an access grant in the %v before.", name(c), c.AccessWindow)})
 		}
 	case sensors.DoorClose:
 		if g.doorOpen && g.heldRaised {
-			sigs = append(sigs, incidents.Signal{Type: incidents.DoorHeldOpen, Source: incidents.Source{Gate: c.ID},
+			sigs = append(sigs, incident.Signal{Type: incident.DoorHeldOpen, Source: incident.Source{Gate: c.ID},
 				At: at, Clear: true, Title: "Door closed at " + name(c)})
 		}
 		g.doorOpen, g.heldRaised = false, false
@@ -228,8 +228,8 @@ func (r *Rules) Handle(ev sensors.Event) {
 		g.barrierOpen, g.cycleStart, g.loops = true, at, 0
 		g.cycleAuths = g.authsSince(at.Add(-c.AccessWindow))
 		if len(g.cycleAuths) == 0 && !within(cmdAt, at, c.AccessWindow) {
-			sigs = append(sigs, incidents.Signal{Type: incidents.GateForced,
-				Source: incidents.Source{Gate: c.ID}, At: at,
+			sigs = append(sigs, incident.Signal{Type: incident.GateForced,
+				Source: incident.Source{Gate: c.ID}, At: at,
 				Title:       "Barrier opened without authorisation at " + name(c),
 				Description: fmt.Sprintf("The barrier at %s opened with no plate read, access grant or console command in the %v before.", name(c), c.AccessWindow)})
 		}
@@ -241,7 +241,7 @@ func (r *Rules) Handle(ev sensors.Event) {
 		if g.barrierOpen {
 			allowed := max(len(g.cycleAuths), 1)
 			if g.loops > allowed {
-				sigs = append(sigs, incidents.Signal{Type: incidents.Tailgating, Source: incidents.Source{Gate: c.ID}, At: at,
+				sigs = append(sigs, incident.Signal{Type: incident.Tailgating, Source: incident.Source{Gate: c.ID}, At: at,
 					Title: "Tailgating at " + name(c),
 					Description: fmt.Sprintf("%d vehicles passed the barrier at %s on %d authorised opening(s) between %s and %s.",
 						g.loops, name(c), len(g.cycleAuths), g.cycleStart.Format(time.TimeOnly), at.Format(time.TimeOnly))})
@@ -249,8 +249,8 @@ func (r *Rules) Handle(ev sensors.Event) {
 		}
 		g.barrierOpen, g.loops, g.cycleAuths = false, 0, nil
 	case sensors.SOS:
-		sigs = append(sigs, incidents.Signal{Type: incidents.SOS, Severity: incidents.Critical,
-			Source: incidents.Source{Gate: c.ID}, At: at, Title: "SOS at " + name(c),
+		sigs = append(sigs, incident.Signal{Type: incident.SOS, Severity: incident.Critical,
+			Source: incident.Source{Gate: c.ID}, At: at, Title: "SOS at " + name(c),
 			Description: "The SOS button at " + name(c) + " was pressed."})
 	}
 	g.prune(at.Add(-2 * max(c.AccessWindow, blacklistRepeat)))
@@ -258,7 +258,7 @@ func (r *Rules) Handle(ev sensors.Event) {
 	r.raise(c, sigs)
 }
 
-func (r *Rules) blacklistedLocked(g *gateState, c config.Gate, ev sensors.Event, at time.Time) []incidents.Signal {
+func (r *Rules) blacklistedLocked(g *gateState, c config.Gate, ev sensors.Event, at time.Time) []incident.Signal {
 	if r.Vehicles == nil || r.Vehicles.Classify(ev.Plate, at) != vehicles.ClassBlacklisted {
 		return nil
 	}
@@ -267,8 +267,8 @@ func (r *Rules) blacklistedLocked(g *gateState, c config.Gate, ev sensors.Event,
 		return nil
 	}
 	g.blacklisted[ev.Plate] = at
-	return []incidents.Signal{{Type: incidents.BlacklistedVehicle,
-		Source: incidents.Source{Gate: c.ID}, At: at, Plate: ev.Plate,
+	return []incident.Signal{{Type: incident.BlacklistedVehicle,
+		Source: incident.Source{Gate: c.ID}, At: at, Plate: ev.Plate,
 		Title:       "Watch-list vehicle " + ev.Plate + " at " + name(c),
 		Description: fmt.Sprintf("Plate %s, on the watch list, was read at %s (direction %s).", ev.Plate, name(c), dirText(ev.Direction))}}
 }
@@ -302,7 +302,7 @@ func (r *Rules) Overstay(v vehicles.InsideVehicle) {
 	r.mu.Lock()
 	_, c := r.gate(v.Gate)
 	r.mu.Unlock()
-	r.raise(c, []incidents.Signal{{Type: incidents.VehicleOverstay, Source: incidents.Source{Gate: c.ID},
+	r.raise(c, []incident.Signal{{Type: incident.VehicleOverstay, Source: incident.Source{Gate: c.ID},
 		At: r.Now(), Plate: v.Plate,
 		Title: "Vehicle " + v.Plate + " overstaying",
 		Description: fmt.Sprintf("Vehicle %s (%s) entered at %s on %s and has been inside for %s.",
@@ -313,7 +313,7 @@ func (r *Rules) Overstay(v vehicles.InsideVehicle) {
 // Run calls it every second.
 func (r *Rules) Tick(now time.Time) {
 	r.init()
-	var sigs []incidents.Signal
+	var sigs []incident.Signal
 	var confs []config.Gate
 	r.mu.Lock()
 	for id, g := range r.gates {
@@ -321,7 +321,7 @@ func (r *Rules) Tick(now time.Time) {
 		if g.doorOpen && !g.heldRaised && now.Sub(g.doorOpenRecv) > c.DoorHeldOpen {
 			g.heldRaised = true
 			open := now.Sub(g.doorOpenRecv).Round(time.Second)
-			sigs = append(sigs, incidents.Signal{Type: incidents.DoorHeldOpen, Source: incidents.Source{Gate: c.ID},
+			sigs = append(sigs, incident.Signal{Type: incident.DoorHeldOpen, Source: incident.Source{Gate: c.ID},
 				At: g.doorOpenedAt.Add(open), Title: "Door held open at " + name(c),
 				Description: fmt.Sprintf("The door at %s has been open for %s (limit %s).", name(c), open, c.DoorHeldOpen)})
 			confs = append(confs, c)
@@ -358,7 +358,7 @@ var RaiseTimeout = 10 * time.Second
 
 // raise attaches a snapshot from the gate's first camera and hands the
 // signals on. It runs without the lock: a snapshot can take a while.
-func (r *Rules) raise(c config.Gate, sigs []incidents.Signal) {
+func (r *Rules) raise(c config.Gate, sigs []incident.Signal) {
 	for _, s := range sigs {
 		if !s.Clear && r.Snapshot != nil && len(c.Cameras) > 0 {
 			jpg, err := r.Snapshot(c.Cameras[0])
@@ -372,7 +372,7 @@ func (r *Rules) raise(c config.Gate, sigs []incidents.Signal) {
 		if !s.Clear {
 			r.fired.WithLabelValues(string(s.Type), c.ID).Inc()
 		}
-		if wr, ok := r.Raiser.(incidents.WaitRaiser); ok {
+		if wr, ok := r.Raiser.(incident.WaitRaiser); ok {
 			// Handle runs before the event is acknowledged to the broker:
 			// wait until the incident is on disk, so that an SOS acknowledged
 			// is an SOS that survives a crash.

@@ -17,6 +17,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/frames"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/topics"
@@ -300,7 +301,7 @@ func (cs *Cameras) clips(ctx context.Context) {
 			}
 			inc := ch.Incident
 			c, isCam := cs.byID[inc.Source.Camera]
-			if ch.Kind != incidents.Opened || !isCam || inc.Type == incidents.CameraOffline {
+			if ch.Kind != incidents.Opened || !isCam || inc.Type == incident.CameraOffline {
 				continue
 			}
 			go cs.writeClip(ctx, c, inc, g.log.With("incident", inc.ID, "camera", c.cfg.ID))
@@ -308,7 +309,7 @@ func (cs *Cameras) clips(ctx context.Context) {
 	}
 }
 
-func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident, log *slog.Logger) {
+func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incident.Incident, log *slog.Logger) {
 	g := cs.g
 	from := inc.StartedAt.Add(-g.Config.Evidence.PreRoll)
 	to := inc.StartedAt.Add(g.Config.Evidence.PostRoll)

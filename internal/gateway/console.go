@@ -12,6 +12,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/evidence"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/recording"
@@ -102,28 +103,28 @@ type incidentStore struct {
 	ev *evidence.Store
 }
 
-func (s incidentStore) List(f console.IncidentFilter) ([]incidents.Incident, error) {
+func (s incidentStore) List(f console.IncidentFilter) ([]incident.Incident, error) {
 	return s.e.List(f.Engine())
 }
 
-func (s incidentStore) Get(id string) (incidents.Incident, error) {
+func (s incidentStore) Get(id string) (incident.Incident, error) {
 	inc, err := s.e.Get(id)
 	return inc, incidentErr(err)
 }
 
-func (s incidentStore) Ack(id, by, note string) (incidents.Incident, error) {
+func (s incidentStore) Ack(id, by, note string) (incident.Incident, error) {
 	inc, err := s.e.Ack(id, by, note)
 	return inc, incidentErr(err)
 }
 
-func (s incidentStore) Resolve(id, by, note string) (incidents.Incident, error) {
+func (s incidentStore) Resolve(id, by, note string) (incident.Incident, error) {
 	inc, err := s.e.Resolve(id, by, note)
 	return inc, incidentErr(err)
 }
 
-func (s incidentStore) Subscribe() (<-chan incidents.Incident, func()) {
+func (s incidentStore) Subscribe() (<-chan incident.Incident, func()) {
 	changes, cancelEngine := s.e.Subscribe()
-	out := make(chan incidents.Incident, 64)
+	out := make(chan incident.Incident, 64)
 	done := make(chan struct{})
 	var once sync.Once
 	go func() {

@@ -13,7 +13,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // A video incident gets a clip: pre-roll and post-roll from the camera's ring
@@ -45,8 +45,8 @@ func incidentClip(t *testing.T, s *site) []byte {
 	})
 	// A video rule hit on the camera (detection itself is covered by the
 	// analytics tests and make eval; this test is about the clip path).
-	s.Gateway.Incidents.Raise(incidents.Signal{Type: incidents.Intrusion, At: time.Now(),
-		Source: incidents.Source{Camera: "lawn", Zone: "test-zone"}, Title: "clip test"})
+	s.Gateway.Incidents.Raise(incident.Signal{Type: incident.Intrusion, At: time.Now(),
+		Source: incident.Source{Camera: "lawn", Zone: "test-zone"}, Title: "clip test"})
 	var id string
 	var seen []string
 	eventually(t, "the video incident's clip", 60*time.Second, func() bool {

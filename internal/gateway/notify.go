@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/console"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/notify"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 )
@@ -63,9 +63,9 @@ func (g *Gateway) notifyFull(channel string, st outbox.Stats) {
 // alertExtra is what MQTT alerts carry beside the contract's incident JSON
 // (issue 13 item 6): the title and description in the site's language and
 // the evidence link, so a patrol app needs no console login.
-func (g *Gateway) alertExtra() func(incidents.Incident) (string, string, map[string]string) {
+func (g *Gateway) alertExtra() func(incident.Incident) (string, string, map[string]string) {
 	l, links := g.localizer(), g.links()
-	return func(inc incidents.Incident) (string, string, map[string]string) {
+	return func(inc incident.Incident) (string, string, map[string]string) {
 		return l.Title(inc), l.Description(inc), map[string]string{"snapshot": links(inc.ID)}
 	}
 }

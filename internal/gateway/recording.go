@@ -7,6 +7,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/camera"
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/recording"
 )
@@ -83,7 +84,7 @@ func (g *Gateway) incidentWindows() ([]recording.Window, error) {
 		if inc.Source.Camera != "" {
 			cams = []string{inc.Source.Camera}
 		}
-		open := inc.State != incidents.Resolved
+		open := inc.State != incident.Resolved
 		end := inc.UpdatedAt
 		switch {
 		case open:

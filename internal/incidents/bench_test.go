@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // BenchmarkRaise: cost to the caller (the detection loop) of Raise.
@@ -13,7 +15,7 @@ func BenchmarkRaise(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	s := Signal{Type: Intrusion, Source: lawn, Objects: []Object{{Label: "person"}}}
+	s := incident.Signal{Type: incident.Intrusion, Source: lawn, Objects: []incident.Object{{Label: "person"}}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e.Raise(s)
@@ -42,7 +44,7 @@ func BenchmarkHandle(b *testing.B) {
 			defer e.Close()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				e.handle(Signal{Type: Intrusion, Source: Source{Camera: "c", Zone: fmt.Sprint(i % tc.sources)}})
+				e.handle(incident.Signal{Type: incident.Intrusion, Source: incident.Source{Camera: "c", Zone: fmt.Sprint(i % tc.sources)}})
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "signals/s")
 		})

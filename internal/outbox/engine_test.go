@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 )
 
@@ -22,7 +23,7 @@ func TestEngineToPlatform(t *testing.T) {
 	followed := make(chan struct{})
 	go func() { o.Follow(ch, nil); close(followed) }()
 
-	eng.Raise(incidents.Signal{Type: incidents.GateForced, Source: incidents.Source{Gate: "north"}})
+	eng.Raise(incident.Signal{Type: incident.GateForced, Source: incident.Source{Gate: "north"}})
 	waitFor(t, "first ticket", 5*time.Second, func() bool { return len(p.accepted()) == 1 })
 	var first struct {
 		ID      string `json:"id"`

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -113,12 +114,12 @@ func start(t *testing.T, cfg Config) *Outbox {
 	return o
 }
 
-func inc(id string, version int) incidents.Incident {
+func inc(id string, version int) incident.Incident {
 	now := time.Date(2026, 11, 26, 23, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	return incidents.Incident{ID: id, Site: "zhonghua-lane", Type: incidents.Intrusion, Severity: incidents.Medium,
-		State: incidents.Open, Title: "Intrusion on the lawn", Source: incidents.Source{Camera: "lawn", Zone: "lawn"},
-		StartedAt: now, UpdatedAt: now, Count: version, Objects: []incidents.Object{{Label: "person", Track: 3, Box: [4]float64{.1, .2, .3, .4}, Confidence: .9}},
-		Acks: []incidents.Ack{}, Evidence: incidents.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"}, Version: version}
+	return incident.Incident{ID: id, Site: "zhonghua-lane", Type: incident.Intrusion, Severity: incident.Medium,
+		State: incident.Open, Title: "Intrusion on the lawn", Source: incident.Source{Camera: "lawn", Zone: "lawn"},
+		StartedAt: now, UpdatedAt: now, Count: version, Objects: []incident.Object{{Label: "person", Track: 3, Box: [4]float64{.1, .2, .3, .4}, Confidence: .9}},
+		Acks: []incident.Ack{}, Evidence: incident.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"}, Version: version}
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
@@ -565,7 +566,7 @@ func TestReplayedVersionReplaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := o.Enqueue(incidents.Incident{ID: "inc_a"}, nil); err == nil {
+	if err := o.Enqueue(incident.Incident{ID: "inc_a"}, nil); err == nil {
 		t.Fatal("version 0 accepted")
 	}
 	s := o.Stats()
@@ -592,7 +593,7 @@ func TestFollowEngineChanges(t *testing.T) {
 	changes <- incidents.Change{Kind: incidents.Opened, Incident: a}
 	a.Version, a.Count = 2, 2
 	changes <- incidents.Change{Kind: incidents.Folded, Incident: a}
-	a.Version, a.State = 3, incidents.Acknowledged
+	a.Version, a.State = 3, incident.Acknowledged
 	changes <- incidents.Change{Kind: incidents.Acked, Incident: a}
 	close(changes)
 	o.Follow(changes, func(id string) ([]byte, error) { return snap, nil })
