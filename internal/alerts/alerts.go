@@ -70,9 +70,9 @@ type Alerts struct {
 	clears   map[string]time.Time // incident id -> when its retained state is cleared
 	lastWarn time.Time
 
-	cancel   context.CancelFunc
-	done     sync.WaitGroup
-	loopDone chan struct{} // closed when the engine's change stream ended
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	follow *incidents.Follower // the engine's changes to MQTT
 
 	rejected  *prometheus.CounterVec
 	commands  *prometheus.CounterVec
@@ -126,8 +126,13 @@ func New(cfg Config) (*Alerts, error) {
 // schedules the clears still owed by incidents resolved before a restart.
 func (a *Alerts) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
-	// Subscribe to the engine first so that no change made from here on is missed.
-	changes, unsubscribe := a.cfg.Engine.Subscribe()
+	// Follow the engine first so that no change made from here on is missed.
+	a.follow = &incidents.Follower{Name: "alerts", Source: a.cfg.Engine, Logger: a.log,
+		Handle: func(ctx context.Context, c incidents.Change) error { a.publishChange(ctx, c); return nil }}
+	if err := a.follow.Start(ctx); err != nil {
+		return err
+	}
+	unsubscribe := func() { a.follow.Close(); a.cancel() }
 	resolved, err := a.cfg.Engine.List(incidents.Filter{State: incident.Resolved, Since: a.now().Add(-lookback), Limit: 1 << 30})
 	if err != nil {
 		unsubscribe()
@@ -149,24 +154,7 @@ func (a *Alerts) Start(ctx context.Context) error {
 			return fmt.Errorf("alerts: subscribe %s: %w", s.filter, err)
 		}
 	}
-	a.done.Add(2)
-	a.loopDone = make(chan struct{})
-	go func() {
-		defer a.done.Done()
-		defer close(a.loopDone)
-		defer unsubscribe()
-		for {
-			select {
-			case c, ok := <-changes:
-				if !ok {
-					return
-				}
-				a.publishChange(ctx, c)
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	a.done.Add(1)
 	go func() {
 		defer a.done.Done()
 		t := time.NewTicker(a.cfg.ClearCheck)
@@ -372,10 +360,9 @@ func (a *Alerts) Close() error {
 	if a.cancel == nil {
 		return nil
 	}
-	select {
-	case <-a.loopDone:
-	case <-time.After(5 * time.Second):
-	}
+	// The engine closes first: the follower publishes what it still owes
+	// (within incidents.DefaultDrain) before the clears stop.
+	a.follow.Close()
 	a.cancel()
 	a.done.Wait()
 	return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
@@ -123,34 +122,20 @@ func (s incidentStore) Resolve(id, by, note string) (incident.Incident, error) {
 }
 
 func (s incidentStore) Subscribe() (<-chan incident.Incident, func()) {
-	changes, cancelEngine := s.e.Subscribe()
 	out := make(chan incident.Incident, 64)
-	done := make(chan struct{})
-	var once sync.Once
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case ch, ok := <-changes:
-				if !ok {
-					return
-				}
-				select {
-				case out <- ch.Incident:
-				case <-done:
-					return
-				}
-			case <-done:
-				return
-			}
+	f := &incidents.Follower{Name: "console", Source: s.e, Handle: func(ctx context.Context, ch incidents.Change) error {
+		select {
+		case out <- ch.Incident:
+		case <-ctx.Done():
 		}
-	}()
-	return out, func() {
-		once.Do(func() {
-			close(done)
-			cancelEngine()
-		})
+		return nil
+	}}
+	if err := f.Start(context.Background()); err != nil {
+		close(out)
+		return out, func() {}
 	}
+	go func() { <-f.Done(); close(out) }() // ends with the follower
+	return out, func() { f.Close() }
 }
 
 func (s incidentStore) Snapshot(id string) ([]byte, error) {

@@ -313,10 +313,13 @@ func (g *Gateway) startOutbox(ctx context.Context) error {
 	g.Outbox = ob
 	g.onClose("outbox", ob.Close)
 	g.goRun("outbox", func() error { return ob.Run(ctx) })
-	// Every incident change becomes a ticket (contract 4); Follow enqueues each
-	// (fsynced before it counts) with the snapshot on all but folds.
-	changes, _ := g.Incidents.Subscribe()
-	g.goRun("outbox follow", func() error { ob.Follow(changes, g.Evidence.Snapshot); return nil })
+	// Every incident change becomes a ticket (contract 4); the follower
+	// enqueues each (fsynced before it counts) with the snapshot on all but folds.
+	f := ob.Follower(g.Incidents, g.Evidence.Snapshot)
+	if err := f.Start(ctx); err != nil {
+		return err
+	}
+	g.onClose("outbox follow", f.Close)
 	return nil
 }
 
@@ -334,11 +337,16 @@ func (g *Gateway) startInflux(ctx context.Context) error {
 	w.Start(ctx)
 	g.Influx = w
 	g.onClose("influx", w.Close)
-	g.Incidents.OnChange(func(ch incidents.Change) {
+	f := &incidents.Follower{Name: "influx", Source: g.Incidents, Logger: g.log, Handle: func(_ context.Context, ch incidents.Change) error {
 		if ch.Kind == incidents.Opened {
 			w.Incident(ch.Incident)
 		}
-	})
+		return nil
+	}}
+	if err := f.Start(ctx); err != nil {
+		return err
+	}
+	g.onClose("influx follow", f.Close)
 	return nil
 }
 

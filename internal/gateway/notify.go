@@ -45,8 +45,11 @@ func (g *Gateway) startNotify(ctx context.Context) error {
 	g.Notifier = n
 	g.onClose("notify", n.Close)
 	g.goRun("notify", func() error { return n.Run(ctx) })
-	changes, _ := g.Incidents.Subscribe()
-	g.goRun("notify follow", func() error { n.Follow(changes); return nil })
+	f := n.Follower(g.Incidents)
+	if err := f.Start(ctx); err != nil {
+		return err
+	}
+	g.onClose("notify follow", f.Close)
 	return nil
 }
 

@@ -936,17 +936,9 @@ func (e *Engine) Subscribe() (<-chan Change, func()) {
 	}
 }
 
-// OnChange runs fn for every change, in order, on a goroutine of its own, until
-// the engine closes. A convenience over Subscribe for the gateway's wiring.
-func (e *Engine) OnChange(fn func(Change)) (cancel func()) {
-	ch, cancel := e.Subscribe()
-	go func() {
-		for c := range ch {
-			fn(c)
-		}
-	}()
-	return cancel
-}
+// Closing is closed when Close begins: a Follower closed after it drains the
+// changes still owed instead of dropping them.
+func (e *Engine) Closing() <-chan struct{} { return e.stop }
 
 // Close stops taking signals, handles those already queued, sends pending
 // folds, and closes the store. Subscribers get what was queued, then their

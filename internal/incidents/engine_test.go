@@ -341,10 +341,12 @@ func TestSubscriberCancelAndOrder(t *testing.T) {
 	if _, ok := <-other; ok {
 		t.Fatal("cancelled subscription still open")
 	}
-	var got []int
-	var mu sync.Mutex
-	stop := e.OnChange(func(c Change) { mu.Lock(); got = append(got, c.Incident.Version); mu.Unlock() })
-	defer stop()
+	v := &versions{}
+	f := &Follower{Name: "test", Source: e, Handle: v.handle}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	e.Raise(incident.Signal{Type: incident.SOS, Source: lawn})
 	id := next(t, ch).Incident.ID
 	for i := 0; i < 5; i++ {
@@ -353,7 +355,8 @@ func TestSubscriberCancelAndOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 6 })
+	eventually(t, func() bool { return len(v.list()) == 6 })
+	got := v.list()
 	for i, v := range got {
 		if v != i+1 {
 			t.Fatalf("versions out of order: %v", got)

@@ -237,33 +237,14 @@ func (n *Notifier) Notify(ch incidents.Change) error {
 	return errors.Join(errs...)
 }
 
-// Follow notifies every change read from changes until it is closed.
-func (n *Notifier) Follow(changes <-chan incidents.Change) {
-	for c := range changes {
-		// A write the disk refused (full, I/O error) is retried until it
-		// succeeds, like the ticket outbox: a change dropped here never
-		// reaches the phones. Putting a message again replaces it (same key).
-		wait := 100 * time.Millisecond
-		for {
-			err := n.Notify(c)
-			if errors.Is(err, outbox.ErrNotStored) {
-				if wait == 100*time.Millisecond || wait >= 5*time.Second {
-					n.log.Error("notification not stored; retrying", "incident", c.Incident.ID, "version", c.Incident.Version, "retry_in", wait, "err", err)
-				}
-				time.Sleep(wait)
-				wait = min(2*wait, 5*time.Second)
-				continue
-			}
-			if errors.Is(err, outbox.ErrClosed) {
-				return
-			}
-			if err != nil {
-				// A full queue already said so loudly (log, metric).
-				n.log.Error("notification not queued", "incident", c.Incident.ID, "version", c.Incident.Version, "err", err)
-			}
-			break
-		}
-	}
+// Follower notifies every change of src (an incidents.Follower). A write the
+// disk refused (full, I/O error) is retried until it succeeds, like the
+// ticket outbox: a change dropped here never reaches the phones. Putting a
+// message again replaces it (same key).
+func (n *Notifier) Follower(src incidents.Source) *incidents.Follower {
+	return &incidents.Follower{Name: "notify", Source: src, Logger: n.log,
+		Handle: func(_ context.Context, c incidents.Change) error { return n.Notify(c) },
+		Retry:  func(err error) bool { return errors.Is(err, outbox.ErrNotStored) }}
 }
 
 // Close stops every channel; what is not delivered stays on disk.

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"testing"
@@ -19,9 +20,10 @@ func TestEngineToPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, _ := eng.Subscribe()
-	followed := make(chan struct{})
-	go func() { o.Follow(ch, nil); close(followed) }()
+	f := o.Follower(eng, nil)
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
 	eng.Raise(incident.Signal{Type: incident.GateForced, Source: incident.Source{Gate: "north"}})
 	waitFor(t, "first ticket", 5*time.Second, func() bool { return len(p.accepted()) == 1 })
@@ -37,8 +39,8 @@ func TestEngineToPlatform(t *testing.T) {
 	if _, err := eng.Resolve(first.ID, "patrol-07", "gate repaired"); err != nil {
 		t.Fatal(err)
 	}
-	eng.Close() // closes ch: Follow returns once everything is enqueued
-	<-followed
+	eng.Close()
+	f.Close() // returns once everything the engine made is enqueued
 	waitFor(t, "all tickets", 5*time.Second, func() bool { return o.Stats().Pending == 0 })
 	want := []string{"open", "acknowledged", "resolved"}
 	reqs := p.requests()

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -596,7 +597,7 @@ func TestFollowEngineChanges(t *testing.T) {
 	a.Version, a.State = 3, incident.Acknowledged
 	changes <- incidents.Change{Kind: incidents.Acked, Incident: a}
 	close(changes)
-	o.Follow(changes, func(id string) ([]byte, error) { return snap, nil })
+	follow(t, o.Follower(incidents.Chan(changes), func(id string) ([]byte, error) { return snap, nil }))
 	waitFor(t, "delivery", 5*time.Second, func() bool { return o.Stats().Pending == 0 })
 	want := map[string]bool{"inc_f:1": true, "inc_f:2": false, "inc_f:3": true}
 	reqs := p.requests()
@@ -627,5 +628,16 @@ func TestTransportErrorsHideURLSecrets(t *testing.T) {
 	})
 	if strings.Contains(e.LastError, "s3cret") || strings.Contains(e.LastError, "t0ken") || !strings.Contains(e.LastError, "refused") {
 		t.Fatalf("last error %q", e.LastError)
+	}
+}
+
+// follow runs f until its (closed) source is drained.
+func follow(t *testing.T, f *incidents.Follower) {
+	t.Helper()
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
