@@ -189,7 +189,7 @@ type Engine struct {
 	nUnsaved atomic.Int64
 	subs     map[*subscriber]struct{}
 	// openIDs mirrors the keys of live for IsOpen, which must not take mu: the
-	// evidence store calls it while the engine holds mu to save a snapshot.
+	// evidence store calls it under its own lock, from any goroutine.
 	openIDs sync.Map
 	lastID  int64
 	closed  bool
@@ -514,6 +514,9 @@ func (e *Engine) escalateAfter(s incident.Severity) time.Duration {
 	return e.cfg.Incidents.Escalate[string(s)] // resolved in New; 0 (and low) never
 }
 
+// handle runs on the signal loop only, one signal at a time: that is what
+// lets it drop mu while a snapshot goes to disk (tens of ms on a busy SD
+// card) without another signal opening the same incident meanwhile.
 func (e *Engine) handle(s incident.Signal) {
 	now := e.now()
 	if s.At.IsZero() {
@@ -524,21 +527,60 @@ func (e *Engine) handle(s incident.Signal) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	l := e.byKey[key]
-	if l != nil && l.inc.State == incident.Resolved {
-		l = nil
-	}
+	l := e.current(key)
 	if s.Clear {
 		if l != nil {
 			e.setState(l, incident.Resolved, ResolvedKind, "system", "condition cleared", now)
 		}
 		return
 	}
+	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s) && l.inc.Evidence.Snapshot == "" && len(s.Snapshot) > 0 {
+		// The first snapshot of an incident opened without one: saved
+		// outside the lock, then the fold goes on if the incident still runs.
+		link := e.saveSnapshotUnlocked(l.inc.ID, s.Snapshot)
+		if link != "" && l.inc.Evidence.Snapshot == "" {
+			l.inc.Evidence.Snapshot = link
+		}
+		l = e.current(key)
+	}
 	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s) {
 		e.fold(l, s, now)
 		return
 	}
-	e.open(key, s, now)
+	inc := e.newIncident(s, now)
+	if len(s.Snapshot) > 0 {
+		// Saved before the incident is published, so every consumer of
+		// Opened finds its snapshot, but without holding mu meanwhile.
+		e.openIDs.Store(inc.ID, true) // the store's disk cap spares it already
+		inc.Evidence.Snapshot = e.saveSnapshotUnlocked(inc.ID, s.Snapshot)
+	}
+	e.open(key, inc, s.At, now)
+}
+
+// current is the unresolved incident of a folding key, or nil. Called with
+// e.mu held.
+func (e *Engine) current(key string) *live {
+	l := e.byKey[key]
+	if l != nil && l.inc.State == incident.Resolved {
+		return nil
+	}
+	return l
+}
+
+// saveSnapshotUnlocked saves a snapshot with e.mu released (the caller
+// holds it and gets it back) and returns its link, empty if not saved.
+func (e *Engine) saveSnapshotUnlocked(id string, jpeg []byte) string {
+	if e.cfg.Evidence == nil {
+		return ""
+	}
+	e.mu.Unlock()
+	defer e.mu.Lock()
+	if err := e.cfg.Evidence.PutSnapshot(id, jpeg); err != nil {
+		e.m.errors.Inc()
+		e.log.Error("saving snapshot", "id", id, "err", err)
+		return ""
+	}
+	return "/api/incidents/" + id + "/snapshot.jpg"
 }
 
 func (e *Engine) fold(l *live, s incident.Signal, now time.Time) {
@@ -555,9 +597,6 @@ func (e *Engine) fold(l *live, s incident.Signal, now time.Time) {
 	if s.Plate != "" {
 		inc.Plate = s.Plate
 	}
-	if inc.Evidence.Snapshot == "" && len(s.Snapshot) > 0 {
-		e.saveSnapshot(inc, s.Snapshot)
-	}
 	l.dirty = true
 	if s.Severity != "" && sevRank[s.Severity] > sevRank[inc.Severity] {
 		inc.Severity = s.Severity
@@ -569,7 +608,9 @@ func (e *Engine) fold(l *live, s incident.Signal, now time.Time) {
 	}
 }
 
-func (e *Engine) open(key string, s incident.Signal, now time.Time) {
+// newIncident is the first version of the incident s opens. Called with
+// e.mu held (the id).
+func (e *Engine) newIncident(s incident.Signal, now time.Time) incident.Incident {
 	sev := s.Severity
 	if sev == "" {
 		sev = e.severity(s.Type)
@@ -578,7 +619,7 @@ func (e *Engine) open(key string, s incident.Signal, now time.Time) {
 	if title == "" {
 		title = defaultTitle(s.Type, s.Source)
 	}
-	inc := incident.Incident{
+	return incident.Incident{
 		ID:          e.newID(now),
 		Site:        e.cfg.Site,
 		Type:        s.Type,
@@ -594,28 +635,17 @@ func (e *Engine) open(key string, s incident.Signal, now time.Time) {
 		Plate:       s.Plate,
 		Acks:        []incident.Ack{},
 	}
-	if len(s.Snapshot) > 0 {
-		e.saveSnapshot(&inc, s.Snapshot)
-	}
-	l := &live{inc: inc, key: key, lastSignal: s.At, openedAt: now}
+}
+
+// open makes inc live and publishes it. Called with e.mu held.
+func (e *Engine) open(key string, inc incident.Incident, signalAt, now time.Time) {
+	l := &live{inc: inc, key: key, lastSignal: signalAt, openedAt: now}
 	e.live[inc.ID] = l
 	e.openIDs.Store(inc.ID, true)
 	e.byKey[key] = l
 	e.m.opened.WithLabelValues(string(inc.Type), string(inc.Severity)).Inc()
 	e.m.active.Set(float64(len(e.live)))
 	e.emit(l, Opened, now)
-}
-
-func (e *Engine) saveSnapshot(inc *incident.Incident, jpeg []byte) {
-	if e.cfg.Evidence == nil {
-		return
-	}
-	if err := e.cfg.Evidence.PutSnapshot(inc.ID, jpeg); err != nil {
-		e.m.errors.Inc()
-		e.log.Error("saving snapshot", "id", inc.ID, "err", err)
-		return
-	}
-	inc.Evidence.Snapshot = "/api/incidents/" + inc.ID + "/snapshot.jpg"
 }
 
 func defaultTitle(t incident.Type, s incident.Source) string {
