@@ -218,3 +218,18 @@ type runner struct {
 
 func (r *runner) Start(ctx context.Context) error { r.g.Go(ctx, r.fn); return nil }
 func (r *runner) Close() error                    { return r.g.Stop() }
+
+// Every calls fn every interval (not at once) until ctx ends; the body of a
+// component's periodic Goroutine.
+func Every(ctx context.Context, interval time.Duration, fn func()) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			fn()
+		}
+	}
+}

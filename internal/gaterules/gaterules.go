@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/sensors"
@@ -38,7 +39,7 @@ type Classifier interface {
 }
 
 // Rules evaluates the gate rules. Set the fields, then call Handle for every
-// accepted sensor event and Run for the timers. Gates not in Gates are
+// accepted sensor event and Start for the timers. Gates not in Gates are
 // evaluated with the default windows and no camera.
 type Rules struct {
 	Gates    []config.Gate
@@ -58,6 +59,8 @@ type Rules struct {
 	conf  map[string]config.Gate
 	log   *slog.Logger
 	fired *prometheus.CounterVec
+
+	ticker component.Goroutine // Start's timers
 }
 
 // gateState is what the rules remember about one gate.
@@ -333,24 +336,17 @@ func (r *Rules) Tick(now time.Time) {
 	}
 }
 
-// Run ticks the timers every second until ctx ends.
-func (r *Rules) Run(ctx context.Context) error {
+// Start ticks the timers every second on a goroutine of its own until Close.
+func (r *Rules) Start(ctx context.Context) error {
 	r.init()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			r.Tick(r.Now())
-		}
-	}
+	r.ticker.Go(ctx, func(ctx context.Context) error {
+		return component.Every(ctx, time.Second, func() { r.Tick(r.Now()) })
+	})
+	return nil
 }
 
-// Close releases nothing today; it exists so the gateway can treat every
-// component alike.
-func (r *Rules) Close() error { return nil }
+// Close stops the timers' goroutine and waits for it.
+func (r *Rules) Close() error { return r.ticker.Stop() }
 
 // RaiseTimeout bounds how long Handle waits for the incident engine to store
 // a signal.

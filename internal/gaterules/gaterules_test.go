@@ -288,9 +288,9 @@ func TestRunTicks(t *testing.T) {
 	mu.Lock()
 	now = t0.Add(11 * time.Second)
 	mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = r.Run(ctx); close(done) }()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rec.mu.Lock()
@@ -300,12 +300,11 @@ func TestRunTicks(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("Run did not raise door_held_open")
+			t.Fatal("the timers did not raise door_held_open")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	<-done
+	r.Close()
 	if rec.sigs[1].Type != incident.DoorHeldOpen {
 		t.Fatalf("signals = %+v", rec.sigs)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/evidence"
 	"github.com/lanewatch/lanewatch/internal/incident"
@@ -29,10 +30,14 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		return err
 	}
 	g.Auth = a
-	// Closed after the console (closers run last-registered first): the
-	// session store is a bbolt file that the next start must be able to lock.
-	g.onClose("auth", a.Close)
-	g.goRun("audit rotation", func() error { g.rotateAudit(ctx, a); return nil })
+	// Closed after the console (the list closes in reverse): the session
+	// store is a bbolt file that the next start must be able to lock.
+	if err := g.owns("auth", a.Close); err != nil {
+		return err
+	}
+	if err := g.use(ctx, component.Named("audit rotation", component.Run(func(ctx context.Context) error { g.rotateAudit(ctx, a); return nil }))); err != nil {
+		return err
+	}
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},
@@ -67,11 +72,10 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	s.Site = console.SiteInfo{ID: g.Config.Site.ID, Name: g.Config.Site.Name, Timezone: g.Config.Location().String(),
 		Language: g.Config.Site.Language}
 	s.SitePlan = sitePlan(g.Config.Site.Plan)
-	if err := s.Start(ctx); err != nil {
+	if err := g.use(ctx, component.Named("console", s)); err != nil {
 		return err
 	}
 	g.Console = s
-	g.onClose("console", s.Close)
 	return nil
 }
 

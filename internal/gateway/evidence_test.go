@@ -37,12 +37,7 @@ func TestVideoIncidentGetsClip(t *testing.T) {
 // and returns the incident's clip as served by the console.
 func incidentClip(t *testing.T, s *site) []byte {
 	t.Helper()
-	// The camera's ring must hold frames: wait for a full-resolution snapshot.
-	eventually(t, "camera frames", 30*time.Second, func() bool {
-		resp := s.api(t, "GET", "/api/cameras/lawn/snapshot.jpg", viewerToken, "")
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitCameraFrames(t, s)
 	// A video rule hit on the camera (detection itself is covered by the
 	// analytics tests and make eval; this test is about the clip path).
 	s.Gateway.Incidents.Raise(incident.Signal{Type: incident.Intrusion, At: time.Now(),
@@ -70,6 +65,17 @@ func incidentClip(t *testing.T, s *site) []byte {
 		t.Fatalf("clip: %d, %d bytes", resp.StatusCode, len(body))
 	}
 	return body
+}
+
+// waitCameraFrames waits until the lawn camera's ring holds frames: until it
+// serves a full-resolution snapshot.
+func waitCameraFrames(t *testing.T, s *site) {
+	t.Helper()
+	eventually(t, "camera frames", 30*time.Second, func() bool {
+		resp := s.api(t, "GET", "/api/cameras/lawn/snapshot.jpg", viewerToken, "")
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }
 
 // A camera with a privacy mask gets a clip too: decoded, masked and encoded

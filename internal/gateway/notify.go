@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/notify"
@@ -43,14 +44,7 @@ func (g *Gateway) startNotify(ctx context.Context) error {
 		g.log.Warn("console.public_url is not set: links in notifications are relative and will not open on a phone")
 	}
 	g.Notifier = n
-	g.onClose("notify", n.Close)
-	g.goRun("notify", func() error { return n.Run(ctx) })
-	f := n.Follower(g.Incidents)
-	if err := f.Start(ctx); err != nil {
-		return err
-	}
-	g.onClose("notify follow", f.Close)
-	return nil
+	return g.use(ctx, component.Named("notify", n), component.Named("notify follow", n.Follower(g.Incidents)))
 }
 
 // notifyFull says loudly that a channel's queue reached its cap, as a full

@@ -20,6 +20,21 @@ const OriginCamera = "camera"
 // become incidents through the engine like any rule's; motion alarms wake
 // the camera's decoding from idle instead.
 func (g *Gateway) startONVIF(ctx context.Context) error {
+	// All at once: each may wait up to 2 s for its camera to take the
+	// Unsubscribe, and a site has dozens of cameras. Added before they start,
+	// so that one failing stops those started before it.
+	err := g.owns("onvif events", func() error {
+		var wg sync.WaitGroup
+		for _, s := range g.ONVIF {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Close() }()
+		}
+		wg.Wait()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	for _, cc := range g.Config.Cameras {
 		if cc.ONVIF == nil || !cc.ONVIF.Events {
 			continue
@@ -33,17 +48,6 @@ func (g *Gateway) startONVIF(ctx context.Context) error {
 		}
 		g.ONVIF = append(g.ONVIF, s)
 	}
-	// All at once: each may wait up to 2 s for its camera to take the
-	// Unsubscribe, and a site has dozens of cameras.
-	g.onClose("onvif events", func() error {
-		var wg sync.WaitGroup
-		for _, s := range g.ONVIF {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.Close() }()
-		}
-		wg.Wait()
-		return nil
-	})
 	return nil
 }
 

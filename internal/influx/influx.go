@@ -156,12 +156,14 @@ func New(cfg Config) (*Writer, error) {
 	return w, nil
 }
 
-// Start runs the writer goroutine until ctx ends or Close is called.
-func (w *Writer) Start(ctx context.Context) {
+// Start runs the writer goroutine until ctx ends or Close is called. A
+// second Start does nothing.
+func (w *Writer) Start(ctx context.Context) error {
 	w.start.Do(func() {
 		ctx, w.stop = context.WithCancel(ctx)
 		go w.run(ctx)
 	})
+	return nil
 }
 
 // Close stops the writer, first trying for up to CloseTimeout to write what

@@ -117,7 +117,7 @@ func TestRobotsDownForAnHour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go n.Run(t.Context())
+	n.Start(t.Context())
 	defer n.Close()
 	burst(t, n, 60, incident.SOS)
 	end := clk.Now().Add(time.Hour)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
@@ -188,14 +187,13 @@ func (n *Notifier) open(ch config.Notify, kinds map[string]Kind, env Env, reg pr
 	return &channel{cfg: ch, filter: f, q: q}, nil
 }
 
-// Run delivers on every channel until ctx ends or Close.
-func (n *Notifier) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+// Start begins delivering on every channel, until ctx ends or Close.
+func (n *Notifier) Start(ctx context.Context) error {
 	for _, c := range n.chans {
-		wg.Add(1)
-		go func() { defer wg.Done(); c.q.Run(ctx) }()
+		if err := c.q.Start(ctx); err != nil {
+			return fmt.Errorf("notify %s: %w", c.cfg.ID, err)
+		}
 	}
-	wg.Wait()
 	return nil
 }
 

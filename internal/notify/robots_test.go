@@ -42,7 +42,7 @@ func newTestNotifier(t *testing.T, chans []config.Notify, now func() time.Time) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	go n.Run(t.Context())
+	n.Start(t.Context())
 	t.Cleanup(func() { n.Close() })
 	return n
 }

@@ -110,7 +110,7 @@ func start(t *testing.T, cfg Config) *Outbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go o.Run(t.Context())
+	o.Start(t.Context())
 	t.Cleanup(func() { o.Close() })
 	return o
 }
@@ -480,7 +480,7 @@ func TestRestartDeliversPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go o.Run(t.Context())
+	o.Start(t.Context())
 	for i := 0; i < 50; i++ {
 		if err := o.Enqueue(inc(fmt.Sprintf("inc_%02d", i%7), i/7+1), nil); err != nil {
 			t.Fatal(err)
@@ -579,9 +579,9 @@ func TestReplayedVersionReplaces(t *testing.T) {
 
 func TestRunTwiceRefused(t *testing.T) {
 	o := start(t, testConfig(filepath.Join(t.TempDir(), "outbox.db"), "http://127.0.0.1:9"))
-	waitFor(t, "Run started", time.Second, func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.started })
-	if err := o.Run(t.Context()); err == nil {
-		t.Fatal("second Run accepted")
+	waitFor(t, "Start done", time.Second, func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.started })
+	if err := o.Start(t.Context()); err == nil {
+		t.Fatal("second Start accepted")
 	}
 }
 
