@@ -114,6 +114,9 @@ func newRig(t *testing.T, dir string, clk *clock) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	bus := newMemBus()
 	al, err := New(Config{Bus: bus, Topics: topics, Engine: eng, EscalationTopic: "alerts/urgent",
 		ClearCheck: 10 * time.Millisecond, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"testing"
@@ -16,6 +17,9 @@ func TestAlertCarriesExtraBeside(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	eng, err := incidents.New(incidents.EngineConfig{Site: "s1", DataDir: t.TempDir(), Now: clk.Now})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	bus := newMemBus()

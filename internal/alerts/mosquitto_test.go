@@ -40,6 +40,9 @@ func TestPatrolAckThroughMosquitto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	gw := mqttClient(t, broker.URL, "gw-1")
 	al, err := New(Config{Bus: gw, Topics: topics, Engine: eng})
 	if err != nil {

@@ -193,9 +193,10 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"notify", g.startNotify},
 		{"influx", g.startInflux},
 		{"alerts", g.startAlerts},
-		// Closers run in reverse: the engine stops (flushing its last changes)
-		// before the outbox, InfluxDB and alerts that consume them.
-		{"incidents close order", func(context.Context) error { return g.owns("incidents", g.Incidents.Close) }},
+		// Started after its consumers subscribed (nothing raises signals
+		// before), so that it stops before them, flushing its last changes
+		// to the outbox, notify, InfluxDB and alerts.
+		{"incidents engine", func(ctx context.Context) error { return g.use(ctx, component.Named("incidents", g.Incidents)) }},
 		{"vehicles", g.startVehicles},
 		{"gate rules", g.startGateRules},
 		{"recording", g.startRecording},

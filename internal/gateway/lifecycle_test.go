@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ func TestShutdownWaitsForInFlightClip(t *testing.T) {
 
 	eng, err := incidents.New(incidents.EngineConfig{Site: g.Config.Site.ID, DataDir: g.Config.DataDir})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer eng.Close()

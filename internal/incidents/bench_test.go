@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -12,6 +13,9 @@ import (
 func BenchmarkRaise(b *testing.B) {
 	e, err := New(EngineConfig{DataDir: b.TempDir()})
 	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close()
@@ -39,6 +43,9 @@ func BenchmarkHandle(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			e, err := New(EngineConfig{DataDir: b.TempDir()})
 			if err != nil {
+				b.Fatal(err)
+			}
+			if err := e.Start(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 			defer e.Close()

@@ -199,6 +199,8 @@ type Engine struct {
 	stop      chan struct{}
 	loopDone  chan struct{} // closed when the signal loop has returned
 	closeOnce sync.Once
+	startOnce sync.Once
+	started   bool // set in startOnce
 	done      sync.WaitGroup
 	m         engineMetrics
 }
@@ -213,8 +215,10 @@ type engineMetrics struct {
 	errors    prometheus.Counter
 }
 
-// New opens (or creates) DataDir/incidents.db, reloads the incidents that are
-// not resolved and starts the engine's goroutines. Close stops them.
+// New opens (or creates) DataDir/incidents.db and reloads the incidents that
+// are not resolved; Start starts the engine's goroutines, Close stops them.
+// Signals raised before Start wait in the queue, and reads, acks and
+// subscriptions work at once.
 func New(cfg EngineConfig) (*Engine, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("incidents: DataDir is required")
@@ -263,10 +267,24 @@ func New(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	e.m.active.Set(float64(len(e.live)))
-	e.done.Add(2)
-	go e.loop()
-	go e.ticker()
 	return e, nil
+}
+
+// Start starts handling signals and the timers (escalation, folds, pruning)
+// until Close. A second Start does nothing.
+func (e *Engine) Start(context.Context) error {
+	e.startOnce.Do(func() {
+		select {
+		case <-e.stop:
+			return // closed before it started
+		default:
+		}
+		e.started = true
+		e.done.Add(2)
+		go e.loop()
+		go e.ticker()
+	})
+	return nil
 }
 
 func (e *Engine) initMetrics(reg prometheus.Registerer) error {
@@ -980,6 +998,10 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	close(e.stop)
+	e.startOnce.Do(func() {}) // no Start from now on
+	if !e.started {
+		close(e.loopDone)
+	}
 	e.done.Wait()
 	e.mu.Lock()
 	now := e.now()

@@ -48,6 +48,9 @@ func newTestEngine(t *testing.T, dir string, cfg config.Incidents) (*Engine, *cl
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ch, cancel := e.Subscribe()
 	t.Cleanup(func() { cancel(); e.Close() })
 	return e, clk, ch
@@ -318,6 +321,9 @@ func TestRaiseNeverBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	defer e.Close()
 	e.mu.Lock() // a stalled engine (slow disk)
 	start := time.Now()
@@ -425,6 +431,9 @@ func TestPruneResolvedPastRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ch, cancel := e.Subscribe()
 	defer cancel()
 	var ids []string
@@ -522,6 +531,9 @@ func TestRaiseWaitStoresBeforeReturning(t *testing.T) {
 	// gives up with its context.
 	e2, err := New(EngineConfig{DataDir: t.TempDir()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e2.mu.Lock()

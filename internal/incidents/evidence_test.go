@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"bytes"
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -20,6 +21,9 @@ func TestWithEvidenceStoreAtCap(t *testing.T) {
 	}
 	e, err := New(EngineConfig{DataDir: dir, Evidence: ev})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()

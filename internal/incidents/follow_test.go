@@ -18,6 +18,9 @@ func TestFollowerDrainsAfterEngineClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	v := &versions{delay: 20 * time.Millisecond}
 	f := &Follower{Name: "slow", Source: e, Handle: v.handle}
 	if err := f.Start(context.Background()); err != nil {
@@ -144,5 +147,41 @@ func TestFollowerRetryAndPass(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// New opens, Start runs: a signal raised before Start waits in the queue;
+// an engine closed without Start releases a RaiseWait instead of hanging it.
+func TestEngineStart(t *testing.T) {
+	e, err := New(EngineConfig{Site: "s1", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Raise(incident.Signal{Type: incident.SOS, Source: lawn})
+	time.Sleep(50 * time.Millisecond)
+	if l, _ := e.List(Filter{}); len(l) != 0 {
+		t.Fatalf("handled before Start: %v", l)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { l, _ := e.List(Filter{}); return len(l) == 1 })
+
+	e2, err := New(EngineConfig{Site: "s1", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e2.RaiseWait(context.Background(), incident.Signal{Type: incident.SOS, Source: lawn}) }()
+	time.Sleep(50 * time.Millisecond)
+	e2.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("RaiseWait on an engine closed unstarted: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("RaiseWait hangs on an engine closed without Start")
 	}
 }

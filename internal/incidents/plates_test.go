@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,9 @@ func TestPlatesFollowVehicleRetention(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	e, err := New(EngineConfig{DataDir: dir, Now: clk.Now, Retention: 365 * 24 * time.Hour, PlateRetention: 90 * 24 * time.Hour})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ch, cancel := e.Subscribe()

@@ -30,6 +30,9 @@ func TestSnapshotSavedOutsideLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { e.Close() })
 	ch, cancel := e.Subscribe()
 	defer cancel()

@@ -20,6 +20,9 @@ func TestEngineToPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	f := o.Follower(eng, nil)
 	if err := f.Start(context.Background()); err != nil {
 		t.Fatal(err)
