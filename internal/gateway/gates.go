@@ -192,5 +192,5 @@ func (g *Gateway) startGateSim(ctx context.Context) error {
 	sim := &gatesim.Sim{Bus: g.Bus, Topics: g.Topics, Gate: g.Config.Gates[0].ID, Residents: residents,
 		Visitors: []string{"浙A8K2M1", "苏B77Q21"}, Watch: g.Config.Vehicles.Watchlist,
 		Logger: g.log.With("component", "gatesim"), Seed: uint64(time.Now().UnixNano())}
-	return g.use(ctx, component.Named("gate simulator", component.Run(sim.Run)))
+	return g.use(ctx, component.Named("gate simulator", sim))
 }
