@@ -29,7 +29,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/eval"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
@@ -174,9 +174,9 @@ func runLoopN(t *testing.T, srv *camsimProc, o loopOpts) loopResult {
 	var signals atomic.Uint64
 	var sigMu sync.Mutex
 	perCam := map[string]int{} // intrusion signals per camera
-	raiser := incidents.RaiserFunc(func(s incidents.Signal) {
+	raiser := incident.RaiserFunc(func(s incident.Signal) {
 		signals.Add(1)
-		if s.Type == incidents.Intrusion {
+		if s.Type == incident.Intrusion {
 			sigMu.Lock()
 			perCam[s.Source.Camera]++
 			sigMu.Unlock()

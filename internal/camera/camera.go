@@ -23,7 +23,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/decode"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
@@ -149,7 +149,7 @@ type Camera struct {
 func FromConfig(c config.Camera, out *frames.Latest) *Camera {
 	idle := c.Detect.KeyframesWhenIdle
 	for _, z := range c.Zones {
-		if z.Rule == string(incidents.FallingObject) {
+		if z.Rule == string(incident.FallingObject) {
 			idle = -1
 		}
 	}

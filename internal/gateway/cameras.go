@@ -13,6 +13,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/analytics"
 	"github.com/lanewatch/lanewatch/internal/camera"
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
@@ -34,6 +35,8 @@ type Cameras struct {
 	g    *Gateway
 	ctx  context.Context // the run context, for cameras started later (cluster.go)
 	pool *detect.Pool
+
+	loops sync.WaitGroup // the cameras' analysis loops
 
 	camMu sync.RWMutex // guards list and byID (replaced in a cluster)
 	list  []*cam
@@ -64,14 +67,16 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 	cs := &Cameras{g: g, byID: map[string]*cam{}, subs: map[chan console.CameraStatus]struct{}{}, ctx: ctx}
 	g.Cameras = cs
 	// One pool of networks for all cameras instead of one each (tens of MB
-	// apiece); closed after the cameras' loops (closers run in reverse).
+	// apiece); closed after the cameras' loops (the list closes in reverse).
 	if g.Config.Detector != nil && len(g.Config.Cameras) > 0 {
 		p, err := detect.NewPool(*g.Config.Detector, g.Config.Detector.Pool)
 		if err != nil {
 			return fmt.Errorf("detector: %w", err)
 		}
 		cs.pool, g.Detector = p, p
-		g.onClose("detector pool", func() error { p.Close(); return nil })
+		if err := g.owns("detector pool", func() error { p.Close(); return nil }); err != nil {
+			return err
+		}
 		g.log.Info("detector loaded", "model", p.String())
 	}
 	for _, cc := range g.Config.Cameras {
@@ -84,6 +89,11 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		cs.list = append(cs.list, c)
 		cs.byID[cc.ID] = c
 	}
+	// Closes every camera, started or not (Close of one never started does
+	// nothing), so a camera that fails to start stops the ones before it.
+	if err := g.owns("cameras", cs.close); err != nil {
+		return err
+	}
 	for _, c := range cs.list {
 		if c.ing == nil {
 			continue
@@ -92,9 +102,9 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 			return err
 		}
 	}
-	g.onClose("cameras", cs.close)
-	g.goRun("camera status", func() error { cs.publishLoop(ctx); return nil })
-	return cs.startClips(ctx)
+	return g.use(ctx,
+		component.Named("camera status", component.Run(func(ctx context.Context) error { cs.publishLoop(ctx); return nil })),
+		component.Named("incident clips", cs.clips()))
 }
 
 // newCam builds a camera's ingest, sub-stream and analysis loop, not started.
@@ -138,16 +148,20 @@ func (cs *Cameras) run(ctx context.Context, c *cam) error {
 			return fmt.Errorf("camera %s: sub-stream: %w", c.cfg.ID, err)
 		}
 	}
+	// The loop ends when its frames do (close closes them, and so does
+	// a cluster handing the camera over); close waits for it.
 	loop, done := c.loop, make(chan struct{})
 	c.loopDone = done
-	cs.g.goRun("analytics "+c.cfg.ID, func() error {
+	cs.loops.Add(1)
+	go func() {
+		defer cs.loops.Done()
 		defer close(done)
 		err := loop.Run(ctx)
-		if errors.Is(err, frames.ErrClosed) {
-			return nil
+		loop.Close() // its Mats and detector, once Run has returned
+		if err != nil && !errors.Is(err, frames.ErrClosed) {
+			cs.g.log.Error("analysis stopped", "camera", c.cfg.ID, "err", err)
 		}
-		return err
-	})
+	}()
 	return nil
 }
 
@@ -180,6 +194,7 @@ func (cs *Cameras) close() error {
 		}
 		c.latest.Close() // wakes the loop, which then returns
 	}
+	cs.loops.Wait()
 	cs.mu.Lock()
 	for ch := range cs.subs {
 		delete(cs.subs, ch)

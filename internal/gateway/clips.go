@@ -1,25 +1,18 @@
 package gateway
 
 import (
-	"context"
-
 	"gocv.io/x/gocv"
 
 	"github.com/lanewatch/lanewatch/internal/camera"
 	"github.com/lanewatch/lanewatch/internal/motion"
 )
 
-// startClips starts the incident clips (camera.Clips): every video
+// clips is the incident clips component (camera.Clips): every video
 // incident of a camera gets its clip from that camera's (main) stream.
-func (cs *Cameras) startClips(ctx context.Context) error {
+func (cs *Cameras) clips() *camera.Clips {
 	g := cs.g
-	cl := &camera.Clips{Incidents: g.Incidents, Store: g.Evidence, Source: cs.clipSource,
+	return &camera.Clips{Incidents: g.Incidents, Store: g.Evidence, Source: cs.clipSource,
 		PreRoll: g.Config.Evidence.PreRoll, PostRoll: g.Config.Evidence.PostRoll, Logger: g.log.With("component", "clips")}
-	if err := cl.Start(ctx); err != nil {
-		return err
-	}
-	g.onClose("incident clips", cl.Close)
-	return nil
 }
 
 // clipSource is a camera's main stream while it runs here.
