@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,9 +25,9 @@ import (
 // Engine is what alerts needs of the incident engine.
 type Engine interface {
 	Subscribe() (<-chan incidents.Change, func())
-	Ack(id, by, note string) (incidents.Incident, error)
-	Resolve(id, by, note string) (incidents.Incident, error)
-	List(f incidents.Filter) ([]incidents.Incident, error)
+	Ack(id, by, note string) (incident.Incident, error)
+	Resolve(id, by, note string) (incident.Incident, error)
+	List(f incidents.Filter) ([]incident.Incident, error)
 }
 
 // Config configures New.
@@ -40,7 +41,7 @@ type Config struct {
 	// title and description in the site's language and its evidence links
 	// (title_local, description_local, links), so that an MQTT patrol app
 	// needs no console login.
-	Extra func(incidents.Incident) (title, description string, links map[string]string)
+	Extra func(incident.Incident) (title, description string, links map[string]string)
 	// ClearAfter: how long after resolve the retained state is cleared; default 24h.
 	ClearAfter time.Duration
 	// ClearCheck: how often due clears are looked for; default 30s.
@@ -69,9 +70,9 @@ type Alerts struct {
 	clears   map[string]time.Time // incident id -> when its retained state is cleared
 	lastWarn time.Time
 
-	cancel   context.CancelFunc
-	done     sync.WaitGroup
-	loopDone chan struct{} // closed when the engine's change stream ended
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	follow *incidents.Follower // the engine's changes to MQTT
 
 	rejected  *prometheus.CounterVec
 	commands  *prometheus.CounterVec
@@ -125,9 +126,14 @@ func New(cfg Config) (*Alerts, error) {
 // schedules the clears still owed by incidents resolved before a restart.
 func (a *Alerts) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
-	// Subscribe to the engine first so that no change made from here on is missed.
-	changes, unsubscribe := a.cfg.Engine.Subscribe()
-	resolved, err := a.cfg.Engine.List(incidents.Filter{State: incidents.Resolved, Since: a.now().Add(-lookback), Limit: 1 << 30})
+	// Follow the engine first so that no change made from here on is missed.
+	a.follow = &incidents.Follower{Name: "alerts", Source: a.cfg.Engine, Logger: a.log,
+		Handle: func(ctx context.Context, c incidents.Change) error { a.publishChange(ctx, c); return nil }}
+	if err := a.follow.Start(ctx); err != nil {
+		return err
+	}
+	unsubscribe := func() { a.follow.Close(); a.cancel() }
+	resolved, err := a.cfg.Engine.List(incidents.Filter{State: incident.Resolved, Since: a.now().Add(-lookback), Limit: 1 << 30})
 	if err != nil {
 		unsubscribe()
 		return fmt.Errorf("alerts: list resolved incidents: %w", err)
@@ -148,24 +154,7 @@ func (a *Alerts) Start(ctx context.Context) error {
 			return fmt.Errorf("alerts: subscribe %s: %w", s.filter, err)
 		}
 	}
-	a.done.Add(2)
-	a.loopDone = make(chan struct{})
-	go func() {
-		defer a.done.Done()
-		defer close(a.loopDone)
-		defer unsubscribe()
-		for {
-			select {
-			case c, ok := <-changes:
-				if !ok {
-					return
-				}
-				a.publishChange(ctx, c)
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	a.done.Add(1)
 	go func() {
 		defer a.done.Done()
 		t := time.NewTicker(a.cfg.ClearCheck)
@@ -184,7 +173,7 @@ func (a *Alerts) Start(ctx context.Context) error {
 
 // payload is the contract's incident JSON, with Extra's fields beside.
 type payload struct {
-	incidents.Incident
+	incident.Incident
 	TitleLocal       string            `json:"title_local,omitempty"`
 	DescriptionLocal string            `json:"description_local,omitempty"`
 	Links            map[string]string `json:"links,omitempty"`
@@ -207,7 +196,7 @@ func (a *Alerts) publishChange(ctx context.Context, c incidents.Change) {
 		a.publish(ctx, "escalation", a.cfg.Topics.Escalations(a.cfg.EscalationTopic), false, payload)
 	}
 	a.publish(ctx, "state", a.cfg.Topics.IncidentState(c.Incident.ID), true, payload)
-	if c.Incident.State == incidents.Resolved {
+	if c.Incident.State == incident.Resolved {
 		a.scheduleClear(c.Incident)
 	}
 }
@@ -237,7 +226,7 @@ func (a *Alerts) publish(ctx context.Context, kind, topic string, retained bool,
 	a.log.Error("publish failed", "topic", topic, "err", err)
 }
 
-func (a *Alerts) scheduleClear(inc incidents.Incident) {
+func (a *Alerts) scheduleClear(inc incident.Incident) {
 	if inc.ResolvedAt == nil {
 		return
 	}
@@ -371,10 +360,9 @@ func (a *Alerts) Close() error {
 	if a.cancel == nil {
 		return nil
 	}
-	select {
-	case <-a.loopDone:
-	case <-time.After(5 * time.Second):
-	}
+	// The engine closes first: the follower publishes what it still owes
+	// (within incidents.DefaultDrain) before the clears stop.
+	a.follow.Close()
 	a.cancel()
 	a.done.Wait()
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -113,6 +114,9 @@ func newRig(t *testing.T, dir string, clk *clock) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	bus := newMemBus()
 	al, err := New(Config{Bus: bus, Topics: topics, Engine: eng, EscalationTopic: "alerts/urgent",
 		ClearCheck: 10 * time.Millisecond, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})
@@ -140,14 +144,14 @@ func wait(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func lastState(t *testing.T, b *memBus, id string) (incidents.Incident, published) {
+func lastState(t *testing.T, b *memBus, id string) (incident.Incident, published) {
 	t.Helper()
 	ps := b.on(topics.IncidentState(id))
 	if len(ps) == 0 {
 		t.Fatalf("no state for %s", id)
 	}
 	p := ps[len(ps)-1]
-	var inc incidents.Incident
+	var inc incident.Incident
 	if len(p.Payload) > 0 {
 		if err := json.Unmarshal(p.Payload, &inc); err != nil {
 			t.Fatal(err)
@@ -158,12 +162,12 @@ func lastState(t *testing.T, b *memBus, id string) (incidents.Incident, publishe
 
 func TestPublishesAlertsStateAndEscalations(t *testing.T) {
 	r := newRig(t, t.TempDir(), &clock{t: time.Now()})
-	r.eng.Raise(incidents.Signal{Type: incidents.SOS, Source: incidents.Source{Gate: "north"}})
+	r.eng.Raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}})
 	wait(t, "alert", func() bool { return len(r.bus.on(topics.Alerts())) == 1 })
-	var inc incidents.Incident
+	var inc incident.Incident
 	json.Unmarshal(r.bus.on(topics.Alerts())[0].Payload, &inc)
 	id := inc.ID
-	if inc.Type != incidents.SOS || inc.State != incidents.Open || r.bus.on(topics.Alerts())[0].Retained {
+	if inc.Type != incident.SOS || inc.State != incident.Open || r.bus.on(topics.Alerts())[0].Retained {
 		t.Fatalf("alert: %+v", inc)
 	}
 	wait(t, "state", func() bool { return len(r.bus.on(topics.IncidentState(id))) == 1 })
@@ -172,7 +176,7 @@ func TestPublishesAlertsStateAndEscalations(t *testing.T) {
 	}
 	// A fold changes only the state.
 	r.clk.Add(2 * time.Second)
-	r.eng.Raise(incidents.Signal{Type: incidents.SOS, Source: incidents.Source{Gate: "north"}})
+	r.eng.Raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}})
 	wait(t, "fold state", func() bool { return len(r.bus.on(topics.IncidentState(id))) == 2 })
 	if n := len(r.bus.on(topics.Alerts())); n != 1 {
 		t.Fatalf("fold alerted: %d alerts", n)
@@ -181,28 +185,28 @@ func TestPublishesAlertsStateAndEscalations(t *testing.T) {
 	r.clk.Add(3 * time.Minute)
 	wait(t, "escalation", func() bool { return len(r.bus.on("lanewatch/s1/alerts/urgent")) == 1 })
 	wait(t, "second alert", func() bool { return len(r.bus.on(topics.Alerts())) == 2 })
-	if got, _ := lastState(t, r.bus, id); got.State != incidents.Escalated {
-		wait(t, "escalated state", func() bool { got, _ := lastState(t, r.bus, id); return got.State == incidents.Escalated })
+	if got, _ := lastState(t, r.bus, id); got.State != incident.Escalated {
+		wait(t, "escalated state", func() bool { got, _ := lastState(t, r.bus, id); return got.State == incident.Escalated })
 	}
 }
 
 func TestAckAndResolveFromMQTT(t *testing.T) {
 	r := newRig(t, t.TempDir(), &clock{t: time.Now()})
-	r.eng.Raise(incidents.Signal{Type: incidents.GateForced, Source: incidents.Source{Gate: "north"}})
+	r.eng.Raise(incident.Signal{Type: incident.GateForced, Source: incident.Source{Gate: "north"}})
 	wait(t, "alert", func() bool { return len(r.bus.on(topics.Alerts())) == 1 })
-	var inc incidents.Incident
+	var inc incident.Incident
 	json.Unmarshal(r.bus.on(topics.Alerts())[0].Payload, &inc)
 	base := "lanewatch/s1/incidents/" + inc.ID
 
 	r.bus.inject(mqttbus.Message{Topic: base + "/ack", Payload: []byte(`{"by": "patrol-07", "note": "on my way"}`)})
 	got, _ := r.eng.Get(inc.ID)
-	if got.State != incidents.Acknowledged || got.Acks[0].By != "patrol-07" || got.Acks[0].Note != "on my way" {
+	if got.State != incident.Acknowledged || got.Acks[0].By != "patrol-07" || got.Acks[0].Note != "on my way" {
 		t.Fatalf("after ack: %+v", got)
 	}
-	wait(t, "acked state", func() bool { s, _ := lastState(t, r.bus, inc.ID); return s.State == incidents.Acknowledged })
+	wait(t, "acked state", func() bool { s, _ := lastState(t, r.bus, inc.ID); return s.State == incident.Acknowledged })
 
 	r.bus.inject(mqttbus.Message{Topic: base + "/resolve", Payload: []byte(`{"by": "patrol-07"}`)})
-	wait(t, "resolved state", func() bool { s, _ := lastState(t, r.bus, inc.ID); return s.State == incidents.Resolved })
+	wait(t, "resolved state", func() bool { s, _ := lastState(t, r.bus, inc.ID); return s.State == incident.Resolved })
 	if v := testutil.ToFloat64(r.al.commands.WithLabelValues("ack")) + testutil.ToFloat64(r.al.commands.WithLabelValues("resolve")); v != 2 {
 		t.Fatalf("commands %v", v)
 	}
@@ -235,7 +239,7 @@ func TestRetainedStateClearedAfter24hAcrossRestart(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	r := newRig(t, dir, clk)
 	for _, gate := range []string{"a", "b"} {
-		r.eng.Raise(incidents.Signal{Type: incidents.DoorHeldOpen, Source: incidents.Source{Gate: gate}})
+		r.eng.Raise(incident.Signal{Type: incident.DoorHeldOpen, Source: incident.Source{Gate: gate}})
 	}
 	wait(t, "alerts", func() bool { return len(r.bus.on(topics.Alerts())) == 2 })
 	list, _ := r.eng.List(incidents.Filter{})
@@ -243,7 +247,7 @@ func TestRetainedStateClearedAfter24hAcrossRestart(t *testing.T) {
 	r.eng.Resolve(a, "patrol-01", "")
 	clk.Add(time.Hour)
 	r.eng.Resolve(b, "patrol-01", "")
-	wait(t, "resolved states", func() bool { s, _ := lastState(t, r.bus, b); return s.State == incidents.Resolved })
+	wait(t, "resolved states", func() bool { s, _ := lastState(t, r.bus, b); return s.State == incident.Resolved })
 	clk.Add(23*time.Hour + time.Minute) // a is due, b not yet
 	wait(t, "clear of a", func() bool { _, p := lastState(t, r.bus, a); return len(p.Payload) == 0 })
 	if _, p := lastState(t, r.bus, a); !p.Retained {
@@ -268,6 +272,6 @@ func TestPublishFailureCounted(t *testing.T) {
 	r.bus.mu.Lock()
 	r.bus.fail = true
 	r.bus.mu.Unlock()
-	r.eng.Raise(incidents.Signal{Type: incidents.Crowd, Source: incidents.Source{Camera: "c"}})
+	r.eng.Raise(incident.Signal{Type: incident.Crowd, Source: incident.Source{Camera: "c"}})
 	wait(t, "failure counted", func() bool { return testutil.ToFloat64(r.al.failed.WithLabelValues("alert")) == 1 })
 }

@@ -1,11 +1,13 @@
 package alerts
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 )
 
@@ -17,9 +19,12 @@ func TestAlertCarriesExtraBeside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	bus := newMemBus()
 	al, err := New(Config{Bus: bus, Topics: topics, Engine: eng, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
-		Extra: func(inc incidents.Incident) (string, string, map[string]string) {
+		Extra: func(inc incident.Incident) (string, string, map[string]string) {
 			return "北门 SOS 求助", "北门 有人按下 SOS 求助按钮", map[string]string{"snapshot": "https://gw/e/" + inc.ID}
 		}})
 	if err != nil {
@@ -29,7 +34,7 @@ func TestAlertCarriesExtraBeside(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close(); al.Close() })
-	eng.Raise(incidents.Signal{Type: incidents.SOS, Source: incidents.Source{Gate: "north"}, Title: "SOS at north"})
+	eng.Raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}, Title: "SOS at north"})
 	wait(t, "alert", func() bool { return len(bus.on(topics.Alerts())) == 1 })
 	raw := bus.on(topics.Alerts())[0].Payload
 	var m map[string]any
@@ -42,8 +47,8 @@ func TestAlertCarriesExtraBeside(t *testing.T) {
 		t.Fatalf("alert: %s", raw)
 	}
 	// The contract's fields decode as before.
-	var inc incidents.Incident
-	if err := json.Unmarshal(raw, &inc); err != nil || inc.Type != incidents.SOS || inc.Source.Gate != "north" || inc.State != incidents.Open {
+	var inc incident.Incident
+	if err := json.Unmarshal(raw, &inc); err != nil || inc.Type != incident.SOS || inc.Source.Gate != "north" || inc.State != incident.Open {
 		t.Fatalf("incident JSON: %v %+v", err, inc)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -39,6 +40,9 @@ func TestPatrolAckThroughMosquitto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	gw := mqttClient(t, broker.URL, "gw-1")
 	al, err := New(Config{Bus: gw, Topics: topics, Engine: eng})
 	if err != nil {
@@ -51,23 +55,23 @@ func TestPatrolAckThroughMosquitto(t *testing.T) {
 	startClient(t, gw)
 
 	patrol := mqttClient(t, broker.URL, "patrol-07")
-	alerts := make(chan incidents.Incident, 16)
+	alerts := make(chan incident.Incident, 16)
 	patrol.Subscribe(topics.Alerts(), func(m mqttbus.Message) {
-		var inc incidents.Incident
+		var inc incident.Incident
 		if json.Unmarshal(m.Payload, &inc) == nil {
 			alerts <- inc
 		}
 	})
 	startClient(t, patrol)
 
-	eng.Raise(incidents.Signal{Type: incidents.GateForced, Source: incidents.Source{Gate: "north"}})
-	var inc incidents.Incident
+	eng.Raise(incident.Signal{Type: incident.GateForced, Source: incident.Source{Gate: "north"}})
+	var inc incident.Incident
 	select {
 	case inc = <-alerts:
 	case <-time.After(10 * time.Second):
 		t.Fatal("patrol got no alert")
 	}
-	if inc.Type != incidents.GateForced || inc.State != incidents.Open {
+	if inc.Type != incident.GateForced || inc.State != incident.Open {
 		t.Fatalf("alert %+v", inc)
 	}
 	ack, _ := json.Marshal(Command{By: "patrol-07", Note: "on my way"})
@@ -77,7 +81,7 @@ func TestPatrolAckThroughMosquitto(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, _ := eng.Get(inc.ID)
-		if got.State == incidents.Acknowledged {
+		if got.State == incident.Acknowledged {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -88,9 +92,9 @@ func TestPatrolAckThroughMosquitto(t *testing.T) {
 
 	// A client connecting now gets the retained state: acknowledged by patrol-07.
 	wall := mqttClient(t, broker.URL, "wall-1")
-	states := make(chan incidents.Incident, 16)
+	states := make(chan incident.Incident, 16)
 	wall.Subscribe(topics.IncidentState(inc.ID), func(m mqttbus.Message) {
-		var s incidents.Incident
+		var s incident.Incident
 		if json.Unmarshal(m.Payload, &s) == nil {
 			states <- s
 		}
@@ -100,7 +104,7 @@ func TestPatrolAckThroughMosquitto(t *testing.T) {
 	for {
 		select {
 		case s := <-states:
-			if s.State == incidents.Acknowledged && len(s.Acks) == 1 && s.Acks[0].By == "patrol-07" {
+			if s.State == incident.Acknowledged && len(s.Acks) == 1 && s.Acks[0].By == "patrol-07" {
 				return
 			}
 		case <-timeout:

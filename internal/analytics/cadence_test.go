@@ -11,7 +11,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/eval"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // countingDetector wraps the shape detector and counts its runs.
@@ -42,8 +42,8 @@ func TestDetectorCadenceKeepsTracks(t *testing.T) {
 				Points: []config.Point{{0.5, 0.2}, {0.5, 1}}}}}
 		var signals int
 		l := &analytics.Loop{Camera: cam, Detector: det, DetectEvery: tc.every,
-			Raiser: incidents.RaiserFunc(func(sig incidents.Signal) {
-				if sig.Type == incidents.LineCrossing {
+			Raiser: incident.RaiserFunc(func(sig incident.Signal) {
+				if sig.Type == incident.LineCrossing {
 					signals++
 				}
 			})}

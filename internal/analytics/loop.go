@@ -19,7 +19,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/rules"
 	"github.com/lanewatch/lanewatch/internal/track"
@@ -37,7 +37,7 @@ type Loop struct {
 	// Detector finds objects in motion regions; nil uses the HOG people
 	// detector. The Loop closes it.
 	Detector detect.Detector
-	Raiser   incidents.Raiser
+	Raiser   incident.Raiser
 	// OnMotion(true) is called when motion starts, OnMotion(false) after no
 	// motion for Camera.Detect.KeyframesWhenIdle (default 30s; negative:
 	// never): ingest may decode key frames only while idle.
@@ -181,9 +181,9 @@ func (l *Loop) setup() error {
 		l.setupSweeps(tc.MinHits)
 		raiser := l.Raiser
 		if raiser == nil {
-			raiser = incidents.RaiserFunc(func(incidents.Signal) {})
+			raiser = incident.RaiserFunc(func(incident.Signal) {})
 		}
-		counted := incidents.RaiserFunc(func(s incidents.Signal) {
+		counted := incident.RaiserFunc(func(s incident.Signal) {
 			l.statsMu.Lock()
 			l.stats.Signals++
 			l.statsMu.Unlock()

@@ -29,7 +29,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/eval"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
@@ -174,9 +174,9 @@ func runLoopN(t *testing.T, srv *camsimProc, o loopOpts) loopResult {
 	var signals atomic.Uint64
 	var sigMu sync.Mutex
 	perCam := map[string]int{} // intrusion signals per camera
-	raiser := incidents.RaiserFunc(func(s incidents.Signal) {
+	raiser := incident.RaiserFunc(func(s incident.Signal) {
 		signals.Add(1)
-		if s.Type == incidents.Intrusion {
+		if s.Type == incident.Intrusion {
 			sigMu.Lock()
 			perCam[s.Source.Camera]++
 			sigMu.Unlock()
@@ -359,6 +359,19 @@ func runLoopN(t *testing.T, srv *camsimProc, o loopOpts) loopResult {
 		mallocs, ms1.TotalAlloc-ms0.TotalAlloc, float64(mallocs)/float64(max(analysed, 1)), float64(mallocs)/float64(max(received, 1)), ms1.NumGC-ms0.NumGC)
 	fmt.Printf("loop16: Go memory at the window's end: heap in use %.0f MB, heap from the OS %.0f MB, stacks %.0f MB, runtime total %.0f MB (the rest of RSS is C: FFmpeg, OpenCV, the networks)\n",
 		float64(ms1.HeapInuse)/(1<<20), float64(ms1.HeapSys-ms1.HeapReleased)/(1<<20), float64(ms1.StackSys)/(1<<20), float64(ms1.Sys-ms1.HeapReleased)/(1<<20))
+	var ringHeld, ringRes int
+	for _, u := range us {
+		streams := []*camera.Camera{u.main}
+		if u.analysed != u.main {
+			streams = append(streams, u.analysed)
+		}
+		for _, c := range streams {
+			h, r := c.RingUsage()
+			ringHeld, ringRes = ringHeld+h, ringRes+r
+		}
+	}
+	fmt.Printf("loop16: pre-roll rings (outside the Go heap): %.0f MB held, %.0f MB resident = %.1f MB per camera\n",
+		float64(ringHeld)/(1<<20), float64(ringRes)/(1<<20), float64(ringRes)/(1<<20)/float64(cams))
 	for _, u := range us {
 		for _, c := range []*camera.Camera{u.main, u.analysed} {
 			if st := c.Status(); st.State != camera.StateOnline {

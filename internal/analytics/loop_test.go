@@ -15,7 +15,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/eval"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 	"gocv.io/x/gocv"
 )
@@ -31,15 +31,15 @@ func campus() config.Camera {
 
 type recorder struct {
 	mu  sync.Mutex
-	got []incidents.Signal
+	got []incident.Signal
 }
 
-func (r *recorder) Raise(s incidents.Signal) { r.mu.Lock(); r.got = append(r.got, s); r.mu.Unlock() }
+func (r *recorder) Raise(s incident.Signal) { r.mu.Lock(); r.got = append(r.got, s); r.mu.Unlock() }
 
-func (r *recorder) byZone() map[string][]incidents.Signal {
+func (r *recorder) byZone() map[string][]incident.Signal {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := map[string][]incidents.Signal{}
+	m := map[string][]incident.Signal{}
 	for _, s := range r.got {
 		m[s.Source.Zone] = append(m[s.Source.Zone], s)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/analytics"
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // A loop on a loaded box gets far fewer frames than its configured 5 fps.
@@ -37,7 +37,7 @@ func TestStarvedLoopStillTracks(t *testing.T) {
 		l.Close()
 		n := 0
 		for _, s := range rec.got {
-			if s.Type == incidents.LineCrossing {
+			if s.Type == incident.LineCrossing {
 				n++
 			}
 		}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // metrics are the loop's Prometheus collectors, labelled with the camera.
@@ -55,7 +55,7 @@ func newMetrics(reg prometheus.Registerer, camera string) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) signal(s incidents.Signal) {
+func (m *metrics) signal(s incident.Signal) {
 	if !s.Clear {
 		m.signals.WithLabelValues(string(s.Type)).Inc()
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/analytics"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // TestLoopMetrics: the loop's collectors count what it did on real
@@ -39,7 +39,7 @@ func TestLoopMetrics(t *testing.T) {
 	}
 	intrusions := 0
 	for _, s := range rec.got {
-		if s.Type == incidents.Intrusion && !s.Clear {
+		if s.Type == incident.Intrusion && !s.Clear {
 			intrusions++
 		}
 	}

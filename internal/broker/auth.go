@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -24,6 +25,8 @@ type authenticator struct {
 	gateway Gateway
 	// clustered: a loopback NATS client port is open (cluster.go).
 	clustered bool
+	// holding: devices are refused until Broker.Admit (Config.HoldDevices).
+	holding atomic.Bool
 
 	mu    sync.Mutex
 	conns map[uint64]string // connection id -> account name, for the denied counter
@@ -32,6 +35,7 @@ type authenticator struct {
 func newAuthenticator(cfg Config, log *slog.Logger, m *metrics) *authenticator {
 	a := &authenticator{log: log, metrics: m, topics: cfg.Topics, users: map[string]User{}, gateway: cfg.Gateway,
 		conns: map[uint64]string{}, clustered: cfg.Cluster != nil}
+	a.holding.Store(cfg.HoldDevices)
 	if cfg.Username != "" {
 		a.legacy = &User{Name: cfg.Username, Password: cfg.Password}
 	}
@@ -72,6 +76,10 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	}
 	if a.gateway.ClientID != "" && cid == a.gateway.ClientID {
 		return refuse("refused MQTT client: the gateway's client id is reserved for the gateway")
+	}
+	if a.holding.Load() {
+		a.log.Info("MQTT client refused for now: the gateway is starting (it retries)", "remote", remote, "client_id", cid)
+		return false
 	}
 	if !a.hasAccounts() {
 		if !isLoopbackAddr(c.RemoteAddress()) {

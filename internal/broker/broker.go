@@ -54,9 +54,14 @@ type Config struct {
 	// (mqtt.tls_listen; tls.go).
 	TLSListen, TLSCert, TLSKey string
 	// Cluster, when set, joins the site's other gateways (cluster.go).
-	Cluster    *Cluster
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer // nil: a private registry
+	Cluster *Cluster
+	// HoldDevices refuses every client but the gateway's own until Admit:
+	// before the gateway has subscribed, a device's QoS 1 event would be
+	// acknowledged with no one to deliver it to (a first start has no
+	// persistent session yet), so the device is made to retry instead.
+	HoldDevices bool
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer // nil: a private registry
 }
 
 // Gateway is the gateway's own account: every right, and its client id is
@@ -278,6 +283,14 @@ func (b *Broker) TLSAddr() string {
 }
 
 // URL is the tcp:// URL clients use.
+// Admit lets devices in (Config.HoldDevices): call it once the gateway's
+// own subscriptions are in place.
+func (b *Broker) Admit() {
+	if b.auth.holding.Swap(false) {
+		b.log.Info("embedded MQTT broker admits devices")
+	}
+}
+
 func (b *Broker) URL() string { return "tcp://" + b.Addr() }
 
 // server returns the running NATS server or nil.

@@ -28,13 +28,20 @@ type batchConn struct {
 	buf    []byte
 	r, w   int
 	wait   bool // the last read was small: the socket is likely empty
+	grow   bool // the last read filled buf: double it before the next
 	timer  *time.Timer
 	done   chan struct{}
 	once   sync.Once
 }
 
 // batchBuffer holds a few hundred ms of a 1080p stream at camera bit rates.
-const batchBuffer = 256 << 10
+// The buffer starts at batchBufferMin and doubles up to it only while reads
+// fill it: a sub-stream's tick is a few KB, and 32 cameras' main and sub
+// connections at the full size held 16 MB of heap (twice that in RSS).
+const (
+	batchBuffer    = 256 << 10
+	batchBufferMin = 16 << 10
+)
 
 // waitBelow is the largest read after which the next one waits for a tick:
 // a quarter of the socket's receive buffer (the kernel's figure, about
@@ -66,7 +73,7 @@ func (c *batchConn) waitBelow() int {
 func newBatchConn(c net.Conn, every time.Duration) *batchConn {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &batchConn{Conn: c, every: every, buf: make([]byte, batchBuffer), timer: t, done: make(chan struct{})}
+	return &batchConn{Conn: c, every: every, buf: make([]byte, batchBufferMin), timer: t, done: make(chan struct{})}
 }
 
 // nextTick is the first multiple of every after now.
@@ -93,8 +100,12 @@ func (c *batchConn) Read(p []byte) (int, error) {
 			return 0, net.ErrClosed
 		}
 	}
+	if c.grow && len(c.buf) < batchBuffer {
+		c.buf = make([]byte, min(2*len(c.buf), batchBuffer)) // drained: nothing to keep
+	}
 	n, err := c.Conn.Read(c.buf)
 	c.r, c.w = 0, n
+	c.grow = n == len(c.buf)
 	c.wait = n < c.waitBelow()
 	if n == 0 {
 		return 0, err

@@ -241,3 +241,38 @@ func TestBatchConnKeepsUpWithAFastStream(t *testing.T) {
 		t.Errorf("16 MB took %v: held back by the batch ticks", d)
 	}
 }
+
+// TestBatchConnBufferFollowsTheStream: a trickle keeps the small buffer; a
+// burst larger than it doubles it, up to batchBuffer, and every byte still
+// arrives in order.
+func TestBatchConnBufferFollowsTheStream(t *testing.T) {
+	client, server := tcpPair(t)
+	bc := newBatchConn(client, 10*time.Millisecond)
+	bc.active.Store(true)
+	read := func(n int) []byte {
+		t.Helper()
+		b := make([]byte, n)
+		if _, err := io.ReadFull(bc, b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for range 5 {
+		server.Write(make([]byte, 1000)) //nolint:errcheck
+		read(1000)
+	}
+	if len(bc.buf) != batchBufferMin {
+		t.Fatalf("buffer %d after a trickle, want %d", len(bc.buf), batchBufferMin)
+	}
+	burst := make([]byte, 4*batchBuffer)
+	for i := range burst {
+		burst[i] = byte(i * 7)
+	}
+	go server.Write(burst) //nolint:errcheck
+	if got := read(len(burst)); !bytes.Equal(got, burst) {
+		t.Fatal("burst arrived changed")
+	}
+	if len(bc.buf) <= batchBufferMin || len(bc.buf) > batchBuffer {
+		t.Fatalf("buffer %d after a burst, want above %d, at most %d", len(bc.buf), batchBufferMin, batchBuffer)
+	}
+}

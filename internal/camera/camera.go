@@ -23,7 +23,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/decode"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
@@ -99,8 +99,10 @@ type Camera struct {
 	// (decoded on demand) only. The picture size comes from the SPS.
 	NoDecode bool
 	// Sinks receive every access unit of the stream besides the ring and the
-	// decoder (the recorder); see Sink.
+	// decoder (the recorder), each on its own goroutine behind a queue of
+	// SinkQueue units; see Sink and AddSink.
 	Sinks      []Sink
+	SinkQueue  int // 0: DefaultSinkQueue
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// OnStatus is called (from the camera's monitor goroutine) on every
@@ -111,8 +113,10 @@ type Camera struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	ring   *ring
-	// pic is the picture the RTP callback decodes into; Out hands back
-	// another one for the next frame (no pixels are copied).
+	out    *stream     // the source writes here; the readers take from it
+	dec    *decodeSink // nil with NoDecode
+	// pic is the picture the decoder decodes into; Out hands back another
+	// one for the next frame (no pixels are copied).
 	pic    *decode.Picture
 	seq    uint64
 	unreg  []prometheus.Collector
@@ -145,7 +149,7 @@ type Camera struct {
 func FromConfig(c config.Camera, out *frames.Latest) *Camera {
 	idle := c.Detect.KeyframesWhenIdle
 	for _, z := range c.Zones {
-		if z.Rule == string(incidents.FallingObject) {
+		if z.Rule == string(incident.FallingObject) {
 			idle = -1
 		}
 	}
@@ -198,6 +202,9 @@ func (c *Camera) defaults() error {
 	if c.PreRollBytes <= 0 {
 		c.PreRollBytes = DefaultPreRollBytes
 	}
+	if c.SinkQueue <= 0 {
+		c.SinkQueue = DefaultSinkQueue
+	}
 	if c.Name == "" {
 		c.Name = c.ID
 	}
@@ -220,6 +227,20 @@ func (c *Camera) Start(ctx context.Context) error {
 	}
 	c.ring = newRing(c.PreRoll, c.PreRollBytes)
 	c.pic = decode.NewPicture()
+	c.out = &stream{params: c.sinkParams, queue: c.SinkQueue, camera: c.ID, log: c.log, reg: c.reg}
+	rs := &ringSink{r: c.ring}
+	c.out.inline = append(c.out.inline, rs)
+	if !c.NoDecode {
+		c.dec = &decodeSink{c: c, ring: rs}
+		c.out.inline = append(c.out.inline, c.dec)
+	}
+	for i, s := range c.Sinks {
+		if _, err := c.out.add(sinkName(s, i), s); err != nil {
+			c.out.close()
+			c.unregister()
+			return err
+		}
+	}
 	now := time.Now()
 	c.lastMotion.Store(now.UnixNano())
 	c.status = Status{ID: c.ID, Name: c.Name, State: StateOffline, Reason: "connecting", Since: now}
@@ -238,13 +259,55 @@ func (c *Camera) Close() error {
 	}
 	c.cancel()
 	c.wg.Wait()
+	c.out.close()
 	c.ring.close()
 	c.pic.Close()
+	c.unregister()
+	c.setStatus(StateOffline, "stopped", time.Now())
+	return nil
+}
+
+func (c *Camera) unregister() {
 	for _, col := range c.unreg {
 		c.reg.Unregister(col)
 	}
-	c.setStatus(StateOffline, "stopped", time.Now())
-	return nil
+}
+
+// AddSink attaches a sink to the running camera: from the next key frame
+// on it gets every access unit, on its own goroutine behind a queue of
+// SinkQueue units, and touches no other reader; a sink that falls behind
+// loses units (counted, up to the next key frame), one that panics is
+// detached. name labels its metrics and must be unique for the camera.
+// remove detaches it once it has taken its queue.
+func (c *Camera) AddSink(name string, s Sink) (remove func(), err error) {
+	if c.out == nil {
+		return nil, fmt.Errorf("camera %s: AddSink before Start", c.ID)
+	}
+	return c.out.add(name, s)
+}
+
+// RingUsage is what the pre-roll ring holds and what its slab takes in
+// memory (pages written at least once; the slab is outside the Go heap).
+func (c *Camera) RingUsage() (held, resident int) {
+	if c.ring == nil {
+		return 0, 0
+	}
+	return c.ring.usage()
+}
+
+// SinkStats reports what each sink (Sinks and AddSink) took and lost.
+func (c *Camera) SinkStats() []SinkStats {
+	if c.out == nil {
+		return nil
+	}
+	return c.out.stats()
+}
+
+// sinkParams is what a sink starting at a key frame needs.
+func (c *Camera) sinkParams() Params {
+	p := c.ring.currentParams()
+	p.Width, p.Height = int(c.srcW.Load()), int(c.srcH.Load())
+	return p
 }
 
 // SetMotion tells the camera whether the analysis loop sees motion; after

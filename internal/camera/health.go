@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // OfflineIncidents turns a camera's status into its camera_offline
@@ -16,7 +16,7 @@ import (
 type OfflineIncidents struct {
 	Camera, Name string
 	Grace        time.Duration
-	Raiser       incidents.Raiser
+	Raiser       incident.Raiser
 
 	mu     sync.Mutex
 	state  string
@@ -27,7 +27,7 @@ type OfflineIncidents struct {
 
 // Update takes the camera's status.
 func (o *OfflineIncidents) Update(st Status) {
-	src := incidents.Source{Camera: o.Camera}
+	src := incident.Source{Camera: o.Camera}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -44,7 +44,7 @@ func (o *OfflineIncidents) Update(st Status) {
 			o.raised = o.raised || still
 			o.mu.Unlock()
 			if still {
-				o.Raiser.Raise(incidents.Signal{Type: incidents.CameraOffline, Source: src, At: time.Now(),
+				o.Raiser.Raise(incident.Signal{Type: incident.CameraOffline, Source: src, At: time.Now(),
 					Title:       "Camera offline: " + o.Name,
 					Description: fmt.Sprintf("Camera %s (%s) has been offline for %s: %s.", o.Name, o.Camera, o.Grace, reason)})
 			}
@@ -57,7 +57,7 @@ func (o *OfflineIncidents) Update(st Status) {
 		if o.raised {
 			// Back: the engine resolves the open camera_offline incident.
 			o.raised = false
-			o.Raiser.Raise(incidents.Signal{Type: incidents.CameraOffline, Source: src, At: time.Now(), Clear: true})
+			o.Raiser.Raise(incident.Signal{Type: incident.CameraOffline, Source: src, At: time.Now(), Clear: true})
 		}
 	}
 }

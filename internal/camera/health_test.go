@@ -5,20 +5,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 type signals struct {
 	mu  sync.Mutex
-	got []incidents.Signal
+	got []incident.Signal
 }
 
-func (s *signals) Raise(sig incidents.Signal) { s.mu.Lock(); s.got = append(s.got, sig); s.mu.Unlock() }
+func (s *signals) Raise(sig incident.Signal) { s.mu.Lock(); s.got = append(s.got, sig); s.mu.Unlock() }
 
-func (s *signals) list() []incidents.Signal {
+func (s *signals) list() []incident.Signal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]incidents.Signal(nil), s.got...)
+	return append([]incident.Signal(nil), s.got...)
 }
 
 func TestOfflineIncidents(t *testing.T) {
@@ -54,7 +54,7 @@ func TestOfflineIncidents(t *testing.T) {
 				t.Fatalf("%d signals, want %d: %+v", len(got), len(tc.want), got)
 			}
 			for i, s := range got {
-				if s.Type != incidents.CameraOffline || s.Clear != tc.want[i] || s.Source.Camera != "lawn" {
+				if s.Type != incident.CameraOffline || s.Clear != tc.want[i] || s.Source.Camera != "lawn" {
 					t.Errorf("signal %d: %+v", i, s)
 				}
 			}

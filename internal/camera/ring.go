@@ -21,17 +21,19 @@ type Params struct {
 	Width, Height int    // coded size of the latest decoded frame
 }
 
-// Sink takes the camera's access units in arrival order, on the camera's
-// reader goroutine: it must copy what it keeps (the slices are reused) and
-// must not block. p is set on key frames (what a muxer needs to start
-// there) and nil otherwise.
+// Sink takes the camera's access units in arrival order, from a key frame
+// on, on a goroutine of its own behind a queue (stream.go): it must copy
+// what it keeps (the slices are reused once it returns); a sink that is
+// slower than the camera loses units up to the next key frame, counted. p
+// is set on key frames (what a muxer needs to start there) and nil
+// otherwise.
 type Sink interface {
 	WriteAU(au AU, p *Params)
 }
 
 type ringEntry struct {
 	au   AU
-	buf  []byte
+	off  int // where its bytes are in the slab
 	size int
 	seq  uint64
 }
@@ -39,16 +41,31 @@ type ringEntry struct {
 // ring is the pre-roll buffer: the last maxDur of access units, always
 // starting at a key frame so that a clip cut from it decodes, and bounded in
 // bytes so that a camera with a huge bitrate cannot eat the gateway's memory.
-// Evicted buffers are recycled, so steady state does not allocate.
+//
+// The units' bytes live in one slab of maxBytes mapped outside the Go heap
+// (slab_unix.go), used as a circular queue: the garbage collector neither
+// scans it nor lets the heap grow by its size before collecting; the pages
+// of evicted units go back to the kernel (drop), so RSS counts what the
+// ring holds. New units go back to the slab's start as soon as there is
+// room there with a margin of two GOPs, so the pages in use stay together
+// near the slab's start, whatever the cap. At 32 cameras this keeps a 16 s
+// pre-roll of a 4 Mbit/s stream at its 8–9 MB instead of the 16 MB of
+// recycled heap buffers it took, doubled by the collector's headroom
+// (docs/perf-detection.md).
 type ring struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	maxDur   time.Duration
 	maxBytes int
+	slab     []byte // mapped on the first push
+	mapped   bool   // slab is a mapping (not a heap fallback): pages can be released
 	entries  []ringEntry
-	free     []ringEntry
+	free     [][][]byte // NALU lists of dropped entries, reused
 	bytes    int
 	seq      uint64
+	extent   int // the slab's bytes written at least once
+	gop      int // bytes of the GOP being received
+	maxGOP   int // the largest GOP seen: the wrap margin
 	params   Params
 	closed   bool
 }
@@ -59,49 +76,113 @@ func newRing(maxDur time.Duration, maxBytes int) *ring {
 	return r
 }
 
-func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) {
+// push keeps a unit and returns its sequence number (0: not kept).
+func (r *ring) push(nalus [][]byte, pts time.Duration, at time.Time, key bool) uint64 {
 	size := 0
 	for _, n := range nalus {
 		size += len(n)
 	}
 	r.mu.Lock()
-	if len(r.entries) == 0 && !key {
+	if r.closed || (len(r.entries) == 0 && !key) {
 		// A clip must start at a key frame: nothing to keep before one.
 		r.mu.Unlock()
-		return
+		return 0
 	}
-	var e ringEntry
+	if key {
+		r.maxGOP = max(r.maxGOP, r.gop)
+		r.gop = 0
+	}
+	r.gop += size
+	if r.slab == nil {
+		r.slab, r.mapped = allocSlab(r.maxBytes)
+	}
+	off, ok := r.place(size)
+	for !ok && len(r.entries) > 0 {
+		// No room: the oldest GOP goes (whole: a clip cannot start in its
+		// middle); a GOP bigger than the cap is refilled from the next key
+		// frame.
+		r.drop(r.nextGOP())
+		off, ok = r.place(size)
+	}
+	if !ok || (len(r.entries) == 0 && !key) {
+		r.mu.Unlock()
+		return 0
+	}
+	e := ringEntry{off: off, size: size}
 	if n := len(r.free); n > 0 {
-		e = r.free[n-1]
+		e.au.NALUs = r.free[n-1][:0]
 		r.free = r.free[:n-1]
 	}
-	if cap(e.buf) < size {
-		e.buf = make([]byte, size, size+size/4)
-	}
-	e.buf = e.buf[:size]
-	e.au.NALUs = e.au.NALUs[:0]
-	off := 0
 	for _, n := range nalus {
-		c := copy(e.buf[off:], n)
-		e.au.NALUs = append(e.au.NALUs, e.buf[off:off+c:off+c])
+		c := copy(r.slab[off:], n)
+		e.au.NALUs = append(e.au.NALUs, r.slab[off:off+c:off+c])
 		off += c
 	}
+	r.extent = max(r.extent, off)
 	r.seq++
-	e.seq, e.size = r.seq, size
+	e.seq = r.seq
 	e.au.PTS, e.au.At, e.au.Key = pts, at, key
 	r.entries = append(r.entries, e)
 	r.bytes += size
 	r.evict(at)
+	seq := r.seq
 	r.mu.Unlock()
 	r.cond.Broadcast()
+	return seq
+}
+
+// place finds n contiguous bytes after the newest unit, circularly.
+func (r *ring) place(n int) (int, bool) {
+	if n > len(r.slab) {
+		return 0, false
+	}
+	if len(r.entries) == 0 {
+		return 0, true
+	}
+	first := r.entries[0].off
+	last := r.entries[len(r.entries)-1]
+	head := last.off + last.size
+	if last.off < first { // wrapped: the free room is between head and first
+		return head, head+n <= first
+	}
+	switch {
+	case first >= n+2*r.maxGOP:
+		// Back to the start while the room there holds two GOPs more than
+		// this unit: the units evicted meanwhile keep it ahead of head.
+		return 0, true
+	case head+n <= len(r.slab):
+		return head, true
+	case first >= n:
+		return 0, true
+	}
+	return 0, false
+}
+
+// usage is the bytes the ring holds and the slab's bytes in memory.
+func (r *ring) usage() (held, resident int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.slab == nil {
+		return r.bytes, 0
+	}
+	if !r.mapped {
+		return r.bytes, len(r.slab)
+	}
+	return r.bytes, residentSlab(r.slab, r.extent)
+}
+
+// nextGOP is the index of the second GOP's key frame (len: there is one).
+func (r *ring) nextGOP() int {
+	k := 1
+	for k < len(r.entries) && !r.entries[k].au.Key {
+		k++
+	}
+	return k
 }
 
 func (r *ring) evict(now time.Time) {
 	for len(r.entries) > 1 {
-		k := 1
-		for k < len(r.entries) && !r.entries[k].au.Key {
-			k++
-		}
+		k := r.nextGOP()
 		switch {
 		case k < len(r.entries) && !r.entries[k].au.At.After(now.Add(-r.maxDur)):
 			// The next GOP alone still covers the pre-roll: drop the oldest one.
@@ -119,13 +200,17 @@ func (r *ring) evict(now time.Time) {
 	}
 }
 
-// drop removes the first k entries and recycles their buffers.
+// drop removes the first k entries; their bytes are free again (their
+// whole pages given back to the kernel: a page costs a fault when written
+// again, ~100 a second at 4 Mbit/s, and the ring's memory stays what it
+// holds instead of its peak plus the wrap margin) and their NALU lists
+// reused.
 func (r *ring) drop(k int) {
 	for i := 0; i < k; i++ {
 		e := r.entries[i]
 		r.bytes -= e.size
 		if len(r.free) < 64 {
-			r.free = append(r.free, e)
+			r.free = append(r.free, e.au.NALUs[:0])
 		}
 		r.entries[i] = ringEntry{}
 	}
@@ -134,6 +219,27 @@ func (r *ring) drop(k int) {
 		r.entries[i] = ringEntry{}
 	}
 	r.entries = r.entries[:n]
+	if k > 0 && r.mapped {
+		r.releaseFree()
+	}
+}
+
+// releaseFree gives the whole pages of the slab's free room back to the
+// kernel (those already given back cost the kernel a look only).
+func (r *ring) releaseFree() {
+	if len(r.entries) == 0 {
+		releaseSlab(r.slab, 0, r.extent)
+		return
+	}
+	first := r.entries[0].off
+	last := r.entries[len(r.entries)-1]
+	head := last.off + last.size
+	if last.off < first { // wrapped: free between the newest and the oldest
+		releaseSlab(r.slab, head, first)
+		return
+	}
+	releaseSlab(r.slab, 0, first)
+	releaseSlab(r.slab, head, r.extent)
 }
 
 // updateParams runs f under the ring's lock (f may call r.drop).
@@ -149,9 +255,9 @@ func (r *ring) updateParams(f func(p *Params)) {
 	r.mu.Unlock()
 }
 
-// sinceKey calls f for the units from the newest key frame on, under the
-// lock; f must not keep the slices.
-func (r *ring) sinceKey(f func(AU)) {
+// sinceKey calls f for the units from the newest key frame on, except the
+// one numbered except, under the lock; f must not keep the slices.
+func (r *ring) sinceKey(except uint64, f func(AU)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := len(r.entries) - 1
@@ -162,7 +268,9 @@ func (r *ring) sinceKey(f func(AU)) {
 		return
 	}
 	for _, e := range r.entries[k:] {
-		f(e.au)
+		if e.seq != except {
+			f(e.au)
+		}
 	}
 }
 
@@ -246,9 +354,17 @@ func (r *ring) waitUntil(ctx context.Context, t time.Time) error {
 	}
 }
 
+// close frees the slab: every reader copies under the lock and finds the
+// ring empty from now on.
 func (r *ring) close() {
 	r.mu.Lock()
 	r.closed = true
+	r.drop(len(r.entries))
+	r.free = nil
+	if r.slab != nil {
+		freeSlab(r.slab)
+		r.slab = nil
+	}
 	r.mu.Unlock()
 	r.cond.Broadcast()
 }

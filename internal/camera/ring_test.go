@@ -2,6 +2,8 @@ package camera
 
 import (
 	"context"
+	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 )
@@ -133,5 +135,64 @@ func TestBackoffDelay(t *testing.T) {
 				t.Fatalf("attempt %d: %v not in [%v, %v]", tc.attempt, d, tc.min, tc.max)
 			}
 		}
+	}
+}
+
+// The slab is reused circularly from its start as soon as there is room:
+// with a cap far above the pre-roll, the bytes it touches stay near what
+// the ring holds, the pre-roll is never cut short by the wrap, and every
+// unit reads back as pushed.
+func TestRingSlabWrap(t *testing.T) {
+	r := newRing(2*time.Second, 64<<20)
+	defer r.close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Unix(1000, 0)
+	extent, held := 0, 0
+	for i := range 3000 {
+		size := 200 + rng.IntN(1800) // P-frames of varied size
+		key := i%20 == 0
+		if key {
+			size = 20000 + rng.IntN(10000)
+		}
+		payload := make([]byte, size)
+		for j := range payload {
+			payload[j] = byte(i + j)
+		}
+		at := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		r.push([][]byte{payload[:size/3], payload[size/3:]}, time.Duration(i), at, key)
+		for _, e := range r.entries {
+			extent = max(extent, e.off+e.size)
+		}
+		held = max(held, r.bytes)
+		if i > 100 {
+			if span := at.Sub(r.entries[0].au.At); span < 2*time.Second {
+				t.Fatalf("unit %d: pre-roll cut to %v by the slab", i, span)
+			}
+		}
+	}
+	// A GOP is at most 30000+19*2000 bytes: the margin is two of them.
+	if limit := held + 3*68000; extent > limit {
+		t.Errorf("slab touched up to %d bytes for a ring of at most %d (limit %d)", extent, held, limit)
+	}
+	// Evicted units' pages are given back: what is in memory is what the
+	// ring holds, give or take a page at each end of its runs.
+	if held, res := r.usage(); held != r.bytes || res < held || res > held+4*os.Getpagesize() {
+		t.Errorf("usage: %d held, %d resident; want %d held, about as much resident (%d bytes touched)", held, res, r.bytes, extent)
+	}
+	for _, e := range r.entries {
+		i := int(e.au.PTS)
+		b := append(append([]byte(nil), e.au.NALUs[0]...), e.au.NALUs[1]...)
+		for j, v := range b {
+			if v != byte(i+j) {
+				t.Fatalf("unit %d byte %d: %d, want %d", i, j, v, byte(i+j))
+			}
+		}
+	}
+	r.close()
+	if aus, _ := r.clip(t0, t0.Add(time.Hour)); len(aus) != 0 {
+		t.Errorf("closed ring still has %d units", len(aus))
+	}
+	if r.push([][]byte{{1}}, 0, t0, true) != 0 {
+		t.Error("push after close kept a unit")
 	}
 }

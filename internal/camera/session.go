@@ -18,7 +18,6 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/lanewatch/lanewatch/internal/decode"
-	"github.com/lanewatch/lanewatch/internal/frames"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
@@ -88,12 +87,12 @@ func (c *Camera) session(ctx context.Context) error {
 	// Close from another goroutine when ctx ends so that blocking RTSP
 	// requests return.
 	stopClose := context.AfterFunc(ctx, client.Close)
-	var st *stream
+	var st *source
 	defer func() {
 		stopClose()
 		client.Close() // waits for the packet callbacks to finish
-		if st != nil && st.dec != nil {
-			st.dec.Close()
+		if st != nil && c.dec != nil {
+			c.dec.end()
 		}
 	}()
 
@@ -101,7 +100,7 @@ func (c *Camera) session(ctx context.Context) error {
 	if err != nil {
 		return &ConnectError{Step: "describe", Err: err}
 	}
-	st, err = c.newStream(desc)
+	st, err = c.newSource(desc)
 	if err != nil {
 		return err
 	}
@@ -148,27 +147,28 @@ func (c *Camera) session(ctx context.Context) error {
 	}
 }
 
-// stream is the per-session decode state; only the RTP callback touches it.
-type stream struct {
+// source is the per-session state of the camera's RTSP source: it
+// depacketizes, times and completes (parameter sets) the access units and
+// writes them to the camera's stream, which hands them to the readers (the
+// decoder, the ring, the sinks). Only the RTP callback touches it.
+type source struct {
 	c       *Camera
 	client  *gortsplib.Client
 	media   *description.Media
 	forma   format.Format
 	codec   string
 	depkt   func(*rtp.Packet) ([][]byte, error)
-	dec     *decode.Decoder
 	clock   wallClock
-	watch   sizeWatch
 	scratch [][]byte
 	vps     []byte
 	sps     []byte
 	pps     []byte
 }
 
-func (c *Camera) newStream(desc *description.Session) (*stream, error) {
+func (c *Camera) newSource(desc *description.Session) (*source, error) {
 	// A frame is at most one batch plus scheduling delays old when it is
 	// processed; beyond that the stream is behind and its clock re-anchored.
-	st := &stream{c: c, clock: wallClock{slack: max(c.ReadBatch, 0) + time.Second}}
+	st := &source{c: c, clock: wallClock{slack: max(c.ReadBatch, 0) + time.Second}}
 	var h264 *format.H264
 	var h265 *format.H265
 	if m := desc.FindFormat(&h264); m != nil {
@@ -194,12 +194,10 @@ func (c *Camera) newStream(desc *description.Session) (*stream, error) {
 		}
 		return nil, e
 	}
-	if !c.NoDecode {
-		dec, err := decode.New(st.codec, c.DetectWidth)
-		if err != nil {
+	if c.dec != nil {
+		if err := c.dec.begin(st.codec); err != nil {
 			return nil, err
 		}
-		st.dec = dec
 	}
 	st.sizeFromSPS()
 	c.ring.updateParams(func(p *Params) {
@@ -221,11 +219,9 @@ func clone(b []byte) []byte {
 	return append([]byte(nil), b...)
 }
 
-// onPacket runs on gortsplib's reader goroutine: depacketize, keep for the
-// pre-roll, decode, hand over. Decoding here (rather than queueing) applies
-// back-pressure on TCP and keeps the frame order trivially right; the
-// decoder is far faster than real time at camera resolutions.
-func (st *stream) onPacket(pkt *rtp.Packet) {
+// onPacket runs on gortsplib's reader goroutine: depacketize, time, and
+// write the access unit to the camera's stream (stream.go).
+func (st *source) onPacket(pkt *rtp.Packet) {
 	c := st.c
 	now := time.Now()
 	c.lastPacket.Store(now.UnixNano())
@@ -250,79 +246,8 @@ func (st *stream) onPacket(pkt *rtp.Packet) {
 	}
 	c.framesIn.Add(1)
 	key := decode.IsKeyframe(st.codec, au)
-	size := sliceBytes(st.codec, au)
-	sigmas := 0.0
-	if st.dec != nil && st.dec.KeyframesOnly() { // a stream kept undecoded (main beside a sub-stream) has no decoder
-		sigmas = c.WakeSigmas // judged while idle only; recorded always
-	}
-	if st.watch.observe(size, key, sigmas) {
-		c.wakeUntil.Store(now.Add(c.WakeHold).UnixNano())
-		c.wakes.Add(1)
-	}
 	au = st.withParams(au, key)
-	if st.dec == nil {
-		c.ring.push(au, pts, at, key)
-		if len(c.Sinks) > 0 {
-			st.toSinks(AU{NALUs: au, PTS: pts, At: at, Key: key})
-		}
-		return
-	}
-	idle := c.idleMode(now)
-	if idle != st.dec.KeyframesOnly() {
-		st.dec.SetKeyframesOnly(idle)
-		if !idle && !key {
-			// Motion is back mid-GOP (the loop saw it, or this unit's size
-			// woke us): rebuild the references from the pre-roll so that
-			// this very unit decodes, instead of waiting up to a GOP for
-			// the next key frame.
-			c.ring.sinceKey(func(a AU) { st.dec.Decode(a.NALUs, a.PTS, nil) }) //nolint:errcheck // counted below
-		}
-	}
-	before := st.dec.Stats()
-	t0 := time.Now()
-	ok, _ := st.dec.DecodePicture(au, pts, c.pic)
-	c.decodeNanos.Add(uint64(time.Since(t0)))
-	after := st.dec.Stats()
-	if n := after.Skipped - before.Skipped; n > 0 {
-		if st.dec.KeyframesOnly() {
-			c.framesSkipped.Add(n)
-		} else {
-			c.framesDropped.Add(n)
-		}
-	}
-	c.decodeErrors.Add(after.Errors - before.Errors)
-	if ok {
-		// Before the sinks: a recorder starting at this key frame needs its size.
-		f := st.dec.Frame()
-		c.srcW.Store(int32(f.Width))
-		c.srcH.Store(int32(f.Height))
-	}
-	c.ring.push(au, pts, at, key)
-	if len(c.Sinks) > 0 {
-		st.toSinks(AU{NALUs: au, PTS: pts, At: at, Key: key})
-	}
-	if !ok {
-		return
-	}
-	f := st.dec.Frame()
-	c.framesDecoded.Add(1)
-	c.lastFrame.Store(now.UnixNano())
-	c.seq++
-	w, h := decode.OutputSize(f.Width, f.Height, c.DetectWidth)
-	c.pic = c.Out.PutPicture(c.pic, c.DetectWidth, frames.Info{Seq: c.seq, PTS: f.PTS, At: at, Width: w, Height: h, KeyFrame: f.KeyFrame})
-}
-
-func (st *stream) toSinks(au AU) {
-	c := st.c
-	var p *Params
-	if au.Key {
-		cp := c.ring.currentParams()
-		cp.Width, cp.Height = int(c.srcW.Load()), int(c.srcH.Load())
-		p = &cp
-	}
-	for _, s := range c.Sinks {
-		s.WriteAU(au, p)
-	}
+	c.out.write(AU{NALUs: au, PTS: pts, At: at, Key: key})
 }
 
 // ticksToDuration converts RTP clock ticks without overflowing: ticks*1e9
@@ -335,7 +260,7 @@ func ticksToDuration(ticks int64, rate int) time.Duration {
 // withParams tracks in-band parameter sets (for clips) and puts the known
 // ones in front of key frames that lack them: some cameras send SPS/PPS only
 // in the SDP, and a decoder or muxer joining at that key frame needs them.
-func (st *stream) withParams(au [][]byte, key bool) [][]byte {
+func (st *source) withParams(au [][]byte, key bool) [][]byte {
 	hasSPS, changed := false, false
 	for _, n := range au {
 		if len(n) == 0 {

@@ -9,8 +9,8 @@ import (
 
 // sizeFromSPS sets the camera's picture size from the stream's SPS when it
 // does not decode (NoDecode): clips, recordings and status need it.
-func (st *stream) sizeFromSPS() {
-	if st.dec != nil || len(st.sps) == 0 {
+func (st *source) sizeFromSPS() {
+	if st.c.dec != nil || len(st.sps) == 0 {
 		return
 	}
 	if w, h, ok := spsSize(st.codec, st.sps); ok {

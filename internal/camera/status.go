@@ -200,6 +200,10 @@ func (c *Camera) registerMetrics() error {
 		counter("reconnects_total", "Reconnect attempts.", &c.reconnects),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lanewatch_camera_decode_seconds_total", Help: "Time spent in libavcodec decoding.", ConstLabels: labels},
 			func() float64 { return float64(c.decodeNanos.Load()) / 1e9 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lanewatch_camera_ring_bytes", Help: "Bytes of access units in the pre-roll ring.", ConstLabels: labels},
+			func() float64 { held, _ := c.RingUsage(); return float64(held) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lanewatch_camera_ring_resident_bytes", Help: "Memory of the pre-roll ring's slab (outside the Go heap).", ConstLabels: labels},
+			func() float64 { _, res := c.RingUsage(); return float64(res) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lanewatch_camera_up", Help: "1 when online or degraded.", ConstLabels: labels},
 			func() float64 {
 				if c.Status().State == StateOffline {

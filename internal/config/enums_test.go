@@ -1,25 +1,24 @@
-package config_test
+package config
 
 import (
-	"slices"
+	"fmt"
 	"testing"
 
-	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
-// The config keeps its own copies of the incident enumerations so that the
-// incidents package is free to import config; this keeps them in step.
-func TestEnumsMatchIncidents(t *testing.T) {
-	var types []string
-	for _, ty := range incidents.Types {
-		types = append(types, string(ty))
+// The file's incident types and severities are the incident package's: every
+// type and severity it defines is accepted, and nothing else.
+func TestEnumsFromIncident(t *testing.T) {
+	for _, ty := range incident.Types {
+		for _, sev := range incident.Severities {
+			yml := fmt.Sprintf(cam+"incidents:\n  severity: {%s: %s}\nnotify: [{id: g, kind: wecom, url: \"https://x/\", types: [%s], severities: [%s]}]\n",
+				ty, sev, ty, sev)
+			checkProblems(t, yml, nil)
+		}
 	}
-	if !slices.Equal(types, config.IncidentTypes) {
-		t.Errorf("incident types differ:\nconfig    %v\nincidents %v", config.IncidentTypes, types)
-	}
-	sev := []string{string(incidents.Low), string(incidents.Medium), string(incidents.High), string(incidents.Critical)}
-	if !slices.Equal(sev, config.Severities) {
-		t.Errorf("severities differ: %v vs %v", config.Severities, sev)
-	}
+	checkProblems(t, cam+"incidents:\n  severity: {graffiti: urgent}\n", []want{
+		{6, "incidents.severity.graffiti", "not one of"},
+		{6, "incidents.severity.graffiti", "not one of"},
+	})
 }

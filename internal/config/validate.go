@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/plate"
 	"github.com/lanewatch/lanewatch/internal/schedule"
 )
@@ -24,17 +25,14 @@ var (
 	sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 )
 
-// Enumerations of the file format. Incident types and severities repeat the
-// incidents package's lists on purpose: that package may come to import
-// config, and a test keeps the two in step.
+// Enumerations of the file format. Incident types and severities come from
+// the leaf package incident, the one list the engine and the rules use too.
 var (
 	zoneRules     = []string{"intrusion", "loitering", "crowd", "fire_lane_blocked", "falling_object"}
 	objectKinds   = []string{"person", "vehicle", "motion", "any"}
-	severities    = []string{"low", "medium", "high", "critical"}
+	severities    = incident.SeverityNames()
 	roles         = []string{"viewer", "operator", "admin"}
-	incidentTypes = []string{"intrusion", "line_crossing", "loitering", "crowd", "fire_lane_blocked",
-		"falling_object", "camera_offline", "camera_tamper", "gate_forced", "door_held_open",
-		"tailgating", "blacklisted_vehicle", "vehicle_overstay", "sos"}
+	incidentTypes = incident.TypeNames()
 )
 
 // Limits that keep validation (and the rules engine) bounded on hostile or

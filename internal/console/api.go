@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
@@ -242,7 +242,7 @@ func (s *Server) resolveIncident(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) changeIncident(w http.ResponseWriter, r *http.Request, action string,
-	do func(st IncidentStore, id, by, note string) (incidents.Incident, error)) {
+	do func(st IncidentStore, id, by, note string) (incident.Incident, error)) {
 	id, ok := s.incidentID(w, r)
 	if !ok {
 		return

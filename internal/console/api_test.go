@@ -14,7 +14,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/console"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // apiRoutes is every authenticated route of contract section 6.
@@ -44,7 +44,7 @@ var apiRoutes = []struct{ method, path string }{
 
 func TestUnauthenticatedIs401(t *testing.T) {
 	e := newEnv(t)
-	e.incs.Put(sampleIncident("inc-1", incidents.High), []byte("jpg"), []byte("mp4"))
+	e.incs.Put(sampleIncident("inc-1", incident.High), []byte("jpg"), []byte("mp4"))
 	anon := e.anon(t)
 	badToken := e.token(t, "not-a-token-at-all-0000")
 	for _, rt := range apiRoutes {
@@ -58,7 +58,7 @@ func TestUnauthenticatedIs401(t *testing.T) {
 		}
 	}
 	// Nothing changed behind the refused requests.
-	if inc, _ := e.incs.Get("inc-1"); inc.State != incidents.Open {
+	if inc, _ := e.incs.Get("inc-1"); inc.State != incident.Open {
 		t.Errorf("incident state %s after refused requests", inc.State)
 	}
 	if len(e.gates.Sent()) != 0 {
@@ -94,7 +94,7 @@ func TestPublicEndpoints(t *testing.T) {
 
 func TestRoles(t *testing.T) {
 	e := newEnv(t)
-	e.incs.Put(sampleIncident("inc-1", incidents.High), nil, nil)
+	e.incs.Put(sampleIncident("inc-1", incident.High), nil, nil)
 	vic, olga, ada := e.login(t, "vic"), e.login(t, "olga"), e.login(t, "ada")
 	wall := e.token(t, viewerToken)
 	visitor := map[string]any{"plate": "沪A12345", "valid_from": time.Now().Format(time.RFC3339),
@@ -134,7 +134,7 @@ func TestRoles(t *testing.T) {
 		}
 	}
 	inc, _ := e.incs.Get("inc-1")
-	if inc.State != incidents.Resolved || len(inc.Acks) != 2 || inc.Acks[0].By != "olga" ||
+	if inc.State != incident.Resolved || len(inc.Acks) != 2 || inc.Acks[0].By != "olga" ||
 		inc.Acks[0].Note != "on my way" || inc.Acks[1].By != "ada" {
 		t.Errorf("incident after ack and resolve: %+v", inc)
 	}
@@ -142,7 +142,7 @@ func TestRoles(t *testing.T) {
 
 func TestCSRF(t *testing.T) {
 	e := newEnv(t)
-	e.incs.Put(sampleIncident("inc-1", incidents.High), nil, nil)
+	e.incs.Put(sampleIncident("inc-1", incident.High), nil, nil)
 	olga := e.login(t, "olga")
 	good := olga.csrf
 	other := e.login(t, "ada").csrf
@@ -190,14 +190,14 @@ func TestCSRF(t *testing.T) {
 
 func TestBearerNeedsNoCSRF(t *testing.T) {
 	e := newEnv(t)
-	e.incs.Put(sampleIncident("inc-1", incidents.Critical), nil, nil)
+	e.incs.Put(sampleIncident("inc-1", incident.Critical), nil, nil)
 	ops := e.token(t, operatorToken)
 	resp, body := ops.do("POST", "/api/incidents/inc-1/ack", map[string]string{"note": "seen"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("bearer ack: %d %s", resp.StatusCode, body)
 	}
-	var inc incidents.Incident
-	if err := json.Unmarshal(body, &inc); err != nil || inc.State != incidents.Acknowledged || inc.Acks[0].By != "dispatch" {
+	var inc incident.Incident
+	if err := json.Unmarshal(body, &inc); err != nil || inc.State != incident.Acknowledged || inc.Acks[0].By != "dispatch" {
 		t.Errorf("ack response %s (%v): want acknowledged by the token's name", body, err)
 	}
 	resp, body = ops.do("GET", "/api/me", nil)
@@ -281,7 +281,7 @@ func keys(m map[string]any) string {
 // TestJSONShapes checks the field names of every JSON GET route against the contract.
 func TestJSONShapes(t *testing.T) {
 	e := newEnv(t)
-	inc := sampleIncident("inc-1", incidents.High)
+	inc := sampleIncident("inc-1", incident.High)
 	e.incs.Put(inc, []byte("\xff\xd8jpeg"), []byte("mp4data"))
 	in := time.Now().Add(-time.Hour).Truncate(time.Second)
 	dwell := int64(3600)
@@ -360,7 +360,7 @@ func TestJSONShapes(t *testing.T) {
 	if resp.StatusCode != 206 || resp.Header.Get("Content-Type") != "video/mp4" || string(body) != "data" {
 		t.Errorf("clip range: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	e.incs.Put(sampleIncident("inc-2", incidents.Low), nil, nil)
+	e.incs.Put(sampleIncident("inc-2", incident.Low), nil, nil)
 	for _, p := range []string{"/api/incidents/inc-2/snapshot.jpg", "/api/incidents/inc-2/clip.mp4", "/api/incidents/none"} {
 		resp, body := ada.do("GET", p, nil)
 		if resp.StatusCode != 404 {
@@ -373,11 +373,11 @@ func TestJSONShapes(t *testing.T) {
 func TestIncidentFilters(t *testing.T) {
 	e := newEnv(t)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	for i, st := range []incidents.State{incidents.Open, incidents.Acknowledged, incidents.Open, incidents.Resolved} {
-		inc := sampleIncident("inc-"+strconv.Itoa(i), incidents.Medium)
+	for i, st := range []incident.State{incident.Open, incident.Acknowledged, incident.Open, incident.Resolved} {
+		inc := sampleIncident("inc-"+strconv.Itoa(i), incident.Medium)
 		inc.State, inc.StartedAt, inc.UpdatedAt = st, base.Add(time.Duration(i)*time.Minute), base.Add(time.Duration(i)*time.Minute)
 		if i == 2 {
-			inc.Type = incidents.GateForced
+			inc.Type = incident.GateForced
 		}
 		e.incs.Put(inc, nil, nil)
 	}
@@ -394,7 +394,7 @@ func TestIncidentFilters(t *testing.T) {
 	}
 	for _, tc := range cases {
 		resp, body := vic.do("GET", "/api/incidents"+tc.q, nil)
-		var list []incidents.Incident
+		var list []incident.Incident
 		if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", tc.q, resp.StatusCode, body)
 		}
@@ -441,7 +441,7 @@ func TestBadQueryIs400(t *testing.T) {
 
 func TestBadBodiesAre400(t *testing.T) {
 	e := newEnv(t)
-	e.incs.Put(sampleIncident("inc-1", incidents.High), nil, nil)
+	e.incs.Put(sampleIncident("inc-1", incident.High), nil, nil)
 	olga := e.login(t, "olga")
 	now := time.Now()
 	vis := func(plate string, from, until time.Time) string {
@@ -468,7 +468,7 @@ func TestBadBodiesAre400(t *testing.T) {
 		}
 		errorBody(t, resp, body)
 	}
-	if inc, _ := e.incs.Get("inc-1"); inc.State != incidents.Open {
+	if inc, _ := e.incs.Get("inc-1"); inc.State != incident.Open {
 		t.Error("a refused ack changed the incident")
 	}
 	resp, body := olga.do("POST", "/api/incidents/inc-1/ack", `{"note":"`+strings.Repeat("x", 70000)+`"}`)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
@@ -37,9 +37,9 @@ func (s strictIncidents) check(id string) error {
 	return nil
 }
 
-func (s strictIncidents) Get(id string) (incidents.Incident, error) {
+func (s strictIncidents) Get(id string) (incident.Incident, error) {
 	if err := s.check(id); err != nil {
-		return incidents.Incident{}, err
+		return incident.Incident{}, err
 	}
 	return s.Incidents.Get(id)
 }
@@ -58,9 +58,9 @@ func (s strictIncidents) Clip(id string) (io.ReadSeekCloser, time.Time, error) {
 	return s.Incidents.Clip(id)
 }
 
-func (s strictIncidents) Ack(id, by, note string) (incidents.Incident, error) {
+func (s strictIncidents) Ack(id, by, note string) (incident.Incident, error) {
 	if err := s.check(id); err != nil {
-		return incidents.Incident{}, err
+		return incident.Incident{}, err
 	}
 	return s.Incidents.Ack(id, by, note)
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 func TestMonitorWallInBrowser(t *testing.T) {
@@ -43,7 +43,7 @@ func TestMonitorWallInBrowser(t *testing.T) {
 	b.WaitLiveImage("lawn")
 
 	// An incident pushed through the store's subscription reaches the feed.
-	inc := sampleIncident("inc-browser-1", incidents.Critical)
+	inc := sampleIncident("inc-browser-1", incident.Critical)
 	inc.Title = "Person on the lawn <b>at night</b>"
 	e.incs.Put(inc, nil, nil)
 	b.WaitIncident(inc.ID)
@@ -55,11 +55,11 @@ func TestMonitorWallInBrowser(t *testing.T) {
 	}
 	b.Acknowledge(inc.ID, "guard on the way")
 	b.WaitIncidentState(inc.ID, "acknowledged")
-	if got, _ := e.incs.Get(inc.ID); got.State != incidents.Acknowledged || got.Acks[0].By != "olga" || got.Acks[0].Note != "guard on the way" {
+	if got, _ := e.incs.Get(inc.ID); got.State != incident.Acknowledged || got.Acks[0].By != "olga" || got.Acks[0].Note != "guard on the way" {
 		t.Errorf("store after the click: %s by %+v", got.State, got.Acks)
 	}
 	// A second incident, resolved straight from the feed.
-	inc2 := sampleIncident("inc-browser-2", incidents.Low)
+	inc2 := sampleIncident("inc-browser-2", incident.Low)
 	e.incs.Put(inc2, nil, nil)
 	b.WaitIncident(inc2.ID)
 	b.Resolve(inc2.ID, "")

@@ -13,7 +13,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
@@ -52,8 +52,8 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	b.Login("olga", password)
 	b.WaitJS("unhandled counter", `document.querySelector("#unhandled b").textContent === "0"`)
 
-	sos := sampleIncident("inc-2-sos", incidents.Critical)
-	sos.Type, sos.Title, sos.Source = incidents.SOS, "SOS at the north gate", incidents.Source{Gate: "north"}
+	sos := sampleIncident("inc-2-sos", incident.Critical)
+	sos.Type, sos.Title, sos.Source = incident.SOS, "SOS at the north gate", incident.Source{Gate: "north"}
 	e.incs.Put(sos, snap, nil)
 	b.WaitJS("the pop-up", `!document.getElementById("alarm").hidden`)
 	if got := b.Alarm(); got != sos.ID {
@@ -72,7 +72,7 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	b.WaitJS("counter 1", `document.querySelector("#unhandled b").textContent === "1"`)
 
 	// A high alarm arrives meanwhile: it waits behind the critical one.
-	high := sampleIncident("inc-3-high", incidents.High)
+	high := sampleIncident("inc-3-high", incident.High)
 	e.incs.Put(high, nil, nil)
 	b.WaitJS("queue", `document.querySelector("#alarm .a-queue").textContent === "+1 waiting"`)
 	if got := b.Alarm(); got != sos.ID {
@@ -93,7 +93,7 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	b.AckAlarm("guard sent to the north gate")
 	b.WaitJS("next alarm", `window.LWDesk.shown === "inc-3-high"`)
 	got, _ := e.incs.Get(sos.ID)
-	if got.State != incidents.Acknowledged || len(got.Acks) != 1 || got.Acks[0].By != "olga" || got.Acks[0].Note != "guard sent to the north gate" {
+	if got.State != incident.Acknowledged || len(got.Acks) != 1 || got.Acks[0].By != "olga" || got.Acks[0].Note != "guard sent to the north gate" {
 		t.Errorf("SOS after the pop-up's ack: %s %+v", got.State, got.Acks)
 	}
 	b.WaitIncidentState(sos.ID, "acknowledged")
@@ -102,7 +102,7 @@ func TestAlarmPopupInBrowser(t *testing.T) {
 	b.WaitJS("counter 0", `document.querySelector("#unhandled b").textContent === "0"`)
 	b.WaitLiveImage("lawn") // the wall stayed live around the pop-up
 	// A low incident never pops up.
-	e.incs.Put(sampleIncident("inc-4-low", incidents.Low), nil, nil)
+	e.incs.Put(sampleIncident("inc-4-low", incident.Low), nil, nil)
 	b.WaitIncident("inc-4-low")
 	if b.Alarm() != "" {
 		t.Error("a low incident popped up")
@@ -123,7 +123,7 @@ func TestAlarmPopupViewer(t *testing.T) {
 		t.Skip("browser test")
 	}
 	e := newEnv(t, withNorthGate)
-	e.incs.Put(sampleIncident("inc-1", incidents.Critical), nil, nil) // open before the wall starts
+	e.incs.Put(sampleIncident("inc-1", incident.Critical), nil, nil) // open before the wall starts
 	b := consoletest.NewBrowser(t, e.base)
 	b.Open()
 	b.Login("vic", password)
@@ -159,7 +159,7 @@ func TestClipPlaysInBrowser(t *testing.T) {
 	b := consoletest.NewBrowser(t, e.base)
 	b.Open()
 	b.Login("olga", password)
-	inc := sampleIncident("inc-5", incidents.High)
+	inc := sampleIncident("inc-5", incident.High)
 	e.incs.Put(inc, nil, nil)
 	b.WaitJS("the pop-up", `window.LWDesk.shown === "inc-5"`)
 	if got := b.Text("#alarm .a-clip figcaption"); !strings.Contains(got, "not ready") {
@@ -179,7 +179,7 @@ func TestClipPlaysInBrowser(t *testing.T) {
 	// Four times speed: the 10 s clip ends in about 3 s.
 	b.WaitJS("video in the card", `(() => { const v = document.querySelector('`+sel+` video'); if (v) v.playbackRate = 4; return v && v.readyState >= 2; })()`)
 	// Another incident re-renders the feed: the clip keeps playing.
-	e.incs.Put(sampleIncident("inc-6", incidents.Low), nil, nil)
+	e.incs.Put(sampleIncident("inc-6", incident.Low), nil, nil)
 	b.WaitIncident("inc-6")
 	b.WaitJS("the clip reaches its end", `(() => { const v = document.querySelector('`+sel+` video'); return v && v.ended && v.currentTime > 9.5; })()`)
 	if d := consoletest.Eval[float64](b, `document.querySelector('`+sel+` video').duration`); d < 9.5 || d > 10.5 {
@@ -216,10 +216,10 @@ func TestPlaybackSeekInBrowser(t *testing.T) {
 		t.Fatalf("%d segments recorded, want 3", len(segs))
 	}
 	e := newEnv(t, withNorthGate, rec)
-	inc := sampleIncident("inc-7", incidents.High)
-	inc.Source = incidents.Source{Camera: "gate-north"}
+	inc := sampleIncident("inc-7", incident.High)
+	inc.Source = incident.Source{Camera: "gate-north"}
 	inc.StartedAt, inc.UpdatedAt = base.Add(5*time.Second), base.Add(5*time.Second)
-	inc.State = incidents.Resolved
+	inc.State = incident.Resolved
 	e.incs.Put(inc, nil, nil)
 	e.veh.AddPassage(console.Passage{ID: "p-1", Site: "s", Gate: "north", Direction: "in", Plate: "沪B99999", Class: "visitor", At: base.Add(12 * time.Second)})
 
@@ -369,8 +369,8 @@ func TestSitePlanInBrowser(t *testing.T) {
 		}
 	}
 	// A medium incident at the north gate: the gate marker flashes, no pop-up.
-	gate := sampleIncident("inc-8", incidents.Medium)
-	gate.Type, gate.Source = incidents.GateForced, incidents.Source{Gate: "north"}
+	gate := sampleIncident("inc-8", incident.Medium)
+	gate.Type, gate.Source = incident.GateForced, incident.Source{Gate: "north"}
 	e.incs.Put(gate, nil, nil)
 	b.WaitJS("gate marker flashing", `document.querySelector('#plan .marker.gate[data-gate="north"]').classList.contains("alarm") &&
 		document.querySelector('#plan .marker.gate[data-gate="north"]').classList.contains("medium")`)
@@ -380,7 +380,7 @@ func TestSitePlanInBrowser(t *testing.T) {
 	b.Screenshot("desk-site-plan")
 	// A critical one on the lawn: its marker flashes red and the pop-up comes
 	// above the plan.
-	e.incs.Put(sampleIncident("inc-9", incidents.Critical), nil, nil)
+	e.incs.Put(sampleIncident("inc-9", incident.Critical), nil, nil)
 	b.WaitJS("lawn marker critical", `document.querySelector('#plan .marker.camera[data-camera="lawn"]').classList.contains("critical")`)
 	b.WaitJS("pop-up above the plan", `(() => { const e = document.elementFromPoint(960, 500); return e && e.closest("#alarm") !== null; })()`)
 	b.AckAlarm("")
@@ -401,8 +401,8 @@ func TestFeedPagingAndSoundInBrowser(t *testing.T) {
 	e := newEnv(t)
 	base := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
 	for i := range 130 {
-		inc := sampleIncident(fmt.Sprintf("inc-%03d", i), incidents.Low)
-		inc.State = incidents.Resolved
+		inc := sampleIncident(fmt.Sprintf("inc-%03d", i), incident.Low)
+		inc.State = incident.Resolved
 		inc.StartedAt, inc.UpdatedAt = base.Add(time.Duration(i)*time.Minute), base.Add(time.Duration(i)*time.Minute)
 		e.incs.Put(inc, nil, nil)
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/console"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // The wall pages back through history with before= (the last id shown) and
@@ -24,10 +24,10 @@ func TestIncidentHistoryPaging(t *testing.T) {
 	e := newEnv(t)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	for i := range 5 {
-		inc := sampleIncident("inc-"+string(rune('a'+i)), incidents.Medium)
+		inc := sampleIncident("inc-"+string(rune('a'+i)), incident.Medium)
 		inc.StartedAt, inc.UpdatedAt = base.Add(time.Duration(i)*time.Minute), base.Add(time.Duration(i)*time.Minute)
 		if i%2 == 1 {
-			inc.Source = incidents.Source{Gate: "north", Camera: "gate-north"}
+			inc.Source = incident.Source{Gate: "north", Camera: "gate-north"}
 		}
 		e.incs.Put(inc, nil, nil)
 	}
@@ -35,7 +35,7 @@ func TestIncidentHistoryPaging(t *testing.T) {
 	ids := func(q string) string {
 		t.Helper()
 		resp, body := vic.do("GET", "/api/incidents"+q, nil)
-		var list []incidents.Incident
+		var list []incident.Incident
 		if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", q, resp.StatusCode, body)
 		}

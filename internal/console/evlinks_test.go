@@ -9,7 +9,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/evlink"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 func withLinks(s *evlink.Signer) envOpt {
@@ -24,9 +24,9 @@ func TestEvidenceLinks(t *testing.T) {
 	}
 	e := newEnv(t, withLinks(sig))
 	snapA, clipA := []byte("\xff\xd8A-snapshot\xff\xd9"), []byte("....ftypA-clip")
-	e.incs.Put(sampleIncident("inc-A", incidents.High), snapA, clipA)
-	e.incs.Put(sampleIncident("inc-B", incidents.High), []byte("\xff\xd8B\xff\xd9"), []byte("B-clip"))
-	e.incs.Put(sampleIncident("inc-C", incidents.Low), nil, nil)
+	e.incs.Put(sampleIncident("inc-A", incident.High), snapA, clipA)
+	e.incs.Put(sampleIncident("inc-B", incident.High), []byte("\xff\xd8B\xff\xd9"), []byte("B-clip"))
+	e.incs.Put(sampleIncident("inc-C", incident.Low), nil, nil)
 
 	tok := func(id string, a evlink.Asset) string { t, _ := sig.Sign(id, a); return t }
 	tampered := []byte(tok("inc-A", evlink.Snapshot))

@@ -19,7 +19,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -228,16 +228,16 @@ func errorBody(t testing.TB, resp *http.Response, body []byte) string {
 	return msg
 }
 
-func sampleIncident(id string, sev incidents.Severity) incidents.Incident {
+func sampleIncident(id string, sev incident.Severity) incident.Incident {
 	now := time.Now().Truncate(time.Second)
-	return incidents.Incident{
-		ID: id, Site: "zhonghua-lane", Type: incidents.Intrusion, Severity: sev, State: incidents.Open,
+	return incident.Incident{
+		ID: id, Site: "zhonghua-lane", Type: incident.Intrusion, Severity: sev, State: incident.Open,
 		Title: "Person on the lawn", Description: "A person entered zone lawn.",
-		Source:    incidents.Source{Camera: "lawn", Zone: "lawn"},
+		Source:    incident.Source{Camera: "lawn", Zone: "lawn"},
 		StartedAt: now, UpdatedAt: now, Count: 1,
-		Objects:  []incidents.Object{{Label: "person", Track: 12, Box: [4]float64{0.1, 0.2, 0.1, 0.3}, Confidence: 0.87}},
-		Acks:     []incidents.Ack{},
-		Evidence: incidents.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"},
+		Objects:  []incident.Object{{Label: "person", Track: 12, Box: [4]float64{0.1, 0.2, 0.1, 0.3}, Confidence: 0.87}},
+		Acks:     []incident.Ack{},
+		Evidence: incident.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"},
 	}
 }
 

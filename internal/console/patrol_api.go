@@ -14,21 +14,21 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/evlink"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // PatrolIncident is one row of GET /api/patrol/incidents: the incident and
 // links to its evidence the page can put in <img> and <video> as they are.
 type PatrolIncident struct {
-	incidents.Incident
+	incident.Incident
 	SnapshotURL string `json:"snapshot_url,omitempty"`
 	ClipURL     string `json:"clip_url,omitempty"`
 }
 
-var severityRank = map[incidents.Severity]int{incidents.Critical: 4, incidents.High: 3, incidents.Medium: 2, incidents.Low: 1}
+var severityRank = map[incident.Severity]int{incident.Critical: 4, incident.High: 3, incident.Medium: 2, incident.Low: 1}
 
 // SortPatrol orders incidents for the officer: most severe first, then newest.
-func SortPatrol(list []incidents.Incident) {
+func SortPatrol(list []incident.Incident) {
 	sort.SliceStable(list, func(i, j int) bool {
 		a, b := list[i], list[j]
 		if ra, rb := severityRank[a.Severity], severityRank[b.Severity]; ra != rb {
@@ -55,9 +55,9 @@ func (s *Server) patrolIncidents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var open []incidents.Incident
+	var open []incident.Incident
 	for _, inc := range all {
-		if inc.State != incidents.Resolved {
+		if inc.State != incident.Resolved {
 			open = append(open, inc)
 		}
 	}
@@ -72,7 +72,7 @@ func (s *Server) patrolIncidents(w http.ResponseWriter, r *http.Request) {
 	auth.WriteJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) evidenceURL(inc incidents.Incident, a evlink.Asset) string {
+func (s *Server) evidenceURL(inc incident.Incident, a evlink.Asset) string {
 	has := inc.Evidence.Snapshot != ""
 	api := "/api/incidents/" + inc.ID + "/snapshot.jpg"
 	if a == evlink.Clip {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // flakyProxy sits between the phone and the gateway like a compound's
@@ -177,14 +177,14 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	proxy.target = e.srv.Addr()
 
 	now := time.Now()
-	a := sampleIncident("inc-a", incidents.Critical)
+	a := sampleIncident("inc-a", incident.Critical)
 	a.Title, a.StartedAt = "北门 有人翻越围栏", now.Add(-3*time.Minute)
-	a.Source = incidents.Source{Camera: "gate-north", Zone: "北门"}
+	a.Source = incident.Source{Camera: "gate-north", Zone: "北门"}
 	a.Evidence.Clip = "/api/incidents/inc-a/clip.mp4"
 	e.incs.Put(a, scene(640, 360), []byte("not really an mp4"))
-	bInc := sampleIncident("inc-b", incidents.Low)
+	bInc := sampleIncident("inc-b", incident.Low)
 	bInc.Title, bInc.StartedAt = "3号楼 高空抛物", now.Add(-time.Minute)
-	bInc.Type = incidents.Type("falling_object")
+	bInc.Type = incident.Type("falling_object")
 	e.incs.Put(bInc, scene(640, 360), nil)
 
 	d := issueDevice(t, e, "巡逻-1号机", "operator")
@@ -257,7 +257,7 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	proxy.set(proxyUp)
 	waitUntil(t, "the queue to empty", func() bool { return consoletest.Eval[string](b, `document.body.dataset.queued`) == "0" })
 	got, _ := e.incs.Get("inc-b")
-	if s := strings.Join(ackNotes(e, "inc-b"), "|"); s != "巡逻-1号机:需要支援|巡逻-1号机:" || got.State != incidents.Resolved {
+	if s := strings.Join(ackNotes(e, "inc-b"), "|"); s != "巡逻-1号机:需要支援|巡逻-1号机:" || got.State != incident.Resolved {
 		t.Errorf("inc-b after the replay: %s, %s (each action once, in order)", s, got.State)
 	}
 	notes := ackNotes(e, "inc-a")
@@ -278,7 +278,7 @@ func TestPatrolPageInBrowser(t *testing.T) {
 	}
 	// Resolve the last one; the list empties.
 	b.Click(`li[data-id="inc-a"] .resolve`)
-	waitUntil(t, "inc-a resolved", func() bool { i, _ := e.incs.Get("inc-a"); return i.State == incidents.Resolved })
+	waitUntil(t, "inc-a resolved", func() bool { i, _ := e.incs.Get("inc-a"); return i.State == incident.Resolved })
 	b.WaitJS("empty list", `!document.getElementById("empty").hidden`)
 	if html := consoletest.Eval[string](b, `document.documentElement.outerHTML`); strings.Contains(html, d.Token) {
 		t.Error("device token in the page's markup")

@@ -15,7 +15,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/devices"
 	"github.com/lanewatch/lanewatch/internal/evlink"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // patrolEnv is a console with every patrol part wired.
@@ -64,7 +64,7 @@ func TestDeviceTokens(t *testing.T) {
 		t.Fatalf("config with a device token: %d %s", resp.StatusCode, body)
 	}
 	// An operator device acts without CSRF (bearer), but is not an admin.
-	e.incs.Put(sampleIncident("inc-d", incidents.High), nil, nil)
+	e.incs.Put(sampleIncident("inc-d", incident.High), nil, nil)
 	if resp, body := phone.do("POST", "/api/patrol/incidents/inc-d/ack", map[string]string{"note": "到"}); resp.StatusCode != 200 {
 		t.Errorf("ack with device: %d %s", resp.StatusCode, body)
 	}
@@ -105,7 +105,7 @@ func TestDeviceTokens(t *testing.T) {
 func TestPatrolListAndActions(t *testing.T) {
 	e, _ := patrolEnv(t)
 	now := time.Now()
-	mk := func(id string, sev incidents.Severity, age time.Duration, st incidents.State) {
+	mk := func(id string, sev incident.Severity, age time.Duration, st incident.State) {
 		inc := sampleIncident(id, sev)
 		inc.StartedAt, inc.State = now.Add(-age), st
 		var clip []byte
@@ -115,11 +115,11 @@ func TestPatrolListAndActions(t *testing.T) {
 		}
 		e.incs.Put(inc, []byte("\xff\xd8snap-"+id+"\xff\xd9"), clip)
 	}
-	mk("low-new", incidents.Low, time.Minute, incidents.Open)
-	mk("crit-old", incidents.Critical, time.Hour, incidents.Acknowledged)
-	mk("crit-new", incidents.Critical, 2*time.Minute, incidents.Open)
-	mk("high", incidents.High, 3*time.Hour, incidents.Escalated)
-	mk("done", incidents.Critical, time.Second, incidents.Resolved)
+	mk("low-new", incident.Low, time.Minute, incident.Open)
+	mk("crit-old", incident.Critical, time.Hour, incident.Acknowledged)
+	mk("crit-new", incident.Critical, 2*time.Minute, incident.Open)
+	mk("high", incident.High, 3*time.Hour, incident.Escalated)
+	mk("done", incident.Critical, time.Second, incident.Resolved)
 	vic := e.token(t, viewerToken)
 	resp, body := vic.do("GET", "/api/patrol/incidents", nil)
 	var list []console.PatrolIncident
@@ -172,7 +172,7 @@ func TestPatrolListAndActions(t *testing.T) {
 	for _, a := range got.Acks {
 		notes = append(notes, a.By+":"+a.Note)
 	}
-	if s := strings.Join(notes, "|"); s != "dispatch:出发|dispatch:门锁坏了|dispatch:|dispatch:已处理" || got.State != incidents.Resolved {
+	if s := strings.Join(notes, "|"); s != "dispatch:出发|dispatch:门锁坏了|dispatch:|dispatch:已处理" || got.State != incident.Resolved {
 		t.Errorf("acks %s, state %s", s, got.State)
 	}
 }
@@ -194,7 +194,7 @@ func testImage(t testing.TB, format string) []byte {
 
 func TestPatrolPhoto(t *testing.T) {
 	e, _ := patrolEnv(t)
-	e.incs.Put(sampleIncident("inc-p", incidents.High), nil, nil)
+	e.incs.Put(sampleIncident("inc-p", incident.High), nil, nil)
 	ops := e.token(t, operatorToken)
 	jpg, pngb := testImage(t, "jpeg"), testImage(t, "png")
 	cases := []struct {

@@ -19,7 +19,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"gocv.io/x/gocv"
 )
 
@@ -181,7 +181,7 @@ func BenchmarkConsoleSSE50(b *testing.B) {
 	ready.Wait()
 	for n := 0; n < b.N; n++ {
 		for i := 0; i < incidentsN; i++ {
-			inc := sampleIncident(fmt.Sprintf("perf-%d-%d", n, i), incidents.High)
+			inc := sampleIncident(fmt.Sprintf("perf-%d-%d", n, i), incident.High)
 			mu.Lock()
 			sent[inc.ID] = time.Now()
 			mu.Unlock()

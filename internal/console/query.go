@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/plate"
 )
 
@@ -75,8 +75,8 @@ func checkKnown(q url.Values, known ...string) error {
 	return nil
 }
 
-var validStates = map[incidents.State]bool{incidents.Open: true, incidents.Acknowledged: true,
-	incidents.Escalated: true, incidents.Resolved: true}
+var validStates = map[incident.State]bool{incident.Open: true, incident.Acknowledged: true,
+	incident.Escalated: true, incident.Resolved: true}
 
 // ParseIncidentQuery reads ?state=&type=&since=&limit= (limit default 100,
 // at most 1000) and the wall's additions until=, before= (an incident id:
@@ -111,20 +111,20 @@ func ParseIncidentQuery(q url.Values) (IncidentFilter, error) {
 		f.Until = t
 	}
 	if v := q.Get("state"); v != "" {
-		if !validStates[incidents.State(v)] {
+		if !validStates[incident.State(v)] {
 			return f, errors.New("state: want open, acknowledged, escalated or resolved")
 		}
-		f.State = incidents.State(v)
+		f.State = incident.State(v)
 	}
 	if v := q.Get("type"); v != "" {
 		ok := false
-		for _, t := range incidents.Types {
+		for _, t := range incident.Types {
 			ok = ok || string(t) == v
 		}
 		if !ok {
 			return f, fmt.Errorf("type: unknown incident type %q", v)
 		}
-		f.Type = incidents.Type(v)
+		f.Type = incident.Type(v)
 	}
 	if v := q.Get("since"); v != "" {
 		t, err := parseTime("since", v)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/auth"
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -221,7 +221,7 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) startFeeds() {
 	if s.Incidents != nil {
 		ch, cancel := s.Incidents.Subscribe()
-		forward(s, ch, cancel, "incident", func(i incidents.Incident) incidents.Incident { return i })
+		forward(s, ch, cancel, "incident", func(i incident.Incident) incident.Incident { return i })
 	}
 	if s.Cameras != nil {
 		ch, cancel := s.Cameras.SubscribeStatus()

@@ -7,7 +7,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // The wall shows times in the site's zone, in one format, whatever the
@@ -25,7 +25,7 @@ func TestWallShowsSiteTime(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"timezone":"Asia/Shanghai"`) {
 		t.Fatalf("/api/site: %d %s", resp.StatusCode, body)
 	}
-	inc := sampleIncident("inc-tz", incidents.Low)
+	inc := sampleIncident("inc-tz", incident.Low)
 	inc.StartedAt = time.Date(2026, 12, 3, 14, 14, 5, 0, time.UTC)
 	inc.UpdatedAt = inc.StartedAt
 	e.incs.Put(inc, nil, nil)

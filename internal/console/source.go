@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"gocv.io/x/gocv"
 )
@@ -77,8 +78,8 @@ type CameraSource interface {
 
 // IncidentFilter selects incidents for List; zero fields match everything.
 type IncidentFilter struct {
-	State incidents.State
-	Type  incidents.Type
+	State incident.State
+	Type  incident.Type
 	Since time.Time // updated at or after
 	Limit int       // always set by the console, 1..1000
 	// Until (started at or before), Before (an incident id: the page after
@@ -98,15 +99,15 @@ func (f IncidentFilter) Engine() incidents.Filter {
 // IncidentStore is the incident engine (internal/incidents) plus evidence
 // (internal/evidence).
 type IncidentStore interface {
-	List(f IncidentFilter) ([]incidents.Incident, error)
-	Get(id string) (incidents.Incident, error)
+	List(f IncidentFilter) ([]incident.Incident, error)
+	Get(id string) (incident.Incident, error)
 	// Ack and Resolve return the incident after the change; ErrNotFound,
 	// ErrConflict for a resolved one.
-	Ack(id, by, note string) (incidents.Incident, error)
-	Resolve(id, by, note string) (incidents.Incident, error)
+	Ack(id, by, note string) (incident.Incident, error)
+	Resolve(id, by, note string) (incident.Incident, error)
 	// Subscribe delivers every incident change (its new state) until cancel
 	// is called; cancel closes the channel.
-	Subscribe() (ch <-chan incidents.Incident, cancel func())
+	Subscribe() (ch <-chan incident.Incident, cancel func())
 	// Snapshot is the incident's JPEG; ErrNotFound when there is none.
 	Snapshot(id string) ([]byte, error)
 	// Clip opens the incident's MP4 clip; ErrNotFound when there is none.

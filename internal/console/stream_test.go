@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/console"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"gocv.io/x/gocv"
 )
 
@@ -87,13 +87,13 @@ func TestSSE(t *testing.T) {
 	events, comments := openSSE(t, e.login(t, "vic"))
 	wall, _ := openSSE(t, e.token(t, viewerToken))
 
-	inc := sampleIncident("inc-9", incidents.Critical)
+	inc := sampleIncident("inc-9", incident.Critical)
 	e.incs.Put(inc, nil, nil)
 	for _, ch := range []<-chan sseEvent{events, wall} {
 		ev := nextEvent(t, ch)
-		var got incidents.Incident
+		var got incident.Incident
 		if err := json.Unmarshal([]byte(ev.data), &got); err != nil || ev.kind != "incident" || got.ID != "inc-9" ||
-			got.Severity != incidents.Critical || got.State != incidents.Open {
+			got.Severity != incident.Critical || got.State != incident.Open {
 			t.Errorf("event %s %s (%v)", ev.kind, ev.data, err)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // TestFreeTextRefusesControlCharacters: every free-text field that reaches
@@ -15,7 +15,7 @@ import (
 // with 400; nothing is published, changed or audited.
 func TestFreeTextRefusesControlCharacters(t *testing.T) {
 	e := newEnv(t)
-	e.incs.Put(sampleIncident("inc_text", incidents.High), nil, nil)
+	e.incs.Put(sampleIncident("inc_text", incident.High), nil, nil)
 	olga := e.login(t, "olga")
 	from := time.Now().Truncate(time.Second)
 	visitor := func(unit, note string) map[string]any {
@@ -50,7 +50,7 @@ func TestFreeTextRefusesControlCharacters(t *testing.T) {
 	if sent := e.gates.Sent(); len(sent) != 0 {
 		t.Errorf("gate commands published: %+v", sent)
 	}
-	if inc, _ := e.incs.Get("inc_text"); inc.State != incidents.Open {
+	if inc, _ := e.incs.Get("inc_text"); inc.State != incident.Open {
 		t.Errorf("incident changed to %s", inc.State)
 	}
 	raw, _ := os.ReadFile(e.auditPath)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/console/consoletest"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // layoutJS measures the wall: page overflow and where the camera grid and
@@ -44,7 +44,7 @@ func seedWall(e *env) {
 		e.veh.AddPassage(console.Passage{ID: fmt.Sprintf("p%d", i), Site: "s", Gate: "north", Direction: "in",
 			Plate: p, Class: []string{"resident", "visitor", "unknown"}[i%3], At: now.Add(-time.Duration(i*17) * time.Minute)})
 	}
-	for i, sev := range []incidents.Severity{incidents.Critical, incidents.High, incidents.Medium, incidents.Low} {
+	for i, sev := range []incident.Severity{incident.Critical, incident.High, incident.Medium, incident.Low} {
 		inc := sampleIncident(fmt.Sprintf("inc_wall%d", i), sev)
 		inc.StartedAt = now.Add(-time.Duration(i*9) * time.Minute)
 		inc.UpdatedAt = inc.StartedAt
@@ -117,7 +117,7 @@ func TestWallKioskAt1920(t *testing.T) {
 	e.close()
 	e2 := newEnvAt(t, dir, addr)
 	seedWall(e2)
-	fresh := sampleIncident("inc_after_restart", incidents.High)
+	fresh := sampleIncident("inc_after_restart", incident.High)
 	fresh.Title = "After the restart"
 	e2.incs.Put(fresh, nil, nil)
 	b.WaitIncident("inc_after_restart")

@@ -6,7 +6,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/detect"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // CampusRulesCamera is the camera of ../shared/media/campus-walk-30s.mp4
@@ -39,14 +39,14 @@ const LoiterAfter = 8e9
 // a second before (the foot point leads the body on a big stride) to 2.5 s
 // after (the track must be confirmed first).
 func crossing(line string, t float64) Expect {
-	return Expect{incidents.LineCrossing, line, t - 1, min(t+2.5, 30)}
+	return Expect{incident.LineCrossing, line, t - 1, min(t+2.5, 30)}
 }
 
 // loitering is a labelled person in the lamp zone from enter to leave
 // seconds: signals are due from LoiterAfter after entering (half a second
 // early for the foot point's jitter at the zone edge) to 1.5 s after leaving.
 func loitering(enter, leave float64) Expect {
-	return Expect{incidents.Loitering, "lamp", enter + LoiterAfter/1e9 - 0.5, leave + 1.5}
+	return Expect{incident.Loitering, "lamp", enter + LoiterAfter/1e9 - 0.5, leave + 1.5}
 }
 
 // CampusRulesExpect is the ground truth of campus-walk-30s.mp4 for
@@ -72,7 +72,7 @@ var CampusRulesExpect = []Expect{
 
 // RunCampusRules runs campus-walk-30s.mp4 (10 fps) at 5 fps analysed
 // through CampusRulesCamera with det (nil: the HOG).
-func RunCampusRules(path string, det detect.Detector, name string) (ClipResult, []incidents.Signal, error) {
+func RunCampusRules(path string, det detect.Detector, name string) (ClipResult, []incident.Signal, error) {
 	cr := ClipResult{Name: name, Note: "campus-walk-30s.mp4: line crossing both ways at x=0.45, loitering by the lamp post"}
 	return runRealClip(path, CampusRulesCamera(), det, cr)
 }
@@ -89,16 +89,16 @@ type CampusFloor struct{ Precision, Recall float64 }
 // for a person, a track the appearance hold then keeps in place after the
 // people around it have gone: half its loitering signals are that ghost
 // (floor 0.4).
-func CampusFloors(detector string) map[incidents.Type]CampusFloor {
+func CampusFloors(detector string) map[incident.Type]CampusFloor {
 	if detector == "hog" {
-		return map[incidents.Type]CampusFloor{
-			incidents.LineCrossing: {MinPrecision, 0.5},
-			incidents.Loitering:    {0.4, MinRecall},
+		return map[incident.Type]CampusFloor{
+			incident.LineCrossing: {MinPrecision, 0.5},
+			incident.Loitering:    {0.4, MinRecall},
 		}
 	}
-	return map[incidents.Type]CampusFloor{
-		incidents.LineCrossing: {MinPrecision, MinRecall},
-		incidents.Loitering:    {MinPrecision, MinRecall},
+	return map[incident.Type]CampusFloor{
+		incident.LineCrossing: {MinPrecision, MinRecall},
+		incident.Loitering:    {MinPrecision, MinRecall},
 	}
 }
 

@@ -3,7 +3,7 @@ package eval
 import (
 	"testing"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
@@ -25,7 +25,7 @@ func TestCampusRulesHOG(t *testing.T) {
 		r.Print(testWriter{t}, "campus30/hog")
 		t.Errorf("below the floors: %v", f)
 	}
-	for _, rule := range []incidents.Type{incidents.LineCrossing, incidents.Loitering} {
+	for _, rule := range []incident.Type{incident.LineCrossing, incident.Loitering} {
 		if s := r.Scores[rule]; s == nil || s.Events == 0 || s.Found == 0 {
 			t.Errorf("%s: no event found (%+v)", rule, s)
 		}

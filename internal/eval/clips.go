@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"gocv.io/x/gocv"
 )
 
@@ -12,7 +12,7 @@ import (
 // line id; "" for the camera) are correct between From and To seconds, and at
 // least one must come.
 type Expect struct {
-	Type     incidents.Type
+	Type     incident.Type
 	Source   string
 	From, To float64
 }
@@ -75,7 +75,7 @@ func Generated() []Clip {
 					Person(dst, x, 300)
 				}
 			},
-			Expect: []Expect{{incidents.Intrusion, "yard", in + 1, out + 1}}})
+			Expect: []Expect{{incident.Intrusion, "yard", in + 1, out + 1}}})
 	}
 
 	// Someone hangs about the entrance, swaying, for 20 s.
@@ -93,7 +93,7 @@ func Generated() []Clip {
 				}
 				Person(dst, int(x), int(y))
 			},
-			Expect: []Expect{{incidents.Loitering, "entrance", 1.9 + 8 - 0.5, 24.5}}})
+			Expect: []Expect{{incident.Loitering, "entrance", 1.9 + 8 - 0.5, 24.5}}})
 	}
 
 	// A group of four strolls slowly across the square.
@@ -110,7 +110,7 @@ func Generated() []Clip {
 					Person(dst, int(110+90*float64(k)+20*t), 300+8*(k%2))
 				}
 			},
-			Expect: []Expect{{incidents.Crowd, "square", 3 + 0.4 - 0.3, 12.7 + 0.5}}})
+			Expect: []Expect{{incident.Crowd, "square", 3 + 0.4 - 0.3, 12.7 + 0.5}}})
 	}
 
 	// A car drives into the fire lane and parks; someone walks by later.
@@ -132,7 +132,7 @@ func Generated() []Clip {
 					Person(dst, px, 200)
 				}
 			},
-			Expect: []Expect{{incidents.FireLaneBlocked, "lane", 4 + 6 - 1, 30.5}}})
+			Expect: []Expect{{incident.FireLaneBlocked, "lane", 4 + 6 - 1, 30.5}}})
 	}
 
 	// Two people cross two directed lines, one each way.
@@ -155,8 +155,8 @@ func Generated() []Clip {
 				}
 			},
 			Expect: []Expect{
-				{incidents.LineCrossing, "gate", 3.5, 5.5},
-				{incidents.LineCrossing, "exit", 8 + 460.0/75 - 0.5, 8 + 460.0/75 + 1.5},
+				{incident.LineCrossing, "gate", 3.5, 5.5},
+				{incident.LineCrossing, "exit", 8 + 460.0/75 - 0.5, 8 + 460.0/75 + 1.5},
 			}})
 	}
 
@@ -186,7 +186,7 @@ func Generated() []Clip {
 					Person(dst, x, 330)
 				}
 			},
-			Expect: []Expect{{incidents.FallingObject, "facade", 2.3, 3.6}, {incidents.FallingObject, "facade", 6.3, 7.6}}})
+			Expect: []Expect{{incident.FallingObject, "facade", 2.3, 3.6}, {incident.FallingObject, "facade", 6.3, 7.6}}})
 	}
 
 	// Camera tamper: covered, defocused, turned away, each from 6 s to 16 s.
@@ -217,7 +217,7 @@ func Generated() []Clip {
 					bad(s, dst)
 				}
 			},
-			Expect: []Expect{{incidents.CameraTamper, "", 6 + 5 - 0.3, 16.3}}})
+			Expect: []Expect{{incident.CameraTamper, "", 6 + 5 - 0.3, 16.3}}})
 	}
 
 	// Negative: lights switched on and off over a still scene.
@@ -259,7 +259,7 @@ func Generated() []Clip {
 					Person(dst, x, 300)
 				}
 			},
-			Expect: []Expect{{incidents.Intrusion, "yard", in + 1, out + 1}}})
+			Expect: []Expect{{incident.Intrusion, "yard", in + 1, out + 1}}})
 	}
 	return clips
 }

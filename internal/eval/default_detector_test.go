@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/lanewatch/lanewatch/internal/detect"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // Without a model file the gateway runs detect.PeopleAndVehicles. On the
@@ -32,7 +32,7 @@ func TestDefaultDetectorSeesVehicles(t *testing.T) {
 	var hits int
 	for _, s := range sigs {
 		at := s.At.Sub(t0).Seconds()
-		if s.Type != incidents.FireLaneBlocked || at < exp.From || at > exp.To {
+		if s.Type != incident.FireLaneBlocked || at < exp.From || at > exp.To {
 			t.Errorf("unexpected %s at %.1fs (%s)", s.Type, at, s.Title)
 			continue
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/analytics"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/detect"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"gocv.io/x/gocv"
 )
 
@@ -26,7 +26,7 @@ const (
 // expectation). Precision is correct signals over signals, recall is events
 // with at least one correct signal over events.
 type Score struct {
-	Rule             incidents.Type
+	Rule             incident.Type
 	Signals, Correct int
 	Events, Found    int
 }
@@ -60,7 +60,7 @@ type ClipResult struct {
 // the ground truth.
 type Hit struct {
 	T       float64
-	Type    incidents.Type
+	Type    incident.Type
 	Source  string
 	Correct bool
 }
@@ -68,12 +68,12 @@ type Hit struct {
 // Report is the whole evaluation.
 type Report struct {
 	Clips  []ClipResult
-	Scores map[incidents.Type]*Score
+	Scores map[incident.Type]*Score
 }
 
-func (r *Report) score(t incidents.Type) *Score {
+func (r *Report) score(t incident.Type) *Score {
 	if r.Scores == nil {
-		r.Scores = map[incidents.Type]*Score{}
+		r.Scores = map[incident.Type]*Score{}
 	}
 	s := r.Scores[t]
 	if s == nil {
@@ -88,7 +88,7 @@ var t0 = time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC)
 // LeadIn is the empty scene shown before each generated clip.
 const LeadIn = time.Minute
 
-func sourceID(s incidents.Source) string {
+func sourceID(s incident.Source) string {
 	if s.Line != "" {
 		return s.Line
 	}
@@ -96,7 +96,7 @@ func sourceID(s incidents.Source) string {
 }
 
 // Add matches a clip's signals against its expectations into r.
-func (r *Report) Add(cr *ClipResult, sigs []incidents.Signal, expect []Expect) {
+func (r *Report) Add(cr *ClipResult, sigs []incident.Signal, expect []Expect) {
 	found := make([]bool, len(expect))
 	for _, s := range sigs {
 		if s.Clear {
@@ -127,18 +127,18 @@ func (r *Report) Add(cr *ClipResult, sigs []incidents.Signal, expect []Expect) {
 	}
 }
 
-type collector struct{ got []incidents.Signal }
+type collector struct{ got []incident.Signal }
 
-func (c *collector) Raise(s incidents.Signal) { c.got = append(c.got, s) }
+func (c *collector) Raise(s incident.Signal) { c.got = append(c.got, s) }
 
 // RunClip renders a generated clip frame by frame through the real loop
 // (motion, detect.Blobs as the object source, tracker, rules).
-func RunClip(c Clip) (ClipResult, []incidents.Signal, error) {
+func RunClip(c Clip) (ClipResult, []incident.Signal, error) {
 	return RunClipWith(c, &detect.Blobs{})
 }
 
 // RunClipWith is RunClip with another detector (the loop closes it).
-func RunClipWith(c Clip, det detect.Detector) (ClipResult, []incidents.Signal, error) {
+func RunClipWith(c Clip, det detect.Detector) (ClipResult, []incident.Signal, error) {
 	cr := ClipResult{Name: c.Name, Note: c.Note}
 	col := &collector{}
 	cam := c.Camera
@@ -211,17 +211,17 @@ func RealCamera() config.Camera {
 
 // RealExpect: people are on the path from the first frame; the first
 // intrusion can come once a track is confirmed and has dwelt 1 s.
-var RealExpect = []Expect{{incidents.Intrusion, "path", 1.0, 10.5}}
+var RealExpect = []Expect{{incident.Intrusion, "path", 1.0, 10.5}}
 
 // RunReal runs a real clip (10 fps) at 5 fps analysed with det (nil: HOG).
-func RunReal(path string, det detect.Detector, name string) (ClipResult, []incidents.Signal, error) {
+func RunReal(path string, det detect.Detector, name string) (ClipResult, []incident.Signal, error) {
 	cr := ClipResult{Name: name, Note: "campus-walk-10s.mp4, hand-labelled zones: path (people), lawn and facade (nobody)"}
 	return runRealClip(path, RealCamera(), det, cr)
 }
 
 // runRealClip analyses a 10 fps clip read every second frame (5 fps
 // analysed, frames 200 ms apart) through the real loop with cam and det.
-func runRealClip(path string, cam config.Camera, det detect.Detector, cr ClipResult) (ClipResult, []incidents.Signal, error) {
+func runRealClip(path string, cam config.Camera, det detect.Detector, cr ClipResult) (ClipResult, []incident.Signal, error) {
 	fr, err := ReadClip(path, 2, 0)
 	if err != nil {
 		if det != nil {
@@ -264,7 +264,7 @@ func (r Report) sorted() []*Score {
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		return slices.Index(incidents.Types, out[i].Rule) < slices.Index(incidents.Types, out[j].Rule)
+		return slices.Index(incident.Types, out[i].Rule) < slices.Index(incident.Types, out[j].Rule)
 	})
 	return out
 }

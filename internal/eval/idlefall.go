@@ -17,7 +17,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // IdleFall is the eval case of an idle facade camera (issue 12): the
@@ -192,7 +192,7 @@ func (f IdleFall) Run(ctx context.Context) (IdleFallResult, error) {
 			h := Hit{T: s.At.Sub(start).Seconds(), Type: s.Type, Source: sourceID(s.Source)}
 			// The fall lasts 1.2 s; its signal comes within it, or within a
 			// second after it on a slow box.
-			h.Correct = s.Type == incidents.FallingObject && h.Source == "facade" &&
+			h.Correct = s.Type == incident.FallingObject && h.Source == "facade" &&
 				!s.At.Before(fall) && s.At.Before(fall.Add(2500*time.Millisecond))
 			r.out.Signals = append(r.out.Signals, h)
 		}
@@ -259,17 +259,17 @@ func (r IdleFallResult) Print(w io.Writer) {
 
 type lockedCollector struct {
 	mu  sync.Mutex
-	got []incidents.Signal
+	got []incident.Signal
 }
 
-func (c *lockedCollector) Raise(s incidents.Signal) {
+func (c *lockedCollector) Raise(s incident.Signal) {
 	c.mu.Lock()
 	c.got = append(c.got, s)
 	c.mu.Unlock()
 }
 
-func (c *lockedCollector) signals() []incidents.Signal {
+func (c *lockedCollector) signals() []incident.Signal {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]incidents.Signal(nil), c.got...)
+	return append([]incident.Signal(nil), c.got...)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// SweepEvery is how often Start's janitor applies retention and the cap
+	// (default an hour).
+	SweepEvery time.Duration
 }
 
 type entry struct {
@@ -65,6 +69,8 @@ type Store struct {
 
 	mBytes   prometheus.Gauge
 	mEvicted *prometheus.CounterVec
+
+	janitor component.Goroutine
 }
 
 // Open scans Dir (creating it) so that the cap counts files from before a restart.
@@ -287,22 +293,20 @@ func (s *Store) Sweep() {
 	s.mBytes.Set(float64(s.used))
 }
 
-// Run sweeps at start and every interval (default an hour) until ctx is done.
-func (s *Store) Run(ctx context.Context, interval time.Duration) {
+// Start sweeps now and every SweepEvery on a goroutine of its own, until
+// Close.
+func (s *Store) Start(ctx context.Context) error {
+	interval := s.cfg.SweepEvery
 	if interval <= 0 {
 		interval = time.Hour
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	s.janitor.Go(ctx, func(ctx context.Context) error {
 		s.Sweep()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
-	}
+		return component.Every(ctx, interval, s.Sweep)
+	})
+	return nil
 }
 
-// Close exists for symmetry with the other components; files need no flushing.
-func (s *Store) Close() error { return nil }
+// Close stops the janitor and waits for a sweep in progress; files need no
+// flushing.
+func (s *Store) Close() error { return s.janitor.Stop() }

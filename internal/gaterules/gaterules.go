@@ -17,8 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -38,12 +39,12 @@ type Classifier interface {
 }
 
 // Rules evaluates the gate rules. Set the fields, then call Handle for every
-// accepted sensor event and Run for the timers. Gates not in Gates are
+// accepted sensor event and Start for the timers. Gates not in Gates are
 // evaluated with the default windows and no camera.
 type Rules struct {
 	Gates    []config.Gate
 	Vehicles Classifier // nil: no blacklisted_vehicle rule
-	Raiser   incidents.Raiser
+	Raiser   incident.Raiser
 	// Snapshot returns a JPEG from the camera now; may be nil. Errors only
 	// lose the snapshot, never the incident.
 	Snapshot func(camera string) ([]byte, error)
@@ -58,6 +59,8 @@ type Rules struct {
 	conf  map[string]config.Gate
 	log   *slog.Logger
 	fired *prometheus.CounterVec
+
+	ticker component.Goroutine // Start's timers
 }
 
 // gateState is what the rules remember about one gate.
@@ -184,7 +187,7 @@ func (r *Rules) Handle(ev sensors.Event) {
 	if recv.IsZero() {
 		recv = r.Now()
 	}
-	var sigs []incidents.Signal
+	var sigs []incident.Signal
 	r.mu.Lock()
 	g, c := r.gate(ev.Gate)
 	// A console command is stamped with local time; sensor times of a gate
@@ -206,14 +209,14 @@ func (r *Rules) Handle(ev sensors.Event) {
 			g.doorOpen, g.doorOpenedAt, g.doorOpenRecv, g.heldRaised = true, at, recv, false
 		}
 		if !within(g.lastAccess, at, c.AccessWindow) && !within(cmdAt, at, c.AccessWindow) {
-			sigs = append(sigs, incidents.Signal{Type: incidents.GateForced,
-				Source: incidents.Source{Gate: c.ID}, At: at,
+			sigs = append(sigs, incident.Signal{Type: incident.GateForced,
+				Source: incident.Source{Gate: c.ID}, At: at,
 				Title:       "Door forced at " + name(c),
 				Description: fmt.Sprintf("The door at %s opened without an access grant in the %v before.", name(c), c.AccessWindow)})
 		}
 	case sensors.DoorClose:
 		if g.doorOpen && g.heldRaised {
-			sigs = append(sigs, incidents.Signal{Type: incidents.DoorHeldOpen, Source: incidents.Source{Gate: c.ID},
+			sigs = append(sigs, incident.Signal{Type: incident.DoorHeldOpen, Source: incident.Source{Gate: c.ID},
 				At: at, Clear: true, Title: "Door closed at " + name(c)})
 		}
 		g.doorOpen, g.heldRaised = false, false
@@ -228,8 +231,8 @@ func (r *Rules) Handle(ev sensors.Event) {
 		g.barrierOpen, g.cycleStart, g.loops = true, at, 0
 		g.cycleAuths = g.authsSince(at.Add(-c.AccessWindow))
 		if len(g.cycleAuths) == 0 && !within(cmdAt, at, c.AccessWindow) {
-			sigs = append(sigs, incidents.Signal{Type: incidents.GateForced,
-				Source: incidents.Source{Gate: c.ID}, At: at,
+			sigs = append(sigs, incident.Signal{Type: incident.GateForced,
+				Source: incident.Source{Gate: c.ID}, At: at,
 				Title:       "Barrier opened without authorisation at " + name(c),
 				Description: fmt.Sprintf("The barrier at %s opened with no plate read, access grant or console command in the %v before.", name(c), c.AccessWindow)})
 		}
@@ -241,7 +244,7 @@ func (r *Rules) Handle(ev sensors.Event) {
 		if g.barrierOpen {
 			allowed := max(len(g.cycleAuths), 1)
 			if g.loops > allowed {
-				sigs = append(sigs, incidents.Signal{Type: incidents.Tailgating, Source: incidents.Source{Gate: c.ID}, At: at,
+				sigs = append(sigs, incident.Signal{Type: incident.Tailgating, Source: incident.Source{Gate: c.ID}, At: at,
 					Title: "Tailgating at " + name(c),
 					Description: fmt.Sprintf("%d vehicles passed the barrier at %s on %d authorised opening(s) between %s and %s.",
 						g.loops, name(c), len(g.cycleAuths), g.cycleStart.Format(time.TimeOnly), at.Format(time.TimeOnly))})
@@ -249,8 +252,8 @@ func (r *Rules) Handle(ev sensors.Event) {
 		}
 		g.barrierOpen, g.loops, g.cycleAuths = false, 0, nil
 	case sensors.SOS:
-		sigs = append(sigs, incidents.Signal{Type: incidents.SOS, Severity: incidents.Critical,
-			Source: incidents.Source{Gate: c.ID}, At: at, Title: "SOS at " + name(c),
+		sigs = append(sigs, incident.Signal{Type: incident.SOS, Severity: incident.Critical,
+			Source: incident.Source{Gate: c.ID}, At: at, Title: "SOS at " + name(c),
 			Description: "The SOS button at " + name(c) + " was pressed."})
 	}
 	g.prune(at.Add(-2 * max(c.AccessWindow, blacklistRepeat)))
@@ -258,7 +261,7 @@ func (r *Rules) Handle(ev sensors.Event) {
 	r.raise(c, sigs)
 }
 
-func (r *Rules) blacklistedLocked(g *gateState, c config.Gate, ev sensors.Event, at time.Time) []incidents.Signal {
+func (r *Rules) blacklistedLocked(g *gateState, c config.Gate, ev sensors.Event, at time.Time) []incident.Signal {
 	if r.Vehicles == nil || r.Vehicles.Classify(ev.Plate, at) != vehicles.ClassBlacklisted {
 		return nil
 	}
@@ -267,8 +270,8 @@ func (r *Rules) blacklistedLocked(g *gateState, c config.Gate, ev sensors.Event,
 		return nil
 	}
 	g.blacklisted[ev.Plate] = at
-	return []incidents.Signal{{Type: incidents.BlacklistedVehicle,
-		Source: incidents.Source{Gate: c.ID}, At: at, Plate: ev.Plate,
+	return []incident.Signal{{Type: incident.BlacklistedVehicle,
+		Source: incident.Source{Gate: c.ID}, At: at, Plate: ev.Plate,
 		Title:       "Watch-list vehicle " + ev.Plate + " at " + name(c),
 		Description: fmt.Sprintf("Plate %s, on the watch list, was read at %s (direction %s).", ev.Plate, name(c), dirText(ev.Direction))}}
 }
@@ -302,7 +305,7 @@ func (r *Rules) Overstay(v vehicles.InsideVehicle) {
 	r.mu.Lock()
 	_, c := r.gate(v.Gate)
 	r.mu.Unlock()
-	r.raise(c, []incidents.Signal{{Type: incidents.VehicleOverstay, Source: incidents.Source{Gate: c.ID},
+	r.raise(c, []incident.Signal{{Type: incident.VehicleOverstay, Source: incident.Source{Gate: c.ID},
 		At: r.Now(), Plate: v.Plate,
 		Title: "Vehicle " + v.Plate + " overstaying",
 		Description: fmt.Sprintf("Vehicle %s (%s) entered at %s on %s and has been inside for %s.",
@@ -313,7 +316,7 @@ func (r *Rules) Overstay(v vehicles.InsideVehicle) {
 // Run calls it every second.
 func (r *Rules) Tick(now time.Time) {
 	r.init()
-	var sigs []incidents.Signal
+	var sigs []incident.Signal
 	var confs []config.Gate
 	r.mu.Lock()
 	for id, g := range r.gates {
@@ -321,7 +324,7 @@ func (r *Rules) Tick(now time.Time) {
 		if g.doorOpen && !g.heldRaised && now.Sub(g.doorOpenRecv) > c.DoorHeldOpen {
 			g.heldRaised = true
 			open := now.Sub(g.doorOpenRecv).Round(time.Second)
-			sigs = append(sigs, incidents.Signal{Type: incidents.DoorHeldOpen, Source: incidents.Source{Gate: c.ID},
+			sigs = append(sigs, incident.Signal{Type: incident.DoorHeldOpen, Source: incident.Source{Gate: c.ID},
 				At: g.doorOpenedAt.Add(open), Title: "Door held open at " + name(c),
 				Description: fmt.Sprintf("The door at %s has been open for %s (limit %s).", name(c), open, c.DoorHeldOpen)})
 			confs = append(confs, c)
@@ -333,24 +336,17 @@ func (r *Rules) Tick(now time.Time) {
 	}
 }
 
-// Run ticks the timers every second until ctx ends.
-func (r *Rules) Run(ctx context.Context) error {
+// Start ticks the timers every second on a goroutine of its own until Close.
+func (r *Rules) Start(ctx context.Context) error {
 	r.init()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			r.Tick(r.Now())
-		}
-	}
+	r.ticker.Go(ctx, func(ctx context.Context) error {
+		return component.Every(ctx, time.Second, func() { r.Tick(r.Now()) })
+	})
+	return nil
 }
 
-// Close releases nothing today; it exists so the gateway can treat every
-// component alike.
-func (r *Rules) Close() error { return nil }
+// Close stops the timers' goroutine and waits for it.
+func (r *Rules) Close() error { return r.ticker.Stop() }
 
 // RaiseTimeout bounds how long Handle waits for the incident engine to store
 // a signal.
@@ -358,7 +354,7 @@ var RaiseTimeout = 10 * time.Second
 
 // raise attaches a snapshot from the gate's first camera and hands the
 // signals on. It runs without the lock: a snapshot can take a while.
-func (r *Rules) raise(c config.Gate, sigs []incidents.Signal) {
+func (r *Rules) raise(c config.Gate, sigs []incident.Signal) {
 	for _, s := range sigs {
 		if !s.Clear && r.Snapshot != nil && len(c.Cameras) > 0 {
 			jpg, err := r.Snapshot(c.Cameras[0])
@@ -372,7 +368,7 @@ func (r *Rules) raise(c config.Gate, sigs []incidents.Signal) {
 		if !s.Clear {
 			r.fired.WithLabelValues(string(s.Type), c.ID).Inc()
 		}
-		if wr, ok := r.Raiser.(incidents.WaitRaiser); ok {
+		if wr, ok := r.Raiser.(incident.WaitRaiser); ok {
 			// Handle runs before the event is acknowledged to the broker:
 			// wait until the incident is on disk, so that an SOS acknowledged
 			// is an SOS that survives a crash.

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -34,7 +34,7 @@ type step struct {
 
 // fired is the part of a Signal the tests compare.
 type fired struct {
-	typ   incidents.Type
+	typ   incident.Type
 	gate  string
 	plate string
 	clear bool
@@ -62,10 +62,10 @@ func (c classifier) Classify(p string, _ time.Time) vehicles.Class {
 
 type recorder struct {
 	mu   sync.Mutex
-	sigs []incidents.Signal
+	sigs []incident.Signal
 }
 
-func (r *recorder) Raise(s incidents.Signal) { r.mu.Lock(); r.sigs = append(r.sigs, s); r.mu.Unlock() }
+func (r *recorder) Raise(s incident.Signal) { r.mu.Lock(); r.sigs = append(r.sigs, s); r.mu.Unlock() }
 
 func newRules(rec *recorder, now *time.Time) *Rules {
 	return &Rules{
@@ -86,7 +86,7 @@ func newRules(rec *recorder, now *time.Time) *Rules {
 	}
 }
 
-func run(t *testing.T, steps []step) []incidents.Signal {
+func run(t *testing.T, steps []step) []incident.Signal {
 	t.Helper()
 	rec := &recorder{}
 	now := t0
@@ -130,17 +130,17 @@ func TestRules(t *testing.T) {
 		// gate_forced, door
 		{"authorised door open", []step{{at: 0, typ: ag, dir: in}, {at: 10, typ: do}, {at: 15, typ: dc}}, nil},
 		{"door open with no access grant", []step{{at: 0, typ: do}, {at: 5, typ: dc}},
-			[]fired{{incidents.GateForced, "north", "", false}}},
+			[]fired{{incident.GateForced, "north", "", false}}},
 		{"access grant too long before", []step{{at: 0, typ: ag, dir: in}, {at: 16, typ: do}},
-			[]fired{{incidents.GateForced, "north", "", false}}},
+			[]fired{{incident.GateForced, "north", "", false}}},
 		{"access grant exactly at the window edge", []step{{at: 0, typ: ag, dir: in}, {at: 15, typ: do}}, nil},
 		{"access denied does not authorise", []step{{at: 0, typ: ad}, {at: 2, typ: do}},
-			[]fired{{incidents.GateForced, "north", "", false}}},
+			[]fired{{incident.GateForced, "north", "", false}}},
 		{"access grant at another gate does not authorise", []step{{at: 0, typ: ag, gate: "side"}, {at: 2, typ: do}},
-			[]fired{{incidents.GateForced, "north", "", false}}},
+			[]fired{{incident.GateForced, "north", "", false}}},
 		{"console command authorises the door", []step{{at: 0, cmd: true}, {at: 3, typ: do}}, nil},
 		{"per-gate access window", []step{{at: 0, typ: ag, gate: "side"}, {at: 6, typ: do, gate: "side"}},
-			[]fired{{incidents.GateForced, "side", "", false}}},
+			[]fired{{incident.GateForced, "side", "", false}}},
 
 		// gate_forced, barrier
 		{"barrier after a plate read", []step{{at: 0, typ: pr, plate: "B777", dir: in}, {at: 2, typ: bo}, {at: 4, typ: lp}, {at: 8, typ: bc}}, nil},
@@ -148,41 +148,41 @@ func TestRules(t *testing.T) {
 		{"barrier after an access grant", []step{{at: 0, typ: ag}, {at: 1, typ: bo}, {at: 3, typ: bc}}, nil},
 		{"barrier after a console command", []step{{at: 0, cmd: true}, {at: 1, typ: bo}, {at: 3, typ: lp}, {at: 5, typ: bc}}, nil},
 		{"barrier with nothing before", []step{{at: 0, typ: bo}, {at: 3, typ: lp}, {at: 6, typ: bc}},
-			[]fired{{incidents.GateForced, "north", "", false}}},
+			[]fired{{incident.GateForced, "north", "", false}}},
 		{"barrier long after the read", []step{{at: 0, typ: pr, plate: "B777", dir: in}, {at: 30, typ: bo}},
-			[]fired{{incidents.GateForced, "north", "", false}}},
+			[]fired{{incident.GateForced, "north", "", false}}},
 
 		// door_held_open
 		{"door closed in time", []step{{at: 0, typ: ag}, {at: 1, typ: do}, {at: 50, tick: true}, {at: 60, typ: dc}, {at: 100, tick: true}}, nil},
 		{"door held open, then closed", []step{{at: 0, typ: ag}, {at: 1, typ: do}, {at: 61, tick: true}, {at: 62, tick: true},
 			{at: 90, typ: dc}, {at: 200, tick: true}},
-			[]fired{{incidents.DoorHeldOpen, "north", "", false}, {incidents.DoorHeldOpen, "north", "", true}}},
+			[]fired{{incident.DoorHeldOpen, "north", "", false}, {incident.DoorHeldOpen, "north", "", true}}},
 		{"per-gate held-open limit", []step{{at: 0, typ: ag, gate: "side"}, {at: 1, typ: do, gate: "side"}, {at: 12, tick: true}},
-			[]fired{{incidents.DoorHeldOpen, "side", "", false}}},
+			[]fired{{incident.DoorHeldOpen, "side", "", false}}},
 		{"close without held-open raises no clear", []step{{at: 0, typ: ag}, {at: 1, typ: do}, {at: 5, typ: dc}, {at: 6, typ: dc}}, nil},
 
 		// tailgating
 		{"one car in one cycle", []step{{at: 0, typ: pr, plate: "B777", dir: in}, {at: 1, typ: bo}, {at: 4, typ: lp, dir: in}, {at: 7, typ: bc}}, nil},
 		{"two cars on one read", []step{{at: 0, typ: pr, plate: "B777", dir: in}, {at: 1, typ: bo}, {at: 4, typ: lp, dir: in},
 			{at: 5, typ: lp, dir: in}, {at: 7, typ: bc}},
-			[]fired{{incidents.Tailgating, "north", "", false}}},
+			[]fired{{incident.Tailgating, "north", "", false}}},
 		{"repeated reads of one plate are one authorisation", []step{{at: 0, typ: pr, plate: "B777", dir: in},
 			{at: 0.5, typ: pr, plate: "B777", dir: in}, {at: 1, typ: bo}, {at: 4, typ: lp}, {at: 5, typ: lp}, {at: 7, typ: bc}},
-			[]fired{{incidents.Tailgating, "north", "", false}}},
+			[]fired{{incident.Tailgating, "north", "", false}}},
 		{"two cars, two reads", []step{{at: 0, typ: pr, plate: "B777", dir: in}, {at: 1, typ: bo}, {at: 3, typ: pr, plate: "C888", dir: in},
 			{at: 4, typ: lp}, {at: 5, typ: lp}, {at: 7, typ: bc}}, nil},
 		{"loops outside a cycle do not count", []step{{at: 0, typ: lp}, {at: 1, typ: lp}, {at: 2, typ: ag}, {at: 3, typ: bo}, {at: 5, typ: lp}, {at: 7, typ: bc}, {at: 8, typ: lp}}, nil},
 
 		// blacklisted_vehicle
 		{"watch-list plate read", []step{{at: 0, typ: pr, plate: "青A00000", dir: in}},
-			[]fired{{incidents.BlacklistedVehicle, "north", "青A00000", false}}},
+			[]fired{{incident.BlacklistedVehicle, "north", "青A00000", false}}},
 		{"watch-list plate read repeatedly is one sighting", []step{{at: 0, typ: pr, plate: "青A00000", dir: in},
 			{at: 2, typ: pr, plate: "青A00000", dir: in}, {at: 3, typ: bo, plate: "青A00000"}, {at: 200, typ: pr, plate: "青A00000", dir: in}},
-			[]fired{{incidents.BlacklistedVehicle, "north", "青A00000", false}, {incidents.BlacklistedVehicle, "north", "青A00000", false}}},
+			[]fired{{incident.BlacklistedVehicle, "north", "青A00000", false}, {incident.BlacklistedVehicle, "north", "青A00000", false}}},
 		{"resident plate read", []step{{at: 0, typ: pr, plate: "A12345", dir: in}}, nil},
 
 		// sos
-		{"sos", []step{{at: 0, typ: sos}}, []fired{{incidents.SOS, "north", "", false}}},
+		{"sos", []step{{at: 0, typ: sos}}, []fired{{incident.SOS, "north", "", false}}},
 		{"heartbeat", []step{{at: 0, typ: sensors.Heartbeat}}, nil},
 	}
 	for _, c := range cases {
@@ -217,7 +217,7 @@ func TestSignalDetails(t *testing.T) {
 		t.Fatalf("signals = %+v", sigs)
 	}
 	sos, forced := sigs[0], sigs[1]
-	if sos.Severity != incidents.Critical || !sos.At.Equal(t0) || !strings.Contains(sos.Title, "North gate") {
+	if sos.Severity != incident.Critical || !sos.At.Equal(t0) || !strings.Contains(sos.Title, "North gate") {
 		t.Errorf("sos = %+v", sos)
 	}
 	// Snapshot from the gate's first camera; a gate without cameras has none.
@@ -243,11 +243,11 @@ func TestOverstayAndUnknownGate(t *testing.T) {
 		t.Fatalf("signals = %+v", rec.sigs)
 	}
 	o := rec.sigs[0]
-	if o.Type != incidents.VehicleOverstay || o.Plate != "B777" || o.Source.Gate != "north" ||
+	if o.Type != incident.VehicleOverstay || o.Plate != "B777" || o.Source.Gate != "north" ||
 		!strings.Contains(o.Description, "25h0m0s") || string(o.Snapshot) != "jpeg:cam-n" {
 		t.Errorf("overstay = %+v", o)
 	}
-	if rec.sigs[1].Type != incidents.GateForced || rec.sigs[2].Type != incidents.DoorHeldOpen || rec.sigs[2].Source.Gate != "east" {
+	if rec.sigs[1].Type != incident.GateForced || rec.sigs[2].Type != incident.DoorHeldOpen || rec.sigs[2].Source.Gate != "east" {
 		t.Errorf("unknown gate signals = %+v", rec.sigs[1:])
 	}
 	if v := testutil.ToFloat64(r.fired.WithLabelValues("door_held_open", "east")); v != 1 {
@@ -288,9 +288,9 @@ func TestRunTicks(t *testing.T) {
 	mu.Lock()
 	now = t0.Add(11 * time.Second)
 	mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = r.Run(ctx); close(done) }()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rec.mu.Lock()
@@ -300,13 +300,12 @@ func TestRunTicks(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("Run did not raise door_held_open")
+			t.Fatal("the timers did not raise door_held_open")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	<-done
-	if rec.sigs[1].Type != incidents.DoorHeldOpen {
+	r.Close()
+	if rec.sigs[1].Type != incident.DoorHeldOpen {
 		t.Fatalf("signals = %+v", rec.sigs)
 	}
 }
@@ -319,7 +318,7 @@ type waitRecorder struct {
 	release chan struct{}
 }
 
-func (w *waitRecorder) RaiseWait(ctx context.Context, s incidents.Signal) error {
+func (w *waitRecorder) RaiseWait(ctx context.Context, s incident.Signal) error {
 	select {
 	case <-w.release:
 	case <-ctx.Done():
@@ -355,7 +354,7 @@ func TestHandleWaitsUntilStored(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Handle did not return once stored")
 	}
-	if w.waited != 1 || len(w.sigs) != 1 || w.sigs[0].Type != incidents.SOS {
+	if w.waited != 1 || len(w.sigs) != 1 || w.sigs[0].Type != incident.SOS {
 		t.Fatalf("waited %d, signals %+v", w.waited, w.sigs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 )
 
@@ -32,6 +33,7 @@ type Sim struct {
 
 	inside []string
 	seq    int
+	loop   component.Goroutine
 }
 
 type payload struct {
@@ -45,8 +47,16 @@ type payload struct {
 	Credential string  `json:"credential,omitempty"`
 }
 
-// Run publishes until ctx ends.
-func (s *Sim) Run(ctx context.Context) error {
+// Start publishes on a goroutine of its own until Close.
+func (s *Sim) Start(ctx context.Context) error {
+	s.loop.Go(ctx, s.run)
+	return nil
+}
+
+// Close stops publishing and waits for a publish in progress.
+func (s *Sim) Close() error { return s.loop.Stop() }
+
+func (s *Sim) run(ctx context.Context) error {
 	if s.Every <= 0 {
 		s.Every = 20 * time.Second
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/camsim"
 	"github.com/lanewatch/lanewatch/internal/gateway"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
@@ -67,10 +68,10 @@ func TestCameraOfflineIncidentEndToEnd(t *testing.T) {
 	resolved := waitChange(t, changes, incidents.ResolvedKind, 15*time.Second)
 	t.Logf("offline incident %s opened %v after the camera went, resolved %v after it returned",
 		opened.ID, opened.StartedAt.Sub(gone).Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
-	if resolved.ID != opened.ID || resolved.State != incidents.Resolved {
+	if resolved.ID != opened.ID || resolved.State != incident.Resolved {
 		t.Errorf("resolved %s (%s), want %s resolved", resolved.ID, resolved.State, opened.ID)
 	}
-	if got, err := eng.Get(opened.ID); err != nil || got.State != incidents.Resolved || got.ResolvedAt == nil {
+	if got, err := eng.Get(opened.ID); err != nil || got.State != incident.Resolved || got.ResolvedAt == nil {
 		t.Errorf("stored incident %+v, %v: want resolved", got, err)
 	}
 	if state() != "online" {
@@ -79,7 +80,7 @@ func TestCameraOfflineIncidentEndToEnd(t *testing.T) {
 }
 
 // waitChange returns the next camera_offline change of kind.
-func waitChange(t *testing.T, ch <-chan incidents.Change, kind incidents.ChangeKind, timeout time.Duration) incidents.Incident {
+func waitChange(t *testing.T, ch <-chan incidents.Change, kind incidents.ChangeKind, timeout time.Duration) incident.Incident {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -88,7 +89,7 @@ func waitChange(t *testing.T, ch <-chan incidents.Change, kind incidents.ChangeK
 			if !ok {
 				t.Fatalf("incident changes closed while waiting for %s", kind)
 			}
-			if c.Kind == kind && c.Incident.Type == incidents.CameraOffline {
+			if c.Kind == kind && c.Incident.Type == incident.CameraOffline {
 				return c.Incident
 			}
 		case <-deadline:

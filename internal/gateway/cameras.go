@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -14,11 +13,11 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/analytics"
 	"github.com/lanewatch/lanewatch/internal/camera"
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/frames"
-	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/topics"
@@ -36,6 +35,8 @@ type Cameras struct {
 	g    *Gateway
 	ctx  context.Context // the run context, for cameras started later (cluster.go)
 	pool *detect.Pool
+
+	loops sync.WaitGroup // the cameras' analysis loops
 
 	camMu sync.RWMutex // guards list and byID (replaced in a cluster)
 	list  []*cam
@@ -66,14 +67,16 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 	cs := &Cameras{g: g, byID: map[string]*cam{}, subs: map[chan console.CameraStatus]struct{}{}, ctx: ctx}
 	g.Cameras = cs
 	// One pool of networks for all cameras instead of one each (tens of MB
-	// apiece); closed after the cameras' loops (closers run in reverse).
+	// apiece); closed after the cameras' loops (the list closes in reverse).
 	if g.Config.Detector != nil && len(g.Config.Cameras) > 0 {
 		p, err := detect.NewPool(*g.Config.Detector, g.Config.Detector.Pool)
 		if err != nil {
 			return fmt.Errorf("detector: %w", err)
 		}
 		cs.pool, g.Detector = p, p
-		g.onClose("detector pool", func() error { p.Close(); return nil })
+		if err := g.owns("detector pool", func() error { p.Close(); return nil }); err != nil {
+			return err
+		}
 		g.log.Info("detector loaded", "model", p.String())
 	}
 	for _, cc := range g.Config.Cameras {
@@ -86,6 +89,11 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 		cs.list = append(cs.list, c)
 		cs.byID[cc.ID] = c
 	}
+	// Closes every camera, started or not (Close of one never started does
+	// nothing), so a camera that fails to start stops the ones before it.
+	if err := g.owns("cameras", cs.close); err != nil {
+		return err
+	}
 	for _, c := range cs.list {
 		if c.ing == nil {
 			continue
@@ -94,10 +102,9 @@ func (g *Gateway) startCameras(ctx context.Context) error {
 			return err
 		}
 	}
-	g.onClose("cameras", cs.close)
-	g.goRun("camera status", func() error { cs.publishLoop(ctx); return nil })
-	g.goRun("incident clips", func() error { cs.clips(ctx); return nil })
-	return nil
+	return g.use(ctx,
+		component.Named("camera status", component.Run(func(ctx context.Context) error { cs.publishLoop(ctx); return nil })),
+		component.Named("incident clips", cs.clips()))
 }
 
 // newCam builds a camera's ingest, sub-stream and analysis loop, not started.
@@ -141,16 +148,20 @@ func (cs *Cameras) run(ctx context.Context, c *cam) error {
 			return fmt.Errorf("camera %s: sub-stream: %w", c.cfg.ID, err)
 		}
 	}
+	// The loop ends when its frames do (close closes them, and so does
+	// a cluster handing the camera over); close waits for it.
 	loop, done := c.loop, make(chan struct{})
 	c.loopDone = done
-	cs.g.goRun("analytics "+c.cfg.ID, func() error {
+	cs.loops.Add(1)
+	go func() {
+		defer cs.loops.Done()
 		defer close(done)
 		err := loop.Run(ctx)
-		if errors.Is(err, frames.ErrClosed) {
-			return nil
+		loop.Close() // its Mats and detector, once Run has returned
+		if err != nil && !errors.Is(err, frames.ErrClosed) {
+			cs.g.log.Error("analysis stopped", "camera", c.cfg.ID, "err", err)
 		}
-		return err
-	})
+	}()
 	return nil
 }
 
@@ -183,6 +194,7 @@ func (cs *Cameras) close() error {
 		}
 		c.latest.Close() // wakes the loop, which then returns
 	}
+	cs.loops.Wait()
 	cs.mu.Lock()
 	for ch := range cs.subs {
 		delete(cs.subs, ch)
@@ -349,59 +361,5 @@ func (cs *Cameras) SubscribeStatus() (<-chan console.CameraStatus, func()) {
 			}
 			cs.mu.Unlock()
 		})
-	}
-}
-
-// clips writes the evidence clip of every video incident: the pre-roll ring
-// from PreRoll before the start to PostRoll after it, muxed to MP4 without
-// re-encoding, then attached to the incident.
-func (cs *Cameras) clips(ctx context.Context) {
-	g := cs.g
-	changes, cancel := g.Incidents.Subscribe()
-	defer cancel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ch, ok := <-changes:
-			if !ok {
-				return
-			}
-			inc := ch.Incident
-			c, isCam := cs.cam(inc.Source.Camera)
-			if ch.Kind != incidents.Opened || !isCam || c.ing == nil || inc.Type == incidents.CameraOffline {
-				continue
-			}
-			go cs.writeClip(ctx, c, inc, g.log.With("incident", inc.ID, "camera", c.cfg.ID))
-		}
-	}
-}
-
-func (cs *Cameras) writeClip(ctx context.Context, c *cam, inc incidents.Incident, log *slog.Logger) {
-	g := cs.g
-	from := inc.StartedAt.Add(-g.Config.Evidence.PreRoll)
-	to := inc.StartedAt.Add(g.Config.Evidence.PostRoll)
-	if err := c.ing.WaitUntil(ctx, to); err != nil {
-		return
-	}
-	aus, p := c.ing.Clip(from, to)
-	if len(aus) == 0 {
-		log.Info("no clip: nothing buffered for the incident's time")
-		return
-	}
-	// A camera with privacy masks gets its clip decoded, masked and
-	// encoded again; any other is copied from the stream as it came.
-	err := g.Evidence.PutClip(inc.ID, func(path string) error {
-		if hasPrivacy(c.cfg.Masks) {
-			return camera.WriteMaskedClip(path, aus, p, func(img *gocv.Mat) { motion.ApplyPrivacy(img, c.cfg.Masks) })
-		}
-		return camera.WriteClip(path, aus, p)
-	})
-	if err != nil {
-		log.Warn("incident clip not written", "err", err)
-		return
-	}
-	if _, err := g.Incidents.AttachClip(inc.ID); err != nil {
-		log.Warn("incident clip not attached", "err", err)
 	}
 }

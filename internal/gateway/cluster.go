@@ -10,6 +10,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/broker"
 	"github.com/lanewatch/lanewatch/internal/camera"
 	"github.com/lanewatch/lanewatch/internal/cluster"
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
@@ -43,7 +44,9 @@ func (g *Gateway) startCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.onClose("cluster connection", func() error { nc.Close(); return nil })
+	if err := g.owns("cluster connection", func() error { nc.Close(); return nil }); err != nil {
+		return err
+	}
 	var items []cluster.Item
 	for _, c := range g.Config.Cameras {
 		items = append(items, cluster.Item{Kind: cluster.KindCamera, ID: c.ID})
@@ -68,13 +71,9 @@ func (g *Gateway) joinCluster(ctx context.Context) error {
 	if err := g.Bus.Subscribe(g.Topics.CameraStatus("+"), g.Cameras.remoteUpdate); err != nil {
 		return err
 	}
-	if err := c.Start(ctx); err != nil {
-		return err
-	}
-	// Registered last, so it closes first: its cameras stop and its items
+	// Started last, so it closes first: its cameras stop and its items
 	// are released (taken by the others at once) before the rest stops.
-	g.onClose("cluster", c.Close)
-	return nil
+	return g.use(ctx, component.Named("cluster", c))
 }
 
 // clusterStatus is GET /api/cluster and `lanewatch cluster status`.
@@ -141,8 +140,7 @@ func (cs *Cameras) hold(id string, held bool) {
 		}
 		old.latest.Close()
 		if old.loopDone != nil {
-			<-old.loopDone
-			old.loop.Close()
+			<-old.loopDone // the loop closes itself once its frames end
 		}
 		if old.rec != nil {
 			old.rec.Close()

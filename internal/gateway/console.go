@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/evidence"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/recording"
@@ -29,10 +30,14 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		return err
 	}
 	g.Auth = a
-	// Closed after the console (closers run last-registered first): the
-	// session store is a bbolt file that the next start must be able to lock.
-	g.onClose("auth", a.Close)
-	g.goRun("audit rotation", func() error { g.rotateAudit(ctx, a); return nil })
+	// Closed after the console (the list closes in reverse): the session
+	// store is a bbolt file that the next start must be able to lock.
+	if err := g.owns("auth", a.Close); err != nil {
+		return err
+	}
+	if err := g.use(ctx, component.Named("audit rotation", component.Run(func(ctx context.Context) error { g.rotateAudit(ctx, a); return nil }))); err != nil {
+		return err
+	}
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
 		Incidents: incidentStore{g.Incidents, g.Evidence},
@@ -70,18 +75,21 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	if g.Cluster != nil {
 		s.Cluster = g.clusterStatus // cluster.go
 	}
-	if err := s.Start(ctx); err != nil {
+	if err := g.use(ctx, component.Named("console", s)); err != nil {
 		return err
 	}
 	g.Console = s
-	g.onClose("console", s.Close)
 	return nil
 }
 
-// ready is /readyz: the MQTT connection is up, its subscriptions deliver
-// (the probe), the outbox is not full and every store under data_dir can
-// write.
+// ready is /readyz: every component has started (the console starts before
+// the gate-event subscription), the MQTT connection is up, its
+// subscriptions deliver (the probe), the outbox is not full and every store
+// under data_dir can write.
 func (g *Gateway) ready() error {
+	if !g.up.Load() {
+		return errors.New("starting")
+	}
 	if g.Bus == nil || !g.Bus.Connected() {
 		return errors.New("mqtt not connected")
 	}
@@ -105,54 +113,40 @@ type incidentStore struct {
 	ev *evidence.Store
 }
 
-func (s incidentStore) List(f console.IncidentFilter) ([]incidents.Incident, error) {
+func (s incidentStore) List(f console.IncidentFilter) ([]incident.Incident, error) {
 	return s.e.List(f.Engine())
 }
 
-func (s incidentStore) Get(id string) (incidents.Incident, error) {
+func (s incidentStore) Get(id string) (incident.Incident, error) {
 	inc, err := s.e.Get(id)
 	return inc, incidentErr(err)
 }
 
-func (s incidentStore) Ack(id, by, note string) (incidents.Incident, error) {
+func (s incidentStore) Ack(id, by, note string) (incident.Incident, error) {
 	inc, err := s.e.Ack(id, by, note)
 	return inc, incidentErr(err)
 }
 
-func (s incidentStore) Resolve(id, by, note string) (incidents.Incident, error) {
+func (s incidentStore) Resolve(id, by, note string) (incident.Incident, error) {
 	inc, err := s.e.Resolve(id, by, note)
 	return inc, incidentErr(err)
 }
 
-func (s incidentStore) Subscribe() (<-chan incidents.Incident, func()) {
-	changes, cancelEngine := s.e.Subscribe()
-	out := make(chan incidents.Incident, 64)
-	done := make(chan struct{})
-	var once sync.Once
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case ch, ok := <-changes:
-				if !ok {
-					return
-				}
-				select {
-				case out <- ch.Incident:
-				case <-done:
-					return
-				}
-			case <-done:
-				return
-			}
+func (s incidentStore) Subscribe() (<-chan incident.Incident, func()) {
+	out := make(chan incident.Incident, 64)
+	f := &incidents.Follower{Name: "console", Source: s.e, Handle: func(ctx context.Context, ch incidents.Change) error {
+		select {
+		case out <- ch.Incident:
+		case <-ctx.Done():
 		}
-	}()
-	return out, func() {
-		once.Do(func() {
-			close(done)
-			cancelEngine()
-		})
+		return nil
+	}}
+	if err := f.Start(context.Background()); err != nil {
+		close(out)
+		return out, func() {}
 	}
+	go func() { <-f.Done(); close(out) }() // ends with the follower
+	return out, func() { f.Close() }
 }
 
 func (s incidentStore) Snapshot(id string) ([]byte, error) {

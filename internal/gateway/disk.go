@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanewatch/lanewatch/internal/component"
 )
 
 // diskHealth gathers the write failures of the stores under data_dir (disk
@@ -32,6 +34,11 @@ type diskHealth struct {
 	errs  *prometheus.CounterVec
 	gauge *prometheus.GaugeVec
 	full  prometheus.Gauge
+
+	// publishes are the alerts on their way to MQTT (a store's failure is
+	// reported from the failing write's goroutine, which must not wait for
+	// the broker); run waits for them when it ends.
+	publishes sync.WaitGroup
 }
 
 type storeFailure struct {
@@ -119,7 +126,8 @@ func (d *diskHealth) set(store string, err error) {
 	}
 	d.full.Set(b2f(full))
 	if alert != nil {
-		go d.publish(*alert)
+		d.publishes.Add(1)
+		go func() { defer d.publishes.Done(); d.publish(*alert) }()
 	}
 }
 
@@ -174,23 +182,20 @@ func (d *diskHealth) err() error {
 
 // run polls the stores that keep their own error state.
 func (d *diskHealth) run(ctx context.Context) error {
-	t := time.NewTicker(diskPollEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if d.g.Bus != nil {
-			d.set("mqtt", d.g.Bus.StoreErr())
-		}
-		if d.g.Incidents != nil {
-			d.set("incidents", d.g.Incidents.StoreErr())
-		}
-		if d.g.Outbox != nil {
-			d.set("outbox", d.g.Outbox.StoreErr())
-		}
+	defer d.publishes.Wait()
+	return component.Every(ctx, diskPollEvery, d.poll)
+}
+
+// poll asks the stores that report their own write failures.
+func (d *diskHealth) poll() {
+	if d.g.Bus != nil {
+		d.set("mqtt", d.g.Bus.StoreErr())
+	}
+	if d.g.Incidents != nil {
+		d.set("incidents", d.g.Incidents.StoreErr())
+	}
+	if d.g.Outbox != nil {
+		d.set("outbox", d.g.Outbox.StoreErr())
 	}
 }
 
@@ -200,6 +205,5 @@ func (g *Gateway) startDiskHealth(ctx context.Context) error {
 		return err
 	}
 	g.disk = d
-	g.goRun("disk health", func() error { return d.run(ctx) })
-	return nil
+	return g.use(ctx, component.Named("disk health", component.Run(d.run)))
 }

@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
@@ -97,7 +98,7 @@ func TestFullDataDirLosesNoGateEvent(t *testing.T) {
 			t.Fatalf("plate read %d (%s) lost; %d passages after restart", i, plate(i), len(ps))
 		}
 	}
-	incs, err := s.Gateway.Incidents.List(incidents.Filter{Type: incidents.SOS})
+	incs, err := s.Gateway.Incidents.List(incidents.Filter{Type: incident.SOS})
 	if err != nil || len(incs) != 1 || incs[0].Source.Gate != "north" {
 		t.Fatalf("SOS incident after restart: %+v, %v", incs, err)
 	}

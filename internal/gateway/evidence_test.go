@@ -13,7 +13,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // A video incident gets a clip: pre-roll and post-roll from the camera's ring
@@ -37,16 +37,11 @@ func TestVideoIncidentGetsClip(t *testing.T) {
 // and returns the incident's clip as served by the console.
 func incidentClip(t *testing.T, s *site) []byte {
 	t.Helper()
-	// The camera's ring must hold frames: wait for a full-resolution snapshot.
-	eventually(t, "camera frames", 30*time.Second, func() bool {
-		resp := s.api(t, "GET", "/api/cameras/lawn/snapshot.jpg", viewerToken, "")
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitCameraFrames(t, s)
 	// A video rule hit on the camera (detection itself is covered by the
 	// analytics tests and make eval; this test is about the clip path).
-	s.Gateway.Incidents.Raise(incidents.Signal{Type: incidents.Intrusion, At: time.Now(),
-		Source: incidents.Source{Camera: "lawn", Zone: "test-zone"}, Title: "clip test"})
+	s.Gateway.Incidents.Raise(incident.Signal{Type: incident.Intrusion, At: time.Now(),
+		Source: incident.Source{Camera: "lawn", Zone: "test-zone"}, Title: "clip test"})
 	var id string
 	var seen []string
 	eventually(t, "the video incident's clip", 60*time.Second, func() bool {
@@ -70,6 +65,17 @@ func incidentClip(t *testing.T, s *site) []byte {
 		t.Fatalf("clip: %d, %d bytes", resp.StatusCode, len(body))
 	}
 	return body
+}
+
+// waitCameraFrames waits until the lawn camera's ring holds frames: until it
+// serves a full-resolution snapshot.
+func waitCameraFrames(t *testing.T, s *site) {
+	t.Helper()
+	eventually(t, "camera frames", 30*time.Second, func() bool {
+		resp := s.api(t, "GET", "/api/cameras/lawn/snapshot.jpg", viewerToken, "")
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }
 
 // A camera with a privacy mask gets a clip too: decoded, masked and encoded

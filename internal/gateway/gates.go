@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/gaterules"
 	"github.com/lanewatch/lanewatch/internal/gatesim"
@@ -77,8 +78,9 @@ func (g *Gateway) startGateRules(ctx context.Context) error {
 	r := &gaterules.Rules{Gates: g.Config.Gates, Vehicles: g.Vehicles, Raiser: g.Incidents,
 		Snapshot: g.gateSnapshot, Logger: g.log, Registerer: g.Registry}
 	g.gateRules = r
-	g.onClose("gate rules", r.Close)
-	g.goRun("gate rules", func() error { return r.Run(ctx) })
+	if err := g.use(ctx, component.Named("gate rules", r)); err != nil {
+		return err
+	}
 	g.Vehicles.OnOverstay = r.Overstay
 	g.Vehicles.OnPassage = g.onPassage
 	return nil
@@ -193,6 +195,5 @@ func (g *Gateway) startGateSim(ctx context.Context) error {
 	sim := &gatesim.Sim{Bus: g.Bus, Topics: g.Topics, Gate: g.Config.Gates[0].ID, Residents: residents,
 		Visitors: []string{"浙A8K2M1", "苏B77Q21"}, Watch: g.Config.Vehicles.Watchlist,
 		Logger: g.log.With("component", "gatesim"), Seed: uint64(time.Now().UnixNano())}
-	g.goRun("gate simulator", func() error { return sim.Run(ctx) })
-	return nil
+	return g.use(ctx, component.Named("gate simulator", sim))
 }

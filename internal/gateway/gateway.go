@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +24,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/buildinfo"
 	"github.com/lanewatch/lanewatch/internal/camsim"
 	"github.com/lanewatch/lanewatch/internal/cluster"
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
@@ -80,6 +81,7 @@ type Gateway struct {
 	PushClient *http.Client
 
 	gateRules  *gaterules.Rules
+	up         atomic.Bool // every component started: /readyz may say ready
 	recorders  map[string]*recording.Recorder
 	recMetrics *recording.Metrics
 	disk       *diskHealth
@@ -89,13 +91,10 @@ type Gateway struct {
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
-	wg       sync.WaitGroup
-	closers  []closer
-}
-
-type closer struct {
-	name string
-	fn   func() error
+	// comps is every running component, in start order; shutdown closes
+	// them in reverse, so inputs (started last) stop before the outputs
+	// they feed.
+	comps component.List
 }
 
 // Run starts everything, blocks until ctx ends, then shuts down. It returns
@@ -108,6 +107,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	g.stopping = make(chan struct{})
+	g.comps.Logger = g.log
+	g.comps.Timeout = ShutdownTimeout
 
 	err := g.start(runCtx)
 	if err == nil {
@@ -133,53 +134,42 @@ func (g *Gateway) consoleAddr() string {
 	return ""
 }
 
-// onClose registers a stop step; they run in reverse order of registration,
-// so inputs (registered last) stop before the outputs they feed.
-func (g *Gateway) onClose(name string, fn func() error) {
-	g.closers = append(g.closers, closer{name, fn})
+// use starts components and adds them to the gateway's list (see comps).
+// A step adds each component after those it depends on.
+func (g *Gateway) use(ctx context.Context, items ...component.Item) error {
+	return g.comps.Start(ctx, items...)
 }
 
-// goRun runs a component's Run method until the run context ends.
-func (g *Gateway) goRun(name string, fn func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
-			g.log.Error("component stopped", "component", name, "err", err)
-		}
-	}()
+// owns adds something its constructor opened (a store, a pool) to the list,
+// so that it is closed in turn.
+func (g *Gateway) owns(name string, closeFn func() error) error {
+	return g.comps.Start(context.Background(), component.Named(name, component.Func{OnClose: closeFn}))
 }
 
+// shutdown closes the components in reverse start order within
+// ShutdownTimeout. Only a component that did not stop in time makes it
+// fail; other errors of Close are logged by the list.
 func (g *Gateway) shutdown(cancelRun context.CancelFunc) error {
 	close(g.stopping)
-	deadline := time.Now().Add(ShutdownTimeout)
-	var errs []error
-	for i := len(g.closers) - 1; i >= 0; i-- {
-		c := g.closers[i]
-		if time.Now().After(deadline) {
-			errs = append(errs, fmt.Errorf("shutdown: no time left for %s", c.name))
-			continue
-		}
-		done := make(chan error, 1)
-		go func() { done <- c.fn() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				g.log.Warn("stopping component", "component", c.name, "err", err)
-			}
-		case <-time.After(time.Until(deadline)):
-			errs = append(errs, fmt.Errorf("shutdown: %s did not stop in time", c.name))
-		}
-	}
+	err := g.comps.Close()
 	cancelRun()
-	waited := make(chan struct{})
-	go func() { g.wg.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(time.Until(deadline) + time.Second):
-		errs = append(errs, errors.New("shutdown: components still running"))
+	var late []error
+	for _, e := range unjoin(err) {
+		if errors.Is(e, component.ErrTimeout) {
+			late = append(late, fmt.Errorf("shutdown: %w", e))
+		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(late...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 func (g *Gateway) start(ctx context.Context) error {
@@ -209,9 +199,10 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"notify", g.startNotify},
 		{"influx", g.startInflux},
 		{"alerts", g.startAlerts},
-		// Closers run in reverse: the engine stops (flushing its last changes)
-		// before the outbox, InfluxDB and alerts that consume them.
-		{"incidents close order", func(context.Context) error { g.onClose("incidents", g.Incidents.Close); return nil }},
+		// Started after its consumers subscribed (nothing raises signals
+		// before), so that it stops before them, flushing its last changes
+		// to the outbox, notify, InfluxDB and alerts.
+		{"incidents engine", func(ctx context.Context) error { return g.use(ctx, component.Named("incidents", g.Incidents)) }},
 		{"vehicles", g.startVehicles},
 		{"gate rules", g.startGateRules},
 		{"recording", g.startRecording},
@@ -222,6 +213,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"mqtt commands", g.startMQTTCommands},
 		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},
+		{"admit devices", g.admitDevices},
 		// Last: it starts the cameras and gates this gateway holds, and
 		// (closing first) stops and releases them before anything else stops.
 		{"cluster join", g.joinCluster},
@@ -231,6 +223,17 @@ func (g *Gateway) start(ctx context.Context) error {
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
+	}
+	g.up.Store(true)
+	return nil
+}
+
+// admitDevices opens the embedded broker to devices now that the gateway's
+// subscriptions are in place: what a gate publishes from now on has a
+// subscriber (a first start has no persistent session to queue it in).
+func (g *Gateway) admitDevices(context.Context) error {
+	if g.Broker != nil {
+		g.Broker.Admit()
 	}
 	return nil
 }
@@ -243,11 +246,7 @@ func (g *Gateway) startCamsim(ctx context.Context) error {
 		return nil
 	}
 	g.Camsim = &camsim.Server{Listen: d.Camsim, Streams: d.Clips, Logger: g.log.With("component", "camsim"), UDPRTPPort: -1}
-	if err := g.Camsim.Start(ctx); err != nil {
-		return err
-	}
-	g.onClose("camsim", g.Camsim.Close)
-	return nil
+	return g.use(ctx, component.Named("camsim", g.Camsim))
 }
 
 func (g *Gateway) startMQTT(ctx context.Context) error {
@@ -258,11 +257,10 @@ func (g *Gateway) startMQTT(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := b.Start(ctx); err != nil {
+		if err := g.use(ctx, component.Named("embedded broker", b)); err != nil {
 			return err
 		}
 		g.Broker = b
-		g.onClose("embedded broker", b.Close)
 		brokerURL, user, pass = b.URL(), cred.Username, cred.Password
 	}
 	bus, err := mqttbus.New(mqttbus.Config{
@@ -274,25 +272,22 @@ func (g *Gateway) startMQTT(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := bus.Start(ctx); err != nil {
+	if err := g.use(ctx, component.Named("mqtt client", bus)); err != nil {
 		return err
 	}
 	g.Bus = bus
-	g.onClose("mqtt client", bus.Close)
 	return nil
 }
 
 func (g *Gateway) startEvidence(ctx context.Context) error {
 	e := g.Config.Evidence
 	st, err := evidence.Open(evidence.Config{Dir: g.path("evidence"), Retention: e.Retention, MaxBytes: e.MaxBytes,
-		Logger: g.log, Registerer: g.Registry})
+		SweepEvery: time.Hour, Logger: g.log, Registerer: g.Registry})
 	if err != nil {
 		return err
 	}
 	g.Evidence = st
-	g.onClose("evidence", st.Close)
-	g.goRun("evidence", func() error { st.Run(ctx, time.Hour); return nil })
-	return nil
+	return g.use(ctx, component.Named("evidence", st))
 }
 
 func (g *Gateway) startIncidents(ctx context.Context) error {
@@ -318,13 +313,9 @@ func (g *Gateway) startOutbox(ctx context.Context) error {
 		return err
 	}
 	g.Outbox = ob
-	g.onClose("outbox", ob.Close)
-	g.goRun("outbox", func() error { return ob.Run(ctx) })
-	// Every incident change becomes a ticket (contract 4); Follow enqueues each
-	// (fsynced before it counts) with the snapshot on all but folds.
-	changes, _ := g.Incidents.Subscribe()
-	g.goRun("outbox follow", func() error { ob.Follow(changes, g.Evidence.Snapshot); return nil })
-	return nil
+	// Every incident change becomes a ticket (contract 4); the follower
+	// enqueues each (fsynced before it counts) with the snapshot on all but folds.
+	return g.use(ctx, component.Named("outbox", ob), component.Named("outbox follow", ob.Follower(g.Incidents, g.Evidence.Snapshot)))
 }
 
 func (g *Gateway) startInflux(ctx context.Context) error {
@@ -338,15 +329,17 @@ func (g *Gateway) startInflux(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.Start(ctx)
+	if err := g.use(ctx, component.Named("influx", w)); err != nil {
+		return err
+	}
 	g.Influx = w
-	g.onClose("influx", w.Close)
-	g.Incidents.OnChange(func(ch incidents.Change) {
+	f := &incidents.Follower{Name: "influx", Source: g.Incidents, Logger: g.log, Handle: func(_ context.Context, ch incidents.Change) error {
 		if ch.Kind == incidents.Opened {
 			w.Incident(ch.Incident)
 		}
-	})
-	return nil
+		return nil
+	}}
+	return g.use(ctx, component.Named("influx follow", f))
 }
 
 func (g *Gateway) startVehicles(ctx context.Context) error {
@@ -356,9 +349,7 @@ func (g *Gateway) startVehicles(ctx context.Context) error {
 		return err
 	}
 	g.Vehicles = l
-	g.onClose("vehicles", l.Close)
-	g.goRun("vehicles", func() error { return l.Run(ctx) })
-	return nil
+	return g.use(ctx, component.Named("vehicles", l))
 }
 
 func (g *Gateway) startSensors(ctx context.Context) error {
@@ -372,11 +363,10 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 	}
 	in := &sensors.Ingest{Bus: g.Bus, Topics: g.Topics, Decoder: &sensors.Decoder{Salt: salt},
 		Handle: g.handleGateEvent, HandleBatch: g.handleGateEvents, Gates: gates, Logger: g.log, Registerer: g.Registry}
-	if err := in.Start(ctx); err != nil {
+	if err := g.use(ctx, component.Named("sensors", in)); err != nil {
 		return err
 	}
 	g.Sensors = in
-	g.onClose("sensors", in.Close)
 	return nil
 }
 
@@ -387,10 +377,9 @@ func (g *Gateway) startAlerts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Start(ctx); err != nil {
+	if err := g.use(ctx, component.Named("alerts", a)); err != nil {
 		return err
 	}
-	g.onClose("alerts", a.Close)
 	g.alerts = a
 	return nil
 }

@@ -313,3 +313,37 @@ func eventually(t testing.TB, what string, timeout time.Duration, cond func() bo
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// publishEvery publishes msg(i) at QoS 1 from c once every tick, in the
+// background, handing each token to onToken (nil: not waited for). The
+// returned stop ends the publisher and returns once every onToken has.
+func publishEvery(c mqtt.Client, every time.Duration, msg func(i int) (topic, payload string), onToken func(i int, tok mqtt.Token)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			topic, payload := msg(i)
+			tok := c.Publish(topic, 1, false, payload)
+			if onToken != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					onToken(i, tok)
+				}()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}

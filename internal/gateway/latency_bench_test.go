@@ -116,23 +116,10 @@ func benchSOS(b *testing.B, what string) {
 
 	// Background: 1,000 plate reads a second from another client.
 	load := mqttClient(b, s.MQTT, "load")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			load.Publish(fmt.Sprintf("lanewatch/test-site/gates/g%04d/events", i%3), 1, false,
-				fmt.Sprintf(`{"id":"l%d","type":"plate_read","plate":"沪A%05d","direction":"in","confidence":0.9}`, i, i%100000))
-		}
-	}()
+	stop := publishEvery(load, time.Millisecond, func(i int) (string, string) {
+		return fmt.Sprintf("lanewatch/test-site/gates/g%04d/events", i%3),
+			fmt.Sprintf(`{"id":"l%d","type":"plate_read","plate":"沪A%05d","direction":"in","confidence":0.9}`, i, i%100000)
+	}, nil)
 	time.Sleep(time.Second)
 
 	sensor := mqttClient(b, s.MQTT, "sos")
@@ -151,8 +138,7 @@ func benchSOS(b *testing.B, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.StopTimer()
-	close(stop)
-	wg.Wait()
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

@@ -88,6 +88,6 @@ func (g *Gateway) newBroker() (*broker.Broker, brokerCredentials, error) {
 		Users: users, Topics: g.Topics,
 		Gateway:   broker.Gateway{Username: cred.Username, Password: cred.Password, ClientID: m.ClientID},
 		TLSListen: m.TLSListen, TLSCert: tlsFile(m.TLS, true), TLSKey: tlsFile(m.TLS, false),
-		Cluster: brokerCluster(g.Config), Registerer: g.Registry, Logger: g.log})
+		Cluster: brokerCluster(g.Config), HoldDevices: true, Registerer: g.Registry, Logger: g.log})
 	return b, cred, err
 }

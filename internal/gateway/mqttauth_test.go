@@ -124,17 +124,20 @@ func TestEmbeddedAckRecordsAccount(t *testing.T) {
 	if len(got.Acks) != 1 || got.Acks[0].By != "patrol-07" {
 		t.Fatalf("acks %+v, want one by patrol-07", got.Acks)
 	}
-	entries, err := auth.ReadAudit(filepath.Join(s.Dir, "data", "audit.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, e := range entries {
-		if e.Action == "ack" && e.Target == inc.ID {
-			found = e.User == "patrol-07" && e.Details["note"] == "on my way" && e.Details["via"] == "mqtt"
+	// The audit line is written just after the engine took the ack.
+	var entries []auth.Entry
+	eventually(t, "audit entry for the MQTT ack by patrol-07", 5*time.Second, func() bool {
+		var err error
+		entries, err = auth.ReadAudit(filepath.Join(s.Dir, "data", "audit.log"))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !found {
-		t.Fatalf("no audit entry for the MQTT ack by patrol-07: %+v", entries)
-	}
+		found := false
+		for _, e := range entries {
+			if e.Action == "ack" && e.Target == inc.ID {
+				found = e.User == "patrol-07" && e.Details["note"] == "on my way" && e.Details["via"] == "mqtt"
+			}
+		}
+		return found
+	}, func() { t.Logf("audit: %+v", entries) })
 }

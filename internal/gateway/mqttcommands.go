@@ -31,7 +31,9 @@ func (g *Gateway) startMQTTCommands(context.Context) error {
 		if err != nil {
 			return err
 		}
-		g.onClose("mqtt "+action+" commands", func() error { stop(); return nil })
+		if err := g.owns("mqtt "+action+" commands", func() error { stop(); return nil }); err != nil {
+			return err
+		}
 	}
 	return nil
 }

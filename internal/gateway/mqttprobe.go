@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
 )
 
@@ -19,10 +20,9 @@ const (
 func (g *Gateway) startMQTTProbe(ctx context.Context) error {
 	p := &mqttbus.Probe{Client: g.Bus, Topic: g.Topics.GatewayProbe(g.Config.GatewayID),
 		Interval: probeInterval, Timeout: probeTimeout, Logger: g.log, Registerer: g.Registry}
-	if err := p.Start(ctx); err != nil {
+	if err := g.use(ctx, component.Named("mqtt probe", p)); err != nil {
 		return err
 	}
 	g.probe = p
-	g.onClose("mqtt probe", p.Close)
 	return nil
 }

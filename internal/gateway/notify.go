@@ -4,8 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/console"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/notify"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 )
@@ -43,11 +44,7 @@ func (g *Gateway) startNotify(ctx context.Context) error {
 		g.log.Warn("console.public_url is not set: links in notifications are relative and will not open on a phone")
 	}
 	g.Notifier = n
-	g.onClose("notify", n.Close)
-	g.goRun("notify", func() error { return n.Run(ctx) })
-	changes, _ := g.Incidents.Subscribe()
-	g.goRun("notify follow", func() error { n.Follow(changes); return nil })
-	return nil
+	return g.use(ctx, component.Named("notify", n), component.Named("notify follow", n.Follower(g.Incidents)))
 }
 
 // notifyFull says loudly that a channel's queue reached its cap, as a full
@@ -63,9 +60,9 @@ func (g *Gateway) notifyFull(channel string, st outbox.Stats) {
 // alertExtra is what MQTT alerts carry beside the contract's incident JSON
 // (issue 13 item 6): the title and description in the site's language and
 // the evidence link, so a patrol app needs no console login.
-func (g *Gateway) alertExtra() func(incidents.Incident) (string, string, map[string]string) {
+func (g *Gateway) alertExtra() func(incident.Incident) (string, string, map[string]string) {
 	l, links := g.localizer(), g.links()
-	return func(inc incidents.Incident) (string, string, map[string]string) {
+	return func(inc incident.Incident) (string, string, map[string]string) {
 		return l.Title(inc), l.Description(inc), map[string]string{"snapshot": links(inc.ID)}
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/cluster"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/onvif"
 )
 
@@ -21,6 +21,21 @@ const OriginCamera = "camera"
 // become incidents through the engine like any rule's; motion alarms wake
 // the camera's decoding from idle instead.
 func (g *Gateway) startONVIF(ctx context.Context) error {
+	// All at once: each may wait up to 2 s for its camera to take the
+	// Unsubscribe, and a site has dozens of cameras. Added before they start,
+	// so that one failing stops those started before it.
+	err := g.owns("onvif events", func() error {
+		var wg sync.WaitGroup
+		for _, s := range g.ONVIF {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Close() }()
+		}
+		wg.Wait()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	for _, cc := range g.Config.Cameras {
 		if cc.ONVIF == nil || !cc.ONVIF.Events {
 			continue
@@ -34,17 +49,6 @@ func (g *Gateway) startONVIF(ctx context.Context) error {
 		}
 		g.ONVIF = append(g.ONVIF, s)
 	}
-	// All at once: each may wait up to 2 s for its camera to take the
-	// Unsubscribe, and a site has dozens of cameras.
-	g.onClose("onvif events", func() error {
-		var wg sync.WaitGroup
-		for _, s := range g.ONVIF {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.Close() }()
-		}
-		wg.Wait()
-		return nil
-	})
 	return nil
 }
 
@@ -121,41 +125,41 @@ func ruleID(rule string) string {
 // onvifSignal maps an event to a signal: which events are incidents, and
 // of what type. Initial states reported on subscribing are not new events,
 // except a signal loss that is still on.
-func onvifSignal(camera string, ev onvif.Event, now time.Time) (incidents.Signal, bool) {
+func onvifSignal(camera string, ev onvif.Event, now time.Time) (incident.Signal, bool) {
 	at := now
 	// The camera's clock is used when it agrees with ours.
 	if t := ev.N.Time; !t.IsZero() && t.Sub(now).Abs() < time.Minute {
 		at = t
 	}
-	src := incidents.Source{Camera: camera, Origin: OriginCamera}
+	src := incident.Source{Camera: camera, Origin: OriginCamera}
 	rule := ruleID(ev.Rule)
 	desc := "reported by the camera (ONVIF " + onvif.TopicPath(ev.N.Topic)
 	if ev.Rule != "" {
 		desc += ", rule " + fmt.Sprintf("%q", truncateRule(ev.Rule))
 	}
 	desc += ")"
-	sig := incidents.Signal{Source: src, At: at, Description: desc}
+	sig := incident.Signal{Source: src, At: at, Description: desc}
 	switch ev.Kind {
 	case onvif.KindLineCrossing:
 		if ev.Initial {
 			return sig, false
 		}
-		sig.Type, sig.Source.Line = incidents.LineCrossing, rule
+		sig.Type, sig.Source.Line = incident.LineCrossing, rule
 	case onvif.KindIntrusion:
 		if ev.Initial || !ev.Active {
 			return sig, false
 		}
-		sig.Type, sig.Source.Zone = incidents.Intrusion, rule
+		sig.Type, sig.Source.Zone = incident.Intrusion, rule
 	case onvif.KindTamper:
 		if ev.Initial || !ev.Active {
 			return sig, false
 		}
-		sig.Type = incidents.CameraTamper
+		sig.Type = incident.CameraTamper
 	case onvif.KindSignalLoss:
 		if ev.Initial && !ev.Active {
 			return sig, false
 		}
-		sig.Type, sig.Clear = incidents.CameraOffline, !ev.Active
+		sig.Type, sig.Clear = incident.CameraOffline, !ev.Active
 	default:
 		return sig, false
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/onvif"
 )
 
@@ -17,21 +17,21 @@ func TestONVIFSignal(t *testing.T) {
 	cases := []struct {
 		name  string
 		ev    onvif.Event
-		typ   incidents.Type
+		typ   incident.Type
 		line  string
 		zone  string
 		clear bool
 		ok    bool
 	}{
-		{"line crossed", ev("tns1:RuleEngine/LineDetector/Crossed", "", map[string]string{"ObjectId": "3"}), incidents.LineCrossing, "north-gate-line-1", "", false, true},
-		{"object inside", ev("tns1:RuleEngine/FieldDetector/ObjectsInside", "Changed", map[string]string{"IsInside": "true"}), incidents.Intrusion, "", "north-gate-line-1", false, true},
+		{"line crossed", ev("tns1:RuleEngine/LineDetector/Crossed", "", map[string]string{"ObjectId": "3"}), incident.LineCrossing, "north-gate-line-1", "", false, true},
+		{"object inside", ev("tns1:RuleEngine/FieldDetector/ObjectsInside", "Changed", map[string]string{"IsInside": "true"}), incident.Intrusion, "", "north-gate-line-1", false, true},
 		{"object left", ev("tns1:RuleEngine/FieldDetector/ObjectsInside", "Changed", map[string]string{"IsInside": "false"}), "", "", "", false, false},
 		{"inside at subscribe", ev("tns1:RuleEngine/FieldDetector/ObjectsInside", "Initialized", map[string]string{"IsInside": "true"}), "", "", "", false, false},
-		{"scene change", ev("tns1:VideoSource/GlobalSceneChange/ImagingService", "Changed", map[string]string{"State": "true"}), incidents.CameraTamper, "", "", false, true},
+		{"scene change", ev("tns1:VideoSource/GlobalSceneChange/ImagingService", "Changed", map[string]string{"State": "true"}), incident.CameraTamper, "", "", false, true},
 		{"tamper over", ev("tns1:RuleEngine/TamperDetector/Tamper", "Changed", map[string]string{"IsTamper": "false"}), "", "", "", false, false},
-		{"signal lost", ev("tns1:VideoSource/SignalLoss", "Changed", map[string]string{"State": "true"}), incidents.CameraOffline, "", "", false, true},
-		{"signal lost at subscribe", ev("tns1:VideoSource/SignalLoss", "Initialized", map[string]string{"State": "true"}), incidents.CameraOffline, "", "", false, true},
-		{"signal back", ev("tns1:VideoSource/SignalLoss", "Changed", map[string]string{"State": "false"}), incidents.CameraOffline, "", "", true, true},
+		{"signal lost", ev("tns1:VideoSource/SignalLoss", "Changed", map[string]string{"State": "true"}), incident.CameraOffline, "", "", false, true},
+		{"signal lost at subscribe", ev("tns1:VideoSource/SignalLoss", "Initialized", map[string]string{"State": "true"}), incident.CameraOffline, "", "", false, true},
+		{"signal back", ev("tns1:VideoSource/SignalLoss", "Changed", map[string]string{"State": "false"}), incident.CameraOffline, "", "", true, true},
 		{"signal fine at subscribe", ev("tns1:VideoSource/SignalLoss", "Initialized", map[string]string{"State": "false"}), "", "", "", false, false},
 		{"motion is no incident", ev("tns1:VideoSource/MotionAlarm", "Changed", map[string]string{"State": "true"}), "", "", "", false, false},
 	}

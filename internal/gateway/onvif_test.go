@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/camsim"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/onvif"
 	"github.com/lanewatch/lanewatch/internal/testenv"
@@ -52,8 +53,8 @@ func TestONVIFEventsBecomeIncidents(t *testing.T) {
 		Source: map[string]string{"VideoSourceConfigurationToken": "vsc", "Rule": "Gate Line"}, Data: map[string]string{"ObjectId": "1"}}); err != nil || n != 1 {
 		t.Fatalf("emit: %d %v", n, err)
 	}
-	inc := waitIncident(t, s.Gateway.Incidents, incidents.LineCrossing)
-	if inc.Source != (incidents.Source{Camera: "gate", Line: "gate-line", Origin: "camera"}) || inc.Evidence.Snapshot == "" {
+	inc := waitIncident(t, s.Gateway.Incidents, incident.LineCrossing)
+	if inc.Source != (incident.Source{Camera: "gate", Line: "gate-line", Origin: "camera"}) || inc.Evidence.Snapshot == "" {
 		t.Fatalf("incident %+v", inc)
 	}
 	resp := s.api(t, "GET", inc.Evidence.Snapshot, viewerToken, "")
@@ -78,8 +79,8 @@ func TestONVIFEventsBecomeIncidents(t *testing.T) {
 	if n, _ := ov.Emit("gate", onvif.Notification{Topic: "tns1:VideoSource/SignalLoss", Operation: "Changed", Data: map[string]string{"State": "true"}}); n != 1 {
 		t.Fatal("emit after the reboot reached no subscription")
 	}
-	off := waitIncident(t, s.Gateway.Incidents, incidents.CameraOffline)
-	if off.Source.Camera != "gate" || off.State != incidents.Open {
+	off := waitIncident(t, s.Gateway.Incidents, incident.CameraOffline)
+	if off.Source.Camera != "gate" || off.State != incident.Open {
 		t.Fatalf("offline incident %+v", off)
 	}
 	if st := s.Gateway.ONVIF[0].Status(); st.Subscriptions != 2 || st.Failures == 0 {
@@ -87,9 +88,9 @@ func TestONVIFEventsBecomeIncidents(t *testing.T) {
 	}
 }
 
-func waitIncident(t *testing.T, e *incidents.Engine, typ incidents.Type) incidents.Incident {
+func waitIncident(t *testing.T, e *incidents.Engine, typ incident.Type) incident.Incident {
 	t.Helper()
-	var got incidents.Incident
+	var got incident.Incident
 	eventually(t, string(typ)+" incident", 20*time.Second, func() bool {
 		list, _ := e.List(incidents.Filter{Type: typ})
 		for _, inc := range list {

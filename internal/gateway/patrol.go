@@ -61,12 +61,16 @@ func (g *Gateway) patrolParts() (console.Patrol, error) {
 	if err != nil {
 		return console.Patrol{}, err
 	}
-	g.onClose("push subscriptions", subs.Close)
+	if err := g.owns("push subscriptions", subs.Close); err != nil {
+		return console.Patrol{}, err
+	}
 	dev, err := devices.Open(dir)
 	if err != nil {
 		return console.Patrol{}, err
 	}
-	g.onClose("device tokens", dev.Close)
+	if err := g.owns("device tokens", dev.Close); err != nil {
+		return console.Patrol{}, err
+	}
 	return console.Patrol{Links: links, PushKeys: keys, PushStore: subs, Devices: dev,
 		Photos: &console.PhotoDir{Dir: g.path("patrol-photos")}, PublicURL: g.Config.Console.PublicURL,
 		Language: g.Config.Site.Language}, nil

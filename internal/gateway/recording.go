@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/camera"
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/recording"
 )
@@ -23,6 +25,18 @@ func (g *Gateway) startRecording(ctx context.Context) error {
 		return err
 	}
 	g.recorders, g.recMetrics = map[string]*recording.Recorder{}, m
+	// Stopped after the cameras (the list closes in reverse), so the last
+	// segments hold everything the cameras delivered; added before the
+	// recorders start so that one failing stops those started before it.
+	err = g.owns("recorders", func() error {
+		for _, r := range g.recorders {
+			r.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	policies := map[string]recording.Policy{}
 	for _, cc := range g.Config.Cameras {
 		if cc.Record.Mode == config.RecordOff {
@@ -38,24 +52,12 @@ func (g *Gateway) startRecording(ctx context.Context) error {
 		}
 		g.recorders[cc.ID] = r
 	}
-	// Stopped after the cameras (closers run in reverse), so the last
-	// segments hold everything the cameras delivered.
-	g.onClose("recorders", func() error {
-		for _, r := range g.recorders {
-			r.Close()
-		}
-		return nil
-	})
 	if len(policies) == 0 {
 		return nil
 	}
 	j := &recording.Janitor{Root: g.recordingRoot(), Cameras: policies, MaxDisk: g.Config.Recording.MaxDisk,
 		Windows: g.incidentWindows, Metrics: m, Logger: g.log.With("component", "recording")}
-	if err := j.Start(ctx); err != nil {
-		return err
-	}
-	g.onClose("recording janitor", j.Close)
-	return nil
+	return g.use(ctx, component.Named("recording janitor", j))
 }
 
 // newRecorder starts a camera's recorder (nil when it records nothing).
@@ -98,7 +100,7 @@ func (g *Gateway) incidentWindows() ([]recording.Window, error) {
 		if inc.Source.Camera != "" {
 			cams = []string{inc.Source.Camera}
 		}
-		open := inc.State != incidents.Resolved
+		open := inc.State != incident.Resolved
 		end := inc.UpdatedAt
 		switch {
 		case open:

@@ -27,6 +27,15 @@ func TestContinuousRecording(t *testing.T) {
 	if codec != "h264" || n < 95 || n > 125 || dur < 0.09*float64(n) || dur > 0.11*float64(n) || span < dur-0.5 || span > dur+0.5 {
 		t.Fatalf("segment: %s, %.2f s, %d frames; listed span %.2f s", codec, dur, n, span)
 	}
+	// The recorder is one of the camera's sinks (camera/stream.go) and kept
+	// up; the pre-roll ring holds the stream, outside the Go heap.
+	m := scrape(t, s)
+	if v, ok := m[`lanewatch_camera_sink_dropped_total{camera="lawn",sink="recorder"}`]; !ok || v != 0 {
+		t.Errorf("recorder sink: dropped %v (present %v)", v, ok)
+	}
+	if held, res := m[`lanewatch_camera_ring_bytes{camera="lawn"}`], m[`lanewatch_camera_ring_resident_bytes{camera="lawn"}`]; held <= 0 || res < held {
+		t.Errorf("ring: %v bytes held, %v resident", held, res)
+	}
 }
 
 type segmentView struct {

@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/notify"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/webpush"
@@ -65,7 +65,7 @@ func (p *pushChannel) Send(ctx context.Context, m outbox.Message) outbox.Result 
 	if len(topic) > 32 {
 		topic = topic[len(topic)-32:]
 	}
-	urgent := n.Incident.Severity == incidents.Critical || n.Incident.Severity == incidents.High
+	urgent := n.Incident.Severity == incident.Critical || n.Incident.Severity == incident.High
 	subs, err := p.store.List("")
 	if err != nil {
 		return outbox.Result{Outcome: outbox.Retry, Err: "subscriptions: " + err.Error()}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/notify"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/webpush"
@@ -73,7 +73,7 @@ func TestWebPushKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	note, _ := json.Marshal(notify.Note{Incident: incidents.Incident{ID: "inc_01m8xp0bjkedh8a3j8va", Severity: incidents.Critical},
+	note, _ := json.Marshal(notify.Note{Incident: incident.Incident{ID: "inc_01m8xp0bjkedh8a3j8va", Severity: incident.Critical},
 		TitleLocal: "北门 SOS 求助", Place: "北门", Time: "22:14", Severity: "紧急", Links: notify.Links{Snapshot: "https://gw/e/x.y"}})
 	m := outbox.Message{Key: "inc_01m8xp0bjkedh8a3j8va:1", ID: "inc_01m8xp0bjkedh8a3j8va", Version: 1, Body: note}
 	r := ch.Send(context.Background(), m)

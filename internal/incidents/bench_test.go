@@ -1,9 +1,12 @@
 package incidents
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // BenchmarkRaise: cost to the caller (the detection loop) of Raise.
@@ -12,8 +15,11 @@ func BenchmarkRaise(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	defer e.Close()
-	s := Signal{Type: Intrusion, Source: lawn, Objects: []Object{{Label: "person"}}}
+	s := incident.Signal{Type: incident.Intrusion, Source: lawn, Objects: []incident.Object{{Label: "person"}}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e.Raise(s)
@@ -39,10 +45,13 @@ func BenchmarkHandle(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if err := e.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
 			defer e.Close()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				e.handle(Signal{Type: Intrusion, Source: Source{Camera: "c", Zone: fmt.Sprint(i % tc.sources)}})
+				e.handle(incident.Signal{Type: incident.Intrusion, Source: incident.Source{Camera: "c", Zone: fmt.Sprint(i % tc.sources)}})
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "signals/s")
 		})

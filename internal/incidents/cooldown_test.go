@@ -5,17 +5,18 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // TestZoneCooldownFolds: a signal's own cooldown (zones[].cooldown) replaces
 // the type's for folding, both shorter and longer than it.
 func TestZoneCooldownFolds(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{Cooldown: map[string]time.Duration{"intrusion": time.Minute}})
-	short := Source{Camera: "lawn", Zone: "gate"}
-	long := Source{Camera: "lawn", Zone: "pool"}
-	raise := func(src Source, cd time.Duration) Change {
+	short := incident.Source{Camera: "lawn", Zone: "gate"}
+	long := incident.Source{Camera: "lawn", Zone: "pool"}
+	raise := func(src incident.Source, cd time.Duration) Change {
 		t.Helper()
-		e.Raise(Signal{Type: Intrusion, Source: src, At: clk.Now(), Cooldown: cd})
+		e.Raise(incident.Signal{Type: incident.Intrusion, Source: src, At: clk.Now(), Cooldown: cd})
 		return next(t, ch)
 	}
 	first := raise(short, 10*time.Second)
@@ -30,7 +31,7 @@ func TestZoneCooldownFolds(t *testing.T) {
 	}
 	// 3 m quiet: past the type's 1 m, within the long zone's 10 m.
 	clk.Add(3 * time.Minute)
-	e.Raise(Signal{Type: Intrusion, Source: long, At: clk.Now(), Cooldown: 10 * time.Minute})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: long, At: clk.Now(), Cooldown: 10 * time.Minute})
 	eventually(t, func() bool { inc, _ := e.Get(firstLong.Incident.ID); return inc.Count == 2 })
 	clk.Add(time.Second) // the fold's coalesced update
 	if c := next(t, ch); c.Kind != Folded || c.Incident.ID != firstLong.Incident.ID {

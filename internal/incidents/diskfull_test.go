@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
@@ -17,7 +18,7 @@ func TestFullDiskIncidentsKeptUntilStored(t *testing.T) {
 	disk := testenv.NewSmallDisk(t, "2m")
 	e, _, ch := newTestEngine(t, disk.Dir, config.Incidents{})
 	ctx := context.Background()
-	if err := e.RaiseWait(ctx, Signal{Type: GateForced, Source: Source{Gate: "north"}}); err != nil {
+	if err := e.RaiseWait(ctx, incident.Signal{Type: incident.GateForced, Source: incident.Source{Gate: "north"}}); err != nil {
 		t.Fatal(err)
 	}
 	disk.Fill(t)
@@ -27,7 +28,7 @@ func TestFullDiskIncidentsKeptUntilStored(t *testing.T) {
 	want := map[string]bool{next(t, ch).Incident.ID: false}
 	var raiseRefused, ackRefused bool
 	for i := 0; i < 2000 && !(raiseRefused && ackRefused); i++ {
-		err := e.RaiseWait(ctx, Signal{Type: SOS, Source: Source{Gate: fmt.Sprint("g", i)}})
+		err := e.RaiseWait(ctx, incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: fmt.Sprint("g", i)}})
 		if err != nil && !errors.Is(err, ErrNotStored) {
 			t.Fatal(err)
 		}
@@ -62,7 +63,7 @@ func TestFullDiskIncidentsKeptUntilStored(t *testing.T) {
 		if err != nil {
 			t.Fatalf("incident %s lost: %v", id, err)
 		}
-		if acked && (inc.State != Acknowledged || len(inc.Acks) != 1 || inc.Acks[0].By != "guard-1") {
+		if acked && (inc.State != incident.Acknowledged || len(inc.Acks) != 1 || inc.Acks[0].By != "guard-1") {
 			t.Fatalf("ack lost: %+v", inc)
 		}
 	}

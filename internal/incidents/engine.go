@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
@@ -46,24 +47,24 @@ const signalQueue = 4096
 // DefaultSeverity is the severity of each type when the config does not
 // override it. Life safety first (sos), then forced entry and hazards to
 // people, then things a guard should look at soon, then informational ones.
-var DefaultSeverity = map[Type]Severity{
-	SOS:                Critical,
-	GateForced:         High,
-	FallingObject:      High,
-	BlacklistedVehicle: High,
-	Intrusion:          Medium,
-	CameraOffline:      Medium,
-	CameraTamper:       Medium,
-	FireLaneBlocked:    Medium,
-	Tailgating:         Medium,
-	DoorHeldOpen:       Medium,
-	LineCrossing:       Low,
-	Loitering:          Low,
-	Crowd:              Low,
-	VehicleOverstay:    Low,
+var DefaultSeverity = map[incident.Type]incident.Severity{
+	incident.SOS:                incident.Critical,
+	incident.GateForced:         incident.High,
+	incident.FallingObject:      incident.High,
+	incident.BlacklistedVehicle: incident.High,
+	incident.Intrusion:          incident.Medium,
+	incident.CameraOffline:      incident.Medium,
+	incident.CameraTamper:       incident.Medium,
+	incident.FireLaneBlocked:    incident.Medium,
+	incident.Tailgating:         incident.Medium,
+	incident.DoorHeldOpen:       incident.Medium,
+	incident.LineCrossing:       incident.Low,
+	incident.Loitering:          incident.Low,
+	incident.Crowd:              incident.Low,
+	incident.VehicleOverstay:    incident.Low,
 }
 
-var sevRank = map[Severity]int{Low: 1, Medium: 2, High: 3, Critical: 4}
+var sevRank = map[incident.Severity]int{incident.Low: 1, incident.Medium: 2, incident.High: 3, incident.Critical: 4}
 
 // SnapshotStore keeps the JPEG of an incident; internal/evidence implements it.
 type SnapshotStore interface {
@@ -110,7 +111,7 @@ const (
 // of every incident, in the order the engine made them.
 type Change struct {
 	Kind     ChangeKind
-	Incident Incident
+	Incident incident.Incident
 }
 
 // Alert says the change goes to the patrol alerts topic (contract 2.3: opened,
@@ -124,8 +125,8 @@ func (c Change) Escalated() bool { return c.Kind == Escalation }
 
 // Filter selects incidents for List. Zero fields match everything.
 type Filter struct {
-	State State
-	Type  Type
+	State incident.State
+	Type  incident.Type
 	Since time.Time // updated at or after
 	Limit int       // default 100
 	// Until, Before, Camera and Gate serve the wall's history paging and
@@ -139,7 +140,7 @@ type Filter struct {
 
 // Match says whether inc passes the filter's conditions (all but Before and
 // Limit, which are about the walk).
-func (f Filter) Match(inc Incident) bool {
+func (f Filter) Match(inc incident.Incident) bool {
 	return (f.State == "" || inc.State == f.State) && (f.Type == "" || inc.Type == f.Type) &&
 		(f.Since.IsZero() || !inc.UpdatedAt.Before(f.Since)) &&
 		(f.Until.IsZero() || !inc.StartedAt.After(f.Until)) &&
@@ -149,14 +150,14 @@ func (f Filter) Match(inc Incident) bool {
 // record is what incidents.db stores: the incident plus the engine's own
 // bookkeeping, which must survive a restart too.
 type record struct {
-	Incident
+	incident.Incident
 	Version    int       `json:"version"`
 	LastSignal time.Time `json:"last_signal"`
 	OpenedAt   time.Time `json:"opened_at"`
 }
 
 type live struct {
-	inc        Incident
+	inc        incident.Incident
 	key        string
 	lastSignal time.Time
 	// openedAt is the engine's clock at opening: escalation counts from it,
@@ -188,7 +189,7 @@ type Engine struct {
 	nUnsaved atomic.Int64
 	subs     map[*subscriber]struct{}
 	// openIDs mirrors the keys of live for IsOpen, which must not take mu: the
-	// evidence store calls it while the engine holds mu to save a snapshot.
+	// evidence store calls it under its own lock, from any goroutine.
 	openIDs sync.Map
 	lastID  int64
 	closed  bool
@@ -198,6 +199,8 @@ type Engine struct {
 	stop      chan struct{}
 	loopDone  chan struct{} // closed when the signal loop has returned
 	closeOnce sync.Once
+	startOnce sync.Once
+	started   bool // set in startOnce
 	done      sync.WaitGroup
 	m         engineMetrics
 }
@@ -212,14 +215,16 @@ type engineMetrics struct {
 	errors    prometheus.Counter
 }
 
-// New opens (or creates) DataDir/incidents.db, reloads the incidents that are
-// not resolved and starts the engine's goroutines. Close stops them.
+// New opens (or creates) DataDir/incidents.db and reloads the incidents that
+// are not resolved; Start starts the engine's goroutines, Close stops them.
+// Signals raised before Start wait in the queue, and reads, acks and
+// subscriptions work at once.
 func New(cfg EngineConfig) (*Engine, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("incidents: DataDir is required")
 	}
 	for t, s := range cfg.Incidents.Severity {
-		if _, ok := sevRank[Severity(s)]; !ok {
+		if _, ok := sevRank[incident.Severity(s)]; !ok {
 			return nil, fmt.Errorf("incidents: severity of %s: unknown severity %q", t, s)
 		}
 	}
@@ -262,10 +267,24 @@ func New(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	e.m.active.Set(float64(len(e.live)))
-	e.done.Add(2)
-	go e.loop()
-	go e.ticker()
 	return e, nil
+}
+
+// Start starts handling signals and the timers (escalation, folds, pruning)
+// until Close. A second Start does nothing.
+func (e *Engine) Start(context.Context) error {
+	e.startOnce.Do(func() {
+		select {
+		case <-e.stop:
+			return // closed before it started
+		default:
+		}
+		e.started = true
+		e.done.Add(2)
+		go e.loop()
+		go e.ticker()
+	})
+	return nil
 }
 
 func (e *Engine) initMetrics(reg prometheus.Registerer) error {
@@ -310,7 +329,7 @@ func (e *Engine) load() error {
 				e.log.Error("skipping unreadable incident record", "id", string(k), "err", err)
 				return nil
 			}
-			if r.State == Resolved {
+			if r.State == incident.Resolved {
 				return nil
 			}
 			r.Incident.Version = r.Version
@@ -330,9 +349,9 @@ func (e *Engine) load() error {
 // foldKey is what repeats fold on. For vehicle incidents the plate is part of
 // it: two different watch-list cars at one gate are two incidents to act on,
 // not one with a count of two.
-func foldKey(t Type, s Source, plate string) string {
+func foldKey(t incident.Type, s incident.Source, plate string) string {
 	k := string(t) + "\x00" + s.Camera + "\x00" + s.Zone + "\x00" + s.Line + "\x00" + s.Gate
-	if t == BlacklistedVehicle || t == VehicleOverstay {
+	if t == incident.BlacklistedVehicle || t == incident.VehicleOverstay {
 		k += "\x00" + plate
 	}
 	if s.Origin != "" {
@@ -345,7 +364,7 @@ func foldKey(t Type, s Source, plate string) string {
 
 // Raise queues a signal and returns at once: rules call it from the detection
 // loop. When the queue is full the signal is dropped and counted.
-func (e *Engine) Raise(s Signal) {
+func (e *Engine) Raise(s incident.Signal) {
 	select {
 	case e.sigs <- queued{Signal: s}:
 	default:
@@ -361,7 +380,7 @@ func (e *Engine) Raise(s Signal) {
 // queued is a signal on its way to the engine's goroutine; done, if set, is
 // closed once the signal is handled (its incident persisted).
 type queued struct {
-	Signal
+	incident.Signal
 	done chan struct{}
 	err  *error // set before done is closed
 }
@@ -373,7 +392,7 @@ type queued struct {
 // room in the queue rather than dropping the signal, and returns ctx's error
 // if ctx ends first (the signal may still be handled) or ErrClosed after
 // Close.
-func (e *Engine) RaiseWait(ctx context.Context, s Signal) error {
+func (e *Engine) RaiseWait(ctx context.Context, s incident.Signal) error {
 	q := queued{Signal: s, done: make(chan struct{}), err: new(error)}
 	select {
 	case <-e.stop:
@@ -489,7 +508,7 @@ func (e *Engine) ticker() {
 	}
 }
 
-func (e *Engine) cooldown(s Signal) time.Duration {
+func (e *Engine) cooldown(s incident.Signal) time.Duration {
 	if s.Cooldown > 0 {
 		return s.Cooldown
 	}
@@ -499,21 +518,24 @@ func (e *Engine) cooldown(s Signal) time.Duration {
 	return config.DefaultCooldown
 }
 
-func (e *Engine) severity(t Type) Severity {
+func (e *Engine) severity(t incident.Type) incident.Severity {
 	if s, ok := e.cfg.Incidents.Severity[string(t)]; ok {
-		return Severity(s)
+		return incident.Severity(s)
 	}
 	if s, ok := DefaultSeverity[t]; ok {
 		return s
 	}
-	return Medium
+	return incident.Medium
 }
 
-func (e *Engine) escalateAfter(s Severity) time.Duration {
+func (e *Engine) escalateAfter(s incident.Severity) time.Duration {
 	return e.cfg.Incidents.Escalate[string(s)] // resolved in New; 0 (and low) never
 }
 
-func (e *Engine) handle(s Signal) {
+// handle runs on the signal loop only, one signal at a time: that is what
+// lets it drop mu while a snapshot goes to disk (tens of ms on a busy SD
+// card) without another signal opening the same incident meanwhile.
+func (e *Engine) handle(s incident.Signal) {
 	now := e.now()
 	if s.At.IsZero() {
 		s.At = now
@@ -523,24 +545,63 @@ func (e *Engine) handle(s Signal) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	l := e.byKey[key]
-	if l != nil && l.inc.State == Resolved {
-		l = nil
-	}
+	l := e.current(key)
 	if s.Clear {
 		if l != nil {
-			e.setState(l, Resolved, ResolvedKind, "system", "condition cleared", now)
+			e.setState(l, incident.Resolved, ResolvedKind, "system", "condition cleared", now)
 		}
 		return
+	}
+	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s) && l.inc.Evidence.Snapshot == "" && len(s.Snapshot) > 0 {
+		// The first snapshot of an incident opened without one: saved
+		// outside the lock, then the fold goes on if the incident still runs.
+		link := e.saveSnapshotUnlocked(l.inc.ID, s.Snapshot)
+		if link != "" && l.inc.Evidence.Snapshot == "" {
+			l.inc.Evidence.Snapshot = link
+		}
+		l = e.current(key)
 	}
 	if l != nil && s.At.Sub(l.lastSignal) <= e.cooldown(s) {
 		e.fold(l, s, now)
 		return
 	}
-	e.open(key, s, now)
+	inc := e.newIncident(s, now)
+	if len(s.Snapshot) > 0 {
+		// Saved before the incident is published, so every consumer of
+		// Opened finds its snapshot, but without holding mu meanwhile.
+		e.openIDs.Store(inc.ID, true) // the store's disk cap spares it already
+		inc.Evidence.Snapshot = e.saveSnapshotUnlocked(inc.ID, s.Snapshot)
+	}
+	e.open(key, inc, s.At, now)
 }
 
-func (e *Engine) fold(l *live, s Signal, now time.Time) {
+// current is the unresolved incident of a folding key, or nil. Called with
+// e.mu held.
+func (e *Engine) current(key string) *live {
+	l := e.byKey[key]
+	if l != nil && l.inc.State == incident.Resolved {
+		return nil
+	}
+	return l
+}
+
+// saveSnapshotUnlocked saves a snapshot with e.mu released (the caller
+// holds it and gets it back) and returns its link, empty if not saved.
+func (e *Engine) saveSnapshotUnlocked(id string, jpeg []byte) string {
+	if e.cfg.Evidence == nil {
+		return ""
+	}
+	e.mu.Unlock()
+	defer e.mu.Lock()
+	if err := e.cfg.Evidence.PutSnapshot(id, jpeg); err != nil {
+		e.m.errors.Inc()
+		e.log.Error("saving snapshot", "id", id, "err", err)
+		return ""
+	}
+	return "/api/incidents/" + id + "/snapshot.jpg"
+}
+
+func (e *Engine) fold(l *live, s incident.Signal, now time.Time) {
 	e.m.folded.Inc()
 	inc := &l.inc
 	inc.Count++
@@ -549,13 +610,10 @@ func (e *Engine) fold(l *live, s Signal, now time.Time) {
 		l.lastSignal = s.At
 	}
 	if len(s.Objects) > 0 {
-		inc.Objects = append([]Object(nil), s.Objects...)
+		inc.Objects = append([]incident.Object(nil), s.Objects...)
 	}
 	if s.Plate != "" {
 		inc.Plate = s.Plate
-	}
-	if inc.Evidence.Snapshot == "" && len(s.Snapshot) > 0 {
-		e.saveSnapshot(inc, s.Snapshot)
 	}
 	l.dirty = true
 	if s.Severity != "" && sevRank[s.Severity] > sevRank[inc.Severity] {
@@ -568,7 +626,9 @@ func (e *Engine) fold(l *live, s Signal, now time.Time) {
 	}
 }
 
-func (e *Engine) open(key string, s Signal, now time.Time) {
+// newIncident is the first version of the incident s opens. Called with
+// e.mu held (the id).
+func (e *Engine) newIncident(s incident.Signal, now time.Time) incident.Incident {
 	sev := s.Severity
 	if sev == "" {
 		sev = e.severity(s.Type)
@@ -577,26 +637,27 @@ func (e *Engine) open(key string, s Signal, now time.Time) {
 	if title == "" {
 		title = defaultTitle(s.Type, s.Source)
 	}
-	inc := Incident{
+	return incident.Incident{
 		ID:          e.newID(now),
 		Site:        e.cfg.Site,
 		Type:        s.Type,
 		Severity:    sev,
-		State:       Open,
+		State:       incident.Open,
 		Title:       title,
 		Description: s.Description,
 		Source:      s.Source,
 		StartedAt:   s.At,
 		UpdatedAt:   now,
 		Count:       1,
-		Objects:     append([]Object{}, s.Objects...),
+		Objects:     append([]incident.Object{}, s.Objects...),
 		Plate:       s.Plate,
-		Acks:        []Ack{},
+		Acks:        []incident.Ack{},
 	}
-	if len(s.Snapshot) > 0 {
-		e.saveSnapshot(&inc, s.Snapshot)
-	}
-	l := &live{inc: inc, key: key, lastSignal: s.At, openedAt: now}
+}
+
+// open makes inc live and publishes it. Called with e.mu held.
+func (e *Engine) open(key string, inc incident.Incident, signalAt, now time.Time) {
+	l := &live{inc: inc, key: key, lastSignal: signalAt, openedAt: now}
 	e.live[inc.ID] = l
 	e.openIDs.Store(inc.ID, true)
 	e.byKey[key] = l
@@ -605,19 +666,7 @@ func (e *Engine) open(key string, s Signal, now time.Time) {
 	e.emit(l, Opened, now)
 }
 
-func (e *Engine) saveSnapshot(inc *Incident, jpeg []byte) {
-	if e.cfg.Evidence == nil {
-		return
-	}
-	if err := e.cfg.Evidence.PutSnapshot(inc.ID, jpeg); err != nil {
-		e.m.errors.Inc()
-		e.log.Error("saving snapshot", "id", inc.ID, "err", err)
-		return
-	}
-	inc.Evidence.Snapshot = "/api/incidents/" + inc.ID + "/snapshot.jpg"
-}
-
-func defaultTitle(t Type, s Source) string {
+func defaultTitle(t incident.Type, s incident.Source) string {
 	where := s.Camera
 	if s.Zone != "" {
 		where += "/" + s.Zone
@@ -656,7 +705,7 @@ func (e *Engine) emit(l *live, kind ChangeKind, now time.Time) {
 	for s := range e.subs {
 		s.push(c)
 	}
-	if l.inc.State == Resolved {
+	if l.inc.State == incident.Resolved {
 		delete(e.live, l.inc.ID)
 		e.openIDs.Delete(l.inc.ID)
 		if e.byKey[l.key] == l {
@@ -676,9 +725,9 @@ func (e *Engine) persist(l *live) error {
 	})
 }
 
-func cloneIncident(in Incident) Incident {
-	in.Objects = append([]Object{}, in.Objects...)
-	in.Acks = append([]Ack{}, in.Acks...)
+func cloneIncident(in incident.Incident) incident.Incident {
+	in.Objects = append([]incident.Object{}, in.Objects...)
+	in.Acks = append([]incident.Ack{}, in.Acks...)
 	if in.ResolvedAt != nil {
 		t := *in.ResolvedAt
 		in.ResolvedAt = &t
@@ -702,9 +751,9 @@ func (e *Engine) sweep() {
 	// Map order is random; keep changes deterministic.
 	sort.Slice(ls, func(i, j int) bool { return ls[i].inc.ID < ls[j].inc.ID })
 	for _, l := range ls {
-		if l.inc.State == Open {
+		if l.inc.State == incident.Open {
 			if d := e.escalateAfter(l.inc.Severity); d > 0 && now.Sub(l.openedAt) >= d {
-				l.inc.State = Escalated
+				l.inc.State = incident.Escalated
 				l.inc.UpdatedAt = now
 				e.m.escalated.Inc()
 				e.emit(l, Escalation, now)
@@ -730,7 +779,7 @@ func (e *Engine) prune() {
 		var old [][]byte // deleting under a moving cursor would skip keys
 		err := b.ForEach(func(k, v []byte) error {
 			var r record
-			if json.Unmarshal(v, &r) == nil && r.State == Resolved && r.ResolvedAt != nil && r.ResolvedAt.Before(cutoff) {
+			if json.Unmarshal(v, &r) == nil && r.State == incident.Resolved && r.ResolvedAt != nil && r.ResolvedAt.Before(cutoff) {
 				old = append(old, k)
 			}
 			return nil
@@ -756,22 +805,22 @@ func (e *Engine) prune() {
 
 // Ack records an acknowledgement. Acknowledging an escalated incident
 // de-escalates it; acknowledging a resolved one is ErrInvalidTransition.
-func (e *Engine) Ack(id, by, note string) (Incident, error) {
-	return e.transition(id, by, note, Acknowledged, Acked)
+func (e *Engine) Ack(id, by, note string) (incident.Incident, error) {
+	return e.transition(id, by, note, incident.Acknowledged, Acked)
 }
 
 // Resolve closes an incident from any state but resolved.
-func (e *Engine) Resolve(id, by, note string) (Incident, error) {
-	return e.transition(id, by, note, Resolved, ResolvedKind)
+func (e *Engine) Resolve(id, by, note string) (incident.Incident, error) {
+	return e.transition(id, by, note, incident.Resolved, ResolvedKind)
 }
 
-func (e *Engine) transition(id, by, note string, to State, kind ChangeKind) (Incident, error) {
+func (e *Engine) transition(id, by, note string, to incident.State, kind ChangeKind) (incident.Incident, error) {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l, err := e.find(id)
 	if err != nil {
-		return Incident{}, err
+		return incident.Incident{}, err
 	}
 	inc := e.setState(l, to, kind, by, note, now)
 	if _, bad := e.unsaved[id]; bad {
@@ -784,11 +833,11 @@ func (e *Engine) transition(id, by, note string, to State, kind ChangeKind) (Inc
 
 // setState records who moved l to state to; the resolution is recorded like
 // an ack, so the ticket says who closed the incident. Called with e.mu held.
-func (e *Engine) setState(l *live, to State, kind ChangeKind, by, note string, now time.Time) Incident {
-	l.inc.Acks = append(l.inc.Acks, Ack{By: by, At: now, Note: note})
+func (e *Engine) setState(l *live, to incident.State, kind ChangeKind, by, note string, now time.Time) incident.Incident {
+	l.inc.Acks = append(l.inc.Acks, incident.Ack{By: by, At: now, Note: note})
 	l.inc.State = to
 	l.inc.UpdatedAt = now
-	if to == Resolved {
+	if to == incident.Resolved {
 		l.inc.ResolvedAt = &now
 	}
 	e.emit(l, kind, now)
@@ -810,7 +859,7 @@ func (e *Engine) find(id string) (*live, error) {
 	return nil, fmt.Errorf("%w: %s is resolved", ErrInvalidTransition, id)
 }
 
-func (e *Engine) getStored(id string) (Incident, error) {
+func (e *Engine) getStored(id string) (incident.Incident, error) {
 	var r record
 	err := e.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketIncidents).Get([]byte(id))
@@ -832,13 +881,13 @@ func (e *Engine) IsOpen(id string) bool {
 
 // AttachClip records that the incident's clip is stored and sends the
 // change; the gateway calls it when evidence.PutClip succeeded.
-func (e *Engine) AttachClip(id string) (Incident, error) {
+func (e *Engine) AttachClip(id string) (incident.Incident, error) {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l, err := e.find(id)
 	if err != nil {
-		return Incident{}, err
+		return incident.Incident{}, err
 	}
 	l.inc.Evidence.Clip = "/api/incidents/" + id + "/clip.mp4"
 	l.inc.UpdatedAt = now
@@ -847,7 +896,7 @@ func (e *Engine) AttachClip(id string) (Incident, error) {
 }
 
 // Get returns one incident, including folds not yet sent to subscribers.
-func (e *Engine) Get(id string) (Incident, error) {
+func (e *Engine) Get(id string) (incident.Incident, error) {
 	e.mu.Lock()
 	if l, ok := e.live[id]; ok {
 		inc := cloneIncident(l.inc)
@@ -859,17 +908,17 @@ func (e *Engine) Get(id string) (Incident, error) {
 }
 
 // List returns incidents matching f, newest first.
-func (e *Engine) List(f Filter) ([]Incident, error) {
+func (e *Engine) List(f Filter) ([]incident.Incident, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
 	e.mu.Lock()
-	cur := make(map[string]Incident, len(e.live))
+	cur := make(map[string]incident.Incident, len(e.live))
 	for id, l := range e.live {
 		cur[id] = cloneIncident(l.inc)
 	}
 	e.mu.Unlock()
-	out := []Incident{}
+	out := []incident.Incident{}
 	err := e.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketIncidents).Cursor()
 		k, v := c.Last()
@@ -935,17 +984,9 @@ func (e *Engine) Subscribe() (<-chan Change, func()) {
 	}
 }
 
-// OnChange runs fn for every change, in order, on a goroutine of its own, until
-// the engine closes. A convenience over Subscribe for the gateway's wiring.
-func (e *Engine) OnChange(fn func(Change)) (cancel func()) {
-	ch, cancel := e.Subscribe()
-	go func() {
-		for c := range ch {
-			fn(c)
-		}
-	}()
-	return cancel
-}
+// Closing is closed when Close begins: a Follower closed after it drains the
+// changes still owed instead of dropping them.
+func (e *Engine) Closing() <-chan struct{} { return e.stop }
 
 // Close stops taking signals, handles those already queued, sends pending
 // folds, and closes the store. Subscribers get what was queued, then their
@@ -957,6 +998,10 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	close(e.stop)
+	e.startOnce.Do(func() {}) // no Start from now on
+	if !e.started {
+		close(e.loopDone)
+	}
 	e.done.Wait()
 	e.mu.Lock()
 	now := e.now()

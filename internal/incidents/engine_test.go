@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	bolt "go.etcd.io/bbolt"
@@ -45,6 +46,9 @@ func newTestEngine(t *testing.T, dir string, cfg config.Incidents) (*Engine, *cl
 	clk := &clock{t: time.Date(2026, 11, 26, 22, 0, 0, 0, time.UTC)}
 	e, err := New(EngineConfig{Site: "s1", Incidents: cfg, DataDir: dir, Now: clk.Now, Evidence: &memSnaps{m: map[string][]byte{}}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ch, cancel := e.Subscribe()
@@ -83,20 +87,20 @@ func eventually(t *testing.T, cond func() bool) {
 	}
 }
 
-var lawn = Source{Camera: "lawn", Zone: "lawn"}
+var lawn = incident.Source{Camera: "lawn", Zone: "lawn"}
 
 func TestOpenFoldAndCooldown(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{Cooldown: map[string]time.Duration{"intrusion": time.Minute}})
-	e.Raise(Signal{Type: Intrusion, Source: lawn, At: clk.Now(), Objects: []Object{{Label: "person", Track: 1}}, Snapshot: []byte("jpeg")})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn, At: clk.Now(), Objects: []incident.Object{{Label: "person", Track: 1}}, Snapshot: []byte("jpeg")})
 	c := next(t, ch)
-	if c.Kind != Opened || !c.Alert() || c.Incident.Version != 1 || c.Incident.Count != 1 || c.Incident.State != Open {
+	if c.Kind != Opened || !c.Alert() || c.Incident.Version != 1 || c.Incident.Count != 1 || c.Incident.State != incident.Open {
 		t.Fatalf("open: %+v", c)
 	}
 	id := c.Incident.ID
 	if !strings.HasPrefix(id, "inc_") || len(id) != 24 {
 		t.Fatalf("id %q", id)
 	}
-	if c.Incident.Severity != Medium || c.Incident.Site != "s1" {
+	if c.Incident.Severity != incident.Medium || c.Incident.Site != "s1" {
 		t.Fatalf("severity/site: %+v", c.Incident)
 	}
 	if c.Incident.Evidence.Snapshot != "/api/incidents/"+id+"/snapshot.jpg" {
@@ -104,7 +108,7 @@ func TestOpenFoldAndCooldown(t *testing.T) {
 	}
 	// Repeats within the cooldown fold; subscribers see at most one change a second.
 	for i := 2; i <= 20; i++ {
-		e.Raise(Signal{Type: Intrusion, Source: lawn, At: clk.Now(), Objects: []Object{{Label: "person", Track: i}}})
+		e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn, At: clk.Now(), Objects: []incident.Object{{Label: "person", Track: i}}})
 	}
 	eventually(t, func() bool { inc, _ := e.Get(id); return inc.Count == 20 })
 	none(t, ch, 400*time.Millisecond)
@@ -119,17 +123,17 @@ func TestOpenFoldAndCooldown(t *testing.T) {
 	none(t, ch, 400*time.Millisecond)
 	// Quiet past the cooldown: a new incident, the old one untouched and still open.
 	clk.Add(2 * time.Minute)
-	e.Raise(Signal{Type: Intrusion, Source: lawn, At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn, At: clk.Now()})
 	c2 := next(t, ch)
 	if c2.Kind != Opened || c2.Incident.ID == id || c2.Incident.ID <= id {
 		t.Fatalf("after cooldown: %+v (old %s)", c2, id)
 	}
 	old, _ := e.Get(id)
-	if old.State != Open || old.Count != 20 {
+	if old.State != incident.Open || old.Count != 20 {
 		t.Fatalf("old incident changed: %+v", old)
 	}
 	// Another source is another incident.
-	e.Raise(Signal{Type: Intrusion, Source: Source{Camera: "lawn", Zone: "pool"}, At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: incident.Source{Camera: "lawn", Zone: "pool"}, At: clk.Now()})
 	if c3 := next(t, ch); c3.Kind != Opened {
 		t.Fatalf("other zone: %+v", c3)
 	}
@@ -137,21 +141,21 @@ func TestOpenFoldAndCooldown(t *testing.T) {
 
 func TestSeverity(t *testing.T) {
 	tests := []struct {
-		typ  Type
+		typ  incident.Type
 		cfg  map[string]string
-		sig  Severity
-		want Severity
+		sig  incident.Severity
+		want incident.Severity
 	}{
-		{SOS, nil, "", Critical},
-		{GateForced, nil, "", High},
-		{Intrusion, nil, "", Medium},
-		{LineCrossing, nil, "", Low},
-		{LineCrossing, map[string]string{"line_crossing": "high"}, "", High},
-		{Intrusion, map[string]string{"line_crossing": "high"}, Critical, Critical},
+		{incident.SOS, nil, "", incident.Critical},
+		{incident.GateForced, nil, "", incident.High},
+		{incident.Intrusion, nil, "", incident.Medium},
+		{incident.LineCrossing, nil, "", incident.Low},
+		{incident.LineCrossing, map[string]string{"line_crossing": "high"}, "", incident.High},
+		{incident.Intrusion, map[string]string{"line_crossing": "high"}, incident.Critical, incident.Critical},
 	}
 	for _, tt := range tests {
 		e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{Severity: tt.cfg})
-		e.Raise(Signal{Type: tt.typ, Source: lawn, Severity: tt.sig})
+		e.Raise(incident.Signal{Type: tt.typ, Source: lawn, Severity: tt.sig})
 		if c := next(t, ch); c.Incident.Severity != tt.want {
 			t.Errorf("%s cfg %v sig %q: severity %s, want %s", tt.typ, tt.cfg, tt.sig, c.Incident.Severity, tt.want)
 		}
@@ -163,18 +167,18 @@ func TestSeverity(t *testing.T) {
 
 func TestSeverityRaisedByFoldAlerts(t *testing.T) {
 	e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	e.Raise(Signal{Type: Crowd, Source: lawn})
+	e.Raise(incident.Signal{Type: incident.Crowd, Source: lawn})
 	next(t, ch)
-	e.Raise(Signal{Type: Crowd, Source: lawn, Severity: High})
+	e.Raise(incident.Signal{Type: incident.Crowd, Source: lawn, Severity: incident.High})
 	c := next(t, ch)
-	if c.Kind != SeverityChanged || !c.Alert() || c.Incident.Severity != High || c.Incident.Count != 2 {
+	if c.Kind != SeverityChanged || !c.Alert() || c.Incident.Severity != incident.High || c.Incident.Count != 2 {
 		t.Fatalf("%+v", c)
 	}
 }
 
 func TestLifeCycle(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	e.Raise(Signal{Type: SOS, Source: Source{Gate: "north"}})
+	e.Raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}})
 	id := next(t, ch).Incident.ID
 
 	if _, err := e.Ack("inc_nope", "p", ""); !errors.Is(err, ErrNotFound) {
@@ -185,11 +189,11 @@ func TestLifeCycle(t *testing.T) {
 	none(t, ch, 400*time.Millisecond)
 	clk.Add(time.Second)
 	c := next(t, ch)
-	if c.Kind != Escalation || !c.Escalated() || !c.Alert() || c.Incident.State != Escalated || c.Incident.Version != 2 {
+	if c.Kind != Escalation || !c.Escalated() || !c.Alert() || c.Incident.State != incident.Escalated || c.Incident.Version != 2 {
 		t.Fatalf("escalation: %+v", c)
 	}
 	inc, err := e.Ack(id, "patrol-07", "on my way")
-	if err != nil || inc.State != Acknowledged || len(inc.Acks) != 1 || inc.Acks[0].By != "patrol-07" || inc.Version != 3 {
+	if err != nil || inc.State != incident.Acknowledged || len(inc.Acks) != 1 || inc.Acks[0].By != "patrol-07" || inc.Version != 3 {
 		t.Fatalf("ack: %+v %v", inc, err)
 	}
 	if c := next(t, ch); c.Kind != Acked || c.Incident.Version != 3 {
@@ -199,17 +203,17 @@ func TestLifeCycle(t *testing.T) {
 	clk.Add(time.Hour)
 	none(t, ch, 400*time.Millisecond)
 	inc, err = e.Resolve(id, "patrol-07", "false alarm")
-	if err != nil || inc.State != Resolved || inc.ResolvedAt == nil || inc.Version != 4 {
+	if err != nil || inc.State != incident.Resolved || inc.ResolvedAt == nil || inc.Version != 4 {
 		t.Fatalf("resolve: %+v %v", inc, err)
 	}
 	next(t, ch)
-	for _, f := range []func(string, string, string) (Incident, error){e.Ack, e.Resolve} {
+	for _, f := range []func(string, string, string) (incident.Incident, error){e.Ack, e.Resolve} {
 		if _, err := f(id, "p", ""); !errors.Is(err, ErrInvalidTransition) {
 			t.Fatalf("transition from resolved: %v", err)
 		}
 	}
 	// A signal on a resolved key opens a new incident.
-	e.Raise(Signal{Type: SOS, Source: Source{Gate: "north"}})
+	e.Raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}})
 	if c := next(t, ch); c.Kind != Opened || c.Incident.ID == id {
 		t.Fatalf("%+v", c)
 	}
@@ -217,13 +221,13 @@ func TestLifeCycle(t *testing.T) {
 
 func TestEscalationPerSeverityConfig(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{Escalate: map[string]time.Duration{"low": time.Minute, "medium": 0}})
-	e.Raise(Signal{Type: LineCrossing, Source: lawn})
-	e.Raise(Signal{Type: Intrusion, Source: lawn})
+	e.Raise(incident.Signal{Type: incident.LineCrossing, Source: lawn})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn})
 	next(t, ch)
 	next(t, ch)
 	clk.Add(time.Hour)
 	c := next(t, ch)
-	if c.Kind != Escalation || c.Incident.Type != LineCrossing {
+	if c.Kind != Escalation || c.Incident.Type != incident.LineCrossing {
 		t.Fatalf("%+v", c)
 	}
 	none(t, ch, 400*time.Millisecond) // medium: 0 disables
@@ -231,11 +235,11 @@ func TestEscalationPerSeverityConfig(t *testing.T) {
 
 func TestClearAutoResolves(t *testing.T) {
 	e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	cam := Source{Camera: "gate-cam"}
-	e.Raise(Signal{Type: CameraOffline, Source: cam, Clear: true}) // nothing open: ignored
-	e.Raise(Signal{Type: CameraOffline, Source: cam})
+	cam := incident.Source{Camera: "gate-cam"}
+	e.Raise(incident.Signal{Type: incident.CameraOffline, Source: cam, Clear: true}) // nothing open: ignored
+	e.Raise(incident.Signal{Type: incident.CameraOffline, Source: cam})
 	id := next(t, ch).Incident.ID
-	e.Raise(Signal{Type: CameraOffline, Source: cam, Clear: true})
+	e.Raise(incident.Signal{Type: incident.CameraOffline, Source: cam, Clear: true})
 	c := next(t, ch)
 	if c.Kind != ResolvedKind || c.Incident.ID != id || c.Incident.Acks[len(c.Incident.Acks)-1].By != "system" {
 		t.Fatalf("%+v", c)
@@ -245,10 +249,10 @@ func TestClearAutoResolves(t *testing.T) {
 func TestPersistAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	e, clk, ch := newTestEngine(t, dir, config.Incidents{})
-	e.Raise(Signal{Type: Intrusion, Source: lawn})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn})
 	a := next(t, ch).Incident.ID
 	clk.Add(time.Millisecond)
-	e.Raise(Signal{Type: GateForced, Source: Source{Gate: "north"}})
+	e.Raise(incident.Signal{Type: incident.GateForced, Source: incident.Source{Gate: "north"}})
 	b := next(t, ch).Incident.ID
 	if _, err := e.Ack(a, "patrol-01", "seen"); err != nil {
 		t.Fatal(err)
@@ -263,11 +267,11 @@ func TestPersistAcrossRestart(t *testing.T) {
 	e2, clk2, ch2 := newTestEngine(t, dir, config.Incidents{})
 	clk2.Add(2 * time.Second)
 	inc, err := e2.Get(a)
-	if err != nil || inc.State != Acknowledged || inc.Acks[0].By != "patrol-01" || inc.Version != 2 {
+	if err != nil || inc.State != incident.Acknowledged || inc.Acks[0].By != "patrol-01" || inc.Version != 2 {
 		t.Fatalf("after restart: %+v %v", inc, err)
 	}
 	// Folding continues into the reloaded incident with the next version.
-	e2.Raise(Signal{Type: Intrusion, Source: lawn})
+	e2.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn})
 	c := next(t, ch2)
 	if c.Incident.ID != a || c.Incident.Count != 2 || c.Incident.Version != 3 {
 		t.Fatalf("fold after restart: %+v", c)
@@ -283,8 +287,8 @@ func TestPersistAcrossRestart(t *testing.T) {
 		f    Filter
 		want []string
 	}{
-		{Filter{State: Resolved}, []string{b}},
-		{Filter{Type: Intrusion}, []string{a}},
+		{Filter{State: incident.Resolved}, []string{b}},
+		{Filter{Type: incident.Intrusion}, []string{a}},
 		{Filter{Limit: 1}, []string{b}},
 		{Filter{Since: clk.Now().Add(time.Hour)}, nil},
 		// The wall's history paging and filters.
@@ -317,11 +321,14 @@ func TestRaiseNeverBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	defer e.Close()
 	e.mu.Lock() // a stalled engine (slow disk)
 	start := time.Now()
 	for i := 0; i < signalQueue+1000; i++ {
-		e.Raise(Signal{Type: Intrusion, Source: lawn})
+		e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn})
 	}
 	took := time.Since(start)
 	e.mu.Unlock()
@@ -340,11 +347,13 @@ func TestSubscriberCancelAndOrder(t *testing.T) {
 	if _, ok := <-other; ok {
 		t.Fatal("cancelled subscription still open")
 	}
-	var got []int
-	var mu sync.Mutex
-	stop := e.OnChange(func(c Change) { mu.Lock(); got = append(got, c.Incident.Version); mu.Unlock() })
-	defer stop()
-	e.Raise(Signal{Type: SOS, Source: lawn})
+	v := &versions{}
+	f := &Follower{Name: "test", Source: e, Handle: v.handle}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	e.Raise(incident.Signal{Type: incident.SOS, Source: lawn})
 	id := next(t, ch).Incident.ID
 	for i := 0; i < 5; i++ {
 		clk.Add(time.Second)
@@ -352,7 +361,8 @@ func TestSubscriberCancelAndOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 6 })
+	eventually(t, func() bool { return len(v.list()) == 6 })
+	got := v.list()
 	for i, v := range got {
 		if v != i+1 {
 			t.Fatalf("versions out of order: %v", got)
@@ -362,7 +372,7 @@ func TestSubscriberCancelAndOrder(t *testing.T) {
 
 func TestIsOpenAndAttachClip(t *testing.T) {
 	e, _, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	e.Raise(Signal{Type: Tailgating, Source: Source{Gate: "north"}})
+	e.Raise(incident.Signal{Type: incident.Tailgating, Source: incident.Source{Gate: "north"}})
 	id := next(t, ch).Incident.ID
 	if !e.IsOpen(id) || e.IsOpen("inc_other") {
 		t.Fatal("IsOpen")
@@ -383,7 +393,7 @@ func TestIsOpenAndAttachClip(t *testing.T) {
 // A sensor clock hours behind must not escalate an incident the moment it opens.
 func TestEscalationCountsFromOpening(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	e.Raise(Signal{Type: SOS, Source: Source{Gate: "north"}, At: clk.Now().Add(-3 * time.Hour)})
+	e.Raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}, At: clk.Now().Add(-3 * time.Hour)})
 	if c := next(t, ch); c.Kind != Opened || !c.Incident.StartedAt.Equal(clk.Now().Add(-3*time.Hour)) {
 		t.Fatalf("%+v", c)
 	}
@@ -398,10 +408,10 @@ func TestEscalationCountsFromOpening(t *testing.T) {
 // and MQTT see the final count.
 func TestCloseFlushesPendingFolds(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	e.Raise(Signal{Type: Loitering, Source: lawn, At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.Loitering, Source: lawn, At: clk.Now()})
 	id := next(t, ch).Incident.ID
 	for i := 0; i < 4; i++ {
-		e.Raise(Signal{Type: Loitering, Source: lawn, At: clk.Now()})
+		e.Raise(incident.Signal{Type: incident.Loitering, Source: lawn, At: clk.Now()})
 	}
 	eventually(t, func() bool { inc, _ := e.Get(id); return inc.Count == 5 })
 	e.Close()
@@ -421,11 +431,14 @@ func TestPruneResolvedPastRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ch, cancel := e.Subscribe()
 	defer cancel()
 	var ids []string
 	for _, gate := range []string{"a", "b", "c"} {
-		e.Raise(Signal{Type: SOS, Source: Source{Gate: gate}})
+		e.Raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: gate}})
 		ids = append(ids, next(t, ch).Incident.ID)
 	}
 	e.Resolve(ids[0], "p", "")
@@ -446,7 +459,7 @@ func TestBacklogMetricShowsStuckSubscriber(t *testing.T) {
 	stuck, cancel := e.Subscribe()
 	defer cancel()
 	for _, z := range []string{"a", "b", "c"} {
-		e.Raise(Signal{Type: Crowd, Source: Source{Camera: "c", Zone: z}})
+		e.Raise(incident.Signal{Type: incident.Crowd, Source: incident.Source{Camera: "c", Zone: z}})
 		next(t, ch)
 	}
 	// The reader of ch kept up; stuck holds one in its hand-off and two queued.
@@ -461,20 +474,20 @@ func TestBacklogMetricShowsStuckSubscriber(t *testing.T) {
 // seen again folds.
 func TestVehicleIncidentsFoldPerPlate(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	gate := Source{Gate: "north"}
-	e.Raise(Signal{Type: BlacklistedVehicle, Source: gate, Plate: "苏E99999", At: clk.Now()})
+	gate := incident.Source{Gate: "north"}
+	e.Raise(incident.Signal{Type: incident.BlacklistedVehicle, Source: gate, Plate: "苏E99999", At: clk.Now()})
 	first := next(t, ch)
-	e.Raise(Signal{Type: BlacklistedVehicle, Source: gate, Plate: "沪A12345", At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.BlacklistedVehicle, Source: gate, Plate: "沪A12345", At: clk.Now()})
 	second := next(t, ch)
 	if first.Kind != Opened || second.Kind != Opened || first.Incident.ID == second.Incident.ID {
 		t.Fatalf("want two incidents, got %s %s and %s %s", first.Kind, first.Incident.ID, second.Kind, second.Incident.ID)
 	}
-	e.Raise(Signal{Type: BlacklistedVehicle, Source: gate, Plate: "苏E99999", At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.BlacklistedVehicle, Source: gate, Plate: "苏E99999", At: clk.Now()})
 	eventually(t, func() bool { inc, _ := e.Get(first.Incident.ID); return inc.Count == 2 })
 	// Other types still fold on the source alone.
-	e.Raise(Signal{Type: GateForced, Source: gate, Plate: "A", At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.GateForced, Source: gate, Plate: "A", At: clk.Now()})
 	g1 := next(t, ch)
-	e.Raise(Signal{Type: GateForced, Source: gate, Plate: "B", At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.GateForced, Source: gate, Plate: "B", At: clk.Now()})
 	eventually(t, func() bool { inc, _ := e.Get(g1.Incident.ID); return inc.Count == 2 })
 }
 
@@ -487,10 +500,10 @@ func TestRaiseWaitStoresBeforeReturning(t *testing.T) {
 	e, _, _ := newTestEngine(t, dir, config.Incidents{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := e.RaiseWait(ctx, Signal{Type: SOS, Source: Source{Gate: "north"}, Title: "SOS at North"}); err != nil {
+	if err := e.RaiseWait(ctx, incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}, Title: "SOS at North"}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := e.List(Filter{Type: SOS})
+	list, err := e.List(Filter{Type: incident.SOS})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("straight after RaiseWait: %v %v", list, err)
 	}
@@ -520,19 +533,22 @@ func TestRaiseWaitStoresBeforeReturning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	e2.mu.Lock()
 	for i := 0; i < signalQueue+10; i++ {
-		e2.Raise(Signal{Type: Intrusion, Source: lawn})
+		e2.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn})
 	}
 	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	err = e2.RaiseWait(short, Signal{Type: SOS, Source: Source{Gate: "north"}})
+	err = e2.RaiseWait(short, incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}})
 	cancelShort()
 	e2.mu.Unlock()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("stalled engine: %v, want the context's deadline", err)
 	}
 	e2.Close()
-	if err := e2.RaiseWait(context.Background(), Signal{Type: SOS}); !errors.Is(err, ErrClosed) {
+	if err := e2.RaiseWait(context.Background(), incident.Signal{Type: incident.SOS}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
 }
@@ -541,16 +557,16 @@ func TestRaiseWaitStoresBeforeReturning(t *testing.T) {
 // carrying source.origin; lanewatch's own rules have none in their JSON.
 func TestOriginFoldsApart(t *testing.T) {
 	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{})
-	own := Source{Camera: "lawn", Line: "path"}
-	cam := Source{Camera: "lawn", Line: "path", Origin: "camera"}
-	e.Raise(Signal{Type: LineCrossing, Source: own, At: clk.Now()})
+	own := incident.Source{Camera: "lawn", Line: "path"}
+	cam := incident.Source{Camera: "lawn", Line: "path", Origin: "camera"}
+	e.Raise(incident.Signal{Type: incident.LineCrossing, Source: own, At: clk.Now()})
 	a := next(t, ch)
-	e.Raise(Signal{Type: LineCrossing, Source: cam, At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.LineCrossing, Source: cam, At: clk.Now()})
 	b := next(t, ch)
 	if a.Kind != Opened || b.Kind != Opened || a.Incident.ID == b.Incident.ID || b.Incident.Source.Origin != "camera" {
 		t.Fatalf("a %+v\nb %+v", a.Incident, b.Incident)
 	}
-	e.Raise(Signal{Type: LineCrossing, Source: cam, At: clk.Now()})
+	e.Raise(incident.Signal{Type: incident.LineCrossing, Source: cam, At: clk.Now()})
 	eventually(t, func() bool { inc, _ := e.Get(b.Incident.ID); return inc.Count == 2 })
 	ja, _ := json.Marshal(a.Incident.Source)
 	jb, _ := json.Marshal(b.Incident.Source)

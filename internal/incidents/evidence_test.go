@@ -2,10 +2,12 @@ package incidents
 
 import (
 	"bytes"
+	"context"
 	"path/filepath"
 	"testing"
 
 	"github.com/lanewatch/lanewatch/internal/evidence"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // The evidence store asks the engine which incidents are open while the
@@ -21,19 +23,22 @@ func TestWithEvidenceStoreAtCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	defer e.Close()
 	ev.SetIsOpen(e.IsOpen)
 	ch, cancel := e.Subscribe()
 	defer cancel()
 	var ids []string
 	for _, zone := range []string{"a", "b", "c"} {
-		e.Raise(Signal{Type: Intrusion, Source: Source{Camera: "lawn", Zone: zone}, Snapshot: bytes.Repeat([]byte(zone), 1000)})
+		e.Raise(incident.Signal{Type: incident.Intrusion, Source: incident.Source{Camera: "lawn", Zone: zone}, Snapshot: bytes.Repeat([]byte(zone), 1000)})
 		ids = append(ids, next(t, ch).Incident.ID)
 	}
 	if _, err := e.Resolve(ids[1], "p", ""); err != nil {
 		t.Fatal(err)
 	}
-	e.Raise(Signal{Type: Intrusion, Source: Source{Camera: "lawn", Zone: "d"}, Snapshot: bytes.Repeat([]byte("d"), 1000)})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: incident.Source{Camera: "lawn", Zone: "d"}, Snapshot: bytes.Repeat([]byte("d"), 1000)})
 	next(t, ch)
 	next(t, ch)
 	// Cap 2500 holds two of four 1000-byte snapshots: the resolved b went

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // PlateRemoved stands in for a plate blanked from an incident's title and
@@ -31,7 +33,7 @@ func (e *Engine) prunePlates(now time.Time) (deleted, blanked int) {
 			if json.Unmarshal(v, &r) != nil || r.Plate == "" || !r.UpdatedAt.Before(cutoff) {
 				return nil
 			}
-			if r.State == Resolved {
+			if r.State == incident.Resolved {
 				old = append(old, k)
 			} else {
 				open = append(open, string(k))

@@ -1,9 +1,12 @@
 package incidents
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // TestPlatesFollowVehicleRetention: incidents with a plate follow
@@ -18,9 +21,12 @@ func TestPlatesFollowVehicleRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ch, cancel := e.Subscribe()
 	defer cancel()
-	raise := func(s Signal) string {
+	raise := func(s incident.Signal) string {
 		s.At = clk.Now()
 		e.Raise(s)
 		for {
@@ -29,13 +35,13 @@ func TestPlatesFollowVehicleRetention(t *testing.T) {
 			}
 		}
 	}
-	plated := func(gate, p string) Signal {
-		return Signal{Type: BlacklistedVehicle, Source: Source{Gate: gate}, Plate: p,
+	plated := func(gate, p string) incident.Signal {
+		return incident.Signal{Type: incident.BlacklistedVehicle, Source: incident.Source{Gate: gate}, Plate: p,
 			Title: "Watch-list vehicle " + p, Description: "Plate " + p + " read at " + gate + "."}
 	}
 	oldResolved := raise(plated("north", "沪A12345"))
 	oldOpen := raise(plated("south", "苏E99999"))
-	noPlate := raise(Signal{Type: SOS, Source: Source{Gate: "north"}})
+	noPlate := raise(incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}})
 	if _, err := e.Resolve(oldResolved, "p", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -156,12 +156,14 @@ func New(cfg Config) (*Writer, error) {
 	return w, nil
 }
 
-// Start runs the writer goroutine until ctx ends or Close is called.
-func (w *Writer) Start(ctx context.Context) {
+// Start runs the writer goroutine until ctx ends or Close is called. A
+// second Start does nothing.
+func (w *Writer) Start(ctx context.Context) error {
 	w.start.Do(func() {
 		ctx, w.stop = context.WithCancel(ctx)
 		go w.run(ctx)
 	})
+	return nil
 }
 
 // Close stops the writer, first trying for up to CloseTimeout to write what
@@ -247,7 +249,7 @@ func (w *Writer) Camera(camera string, fpsIn, fpsDecoded, fpsAnalyzed, decodeMs,
 
 // Incident writes one incident change. Its time is the incident's last
 // update (its start when it has none).
-func (w *Writer) Incident(inc incidents.Incident) {
+func (w *Writer) Incident(inc incident.Incident) {
 	tags := map[string]string{"type": string(inc.Type), "severity": string(inc.Severity)}
 	if inc.Source.Camera != "" {
 		tags["camera"] = inc.Source.Camera

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
@@ -113,10 +113,10 @@ func TestMeasurementsMatchContract(t *testing.T) {
 	entry := at.Add(-time.Hour)
 
 	w.Camera("lawn", 25, 24.5, 5, 3.25, 40.5, 2, true, at)
-	w.Incident(incidents.Incident{ID: "inc-1", Type: incidents.GateForced, Severity: incidents.High,
-		Source: incidents.Source{Gate: "north"}, UpdatedAt: at})
-	w.Incident(incidents.Incident{ID: "inc-2", Type: incidents.Intrusion, Severity: incidents.Medium,
-		Source: incidents.Source{Camera: "lawn", Zone: "z"}, StartedAt: at})
+	w.Incident(incident.Incident{ID: "inc-1", Type: incident.GateForced, Severity: incident.High,
+		Source: incident.Source{Gate: "north"}, UpdatedAt: at})
+	w.Incident(incident.Incident{ID: "inc-2", Type: incident.Intrusion, Severity: incident.Medium,
+		Source: incident.Source{Camera: "lawn", Zone: "z"}, StartedAt: at})
 	w.Passage(vehicles.Passage{Gate: "north", Direction: sensors.Out, Plate: "青A12345", Class: vehicles.ClassResident,
 		At: at, EntryAt: &entry, DwellS: &dwell})
 	w.Passage(vehicles.Passage{Gate: "north", Direction: sensors.In, Plate: "B77", Class: vehicles.ClassUnknown, At: at})

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/schedule"
 )
 
@@ -39,7 +39,7 @@ func NewFilter(n config.Notify, loc *time.Location) (*Filter, error) {
 // Match says whether inc, changed at at, goes to the channel. Cameras and
 // gates together are one place filter: an incident from a listed camera or
 // a listed gate matches.
-func (f *Filter) Match(inc incidents.Incident, at time.Time) bool {
+func (f *Filter) Match(inc incident.Incident, at time.Time) bool {
 	if len(f.severities) > 0 && !slices.Contains(f.severities, string(inc.Severity)) {
 		return false
 	}

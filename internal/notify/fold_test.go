@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
@@ -40,11 +41,11 @@ func drive(t *testing.T, clk *testenv.Clock, n *Notifier, step, max time.Duratio
 	}
 }
 
-func burst(t *testing.T, n *Notifier, count int, kind incidents.Type) {
+func burst(t *testing.T, n *Notifier, count int, kind incident.Type) {
 	t.Helper()
 	for i := range count {
 		c := incidents.Change{Kind: incidents.Opened,
-			Incident: testInc(fmt.Sprintf("inc_%04d", i), kind, incidents.Critical, incidents.Source{Camera: "b3", Zone: "facade"})}
+			Incident: testInc(fmt.Sprintf("inc_%04d", i), kind, incident.Critical, incident.Source{Camera: "b3", Zone: "facade"})}
 		if err := n.Notify(c); err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +62,7 @@ func TestBurstFoldedWithinRobotLimit(t *testing.T) {
 	s.set(func(s *robotStandIn) { s.limit = 20 })
 	n := newTestNotifier(t, []config.Notify{{ID: "patrol", Kind: "wecom", URL: s.url()}}, clk.Now)
 	start := clk.Now()
-	burst(t, n, 1000, incidents.FallingObject)
+	burst(t, n, 1000, incident.FallingObject)
 	drive(t, clk, n, time.Second, time.Hour, func() bool { return n.Stats().Pending == 0 && len(reached(s.messages())) == 1000 })
 	msgs := s.messages()
 	for id, k := range reached(msgs) {
@@ -116,9 +117,9 @@ func TestRobotsDownForAnHour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go n.Run(t.Context())
+	n.Start(t.Context())
 	defer n.Close()
-	burst(t, n, 60, incidents.SOS)
+	burst(t, n, 60, incident.SOS)
 	end := clk.Now().Add(time.Hour)
 	drive(t, clk, n, 10*time.Second, 2*time.Hour, func() bool { return !clk.Now().Before(end) })
 	for _, k := range kinds {

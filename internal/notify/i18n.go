@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 )
 
@@ -23,26 +24,26 @@ type entry struct {
 }
 
 // catalogue has one entry per incident type (a test keeps it complete).
-var catalogue = map[incidents.Type]entry{
-	incidents.Intrusion:          {"区域入侵", "Intrusion", "{place} 有人进入警戒区域。", "Someone entered the guarded area at {place}."},
-	incidents.LineCrossing:       {"越线", "Line crossing", "{place} 有人越过警戒线。", "Someone crossed the line at {place}."},
-	incidents.Loitering:          {"人员徘徊", "Loitering", "{place} 有人长时间逗留。", "Someone has been lingering at {place}."},
-	incidents.Crowd:              {"人员聚集", "Crowd", "{place} 人员聚集。", "A crowd gathered at {place}."},
-	incidents.FireLaneBlocked:    {"消防通道占用", "Fire lane blocked", "{place} 消防通道被车辆占用。", "A vehicle blocks the fire lane at {place}."},
-	incidents.FallingObject:      {"高空抛物", "Falling object", "{place} 检测到高空坠物。", "An object fell from height at {place}."},
-	incidents.CameraOffline:      {"摄像头离线", "Camera offline", "{place} 摄像头离线，画面中断。", "The camera at {place} is offline."},
-	incidents.CameraTamper:       {"摄像头被遮挡", "Camera tampered", "{place} 摄像头画面被遮挡或移动。", "The camera at {place} was covered or moved."},
-	incidents.GateForced:         {"强行开门", "Door forced", "{place} 门禁未授权被打开。", "The door at {place} was opened without authorisation."},
-	incidents.DoorHeldOpen:       {"门长时间未关", "Door held open", "{place} 门长时间未关闭。", "The door at {place} has been held open."},
-	incidents.Tailgating:         {"尾随进入", "Tailgating", "{place} 有人尾随通行。", "Someone followed another person through {place}."},
-	incidents.BlacklistedVehicle: {"黑名单车辆", "Watch-list vehicle", "{place} 出现黑名单车辆。", "A watch-list vehicle is at {place}."},
-	incidents.VehicleOverstay:    {"车辆超时停留", "Vehicle overstaying", "{place} 车辆停留超时。", "A vehicle has overstayed at {place}."},
-	incidents.SOS:                {"SOS 求助", "SOS", "{place} 有人按下 SOS 求助按钮，请立即前往。", "Someone pressed the SOS button at {place}; go there now."},
+var catalogue = map[incident.Type]entry{
+	incident.Intrusion:          {"区域入侵", "Intrusion", "{place} 有人进入警戒区域。", "Someone entered the guarded area at {place}."},
+	incident.LineCrossing:       {"越线", "Line crossing", "{place} 有人越过警戒线。", "Someone crossed the line at {place}."},
+	incident.Loitering:          {"人员徘徊", "Loitering", "{place} 有人长时间逗留。", "Someone has been lingering at {place}."},
+	incident.Crowd:              {"人员聚集", "Crowd", "{place} 人员聚集。", "A crowd gathered at {place}."},
+	incident.FireLaneBlocked:    {"消防通道占用", "Fire lane blocked", "{place} 消防通道被车辆占用。", "A vehicle blocks the fire lane at {place}."},
+	incident.FallingObject:      {"高空抛物", "Falling object", "{place} 检测到高空坠物。", "An object fell from height at {place}."},
+	incident.CameraOffline:      {"摄像头离线", "Camera offline", "{place} 摄像头离线，画面中断。", "The camera at {place} is offline."},
+	incident.CameraTamper:       {"摄像头被遮挡", "Camera tampered", "{place} 摄像头画面被遮挡或移动。", "The camera at {place} was covered or moved."},
+	incident.GateForced:         {"强行开门", "Door forced", "{place} 门禁未授权被打开。", "The door at {place} was opened without authorisation."},
+	incident.DoorHeldOpen:       {"门长时间未关", "Door held open", "{place} 门长时间未关闭。", "The door at {place} has been held open."},
+	incident.Tailgating:         {"尾随进入", "Tailgating", "{place} 有人尾随通行。", "Someone followed another person through {place}."},
+	incident.BlacklistedVehicle: {"黑名单车辆", "Watch-list vehicle", "{place} 出现黑名单车辆。", "A watch-list vehicle is at {place}."},
+	incident.VehicleOverstay:    {"车辆超时停留", "Vehicle overstaying", "{place} 车辆停留超时。", "A vehicle has overstayed at {place}."},
+	incident.SOS:                {"SOS 求助", "SOS", "{place} 有人按下 SOS 求助按钮，请立即前往。", "Someone pressed the SOS button at {place}; go there now."},
 }
 
-var severityNames = map[incidents.Severity][2]string{
-	incidents.Low: {"低", "low"}, incidents.Medium: {"中", "medium"},
-	incidents.High: {"高", "high"}, incidents.Critical: {"紧急", "critical"},
+var severityNames = map[incident.Severity][2]string{
+	incident.Low: {"低", "low"}, incident.Medium: {"中", "medium"},
+	incident.High: {"高", "high"}, incident.Critical: {"紧急", "critical"},
 }
 
 var eventNames = map[incidents.ChangeKind][2]string{
@@ -92,7 +93,7 @@ func (l *Localizer) zh() bool { return l.Lang != En }
 
 // Place names where inc happened: its zone or line (they say most), else
 // its gate, else its camera.
-func (l *Localizer) Place(inc incidents.Incident) string {
+func (l *Localizer) Place(inc incident.Incident) string {
 	s := inc.Source
 	switch {
 	case s.Zone != "":
@@ -108,7 +109,7 @@ func (l *Localizer) Place(inc incidents.Incident) string {
 }
 
 // TypeName is the incident type's name in the site's language.
-func (l *Localizer) TypeName(t incidents.Type) string {
+func (l *Localizer) TypeName(t incident.Type) string {
 	e, ok := catalogue[t]
 	if !ok {
 		return string(t)
@@ -120,7 +121,7 @@ func (l *Localizer) TypeName(t incidents.Type) string {
 }
 
 // Title: "北门 SOS 求助", "SOS at North gate"; a vehicle's plate follows.
-func (l *Localizer) Title(inc incidents.Incident) string {
+func (l *Localizer) Title(inc incident.Incident) string {
 	place, name := l.Place(inc), l.TypeName(inc.Type)
 	var t string
 	switch {
@@ -139,7 +140,7 @@ func (l *Localizer) Title(inc incidents.Incident) string {
 
 // Description is the catalogue's sentence; in English the engine's own
 // description, which has the rule's details, is kept when there is one.
-func (l *Localizer) Description(inc incidents.Incident) string {
+func (l *Localizer) Description(inc incident.Incident) string {
 	if !l.zh() && inc.Description != "" {
 		return inc.Description
 	}
@@ -159,7 +160,7 @@ func (l *Localizer) Description(inc incidents.Incident) string {
 }
 
 // Severity is the severity's name in the site's language.
-func (l *Localizer) Severity(s incidents.Severity) string { return l.word(severityNames[s], string(s)) }
+func (l *Localizer) Severity(s incident.Severity) string { return l.word(severityNames[s], string(s)) }
 
 // Event names a change kind ("新告警", "Escalated").
 func (l *Localizer) Event(k incidents.ChangeKind) string { return l.word(eventNames[k], string(k)) }
@@ -186,7 +187,7 @@ func (l *Localizer) Time(t time.Time) string {
 
 // Localize returns inc with its title and description in the site's
 // language; every other field (the contract's JSON) is as it was.
-func (l *Localizer) Localize(inc incidents.Incident) incidents.Incident {
+func (l *Localizer) Localize(inc incident.Incident) incident.Incident {
 	inc.Title = l.Title(inc)
 	inc.Description = l.Description(inc)
 	return inc

@@ -48,7 +48,7 @@ func TestAddedKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go n.Run(t.Context())
+	n.Start(t.Context())
 	defer n.Close()
 	n.Notify(sos("inc_p"))
 	testenv.WaitFor(t, "the push", 5*time.Second, func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.notes) == 1 })
@@ -111,7 +111,7 @@ func TestChannelSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go n.Run(t.Context())
+	n.Start(t.Context())
 	for i := range 5 {
 		n.Notify(sos(fmt.Sprintf("inc_%d", i)))
 	}
@@ -125,7 +125,7 @@ func TestChannelSurvivesRestart(t *testing.T) {
 	if st := n2.Stats(); st.Pending != 5 {
 		t.Fatalf("after restart: %+v", st)
 	}
-	go n2.Run(t.Context())
+	n2.Start(t.Context())
 	testenv.WaitFor(t, "delivery after restart", 5*time.Second, func() bool { return n2.Stats().Pending == 0 })
 	got := reached(s.messages())
 	if len(got) != 5 {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"net/url"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 )
 
@@ -19,7 +20,7 @@ import (
 type Note struct {
 	Event    incidents.ChangeKind `json:"event"` // opened, escalated, severity_changed
 	Version  int                  `json:"version"`
-	Incident incidents.Incident   `json:"incident"`
+	Incident incident.Incident    `json:"incident"`
 	Lang     string               `json:"lang"`
 	// TitleLocal is the title in the site's language ("北门 SOS 求助").
 	TitleLocal string `json:"title_local"`

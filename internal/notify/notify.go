@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
@@ -188,14 +187,13 @@ func (n *Notifier) open(ch config.Notify, kinds map[string]Kind, env Env, reg pr
 	return &channel{cfg: ch, filter: f, q: q}, nil
 }
 
-// Run delivers on every channel until ctx ends or Close.
-func (n *Notifier) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+// Start begins delivering on every channel, until ctx ends or Close.
+func (n *Notifier) Start(ctx context.Context) error {
 	for _, c := range n.chans {
-		wg.Add(1)
-		go func() { defer wg.Done(); c.q.Run(ctx) }()
+		if err := c.q.Start(ctx); err != nil {
+			return fmt.Errorf("notify %s: %w", c.cfg.ID, err)
+		}
 	}
-	wg.Wait()
 	return nil
 }
 
@@ -237,33 +235,14 @@ func (n *Notifier) Notify(ch incidents.Change) error {
 	return errors.Join(errs...)
 }
 
-// Follow notifies every change read from changes until it is closed.
-func (n *Notifier) Follow(changes <-chan incidents.Change) {
-	for c := range changes {
-		// A write the disk refused (full, I/O error) is retried until it
-		// succeeds, like the ticket outbox: a change dropped here never
-		// reaches the phones. Putting a message again replaces it (same key).
-		wait := 100 * time.Millisecond
-		for {
-			err := n.Notify(c)
-			if errors.Is(err, outbox.ErrNotStored) {
-				if wait == 100*time.Millisecond || wait >= 5*time.Second {
-					n.log.Error("notification not stored; retrying", "incident", c.Incident.ID, "version", c.Incident.Version, "retry_in", wait, "err", err)
-				}
-				time.Sleep(wait)
-				wait = min(2*wait, 5*time.Second)
-				continue
-			}
-			if errors.Is(err, outbox.ErrClosed) {
-				return
-			}
-			if err != nil {
-				// A full queue already said so loudly (log, metric).
-				n.log.Error("notification not queued", "incident", c.Incident.ID, "version", c.Incident.Version, "err", err)
-			}
-			break
-		}
-	}
+// Follower notifies every change of src (an incidents.Follower). A write the
+// disk refused (full, I/O error) is retried until it succeeds, like the
+// ticket outbox: a change dropped here never reaches the phones. Putting a
+// message again replaces it (same key).
+func (n *Notifier) Follower(src incidents.Source) *incidents.Follower {
+	return &incidents.Follower{Name: "notify", Source: src, Logger: n.log,
+		Handle: func(_ context.Context, c incidents.Change) error { return n.Notify(c) },
+		Retry:  func(err error) bool { return errors.Is(err, outbox.ErrNotStored) }}
 }
 
 // Close stops every channel; what is not delivered stays on disk.

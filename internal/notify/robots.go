@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/outbox"
 )
 
@@ -217,7 +217,7 @@ func feishuCard(ns []Note, title string) map[string]any {
 	var button map[string]any
 	if len(ns) == 1 {
 		n := ns[0]
-		if n.Incident.Severity == incidents.Critical || n.Incident.Severity == incidents.High {
+		if n.Incident.Severity == incident.Critical || n.Incident.Severity == incident.High {
 			template = "red"
 		}
 		lines := []string{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
@@ -21,15 +22,15 @@ func testNames() Names {
 		Lines: map[string]string{}, Gates: map[string]string{"north": "北门"}}
 }
 
-func testInc(id string, typ incidents.Type, sev incidents.Severity, src incidents.Source) incidents.Incident {
+func testInc(id string, typ incident.Type, sev incident.Severity, src incident.Source) incident.Incident {
 	t0 := time.Date(2026, 11, 26, 23, 0, 0, 0, cst)
-	return incidents.Incident{ID: id, Site: "s1", Type: typ, Severity: sev, State: incidents.Open,
+	return incident.Incident{ID: id, Site: "s1", Type: typ, Severity: sev, State: incident.Open,
 		Title: "SOS at north", Description: "SOS button pressed", Source: src, StartedAt: t0, UpdatedAt: t0, Count: 1,
-		Objects: []incidents.Object{}, Acks: []incidents.Ack{}, Evidence: incidents.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"}, Version: 1}
+		Objects: []incident.Object{}, Acks: []incident.Ack{}, Evidence: incident.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"}, Version: 1}
 }
 
 func sos(id string) incidents.Change {
-	return incidents.Change{Kind: incidents.Opened, Incident: testInc(id, incidents.SOS, incidents.Critical, incidents.Source{Gate: "north"})}
+	return incidents.Change{Kind: incidents.Opened, Incident: testInc(id, incident.SOS, incident.Critical, incident.Source{Gate: "north"})}
 }
 
 func newTestNotifier(t *testing.T, chans []config.Notify, now func() time.Time) *Notifier {
@@ -41,7 +42,7 @@ func newTestNotifier(t *testing.T, chans []config.Notify, now func() time.Time) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	go n.Run(t.Context())
+	n.Start(t.Context())
 	t.Cleanup(func() { n.Close() })
 	return n
 }

@@ -75,7 +75,7 @@ func BenchmarkDrain(b *testing.B) {
 			defer o.Close()
 			fill(b, o, b.N, tc.incs)
 			b.ResetTimer()
-			go o.Run(b.Context())
+			o.Start(b.Context())
 			for o.Stats().Pending > 0 {
 				time.Sleep(time.Millisecond)
 			}

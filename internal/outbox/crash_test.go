@@ -41,7 +41,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	go o.Run(context.Background())
+	o.Start(context.Background())
 	switch mode {
 	case "enqueue":
 		n, _ := strconv.Atoi(os.Getenv("LW_OUTBOX_N"))

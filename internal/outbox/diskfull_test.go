@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
-// On a full disk Enqueue says ErrNotStored, Follow keeps the change and
+// On a full disk Enqueue says ErrNotStored, the Follower keeps the change and
 // retries, StoreErr says why; when space is back every ticket is stored and
 // delivered, none lost.
 func TestFullDiskTicketsRetriedUntilStored(t *testing.T) {
@@ -22,8 +23,10 @@ func TestFullDiskTicketsRetriedUntilStored(t *testing.T) {
 	disk.Fill(t)
 
 	changes := make(chan incidents.Change, 1000)
-	done := make(chan struct{})
-	go func() { o.Follow(changes, nil); close(done) }()
+	f := o.Follower(incidents.Chan(changes), nil)
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	const n = 300
 	for i := range n {
 		changes <- incidents.Change{Kind: incidents.Opened, Incident: inc(fmt.Sprintf("inc_%03d", i), 1)}
@@ -47,5 +50,5 @@ func TestFullDiskTicketsRetriedUntilStored(t *testing.T) {
 		t.Fatalf("%d distinct tickets delivered, want %d", len(seen), n)
 	}
 	close(changes)
-	<-done
+	f.Close()
 }

@@ -1,11 +1,13 @@
 package outbox
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 )
 
@@ -18,11 +20,15 @@ func TestEngineToPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, _ := eng.Subscribe()
-	followed := make(chan struct{})
-	go func() { o.Follow(ch, nil); close(followed) }()
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f := o.Follower(eng, nil)
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
-	eng.Raise(incidents.Signal{Type: incidents.GateForced, Source: incidents.Source{Gate: "north"}})
+	eng.Raise(incident.Signal{Type: incident.GateForced, Source: incident.Source{Gate: "north"}})
 	waitFor(t, "first ticket", 5*time.Second, func() bool { return len(p.accepted()) == 1 })
 	var first struct {
 		ID      string `json:"id"`
@@ -36,8 +42,8 @@ func TestEngineToPlatform(t *testing.T) {
 	if _, err := eng.Resolve(first.ID, "patrol-07", "gate repaired"); err != nil {
 		t.Fatal(err)
 	}
-	eng.Close() // closes ch: Follow returns once everything is enqueued
-	<-followed
+	eng.Close()
+	f.Close() // returns once everything the engine made is enqueued
 	waitFor(t, "all tickets", 5*time.Second, func() bool { return o.Stats().Pending == 0 })
 	want := []string{"open", "acknowledged", "resolved"}
 	reqs := p.requests()

@@ -1,62 +1,45 @@
 package outbox
 
 import (
+	"context"
 	"errors"
-	"time"
 
 	"github.com/lanewatch/lanewatch/internal/incidents"
 )
 
-// Follow turns every change read from changes into a ticket, until changes
-// is closed (the engine's Close) or the outbox is closed. Wire it as
-//
-//	ch, _ := engine.Subscribe()
-//	go ob.Follow(ch, evidenceStore.Snapshot)
-//
-// and close the engine before the outbox so the last changes get in.
+// Follower turns every change of src into a ticket (an incidents.Follower);
+// the gateway closes the engine before it, and it before the outbox, so the
+// last changes get in.
 //
 // The snapshot rides with every change except folds: folds come up to once a
 // second for as long as a rule keeps firing, and 256 KiB a second per busy
 // incident would swamp both the disk cap and the platform; their tickets keep
 // the snapshot link. snapshot may be nil.
-func (o *Outbox) Follow(changes <-chan incidents.Change, snapshot func(id string) ([]byte, error)) {
-	for c := range changes {
-		var snap []byte
-		if snapshot != nil && c.Kind != incidents.Folded && c.Incident.Evidence.Snapshot != "" {
-			snap, _ = snapshot(c.Incident.ID) // a missing file leaves the link only
-		}
-		// A write the disk refused (full, I/O error) is retried until it
-		// succeeds: a change dropped here never reaches the platform. The
-		// engine buffers the changes behind it meanwhile.
-		wait := 100 * time.Millisecond
-		for {
-			err := o.Enqueue(c.Incident, snap)
-			o.setStoreErr(err)
-			switch {
-			case err == nil:
-			case errors.Is(err, ErrClosed):
-				return
-			case errors.Is(err, ErrFull):
-				// Already said loudly by Enqueue (log, metric, OnFull).
-			case !errors.Is(err, ErrNotStored):
-				o.log.Error("ticket not enqueued", "incident", c.Incident.ID, "version", c.Incident.Version, "err", err)
-			default:
-				o.m.storeErrors.Inc()
-				if wait >= 5*time.Second || wait == 100*time.Millisecond {
-					o.log.Error("ticket not stored; retrying", "incident", c.Incident.ID, "version", c.Incident.Version, "retry_in", wait, "err", err)
-				}
-				select {
-				case <-time.After(wait):
-				case <-o.stop:
-					o.log.Error("ticket lost at shutdown: not stored", "incident", c.Incident.ID, "version", c.Incident.Version, "err", err)
-					return
-				}
-				wait = min(2*wait, 5*time.Second)
-				continue
-			}
-			break
-		}
+//
+// A write the disk refused (full, I/O error) is retried until it succeeds: a
+// change dropped here never reaches the platform. The engine buffers the
+// changes behind it meanwhile.
+func (o *Outbox) Follower(src incidents.Source, snapshot func(id string) ([]byte, error)) *incidents.Follower {
+	return &incidents.Follower{Name: "outbox", Source: src, Logger: o.log,
+		Handle: func(_ context.Context, c incidents.Change) error { return o.take(c, snapshot) },
+		Retry:  func(err error) bool { return errors.Is(err, ErrNotStored) }}
+}
+
+// take enqueues the ticket of one change.
+func (o *Outbox) take(c incidents.Change, snapshot func(id string) ([]byte, error)) error {
+	var snap []byte
+	if snapshot != nil && c.Kind != incidents.Folded && c.Incident.Evidence.Snapshot != "" {
+		snap, _ = snapshot(c.Incident.ID) // a missing file leaves the link only
 	}
+	err := o.Enqueue(c.Incident, snap)
+	o.setStoreErr(err)
+	switch {
+	case errors.Is(err, ErrFull):
+		return nil // already said loudly by Enqueue (log, metric, OnFull)
+	case errors.Is(err, ErrNotStored):
+		o.m.storeErrors.Inc()
+	}
+	return err
 }
 
 // setStoreErr records whether the last ticket write failed on the disk.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // Localize words the ticket's title and description in the site's
@@ -14,7 +14,7 @@ import (
 func TestTicketLocalized(t *testing.T) {
 	p := newPlatform(t)
 	cfg := testConfig(filepath.Join(t.TempDir(), "outbox.db"), p.URL)
-	cfg.Localize = func(inc incidents.Incident) incidents.Incident {
+	cfg.Localize = func(inc incident.Incident) incident.Incident {
 		inc.Title, inc.Description = "草坪 区域入侵", "草坪 有人进入警戒区域。"
 		return inc
 	}

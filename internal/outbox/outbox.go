@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -45,7 +45,7 @@ type Config struct {
 	OnFull func()
 	// Localize, when set, words the ticket's title and description in the
 	// site's language (site.language); every other field is as it was.
-	Localize func(incidents.Incident) incidents.Incident
+	Localize func(incident.Incident) incident.Incident
 	// Client sends the tickets; nil: a client with Platform.Timeout.
 	Client     *http.Client
 	Logger     *slog.Logger
@@ -133,13 +133,13 @@ type ticketEvidence struct {
 // snapshot inline because the platform cannot reach the edge. Its Evidence
 // shadows the embedded incident's.
 type ticket struct {
-	incidents.Incident
+	incident.Incident
 	Version  int            `json:"version"`
 	Evidence ticketEvidence `json:"evidence"`
 }
 
 // Body builds the ticket body for inc at inc.Version.
-func Body(inc incidents.Incident, snapshot []byte) ([]byte, error) {
+func Body(inc incident.Incident, snapshot []byte) ([]byte, error) {
 	t := ticket{Incident: inc, Version: inc.Version,
 		Evidence: ticketEvidence{Snapshot: inc.Evidence.Snapshot, Clip: inc.Evidence.Clip}}
 	switch {
@@ -156,13 +156,13 @@ func Body(inc incidents.Incident, snapshot []byte) ([]byte, error) {
 // fsynced. A version already queued is replaced (a replayed change). When the
 // outbox is at its cap it returns ErrFull and raises the alarm; nothing that
 // was accepted before is ever dropped to make room.
-func (o *Outbox) Enqueue(inc incidents.Incident, snapshot []byte) error {
+func (o *Outbox) Enqueue(inc incident.Incident, snapshot []byte) error {
 	return o.EnqueueBatch([]Item{{Incident: inc, Snapshot: snapshot}})
 }
 
 // Item is one ticket for EnqueueBatch.
 type Item struct {
-	Incident incidents.Incident
+	Incident incident.Incident
 	Snapshot []byte
 }
 

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -108,17 +110,17 @@ func start(t *testing.T, cfg Config) *Outbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go o.Run(t.Context())
+	o.Start(t.Context())
 	t.Cleanup(func() { o.Close() })
 	return o
 }
 
-func inc(id string, version int) incidents.Incident {
+func inc(id string, version int) incident.Incident {
 	now := time.Date(2026, 11, 26, 23, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	return incidents.Incident{ID: id, Site: "zhonghua-lane", Type: incidents.Intrusion, Severity: incidents.Medium,
-		State: incidents.Open, Title: "Intrusion on the lawn", Source: incidents.Source{Camera: "lawn", Zone: "lawn"},
-		StartedAt: now, UpdatedAt: now, Count: version, Objects: []incidents.Object{{Label: "person", Track: 3, Box: [4]float64{.1, .2, .3, .4}, Confidence: .9}},
-		Acks: []incidents.Ack{}, Evidence: incidents.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"}, Version: version}
+	return incident.Incident{ID: id, Site: "zhonghua-lane", Type: incident.Intrusion, Severity: incident.Medium,
+		State: incident.Open, Title: "Intrusion on the lawn", Source: incident.Source{Camera: "lawn", Zone: "lawn"},
+		StartedAt: now, UpdatedAt: now, Count: version, Objects: []incident.Object{{Label: "person", Track: 3, Box: [4]float64{.1, .2, .3, .4}, Confidence: .9}},
+		Acks: []incident.Ack{}, Evidence: incident.Evidence{Snapshot: "/api/incidents/" + id + "/snapshot.jpg"}, Version: version}
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
@@ -478,7 +480,7 @@ func TestRestartDeliversPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go o.Run(t.Context())
+	o.Start(t.Context())
 	for i := 0; i < 50; i++ {
 		if err := o.Enqueue(inc(fmt.Sprintf("inc_%02d", i%7), i/7+1), nil); err != nil {
 			t.Fatal(err)
@@ -565,7 +567,7 @@ func TestReplayedVersionReplaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := o.Enqueue(incidents.Incident{ID: "inc_a"}, nil); err == nil {
+	if err := o.Enqueue(incident.Incident{ID: "inc_a"}, nil); err == nil {
 		t.Fatal("version 0 accepted")
 	}
 	s := o.Stats()
@@ -577,9 +579,9 @@ func TestReplayedVersionReplaces(t *testing.T) {
 
 func TestRunTwiceRefused(t *testing.T) {
 	o := start(t, testConfig(filepath.Join(t.TempDir(), "outbox.db"), "http://127.0.0.1:9"))
-	waitFor(t, "Run started", time.Second, func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.started })
-	if err := o.Run(t.Context()); err == nil {
-		t.Fatal("second Run accepted")
+	waitFor(t, "Start done", time.Second, func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.started })
+	if err := o.Start(t.Context()); err == nil {
+		t.Fatal("second Start accepted")
 	}
 }
 
@@ -592,10 +594,10 @@ func TestFollowEngineChanges(t *testing.T) {
 	changes <- incidents.Change{Kind: incidents.Opened, Incident: a}
 	a.Version, a.Count = 2, 2
 	changes <- incidents.Change{Kind: incidents.Folded, Incident: a}
-	a.Version, a.State = 3, incidents.Acknowledged
+	a.Version, a.State = 3, incident.Acknowledged
 	changes <- incidents.Change{Kind: incidents.Acked, Incident: a}
 	close(changes)
-	o.Follow(changes, func(id string) ([]byte, error) { return snap, nil })
+	follow(t, o.Follower(incidents.Chan(changes), func(id string) ([]byte, error) { return snap, nil }))
 	waitFor(t, "delivery", 5*time.Second, func() bool { return o.Stats().Pending == 0 })
 	want := map[string]bool{"inc_f:1": true, "inc_f:2": false, "inc_f:3": true}
 	reqs := p.requests()
@@ -626,5 +628,16 @@ func TestTransportErrorsHideURLSecrets(t *testing.T) {
 	})
 	if strings.Contains(e.LastError, "s3cret") || strings.Contains(e.LastError, "t0ken") || !strings.Contains(e.LastError, "refused") {
 		t.Fatalf("last error %q", e.LastError)
+	}
+}
+
+// follow runs f until its (closed) source is drained.
+func follow(t *testing.T, f *incidents.Follower) {
+	t.Helper()
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

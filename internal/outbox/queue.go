@@ -145,6 +145,7 @@ type Queue struct {
 	stop       chan struct{}
 	stopOnce   sync.Once
 	running    sync.WaitGroup
+	callbacks  sync.WaitGroup // OnFull calls in progress
 	attemptCtx context.Context
 	cancelAll  context.CancelFunc
 	// removerDone is closed when the remover made its last commit.
@@ -401,8 +402,10 @@ func (o *Queue) raiseFull(refused int) {
 		o.log.Error("OUTBOX FULL: "+o.cfg.Name+" refuses new messages; deliver or re-send dead letters, or raise its max_bytes",
 			"used_bytes", o.used, "max_bytes", o.cfg.MaxBytes, "pending", o.pending, "dead", o.dead)
 	}
-	if turned && o.cfg.OnFull != nil {
-		go o.cfg.OnFull()
+	if turned && o.cfg.OnFull != nil && !o.closed {
+		// Not under o.mu (OnFull publishes to MQTT); Close waits for it.
+		o.callbacks.Add(1)
+		go func() { defer o.callbacks.Done(); o.cfg.OnFull() }()
 	}
 }
 
@@ -420,9 +423,10 @@ func (o *Queue) schedule(h *head) {
 	o.push(h)
 }
 
-// Run delivers tickets until ctx is done or Close is called, then lets
-// in-flight attempts finish (up to ShutdownTimeout) and returns.
-func (o *Queue) Run(ctx context.Context) error {
+// Start begins delivering tickets on goroutines of the queue's own, until
+// ctx is done or Close, which lets in-flight attempts finish (up to
+// ShutdownTimeout) and waits for them.
+func (o *Queue) Start(ctx context.Context) error {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -431,11 +435,16 @@ func (o *Queue) Run(ctx context.Context) error {
 	if o.started {
 		o.mu.Unlock()
 		// Two dispatchers would break the one-attempt-per-incident order.
-		return errors.New("outbox: Run called twice")
+		return errors.New("outbox: Start called twice")
 	}
 	o.started = true
 	o.running.Add(1)
 	o.mu.Unlock()
+	go o.run(ctx)
+	return nil
+}
+
+func (o *Queue) run(ctx context.Context) {
 	defer o.running.Done()
 
 	work := make(chan batch)
@@ -470,7 +479,6 @@ func (o *Queue) Run(ctx context.Context) error {
 		o.cancelAll()
 		<-done
 	}
-	return nil
 }
 
 // Kick makes the dispatcher look at the schedule now; tests that drive a
@@ -582,5 +590,6 @@ func (o *Queue) Close() error {
 	o.running.Wait()
 	o.cancelAll()
 	<-o.removerDone
+	o.callbacks.Wait()
 	return o.db.Close()
 }

@@ -57,7 +57,7 @@ func TestSoak100kQueued(t *testing.T) {
 	start := time.Now()
 	fill(t, o, n, n/2) // 50,000 incidents with 2 versions each
 	t.Logf("queued %d tickets in %v; file %d MiB", n, time.Since(start).Round(time.Millisecond), fileMiB(path))
-	go o.Run(t.Context())
+	o.Start(t.Context())
 	time.Sleep(2 * time.Second) // the workers are trying (connection refused)
 	t.Logf("while running: RSS %.1f MiB (anon %.1f, file %.1f; baseline %.1f), heap in use %.1f MiB",
 		rssMiB(t), status(t, "RssAnon:"), status(t, "RssFile:"), base, heapMiB())
@@ -68,7 +68,7 @@ func TestSoak100kQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o2.Close()
-	go o2.Run(t.Context())
+	o2.Start(t.Context())
 	time.Sleep(2 * time.Second)
 	if s := o2.Stats(); s.Pending != n {
 		t.Fatalf("after reopen %d pending", s.Pending)
@@ -90,7 +90,7 @@ func TestSoak100kQueued(t *testing.T) {
 	}
 	defer o3.Close()
 	start = time.Now()
-	go o3.Run(t.Context())
+	o3.Start(t.Context())
 	peak, peakAnon := 0.0, 0.0
 	for o3.Stats().Pending > 0 {
 		time.Sleep(100 * time.Millisecond)

@@ -130,6 +130,9 @@ func (r *Recorder) recoverLive() {
 	}
 }
 
+// SinkName names the recorder in the camera's sink metrics.
+func (r *Recorder) SinkName() string { return "recorder" }
+
 // WriteAU implements camera.Sink.
 func (r *Recorder) WriteAU(au camera.AU, p *camera.Params) {
 	r.mu.Lock()

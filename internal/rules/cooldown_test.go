@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 )
 
 // TestZoneSignalsCarryTheZoneDefaults: zones[].cooldown travels with the
@@ -34,7 +34,7 @@ func TestZoneSignalsCarryTheZoneDefaults(t *testing.T) {
 	}
 	crowd := config.Camera{ID: "cam1", Tamper: noTamper(), Zones: []config.Zone{{ID: "square", Rule: RuleCrowd, Polygon: square}}}
 	got = simulate(t, crowd, Options{}, group, nil, 14)
-	if len(got) == 0 || got[0].Type != incidents.Crowd {
+	if len(got) == 0 || got[0].Type != incident.Crowd {
 		t.Fatalf("no crowd of 5 in 14 s: %+v", got)
 	}
 	// Confirmed after a few frames, then 10 s of dwell.

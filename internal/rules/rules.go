@@ -26,7 +26,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/detect"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/schedule"
 	"github.com/lanewatch/lanewatch/internal/track"
@@ -35,12 +35,12 @@ import (
 
 // Rule names of config.Zone.Rule and config.Line.Rule.
 const (
-	RuleIntrusion       = string(incidents.Intrusion)
-	RuleLineCrossing    = string(incidents.LineCrossing)
-	RuleLoitering       = string(incidents.Loitering)
-	RuleCrowd           = string(incidents.Crowd)
-	RuleFireLaneBlocked = string(incidents.FireLaneBlocked)
-	RuleFallingObject   = string(incidents.FallingObject)
+	RuleIntrusion       = string(incident.Intrusion)
+	RuleLineCrossing    = string(incident.LineCrossing)
+	RuleLoitering       = string(incident.Loitering)
+	RuleCrowd           = string(incident.Crowd)
+	RuleFireLaneBlocked = string(incident.FireLaneBlocked)
+	RuleFallingObject   = string(incident.FallingObject)
 )
 
 // Frame is what the rules see of one analysed frame.
@@ -79,7 +79,7 @@ func (e *ConfigError) Error() string {
 // Engine evaluates one camera's rules. Not safe for concurrent use.
 type Engine struct {
 	cam    config.Camera
-	raiser incidents.Raiser
+	raiser incident.Raiser
 	opt    Options
 	log    *slog.Logger
 
@@ -92,7 +92,7 @@ type Engine struct {
 	snap     []byte
 	snapDone bool
 	fired    int
-	objBuf   []incidents.Object
+	objBuf   []incident.Object
 	fallDets []detect.Detection
 }
 
@@ -121,7 +121,7 @@ type lineRule struct {
 }
 
 // New compiles the camera's zones and lines.
-func New(cam config.Camera, r incidents.Raiser, opt Options) (*Engine, error) {
+func New(cam config.Camera, r incident.Raiser, opt Options) (*Engine, error) {
 	if opt.Interval <= 0 {
 		opt.Interval = time.Second
 	}
@@ -234,13 +234,13 @@ func (e *Engine) Evaluate(f Frame) int {
 	}
 	if e.tamper != nil && !f.Grey.Empty() {
 		cond, fire, clear := e.tamper.step(f.Grey, f.At)
-		src := incidents.Source{Camera: e.cam.ID}
+		src := incident.Source{Camera: e.cam.ID}
 		switch {
 		case fire && e.due(&e.tamper.lastRaise):
-			e.raise(incidents.Signal{Type: incidents.CameraTamper, Source: src,
+			e.raise(incident.Signal{Type: incident.CameraTamper, Source: src,
 				Title: "Camera " + cond + ": " + e.name(), Description: e.tamper.describe(cond)}, nil)
 		case clear:
-			e.raise(incidents.Signal{Type: incidents.CameraTamper, Source: src, Clear: true,
+			e.raise(incident.Signal{Type: incident.CameraTamper, Source: src, Clear: true,
 				Title: "Camera picture back to normal: " + e.name(), Description: e.tamper.describe(TamperNone)}, nil)
 		}
 	}
@@ -263,7 +263,7 @@ func (e *Engine) due(last *time.Time) bool {
 	return true
 }
 
-func (e *Engine) raise(s incidents.Signal, objs []incidents.Object) {
+func (e *Engine) raise(s incident.Signal, objs []incident.Object) {
 	s.At = e.now
 	if s.Source.Zone != "" {
 		for _, zr := range e.zones {
@@ -286,8 +286,8 @@ func (e *Engine) raise(s incidents.Signal, objs []incidents.Object) {
 	e.raiser.Raise(s)
 }
 
-func object(t *track.Track) incidents.Object {
-	return incidents.Object{Label: t.Label, Track: t.ID, Box: t.Box, Confidence: t.Confidence}
+func object(t *track.Track) incident.Object {
+	return incident.Object{Label: t.Label, Track: t.ID, Box: t.Box, Confidence: t.Confidence}
 }
 
 // present: a confirmed track seen this frame or held in place.
@@ -352,8 +352,8 @@ func (e *Engine) dwellRule(zr *zoneRule, f Frame, active bool) {
 	if len(objs) == 0 || !active || !e.due(&zr.last) {
 		return
 	}
-	s := incidents.Signal{Type: incidents.Type(zr.z.Rule), Severity: incidents.Severity(zr.z.Severity),
-		Source: incidents.Source{Camera: e.cam.ID, Zone: zr.z.ID}}
+	s := incident.Signal{Type: incident.Type(zr.z.Rule), Severity: incident.Severity(zr.z.Severity),
+		Source: incident.Source{Camera: e.cam.ID, Zone: zr.z.ID}}
 	what := describeObjects(objs)
 	switch zr.z.Rule {
 	case RuleIntrusion:
@@ -369,7 +369,7 @@ func (e *Engine) dwellRule(zr *zoneRule, f Frame, active bool) {
 	e.raise(s, objs)
 }
 
-func describeObjects(objs []incidents.Object) string {
+func describeObjects(objs []incident.Object) string {
 	n := map[string]int{}
 	for _, o := range objs {
 		n[o.Label]++
@@ -410,8 +410,8 @@ func (e *Engine) crowd(zr *zoneRule, f Frame, active bool) {
 	if f.At.Sub(zr.crowdAt) < zr.dwell || !active || !e.due(&zr.last) {
 		return
 	}
-	e.raise(incidents.Signal{Type: incidents.Crowd, Severity: incidents.Severity(zr.z.Severity),
-		Source:      incidents.Source{Camera: e.cam.ID, Zone: zr.z.ID},
+	e.raise(incident.Signal{Type: incident.Crowd, Severity: incident.Severity(zr.z.Severity),
+		Source:      incident.Source{Camera: e.cam.ID, Zone: zr.z.ID},
 		Title:       fmt.Sprintf("Crowd in %s", zr.z.ID),
 		Description: fmt.Sprintf("%d people in zone %s on %s for %s.", len(objs), zr.z.ID, e.name(), f.At.Sub(zr.crowdAt).Round(time.Second))}, objs)
 }
@@ -472,8 +472,8 @@ func (e *Engine) crossing(lr *lineRule, f Frame) {
 	if dirs < 0 {
 		way = "out"
 	}
-	e.raise(incidents.Signal{Type: incidents.LineCrossing, Severity: incidents.Severity(lr.l.Severity),
-		Source:      incidents.Source{Camera: e.cam.ID, Line: lr.l.ID},
+	e.raise(incident.Signal{Type: incident.LineCrossing, Severity: incident.Severity(lr.l.Severity),
+		Source:      incident.Source{Camera: e.cam.ID, Line: lr.l.ID},
 		Title:       fmt.Sprintf("Line %s crossed (%s)", lr.l.ID, way),
 		Description: fmt.Sprintf("%s crossed line %s on %s, direction %s.", describeObjects(objs), lr.l.ID, e.name(), way)}, objs)
 }
@@ -510,8 +510,8 @@ func (e *Engine) falling(zr *zoneRule, f Frame, active bool) {
 	if len(objs) == 0 || !active {
 		return
 	}
-	e.raise(incidents.Signal{Type: incidents.FallingObject, Severity: incidents.Severity(zr.z.Severity),
-		Source:      incidents.Source{Camera: e.cam.ID, Zone: zr.z.ID},
+	e.raise(incident.Signal{Type: incident.FallingObject, Severity: incident.Severity(zr.z.Severity),
+		Source:      incident.Source{Camera: e.cam.ID, Zone: zr.z.ID},
 		Title:       fmt.Sprintf("Falling object at %s", zr.z.ID),
 		Description: fmt.Sprintf("An object fell down facade zone %s on %s, accelerating.", zr.z.ID, e.name())}, objs)
 }

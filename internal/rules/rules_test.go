@@ -11,7 +11,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/detect"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/motion"
 	"github.com/lanewatch/lanewatch/internal/track"
 	"gocv.io/x/gocv"
@@ -51,12 +51,12 @@ func flicker(m mover, every int) mover {
 	}}
 }
 
-type recorder struct{ got []incidents.Signal }
+type recorder struct{ got []incident.Signal }
 
-func (r *recorder) Raise(s incidents.Signal) { r.got = append(r.got, s) }
+func (r *recorder) Raise(s incident.Signal) { r.got = append(r.got, s) }
 
 // simulate runs movers through the tracker and the rules for secs seconds.
-func simulate(t *testing.T, cam config.Camera, opt Options, movers []mover, motionAt func(s float64) []motion.Box, secs float64) []incidents.Signal {
+func simulate(t *testing.T, cam config.Camera, opt Options, movers []mover, motionAt func(s float64) []motion.Box, secs float64) []incident.Signal {
 	t.Helper()
 	rec := &recorder{}
 	if opt.Location == nil {
@@ -112,23 +112,23 @@ func TestZoneRules(t *testing.T) {
 		zone      config.Zone
 		movers    []mover
 		secs      float64
-		wantType  incidents.Type
+		wantType  incident.Type
 		wantMin   int     // signals at least
 		wantMax   int     // and at most
 		firstFrom float64 // no signal before this second
 	}{
-		{"intrusion after 1 s inside", config.Zone{ID: "lawn", Rule: RuleIntrusion, Polygon: square}, []mover{walkIn}, 12, incidents.Intrusion, 8, 11, 2.2},
-		{"intrusion while the schedule is active in the site's zone", config.Zone{ID: "lawn", Rule: RuleIntrusion, Schedule: "19:00-21:00", Polygon: square}, []mover{walkIn}, 12, incidents.Intrusion, 8, 11, 2.2},
+		{"intrusion after 1 s inside", config.Zone{ID: "lawn", Rule: RuleIntrusion, Polygon: square}, []mover{walkIn}, 12, incident.Intrusion, 8, 11, 2.2},
+		{"intrusion while the schedule is active in the site's zone", config.Zone{ID: "lawn", Rule: RuleIntrusion, Schedule: "19:00-21:00", Polygon: square}, []mover{walkIn}, 12, incident.Intrusion, 8, 11, 2.2},
 		{"no intrusion outside the schedule (noon UTC is 20:00 in Shanghai)", config.Zone{ID: "lawn", Rule: RuleIntrusion, Schedule: "11:00-13:00", Polygon: square}, []mover{walkIn}, 12, "", 0, 0, 0},
 		{"intrusion ignores other classes", config.Zone{ID: "lawn", Rule: RuleIntrusion, Polygon: square}, []mover{carParks}, 12, "", 0, 0, 0},
-		{"intrusion counts vehicles when asked", config.Zone{ID: "lawn", Rule: RuleIntrusion, Objects: []string{"vehicle"}, Polygon: square}, []mover{carParks}, 12, incidents.Intrusion, 5, 12, 1},
-		{"loitering after the dwell", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{walkIn}, 12, incidents.Loitering, 4, 6, 6},
-		{"loitering clock survives detector misses", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{flicker(walkIn, 4)}, 12, incidents.Loitering, 4, 6, 6},
-		{"crowd survives detector misses", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, []mover{flicker(group(3)[0], 3), group(3)[1], flicker(group(3)[2], 4)}, 10, incidents.Crowd, 5, 8, 2.4},
+		{"intrusion counts vehicles when asked", config.Zone{ID: "lawn", Rule: RuleIntrusion, Objects: []string{"vehicle"}, Polygon: square}, []mover{carParks}, 12, incident.Intrusion, 5, 12, 1},
+		{"loitering after the dwell", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{walkIn}, 12, incident.Loitering, 4, 6, 6},
+		{"loitering clock survives detector misses", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{flicker(walkIn, 4)}, 12, incident.Loitering, 4, 6, 6},
+		{"crowd survives detector misses", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, []mover{flicker(group(3)[0], 3), group(3)[1], flicker(group(3)[2], 4)}, 10, incident.Crowd, 5, 8, 2.4},
 		{"no loitering when passing through", config.Zone{ID: "lawn", Rule: RuleLoitering, Dwell: 5 * time.Second, Polygon: square}, []mover{passThrough}, 12, "", 0, 0, 0},
-		{"crowd of 3", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, group(3), 10, incidents.Crowd, 5, 8, 2.4},
+		{"crowd of 3", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, group(3), 10, incident.Crowd, 5, 8, 2.4},
 		{"two are no crowd of 3", config.Zone{ID: "square", Rule: RuleCrowd, MinCount: 3, Dwell: 2 * time.Second, Polygon: square}, group(2), 10, "", 0, 0, 0},
-		{"fire lane blocked by a parked car", config.Zone{ID: "lane", Rule: RuleFireLaneBlocked, Dwell: 5 * time.Second, Polygon: square}, []mover{carParks}, 20, incidents.FireLaneBlocked, 10, 13, 7.6},
+		{"fire lane blocked by a parked car", config.Zone{ID: "lane", Rule: RuleFireLaneBlocked, Dwell: 5 * time.Second, Polygon: square}, []mover{carParks}, 20, incident.FireLaneBlocked, 10, 13, 7.6},
 		{"a car crawling through is no blockage", config.Zone{ID: "lane", Rule: RuleFireLaneBlocked, Dwell: 5 * time.Second, Polygon: square}, []mover{carCrawls}, 20, "", 0, 0, 0},
 	}
 	for _, tc := range tests {
@@ -139,7 +139,7 @@ func TestZoneRules(t *testing.T) {
 				t.Fatalf("%d signals, want %d..%d: %+v", len(got), tc.wantMin, tc.wantMax, got)
 			}
 			for i, s := range got {
-				if s.Type != tc.wantType || s.Source != (incidents.Source{Camera: "cam1", Zone: tc.zone.ID}) {
+				if s.Type != tc.wantType || s.Source != (incident.Source{Camera: "cam1", Zone: tc.zone.ID}) {
 					t.Errorf("signal %d: %s %+v", i, s.Type, s.Source)
 				}
 				if len(s.Objects) == 0 || s.Objects[0].Track == 0 || s.Title == "" || s.Description == "" {
@@ -186,7 +186,7 @@ func TestLineCrossing(t *testing.T) {
 				t.Fatalf("%d signals, want %d: %+v", len(got), tc.want, got)
 			}
 			for _, s := range got {
-				if s.Type != incidents.LineCrossing || s.Source.Line != "l" || !strings.Contains(s.Title, tc.wantDir) {
+				if s.Type != incident.LineCrossing || s.Source.Line != "l" || !strings.Contains(s.Title, tc.wantDir) {
 					t.Errorf("signal %+v", s)
 				}
 			}
@@ -227,7 +227,7 @@ func TestFallingObject(t *testing.T) {
 				t.Fatalf("%d signals, want %d: %+v", len(got), tc.want, got)
 			}
 			for _, s := range got {
-				if s.Type != incidents.FallingObject || s.Objects[0].Label != "motion" {
+				if s.Type != incident.FallingObject || s.Objects[0].Label != "motion" {
 					t.Errorf("signal %+v", s)
 				}
 			}
@@ -310,7 +310,7 @@ func TestTamper(t *testing.T) {
 			}
 			fired, cleared := 0, 0
 			for _, s := range rec.got {
-				if s.Type != incidents.CameraTamper || s.Source != (incidents.Source{Camera: "cam1"}) {
+				if s.Type != incident.CameraTamper || s.Source != (incident.Source{Camera: "cam1"}) {
 					t.Errorf("signal %+v", s)
 				}
 				if s.Clear {

@@ -1,6 +1,7 @@
 package storecheck_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,9 @@ func TestStoresRefuseDamagedFiles(t *testing.T) {
 			e, err := incidents.New(incidents.EngineConfig{Site: "s", DataDir: dir, Logger: quiet})
 			if err != nil {
 				return nil, err
+			}
+			if err := e.Start(context.Background()); err != nil {
+				t.Fatal(err)
 			}
 			return e.Close, nil
 		}},
@@ -129,6 +133,9 @@ func TestDataReport(t *testing.T) {
 	}
 	e, err := incidents.New(incidents.EngineConfig{Site: "s", DataDir: dir, Logger: quiet})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e.Close()

@@ -5,12 +5,17 @@ import (
 	"time"
 )
 
-// Run does the periodic work until ctx ends: the residents file is polled for
+// Start does the periodic work on a goroutine of its own until Close: the residents file is polled for
 // changes every ResidentsPoll (fsnotify is not a dependency, and a poll also
 // survives editors that replace the file), overstays are checked every
 // minute, expired visitors pruned every minute, and plates past retention
 // are pseudonymised daily.
-func (l *Log) Run(ctx context.Context) error {
+func (l *Log) Start(ctx context.Context) error {
+	l.worker.Go(ctx, l.run)
+	return nil
+}
+
+func (l *Log) run(ctx context.Context) error {
 	poll := time.NewTicker(l.cfg.ResidentsPoll)
 	defer poll.Stop()
 	minute := time.NewTicker(time.Minute)

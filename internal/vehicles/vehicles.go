@@ -47,6 +47,7 @@ import (
 
 	"github.com/lanewatch/lanewatch/internal/storecheck"
 
+	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/plate"
 	"github.com/lanewatch/lanewatch/internal/sensors"
@@ -138,6 +139,8 @@ type recent struct {
 
 // Log is the vehicle entry/exit log.
 type Log struct {
+	worker component.Goroutine // Start's periodic work
+
 	// OnPassage is called (outside the Log's lock) for every new passage.
 	OnPassage func(Passage)
 	// OnOverstay is called once per vehicle inside longer than the overstay limit.
@@ -330,7 +333,10 @@ func (l *Log) load() error {
 }
 
 // Close closes the database.
-func (l *Log) Close() error { return l.db.Close() }
+func (l *Log) Close() error {
+	l.worker.Stop() // the periodic work uses the store: stopped first
+	return l.db.Close()
+}
 
 // Classify says what plate is at time at: blacklisted beats resident beats
 // visitor (inside its validity window) beats unknown.

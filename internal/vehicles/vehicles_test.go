@@ -251,10 +251,9 @@ func TestResidentsReloadedWhenFileChanges(t *testing.T) {
 	res := filepath.Join(dir, "residents.csv")
 	writeFile(t, res, "A12345\n")
 	e := newEnv(t, config.Vehicles{ResidentsFile: res})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.log.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	if err := e.log.Start(context.Background()); err != nil { // stopped by newEnv's Close
+		t.Fatal(err)
+	}
 
 	if e.log.Classify("B678", t0) != ClassUnknown {
 		t.Fatal("B678 resident before it was added")

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/console"
-	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/incident"
 	"gocv.io/x/gocv"
 )
 
@@ -151,20 +151,20 @@ func (c *Cameras) SubscribeStatus() (<-chan console.CameraStatus, func()) {
 // rules for ack and resolve.
 type Incidents struct {
 	mu    sync.Mutex
-	byID  map[string]incidents.Incident
+	byID  map[string]incident.Incident
 	snaps map[string][]byte
 	clips map[string][]byte
-	subs  map[chan incidents.Incident]struct{}
+	subs  map[chan incident.Incident]struct{}
 }
 
 func NewIncidents() *Incidents {
-	return &Incidents{byID: map[string]incidents.Incident{}, snaps: map[string][]byte{},
-		clips: map[string][]byte{}, subs: map[chan incidents.Incident]struct{}{}}
+	return &Incidents{byID: map[string]incident.Incident{}, snaps: map[string][]byte{},
+		clips: map[string][]byte{}, subs: map[chan incident.Incident]struct{}{}}
 }
 
 // Put stores inc (with optional evidence) and tells subscribers, as the
 // engine does on every change.
-func (s *Incidents) Put(inc incidents.Incident, snapshot, clip []byte) {
+func (s *Incidents) Put(inc incident.Incident, snapshot, clip []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if snapshot != nil {
@@ -176,7 +176,7 @@ func (s *Incidents) Put(inc incidents.Incident, snapshot, clip []byte) {
 	s.putLocked(inc)
 }
 
-func (s *Incidents) putLocked(inc incidents.Incident) {
+func (s *Incidents) putLocked(inc incident.Incident) {
 	s.byID[inc.ID] = inc
 	for ch := range s.subs {
 		select {
@@ -186,10 +186,10 @@ func (s *Incidents) putLocked(inc incidents.Incident) {
 	}
 }
 
-func (s *Incidents) List(f console.IncidentFilter) ([]incidents.Incident, error) {
+func (s *Incidents) List(f console.IncidentFilter) ([]incident.Incident, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []incidents.Incident{}
+	out := []incident.Incident{}
 	ef := f.Engine()
 	for _, inc := range s.byID {
 		if ef.Match(inc) && (f.Before == "" || inc.ID < f.Before) {
@@ -204,7 +204,7 @@ func (s *Incidents) List(f console.IncidentFilter) ([]incidents.Incident, error)
 	return out, nil
 }
 
-func (s *Incidents) Get(id string) (incidents.Incident, error) {
+func (s *Incidents) Get(id string) (incident.Incident, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inc, ok := s.byID[id]
@@ -214,36 +214,36 @@ func (s *Incidents) Get(id string) (incidents.Incident, error) {
 	return inc, nil
 }
 
-func (s *Incidents) change(id, by, note string, to incidents.State) (incidents.Incident, error) {
+func (s *Incidents) change(id, by, note string, to incident.State) (incident.Incident, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inc, ok := s.byID[id]
 	if !ok {
 		return inc, fmt.Errorf("incident %s: %w", id, console.ErrNotFound)
 	}
-	if inc.State == incidents.Resolved {
+	if inc.State == incident.Resolved {
 		return inc, fmt.Errorf("incident %s is resolved: %w", id, console.ErrConflict)
 	}
 	now := time.Now()
-	inc.Acks = append(append([]incidents.Ack(nil), inc.Acks...), incidents.Ack{By: by, At: now, Note: note})
+	inc.Acks = append(append([]incident.Ack(nil), inc.Acks...), incident.Ack{By: by, At: now, Note: note})
 	inc.State, inc.UpdatedAt = to, now
-	if to == incidents.Resolved {
+	if to == incident.Resolved {
 		inc.ResolvedAt = &now
 	}
 	s.putLocked(inc)
 	return inc, nil
 }
 
-func (s *Incidents) Ack(id, by, note string) (incidents.Incident, error) {
-	return s.change(id, by, note, incidents.Acknowledged)
+func (s *Incidents) Ack(id, by, note string) (incident.Incident, error) {
+	return s.change(id, by, note, incident.Acknowledged)
 }
 
-func (s *Incidents) Resolve(id, by, note string) (incidents.Incident, error) {
-	return s.change(id, by, note, incidents.Resolved)
+func (s *Incidents) Resolve(id, by, note string) (incident.Incident, error) {
+	return s.change(id, by, note, incident.Resolved)
 }
 
-func (s *Incidents) Subscribe() (<-chan incidents.Incident, func()) {
-	ch := make(chan incidents.Incident, 256)
+func (s *Incidents) Subscribe() (<-chan incident.Incident, func()) {
+	ch := make(chan incident.Incident, 256)
 	s.mu.Lock()
 	s.subs[ch] = struct{}{}
 	s.mu.Unlock()

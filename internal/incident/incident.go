@@ -1,8 +1,9 @@
-// Package incidents folds rule hits (Signals) from the video and gate rules into
-// incidents (contract section 3), runs their life cycle (open, acknowledged,
-// escalated, resolved) and hands every change to its listeners: MQTT alerts, the
-// ticket outbox, InfluxDB and the console.
-package incidents
+// Package incident is the incident vocabulary of contract section 3: types,
+// severities, states, the Incident object, the Signal rules send and the
+// Raiser they send it to. It imports nothing of lanewatch's own, so that
+// config can validate against the same lists the engine (package incidents)
+// and the rules use.
+package incident
 
 import (
 	"context"
@@ -42,6 +43,23 @@ const (
 	High     Severity = "high"
 	Critical Severity = "critical"
 )
+
+// Severities lists every severity, lowest first.
+var Severities = []Severity{Low, Medium, High, Critical}
+
+// TypeNames is Types as strings, for validating configuration files.
+func TypeNames() []string { return names(Types) }
+
+// SeverityNames is Severities as strings, for validating configuration files.
+func SeverityNames() []string { return names(Severities) }
+
+func names[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
+}
 
 type State string
 
