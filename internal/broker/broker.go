@@ -214,6 +214,13 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	opts := b.serverOptions(storeDir)
+	if b.cfg.Cluster != nil {
+		inst, err := instanceID(storeDir)
+		if err != nil {
+			return fail(fmt.Errorf("broker: %w", err))
+		}
+		opts.ServerName = b.cfg.Cluster.ServerName + "-" + inst
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return fail(fmt.Errorf("broker: %w", err))

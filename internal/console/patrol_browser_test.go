@@ -213,6 +213,22 @@ func TestPatrolPageInBrowser(t *testing.T) {
 		t.Errorf("page %v px wide on a 390 px phone", w)
 	}
 
+	// A note being typed survives the list's reloads (every few seconds): no
+	// rebuild when nothing changed, and focus, text and caret kept when the
+	// cards must be rebuilt.
+	consoletest.Eval[any](b, `(() => { const ta = document.querySelector('li[data-id="inc-b"] .note');
+		ta.focus(); ta.value = "正在赶"; ta.setSelectionRange(2, 2); window.cardB = ta.closest("li"); })()`)
+	consoletest.Eval[any](b, `render()`)
+	if !consoletest.Eval[bool](b, `document.querySelector('li[data-id="inc-b"]') === window.cardB`) {
+		t.Error("an unchanged list rebuilt the cards")
+	}
+	consoletest.Eval[any](b, `S.rendered = ""; render()`)
+	if got := consoletest.Eval[string](b, `(() => { const a = document.activeElement;
+		return [a.closest("li.inc")?.dataset.id, a.value, a.selectionStart].join("|"); })()`); got != "inc-b|正在赶|2" {
+		t.Errorf("after a rebuild the focused note is %q, want inc-b|正在赶|2", got)
+	}
+	consoletest.Eval[any](b, `document.querySelector('li[data-id="inc-b"] .note').value = ""`)
+
 	// On my way, with a note.
 	consoletest.Eval[any](b, `document.querySelector('li[data-id="inc-a"] .note').value = "两分钟到"`)
 	b.Click(`li[data-id="inc-a"] .ack`)

@@ -31,10 +31,12 @@ func envInt(name string, def int) int {
 // every 50 ms), then start it again and wait until the work is rebalanced
 // and every stream is current again; never two holders (holders fails the
 // test). Reports p50 and p99 of both. LANEWATCH_CLUSTER_WIPE=1 deletes the
-// killed gateway's data_dir before it returns under the same gateway_id:
-// that reuses its Raft identity without its Raft state, and two holders
-// were seen (operations.md "Replacing a dead box": a new gateway_id, or
-// peer-remove first).
+// killed gateway's data_dir before it returns under the same gateway_id: it
+// joins as a new JetStream peer (its store's instance id is new; before
+// that it reused its Raft identity without its Raft state and two holders
+// were seen), and the dead peer stays listed until peer-remove
+// (operations.md "Replacing a dead box"), so with 3 gateways only the first
+// kill keeps a quorum for the next.
 //
 //	go test -tags soak -run TestSoakClusterTakeover -v -timeout 60m ./internal/gateway/
 func TestSoakClusterTakeover(t *testing.T) {

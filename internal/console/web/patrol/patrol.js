@@ -166,14 +166,28 @@ function fmtTime(s) {
   return d.toLocaleString(S.lang === "en" ? "en-GB" : "zh-CN", { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
 }
 
+// render rebuilds the cards only when the list or the language changed: the
+// list is reloaded every few seconds, and rebuilding would take the keyboard
+// away from an officer typing a note. When it does rebuild, notes, open clips
+// and the caret stay.
 function render() {
+  const key = S.lang + JSON.stringify(S.list);
+  $("#empty").hidden = S.list.length > 0;
+  if (key === S.rendered) return;
+  S.rendered = key;
   const ul = $("#list");
   const open = new Set(Array.from(ul.querySelectorAll("video:not([hidden])"), v => v.closest("li.inc").dataset.id));
   const notes = {};
   ul.querySelectorAll(":scope > li.inc").forEach(li => { notes[li.dataset.id] = li.querySelector(".note").value; });
+  const f = document.activeElement;
+  const focused = f && f.classList.contains("note") && f.closest("li.inc")
+    ? { id: f.closest("li.inc").dataset.id, from: f.selectionStart, to: f.selectionEnd } : null;
   ul.textContent = "";
   for (const inc of S.list) ul.appendChild(card(inc, open.has(inc.id), notes[inc.id] || ""));
-  $("#empty").hidden = S.list.length > 0;
+  if (focused) {
+    const ta = Array.from(ul.querySelectorAll(":scope > li.inc")).find(li => li.dataset.id === focused.id)?.querySelector(".note");
+    if (ta) { ta.focus(); ta.setSelectionRange(focused.from, focused.to); }
+  }
 }
 
 function card(inc, clipOpen, note) {
