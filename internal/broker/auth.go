@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"log/slog"
 	"net"
 	"sync"
@@ -27,6 +29,10 @@ type authenticator struct {
 	clustered bool
 	// holding: devices are refused until Broker.Admit (Config.HoldDevices).
 	holding atomic.Bool
+	// sysPass logs the broker's own in-process connection into NATS's
+	// system account (retire.go); made per start, never stored or shown.
+	sysPass string
+	srv     *server.Server // set before it starts (system)
 
 	mu    sync.Mutex
 	conns map[uint64]string // connection id -> account name, for the denied counter
@@ -43,6 +49,18 @@ func newAuthenticator(cfg Config, log *slog.Logger, m *metrics) *authenticator {
 		a.users[u.Name] = u
 	}
 	return a
+}
+
+// sysUser is the broker's own system-account login (in-process only).
+const sysUser = "lanewatch-broker-system"
+
+// system enables the in-process system-account login with a fresh password.
+func (a *authenticator) system(srv *server.Server) {
+	var r [24]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return
+	}
+	a.sysPass, a.srv = hex.EncodeToString(r[:]), srv
 }
 
 // hasAccounts tells whether clients must log in (else: loopback only).
@@ -63,6 +81,14 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	}
 	if a.clustered && plainNATSOverTCP(c) {
 		return refuse("refused NATS client on the cluster's loopback client port")
+	}
+	if a.srv != nil && a.sysPass != "" && o.Username == sysUser {
+		acc := a.srv.SystemAccount()
+		if _, tcp := c.RemoteAddress().(*net.TCPAddr); !equal(o.Password, a.sysPass) || tcp || acc == nil {
+			return refuse("refused client: bad password for the broker's system account")
+		}
+		c.RegisterUser(&server.User{Username: sysUser, Account: acc})
+		return true
 	}
 	// The gateway's own connection, with the credentials generated at its
 	// first start: every right. Its client id is reserved for it, so that

@@ -77,6 +77,8 @@ type Broker struct {
 	auth    *authenticator
 	metrics *metrics
 
+	retire func() // stops retiring this gateway's earlier incarnations (retire.go)
+
 	mu     sync.Mutex
 	srv    *server.Server
 	tmpDir string
@@ -225,6 +227,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("broker: %w", err))
 	}
+	b.auth.system(srv)
 	sink := &natsLogger{log: b.log, auth: b.auth, metrics: b.metrics}
 	srv.SetLoggerV2(sink, false, false, false)
 	srv.Start()
@@ -269,6 +272,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.log.Warn("broker listens beyond loopback without credentials: only local clients can connect; set mqtt.users", "addr", b.addr)
 	}
 	b.log.Info("embedded MQTT broker listening", "addr", b.addr, "persistent", b.cfg.DataDir != "", "auth", b.auth.hasAccounts())
+	if b.cfg.Cluster != nil {
+		b.retire = b.startRetiring(srv)
+	}
 	return nil
 }
 
@@ -289,7 +295,6 @@ func (b *Broker) TLSAddr() string {
 	return b.tls.addr()
 }
 
-// URL is the tcp:// URL clients use.
 // Admit lets devices in (Config.HoldDevices): call it once the gateway's
 // own subscriptions are in place.
 func (b *Broker) Admit() {
@@ -297,6 +302,8 @@ func (b *Broker) Admit() {
 		b.log.Info("embedded MQTT broker admits devices")
 	}
 }
+
+// URL is the tcp:// URL clients use.
 
 func (b *Broker) URL() string { return "tcp://" + b.Addr() }
 
@@ -319,6 +326,10 @@ func (b *Broker) Close() error {
 	if b.tls != nil {
 		b.tls.close()
 		b.tls = nil
+	}
+	if b.retire != nil {
+		b.retire()
+		b.retire = nil
 	}
 	b.srv.Shutdown()
 	b.srv.WaitForShutdown()
