@@ -34,9 +34,8 @@ func envInt(name string, def int) int {
 // killed gateway's data_dir before it returns under the same gateway_id: it
 // joins as a new JetStream peer (its store's instance id is new; before
 // that it reused its Raft identity without its Raft state and two holders
-// were seen), and the dead peer stays listed until peer-remove
-// (operations.md "Replacing a dead box"), so with 3 gateways only the first
-// kill keeps a quorum for the next.
+// were seen), and the brokers retire its dead incarnation (operations.md
+// "Replacing a dead box").
 //
 //	go test -tags soak -run TestSoakClusterTakeover -v -timeout 60m ./internal/gateway/
 func TestSoakClusterTakeover(t *testing.T) {
