@@ -23,6 +23,7 @@ func TestCampusRulesHOG(t *testing.T) {
 	if f := CampusFailures(r, "hog"); len(f) > 0 {
 		r.Clips = append(r.Clips, cr)
 		r.Print(testWriter{t}, "campus30/hog")
+		t.Logf("loop: %+v", cr.Loop)
 		t.Errorf("below the floors: %v", f)
 	}
 	for _, rule := range []incident.Type{incident.LineCrossing, incident.Loitering} {

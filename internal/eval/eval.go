@@ -54,6 +54,9 @@ type ClipResult struct {
 	Missed  []Expect
 	Clears  int
 	Elapsed time.Duration
+	// Loop is the analysis loop's counters at the end (real clips): what
+	// a clip without signals did see.
+	Loop analytics.Stats
 }
 
 // Hit is a raised signal, with its time in the clip and whether it matched
@@ -241,6 +244,7 @@ func runRealClip(path string, cam config.Camera, det detect.Detector, cr ClipRes
 	}
 	cr.Frames = len(fr)
 	cr.Elapsed = time.Since(start)
+	cr.Loop = l.Stats()
 	return cr, col.got, nil
 }
 

@@ -468,9 +468,23 @@ func clusterMQTTClient(t *testing.T, url, id string) mqtt.Client {
 // exactly one gateway, the gate's holder, raises it.
 func (cs *clusterSite) sosOnce(t *testing.T, via *clusterGW, gate, holder string) {
 	t.Helper()
-	c := clusterMQTTClient(t, via.mqtt, "sensor-"+gate)
-	defer c.Disconnect(100)
-	publish(t, c, "lanewatch/test-site/gates/"+gate+"/events", fmt.Sprintf(`{"id":"sos-%s-%d","type":"sos"}`, gate, time.Now().UnixNano()))
+	// Just after a kill a PUBACK can wait while JetStream re-elects the
+	// leaders of the MQTT streams: like a gate controller, send it again
+	// (same id: a repeat is dropped as a duplicate) until it is acknowledged.
+	payload := fmt.Sprintf(`{"id":"sos-%s-%d","type":"sos"}`, gate, time.Now().UnixNano())
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		c := clusterMQTTClient(t, via.mqtt, "sensor-"+gate)
+		tok := c.Publish("lanewatch/test-site/gates/"+gate+"/events", 1, false, payload)
+		ok := tok.WaitTimeout(15*time.Second) && tok.Error() == nil
+		c.Disconnect(100)
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SOS of %s not acknowledged within 45 s: %v", gate, tok.Error())
+		}
+	}
 	eventually(t, "the SOS of "+gate+" raised at "+holder, 15*time.Second, func() bool {
 		return cs.gateIncidents(t, gate)[holder] == 1
 	})
