@@ -227,7 +227,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("broker: %w", err))
 	}
-	b.auth.system(srv)
+	if b.cfg.Cluster != nil {
+		b.auth.system(srv) // retire.go's login
+	}
 	sink := &natsLogger{log: b.log, auth: b.auth, metrics: b.metrics}
 	srv.SetLoggerV2(sink, false, false, false)
 	srv.Start()

@@ -196,9 +196,6 @@ func TestAuth(t *testing.T) {
 		{"wrong password", "lanewatch", "nope", false},
 		{"wrong user", "admin", "s3cret", false},
 		{"anonymous", "", "", false},
-		// The broker's system login is for its own in-process connection:
-		// refused over TCP even with the password.
-		{"system account over TCP", sysUser, b.auth.sysPass, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -30,6 +31,13 @@ func TestWipedNodeRetiresItsOldSelf(t *testing.T) {
 		t.Skip("three clustered brokers")
 	}
 	nodes := startCluster(t)
+	// The system login retiring uses is for the broker's in-process
+	// connection: refused over TCP even with the password.
+	if _, err := client(t, nodes[1].b.URL(), "sys-over-tcp", true, func(o *paho.ClientOptions) {
+		o.SetUsername(sysUser).SetPassword(nodes[1].b.auth.sysPass)
+	}); err == nil {
+		t.Fatal("the broker's system login was accepted over TCP")
+	}
 	old := nodes[0].b.server().Name()
 	nodes[0].b.Close()
 	if err := os.RemoveAll(nodes[0].dir); err != nil {
