@@ -48,16 +48,38 @@ func (g *Gateway) startCluster(ctx context.Context) error {
 		return err
 	}
 	var items []cluster.Item
+	cost := map[string]float64{}
 	for _, c := range g.Config.Cameras {
 		items = append(items, cluster.Item{Kind: cluster.KindCamera, ID: c.ID})
+		cost[c.ID] = cameraCost(c)
 	}
 	for _, gt := range g.Config.Gates {
 		items = append(items, cluster.Item{Kind: cluster.KindGate, ID: gt.ID})
 	}
 	// Set here, before anything runs that asks holds: it never changes after.
 	g.Cluster = &cluster.Cluster{Conn: nc, Self: g.Config.GatewayID, Replicas: cl.Replicas(), Items: items,
-		Lease: cl.Lease, HoldDown: cl.HoldDown, OnChange: g.assignmentChanged, Logger: g.log, Registerer: g.Registry}
+		Lease: cl.Lease, HoldDown: cl.HoldDown, OnChange: g.assignmentChanged, Logger: g.log, Registerer: g.Registry,
+		Weight: func(it cluster.Item) float64 {
+			if it.Kind == cluster.KindCamera {
+				return cost[it.ID]
+			}
+			return 1
+		}}
 	return nil
+}
+
+// cameraCost is a camera's share of a gateway for placement, 1 for the
+// defaults: analysis grows with frames per second and pixels analysed.
+// From the config, the same on every gateway of the site.
+func cameraCost(c config.Camera) float64 {
+	fps, w := c.Detect.FPS, float64(c.Detect.Width)
+	if fps <= 0 {
+		fps = config.DefaultDetectFPS
+	}
+	if w <= 0 {
+		w = config.DefaultDetectWidth
+	}
+	return fps / config.DefaultDetectFPS * (w / config.DefaultDetectWidth) * (w / config.DefaultDetectWidth)
 }
 
 func (g *Gateway) joinCluster(ctx context.Context) error {

@@ -386,15 +386,23 @@ func checkClusterStatus(t *testing.T, bin string, cs *clusterSite, by map[string
 	t.Logf("lanewatch cluster status:\n%s", out)
 }
 
-// placed: every item held, on its rendezvous target among all the gateways.
+// placed: every item held, on its place among all the gateways (the test
+// site's cameras cost the same).
 func (cs *clusterSite) placed(by map[string]string) bool {
 	var live []string
 	for _, g := range cs.gws {
 		live = append(live, g.id)
 	}
-	for item, gw := range by {
-		kind, id, _ := strings.Cut(item, ".")
-		if gw != cluster.Rendezvous(cluster.Item{Kind: kind, ID: id}, live) {
+	var items []cluster.Item
+	for _, id := range cs.cams {
+		items = append(items, cluster.Item{Kind: cluster.KindCamera, ID: id})
+	}
+	for _, id := range cs.gates {
+		items = append(items, cluster.Item{Kind: cluster.KindGate, ID: id})
+	}
+	place := cluster.Place(items, nil, live)
+	for _, it := range items {
+		if by[it.Kind+"."+it.ID] != place[it] {
 			return false
 		}
 	}
