@@ -93,6 +93,14 @@ func (g *Gateway) joinCluster(ctx context.Context) error {
 	if err := g.Bus.Subscribe(g.Topics.CameraStatus("+"), g.Cameras.remoteUpdate); err != nil {
 		return err
 	}
+	a, err := newAuditStream(c.Conn, g.Config.GatewayID, g.Config.Cluster.Replicas(), g.Config.Vehicles.Retention, g.log, g.Registry)
+	if err != nil {
+		return err
+	}
+	if err := g.use(ctx, component.Named("site audit", a)); err != nil {
+		return err
+	}
+	g.siteAudit.Store(a)
 	// Started last, so it closes first: its cameras stop and its items
 	// are released (taken by the others at once) before the rest stops.
 	return g.use(ctx, component.Named("cluster", c))

@@ -88,6 +88,7 @@ type Gateway struct {
 	alerts     *alerts.Alerts
 	probe      *mqttbus.Probe
 	patrol     console.Patrol // patrol.go
+	siteAudit  atomic.Pointer[auditStream] // in a cluster, once joined (audit.go)
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
