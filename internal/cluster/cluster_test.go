@@ -3,11 +3,11 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"

@@ -30,7 +30,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 				a.Copy(e)
 			}
 		},
-		Logger:         g.log.With("component", "auth"), Registerer: g.Registry})
+		Logger: g.log.With("component", "auth"), Registerer: g.Registry})
 	if err != nil {
 		return err
 	}

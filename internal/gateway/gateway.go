@@ -87,7 +87,7 @@ type Gateway struct {
 	disk       *diskHealth
 	alerts     *alerts.Alerts
 	probe      *mqttbus.Probe
-	patrol     console.Patrol // patrol.go
+	patrol     console.Patrol              // patrol.go
 	siteAudit  atomic.Pointer[auditStream] // in a cluster, once joined (audit.go)
 
 	log      *slog.Logger
