@@ -25,7 +25,7 @@ func brokerCluster(c *config.Config) *broker.Cluster {
 	if cl == nil {
 		return nil
 	}
-	return &broker.Cluster{Name: cl.Name, ServerName: c.GatewayID, Listen: cl.Listen, Peers: cl.Peers,
+	return &broker.Cluster{Name: cl.Name, ServerName: c.GatewayID, Listen: cl.Listen, Peers: cl.Peers, Advertise: cl.Advertise,
 		Secret: cl.Secret, Replicas: cl.Replicas()}
 }
 

@@ -35,6 +35,9 @@ type ticketPlatform struct {
 	*httptest.Server
 	secret string
 	up     atomic.Bool
+	// refused: gateways answered 503 even while up (a test keeps a
+	// gateway's tickets pending, so that it would retry if it still sent).
+	refused sync.Map
 
 	mu       sync.Mutex
 	inflight map[string]int
@@ -93,7 +96,7 @@ func newTicketPlatform(t *testing.T) *ticketPlatform {
 		switch {
 		case problem != "":
 			status = http.StatusBadRequest
-		case p.up.Load():
+		case p.up.Load() && !refusedGW(&p.refused, gw):
 			status = http.StatusOK
 		}
 		p.mu.Lock()
@@ -104,6 +107,11 @@ func newTicketPlatform(t *testing.T) *ticketPlatform {
 	}))
 	t.Cleanup(p.Close)
 	return p
+}
+
+func refusedGW(m *sync.Map, gw string) bool {
+	_, ok := m.Load(gw)
+	return ok
 }
 
 func (p *ticketPlatform) requests() []ticketReq {

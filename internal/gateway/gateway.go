@@ -89,7 +89,8 @@ type Gateway struct {
 	alerts     *alerts.Alerts
 	probe      *mqttbus.Probe
 	patrol     console.Patrol // patrol.go
-	js         jetstream.JetStream // outbox_cluster.go
+
+	js jetstream.JetStream // the outbox streams' client, in a cluster (outbox_cluster.go)
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins

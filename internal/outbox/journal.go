@@ -197,8 +197,10 @@ func (j *journal) remove(o *Queue, keys [][]byte, markers bool) {
 // Taking returns at once: the replay runs in the background and sending
 // starts when it has caught up with the stream. Stopping returns once no
 // attempt is in flight any more (they are cancelled), so that the cluster
-// can release the role before another gateway takes it. A Queue without a
-// Journal always sends and ignores Hold.
+// can release the role before another gateway takes it; the term's reader
+// of the stream ends in the background (without a quorum a read can hang
+// for a while) and the next term waits for it. A Queue without a Journal
+// always sends and ignores Hold.
 func (o *Queue) Hold(held bool) {
 	j := o.j
 	if j == nil {
@@ -214,18 +216,37 @@ func (o *Queue) Hold(held bool) {
 			return
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		j.cancel, j.done = cancel, make(chan struct{})
-		go o.term(ctx, j.done)
+		prev, done := j.done, make(chan struct{})
+		j.cancel, j.done = cancel, done
+		go func() {
+			if prev != nil {
+				<-prev // one reader of the stream at a time
+			}
+			o.term(ctx, done)
+		}()
 		return
 	}
 	if j.cancel == nil {
 		return
 	}
 	j.cancel() // first: a replay that catches up now does not unpause
-	o.pause()
-	<-j.done
 	j.cancel = nil
+	o.pause()
 	o.log.Info("stopped sending: another gateway sends now")
+}
+
+// waitTerm waits up to d for the last term's reader to end (Close).
+func (j *journal) waitTerm(d time.Duration) {
+	j.termMu.Lock()
+	done := j.done
+	j.termMu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 // pause stops sending: no new attempt starts, those in flight are

@@ -664,7 +664,10 @@ func (o *Queue) next1(now time.Time) (batch, time.Duration) {
 // within ShutdownTimeout and closes the file. Everything not delivered stays
 // on disk for the next start.
 func (o *Queue) Close() error {
-	o.Hold(false)
+	if o.j != nil {
+		o.Hold(false)
+		o.j.waitTerm(o.cfg.ShutdownTimeout)
+	}
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
