@@ -379,6 +379,24 @@ func TestBinaryClusterTicketsSurviveSenderLoss(t *testing.T) {
 	plat.check(t)
 	newSender := roleHolders(t, cs.logs(gone), killed)
 	if newSender == "" || newSender == victim.id {
-		t.Errorf("sender role held by %q after the kill", newSender)
+		t.Fatalf("sender role held by %q after the kill", newSender)
+	}
+	// Dead letters are handled on the sender; another gateway says so.
+	for _, g := range cs.gws {
+		if g.p == nil {
+			continue
+		}
+		want := http.StatusConflict
+		if g.id == newSender {
+			want = http.StatusNotFound // not dead-lettered
+		}
+		for _, id := range incs {
+			resp := g.site.api(t, "POST", "/api/outbox/"+id+":1/resend", adminToken, "")
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("resend on %s: %d, want %d", g.id, resp.StatusCode, want)
+			}
+			break
+		}
 	}
 }
