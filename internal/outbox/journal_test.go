@@ -9,35 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// testJetStream is a real single-node JetStream (in-process) for the
-// journal's tests; the three-gateway tests in internal/gateway replicate.
-func testJetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{JetStream: true, StoreDir: t.TempDir(), DontListen: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect("", nats.InProcessServer(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
+	"github.com/lanewatch/lanewatch/internal/testenv"
+)
 
 // journalOutbox is one gateway's outbox over the shared stream.
 func journalOutbox(t *testing.T, js jetstream.JetStream, url string, maxBytes int64) *Outbox {
@@ -65,7 +40,7 @@ func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 // delivered leaves the stream.
 func TestJournalOnlyHolderSends(t *testing.T) {
 	p := newPlatform(t)
-	js := testJetStream(t)
+	js := testenv.JetStream(t)
 	a := journalOutbox(t, js, p.URL, 0)
 	b := journalOutbox(t, js, p.URL, 0)
 	for v := 1; v <= 3; v++ {
@@ -101,7 +76,7 @@ func TestJournalOnlyHolderSends(t *testing.T) {
 // was not confirmed, under the same key and body.
 func TestJournalHandOver(t *testing.T) {
 	p := newPlatform(t)
-	js := testJetStream(t)
+	js := testenv.JetStream(t)
 	a := journalOutbox(t, js, p.URL, 0)
 	b := journalOutbox(t, js, p.URL, 0)
 	var inFlight, overlap atomic.Int32
@@ -159,7 +134,7 @@ func TestJournalHandOver(t *testing.T) {
 // re-send from there delivers it.
 func TestJournalDeadLetterSurvivesHandOver(t *testing.T) {
 	p := newPlatform(t)
-	js := testJetStream(t)
+	js := testenv.JetStream(t)
 	a := journalOutbox(t, js, p.URL, 0)
 	b := journalOutbox(t, js, p.URL, 0)
 	var refuse atomic.Bool
@@ -204,7 +179,7 @@ func TestJournalDeadLetterSurvivesHandOver(t *testing.T) {
 // At the stream's cap a ticket is refused loudly (ErrFull), as on a box.
 func TestJournalFull(t *testing.T) {
 	p := newPlatform(t)
-	js := testJetStream(t)
+	js := testenv.JetStream(t)
 	full := make(chan struct{}, 1)
 	cfg := testConfig(filepath.Join(t.TempDir(), "outbox.db"), p.URL)
 	cfg.MaxBytes = 4 << 10
