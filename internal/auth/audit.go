@@ -20,6 +20,8 @@ type Entry struct {
 	Action  string            `json:"action"` // login, login_failed, logout, ack, resolve, resend, gate_open, visitor_add, visitor_remove
 	Target  string            `json:"target,omitempty"`
 	Details map[string]string `json:"details,omitempty"`
+	// Gateway that wrote it, in the site-wide log of a cluster.
+	Gateway string `json:"gateway,omitempty"`
 }
 
 type auditLog struct {
@@ -68,7 +70,7 @@ func (l *auditLog) open() error {
 
 var errAuditClosed = errors.New("auth: audit log closed")
 
-func (l *auditLog) write(e Entry) error {
+func (l *auditLog) write(e *Entry) error {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
@@ -119,10 +121,16 @@ func (l *auditLog) close() error {
 // Audit appends an action by p to the audit log. Callers must not put secrets
 // in details.
 func (a *Auth) Audit(p Principal, action, target string, details map[string]string) error {
-	err := a.audit.write(Entry{User: p.Name, Role: p.Role.String(), Action: action, Target: target, Details: details})
+	e := Entry{User: p.Name, Role: p.Role.String(), Action: action, Target: target, Details: details}
+	err := a.audit.write(&e)
 	if err != nil {
 		// Throttled: a full disk would otherwise log every failed login.
 		a.errLog.Logf(slog.LevelError, "audit", "audit log write failed", "action", action, "err", err)
+	}
+	if a.cfg.AuditCopy != nil {
+		// Even when the local write failed: the site-wide copy may be the
+		// only record left.
+		a.cfg.AuditCopy(e)
 	}
 	return err
 }

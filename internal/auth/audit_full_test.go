@@ -21,7 +21,7 @@ func TestAuditFullDiskLeavesNoTornLine(t *testing.T) {
 	defer l.close()
 	must := func(e Entry) {
 		t.Helper()
-		if err := l.write(e); err != nil {
+		if err := l.write(&e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -32,7 +32,7 @@ func TestAuditFullDiskLeavesNoTornLine(t *testing.T) {
 	big := map[string]string{"note": string(make([]byte, 20000))}
 	failed := 0
 	for i := 0; i < 20; i++ {
-		if err := l.write(Entry{User: "admin", Action: "during", Details: big}); err != nil {
+		if err := l.write(&Entry{User: "admin", Action: "during", Details: big}); err != nil {
 			failed++
 		}
 	}

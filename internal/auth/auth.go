@@ -134,6 +134,9 @@ type Config struct {
 	// the log is rotated daily and rotated files older than this deleted;
 	// 0 keeps them.
 	AuditRetention time.Duration
+	// AuditCopy, when set, gets each entry once it is on disk: in a cluster
+	// the site-wide copy (gateway/audit.go). It must not block for long.
+	AuditCopy func(Entry)
 	// SessionIdle ends a session unused for this long; default 12 h.
 	SessionIdle time.Duration
 	// SessionPath is the bbolt file sessions persist in (data_dir/sessions.db),

@@ -9,8 +9,10 @@
 //     (fails if anyone holds it) and kept with Update at the last revision
 //     (compare-and-set); a dead holder's key expires with the lease.
 //   - placement: rendezvous (highest random weight) hashing of the item
-//     over the live members, so each gateway computes the same target and
-//     adding or losing one moves only its share.
+//     over the live members with bounded loads (place.go), so each gateway
+//     computes the same target, no gateway gets much more than its share
+//     of the cameras' cost, and adding or losing one moves few items
+//     beyond its own.
 //
 // Exactly one gateway at a time: a gateway starts an item only once its
 // Create succeeded and stops it before its lease can have run out on the
@@ -28,7 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sort"
@@ -89,6 +90,10 @@ type Cluster struct {
 	Self     string     // this gateway's id
 	Replicas int        // of the KV buckets
 	Items    []Item     // the site's cameras and gates, the same on every gateway
+	// Weight is an item's cost for placement (nil: 1 each), the same on
+	// every gateway: from the site's config, never measured, so that
+	// placement does not move with the load of the moment.
+	Weight func(Item) float64
 	// OnChange is called when this gateway gains (held) or loses an item,
 	// in order for each item: one call at a time, except the losses of items
 	// whose leases end together, which are reported side by side. It must
@@ -116,6 +121,11 @@ type Cluster struct {
 	held map[Item]*lease
 	seen map[string]time.Time // member -> when this gateway first saw it alive
 	live []string
+	// target is each item's place among the live members (a free item is
+	// taken by it); settled, among the members seen alive for HoldDown and
+	// this one (a held item is handed over only to it), so a newcomer's
+	// arrival moves nothing until it has settled, then moves once.
+	target, settled map[Item]string
 	// holders is every item's holder as last read from the bucket.
 	holders map[Item]string
 	closed  bool
@@ -261,12 +271,22 @@ func (c *Cluster) step(ctx context.Context) {
 		}
 	}
 	c.live = live
+	old := []string{c.Self}
+	for _, m := range live {
+		if m != c.Self && now.Sub(c.seen[m]) >= c.HoldDown {
+			old = append(old, m)
+		}
+	}
+	c.mu.Unlock()
+	target, settled := Place(c.Items, c.Weight, live), Place(c.Items, c.Weight, old)
+	c.mu.Lock()
+	c.target, c.settled = target, settled
 	c.mu.Unlock()
 	if !slices.Contains(live, c.Self) {
 		return // our own heartbeat is not visible: take nothing new
 	}
 	for _, it := range c.Items {
-		c.stepItem(ctx, it, live, now)
+		c.stepItem(ctx, it)
 	}
 	c.readHolders(ctx)
 }
@@ -302,19 +322,15 @@ func (c *Cluster) listMembers(ctx context.Context) ([]string, error) {
 	return keys, err
 }
 
-func (c *Cluster) stepItem(ctx context.Context, it Item, live []string, now time.Time) {
+func (c *Cluster) stepItem(ctx context.Context, it Item) {
 	ctx, cancel := context.WithTimeout(ctx, c.tick)
 	defer cancel()
-	target := Rendezvous(it, live)
 	c.mu.Lock()
 	l := c.held[it]
-	var since time.Time
-	if s, ok := c.seen[target]; ok {
-		since = s
-	}
+	target, settled := c.target[it], c.settled[it]
 	c.mu.Unlock()
 	if l != nil {
-		if target != c.Self && target != "" && now.Sub(since) >= c.HoldDown {
+		if settled != c.Self && settled != "" {
 			// Hand over: stop first, then free the key at our revision.
 			c.lose(it, "handover")
 			if err := c.owner.Delete(ctx, it.key(), jetstream.LastRevision(l.rev)); err != nil {
@@ -510,11 +526,7 @@ func (c *Cluster) Close() error {
 func Rendezvous(it Item, members []string) string {
 	best, bestScore := "", uint64(0)
 	for _, m := range members {
-		h := fnv.New64a()
-		h.Write([]byte(m))
-		h.Write([]byte{0})
-		h.Write([]byte(it.key()))
-		s := mix(h.Sum64())
+		s := hrw(it, m)
 		if best == "" || s > bestScore || (s == bestScore && m < best) {
 			best, bestScore = m, s
 		}

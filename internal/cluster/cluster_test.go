@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"io"
 	"log/slog"
 	"sync"
@@ -137,15 +140,15 @@ func TestAssignmentSpreadTakeoverReturn(t *testing.T) {
 	gws := []*Cluster{start("gw-a"), start("gw-b"), start("gw-c")}
 	all := len(items())
 	// gw-a started alone and took everything; after the hold-down it hands
-	// the others their rendezvous share.
+	// the others their share.
 	waitFor(t, 3*hold, "work spread over three", func() bool {
 		n := own.count()
 		return n["gw-a"]+n["gw-b"]+n["gw-c"] == all && n["gw-a"] < all && n["gw-b"] > 0 && n["gw-c"] > 0
 	})
-	live := []string{"gw-a", "gw-b", "gw-c"}
-	waitFor(t, 3*hold, "every item on its rendezvous target", func() bool {
+	place := Place(items(), nil, []string{"gw-a", "gw-b", "gw-c"})
+	waitFor(t, 3*hold, "every item on its place", func() bool {
 		for _, it := range items() {
-			if own.of(it) != Rendezvous(it, live) {
+			if own.of(it) != place[it] {
 				return false
 			}
 		}
@@ -160,6 +163,13 @@ func TestAssignmentSpreadTakeoverReturn(t *testing.T) {
 			victims = append(victims, it)
 		}
 	}
+	// Who may move when gw-b dies: its own items, and the few that the
+	// load bound passes on among the others; nothing else.
+	mayMove := map[Item]bool{}
+	two := Place(items(), nil, []string{"gw-a", "gw-c"})
+	for _, it := range items() {
+		mayMove[it] = place[it] != two[it]
+	}
 	kill(gws[1])
 	own.died("gw-b")
 	took := waitFor(t, 4*lease, "gw-b's items taken over", func() bool {
@@ -171,6 +181,21 @@ func TestAssignmentSpreadTakeoverReturn(t *testing.T) {
 		return true
 	})
 	t.Logf("gw-b killed: %d items taken over in %v (lease %v)", len(victims), took, lease)
+	waitFor(t, 4*lease, "every item on its place among two", func() bool {
+		for _, it := range items() {
+			if own.of(it) != two[it] {
+				return false
+			}
+		}
+		return true
+	})
+	passed := 0
+	for it, m := range mayMove {
+		if m && place[it] != "gw-b" {
+			passed++
+		}
+	}
+	t.Logf("besides gw-b's %d, the load bound moved %d of %d items", len(victims), passed, len(items()))
 
 	// gw-b returns: nothing moves before the hold-down, then its share comes back.
 	back := start("gw-b")
@@ -228,5 +253,78 @@ func TestRendezvousSpreadsAndMovesLittle(t *testing.T) {
 	}
 	if Rendezvous(Item{KindGate, "x"}, nil) != "" {
 		t.Error("no members must give no owner")
+	}
+}
+
+func TestPlaceBoundsLoadAndMovesLittle(t *testing.T) {
+	three := []string{"gw-a", "gw-b", "gw-c"}
+	for _, tc := range []struct {
+		name    string
+		cams    int
+		weight  func(Item) float64
+		maxLoad float64 // of cameras on one gateway, by weight
+	}{
+		{"12 equal cameras", 12, nil, 5},
+		{"30 equal cameras", 30, nil, 12.5},
+		{"10 cameras, two at four times the cost", 10, func(it Item) float64 {
+			if it.ID == "cam-0" || it.ID == "cam-1" {
+				return 4
+			}
+			return 1
+		}, 7.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Many sites (item names), so that a lucky hash does not pass for a bound.
+			for site := range 50 {
+				var its []Item
+				for i := range tc.cams {
+					its = append(its, Item{KindCamera, fmt.Sprintf("s%d-cam-%d", site, i)})
+				}
+				for i := range 20 {
+					its = append(its, Item{KindGate, fmt.Sprintf("s%d-gate-%d", site, i)})
+				}
+				w := func(it Item) float64 { return 1 }
+				if tc.weight != nil {
+					w = func(it Item) float64 { _, id, _ := strings.Cut(it.ID, "-"); return tc.weight(Item{it.Kind, id}) }
+				}
+				p := Place(its, w, three)
+				load, gates := map[string]float64{}, map[string]int{}
+				for it, m := range p {
+					if it.Kind == KindCamera {
+						load[m] += w(it)
+					} else {
+						gates[m]++
+					}
+				}
+				for _, m := range three {
+					if load[m] > tc.maxLoad {
+						t.Fatalf("site %d: %s carries %.1f, bound %.1f: %v", site, m, load[m], tc.maxLoad, load)
+					}
+					if gates[m] > 8 { // 1.25 × 20/3
+						t.Fatalf("site %d: %s has %d of 20 gates", site, m, gates[m])
+					}
+				}
+				// The same on every gateway, whatever order it lists things in.
+				rev := slices.Clone(its)
+				slices.Reverse(rev)
+				if q := Place(rev, w, []string{"gw-c", "gw-a", "gw-b"}); !maps.Equal(p, q) {
+					t.Fatal("placement depends on the order of items or members")
+				}
+				// Losing gw-b moves its items and only a few others.
+				two := Place(its, w, []string{"gw-a", "gw-c"})
+				moved := 0
+				for it, m := range p {
+					if m != "gw-b" && two[it] != m {
+						moved++
+					}
+				}
+				if moved > len(its)/4 {
+					t.Fatalf("site %d: losing gw-b moved %d of %d items it did not hold", site, moved, len(its))
+				}
+			}
+		})
+	}
+	if len(Place([]Item{{KindGate, "x"}}, nil, nil)) != 0 {
+		t.Error("no members must place nothing")
 	}
 }

@@ -29,7 +29,7 @@ func TestStatusAndHolder(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "items on their rendezvous targets", func() bool {
 		for _, it := range items() {
-			if own.of(it) != Rendezvous(it, []string{"gw-a", "gw-b"}) {
+			if own.of(it) != Place(items(), nil, []string{"gw-a", "gw-b"})[it] {
 				return false
 			}
 		}

@@ -66,6 +66,9 @@ type Server struct {
 	TLS *config.ConsoleTLS
 	// Cluster serves GET /api/cluster (cluster.go).
 	Cluster ClusterStatus
+	// Audit serves GET /api/audit (admin, cluster.go): the newest entries
+	// of the audit log, the whole site's in a cluster.
+	Audit func(ctx context.Context, limit int) ([]auth.Entry, error)
 
 	patrol  *patrolState
 	log     *slog.Logger
@@ -327,6 +330,7 @@ func (s *Server) Handler() http.Handler {
 	s.patrolRoutes(mux, viewer, operator, admin)
 	mux.Handle("GET /api/site", viewer(hf(s.site)))
 	mux.Handle("GET /api/cluster", admin(hf(s.clusterStatus)))
+	mux.Handle("GET /api/audit", admin(hf(s.audit)))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, "no such endpoint for "+r.Method)

@@ -48,8 +48,10 @@ func (g *Gateway) startCluster(ctx context.Context) error {
 		return err
 	}
 	var items []cluster.Item
+	cost := map[string]float64{}
 	for _, c := range g.Config.Cameras {
 		items = append(items, cluster.Item{Kind: cluster.KindCamera, ID: c.ID})
+		cost[c.ID] = cameraCost(c)
 	}
 	for _, gt := range g.Config.Gates {
 		items = append(items, cluster.Item{Kind: cluster.KindGate, ID: gt.ID})
@@ -57,8 +59,28 @@ func (g *Gateway) startCluster(ctx context.Context) error {
 	items = append(items, g.senderRoles()...) // outbox_cluster.go
 	// Set here, before anything runs that asks holds: it never changes after.
 	g.Cluster = &cluster.Cluster{Conn: nc, Self: g.Config.GatewayID, Replicas: cl.Replicas(), Items: items,
-		Lease: cl.Lease, HoldDown: cl.HoldDown, OnChange: g.assignmentChanged, Logger: g.log, Registerer: g.Registry}
+		Lease: cl.Lease, HoldDown: cl.HoldDown, OnChange: g.assignmentChanged, Logger: g.log, Registerer: g.Registry,
+		Weight: func(it cluster.Item) float64 {
+			if it.Kind == cluster.KindCamera {
+				return cost[it.ID]
+			}
+			return 1
+		}}
 	return nil
+}
+
+// cameraCost is a camera's share of a gateway for placement, 1 for the
+// defaults: analysis grows with frames per second and pixels analysed.
+// From the config, the same on every gateway of the site.
+func cameraCost(c config.Camera) float64 {
+	fps, w := c.Detect.FPS, float64(c.Detect.Width)
+	if fps <= 0 {
+		fps = config.DefaultDetectFPS
+	}
+	if w <= 0 {
+		w = config.DefaultDetectWidth
+	}
+	return fps / config.DefaultDetectFPS * (w / config.DefaultDetectWidth) * (w / config.DefaultDetectWidth)
 }
 
 func (g *Gateway) joinCluster(ctx context.Context) error {
@@ -72,6 +94,14 @@ func (g *Gateway) joinCluster(ctx context.Context) error {
 	if err := g.Bus.Subscribe(g.Topics.CameraStatus("+"), g.Cameras.remoteUpdate); err != nil {
 		return err
 	}
+	a, err := newAuditStream(c.Conn, g.Config.GatewayID, g.Config.Cluster.Replicas(), g.Config.Vehicles.Retention, g.log, g.Registry)
+	if err != nil {
+		return err
+	}
+	if err := g.use(ctx, component.Named("site audit", a)); err != nil {
+		return err
+	}
+	g.siteAudit.Store(a)
 	// Started last, so it closes first: its cameras stop and its items
 	// are released (taken by the others at once) before the rest stops.
 	return g.use(ctx, component.Named("cluster", c))

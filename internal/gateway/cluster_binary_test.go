@@ -100,15 +100,17 @@ func newClusterSite(t *testing.T, n, cams, gates int, lease, holdDown time.Durat
 		cs.cams = append(cs.cams, id)
 		streams[id] = clip
 	}
-	sim := &camsim.Server{Listen: "127.0.0.1:0", Streams: streams, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UDPRTPPort: -1}
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
 	var items strings.Builder
-	items.WriteString("cameras:\n")
-	for _, id := range cs.cams {
-		fmt.Fprintf(&items, "  - {id: %s, url: \"rtsp://%s/%s\", detect: {fps: 2, width: 320}}\n", id, sim.Addr(), id)
+	if cams > 0 {
+		sim := &camsim.Server{Listen: "127.0.0.1:0", Streams: streams, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UDPRTPPort: -1}
+		if err := sim.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sim.Close() })
+		items.WriteString("cameras:\n")
+		for _, id := range cs.cams {
+			fmt.Fprintf(&items, "  - {id: %s, url: \"rtsp://%s/%s\", detect: {fps: 2, width: 320}}\n", id, sim.Addr(), id)
+		}
 	}
 	items.WriteString("gates:\n")
 	for i := range gates {
@@ -386,15 +388,23 @@ func checkClusterStatus(t *testing.T, bin string, cs *clusterSite, by map[string
 	t.Logf("lanewatch cluster status:\n%s", out)
 }
 
-// placed: every item held, on its rendezvous target among all the gateways.
+// placed: every item held, on its place among all the gateways (the test
+// site's cameras cost the same).
 func (cs *clusterSite) placed(by map[string]string) bool {
 	var live []string
 	for _, g := range cs.gws {
 		live = append(live, g.id)
 	}
-	for item, gw := range by {
-		kind, id, _ := strings.Cut(item, ".")
-		if gw != cluster.Rendezvous(cluster.Item{Kind: kind, ID: id}, live) {
+	var items []cluster.Item
+	for _, id := range cs.cams {
+		items = append(items, cluster.Item{Kind: cluster.KindCamera, ID: id})
+	}
+	for _, id := range cs.gates {
+		items = append(items, cluster.Item{Kind: cluster.KindGate, ID: id})
+	}
+	place := cluster.Place(items, nil, live)
+	for _, it := range items {
+		if by[it.Kind+"."+it.ID] != place[it] {
 			return false
 		}
 	}

@@ -25,6 +25,11 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 		MaxFailures: c.Login.MaxFailures, FailureWindow: c.Login.Window, SessionIdle: c.Login.SessionIdle,
 		FloodFailures: c.Login.FloodFailures, FloodInterval: c.Login.FloodInterval,
 		AuditRetention: g.Config.Vehicles.Retention,
+		AuditCopy: func(e auth.Entry) {
+			if a := g.siteAudit.Load(); a != nil {
+				a.Copy(e)
+			}
+		},
 		Logger:         g.log.With("component", "auth"), Registerer: g.Registry})
 	if err != nil {
 		return err
@@ -74,6 +79,16 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	s.SitePlan = sitePlan(g.Config.Site.Plan)
 	if g.Cluster != nil {
 		s.Cluster = g.clusterStatus // cluster.go
+	}
+	s.Audit = func(ctx context.Context, n int) ([]auth.Entry, error) { // audit.go
+		if g.Cluster != nil {
+			a := g.siteAudit.Load()
+			if a == nil {
+				return nil, fmt.Errorf("%w: not joined to the cluster yet", console.ErrUnavailable)
+			}
+			return a.Last(ctx, n)
+		}
+		return localAudit(g.path("audit.log"), n)
 	}
 	if err := g.use(ctx, component.Named("console", s)); err != nil {
 		return err

@@ -89,6 +89,7 @@ type Gateway struct {
 	alerts     *alerts.Alerts
 	probe      *mqttbus.Probe
 	patrol     console.Patrol // patrol.go
+	siteAudit  atomic.Pointer[auditStream] // in a cluster, once joined (audit.go)
 
 	js jetstream.JetStream // the outbox streams' client, in a cluster (outbox_cluster.go)
 
