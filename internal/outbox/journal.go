@@ -176,15 +176,32 @@ func (j *journal) remove(o *Queue, keys [][]byte, markers bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.cfg.Timeout)
 	defer cancel()
+	// Side by side: in a cluster each deletion is a round through the
+	// stream's Raft group, and one after another they would trail far
+	// behind the deliveries.
+	var mu sync.Mutex
 	var failed []uint64
 	var lastErr error
-	for _, seq := range seqs {
-		err := s.DeleteMsg(ctx, seq)
-		var apiErr *jetstream.APIError
-		if err != nil && !(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound) {
-			failed, lastErr = append(failed, seq), err
-		}
+	next := make(chan uint64)
+	var wg sync.WaitGroup
+	for range min(len(seqs), 8) {
+		wg.Go(func() {
+			for seq := range next {
+				err := s.DeleteMsg(ctx, seq)
+				var apiErr *jetstream.APIError
+				if err != nil && !(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound) {
+					mu.Lock()
+					failed, lastErr = append(failed, seq), err
+					mu.Unlock()
+				}
+			}
+		})
 	}
+	for _, seq := range seqs {
+		next <- seq
+	}
+	close(next)
+	wg.Wait()
 	if len(failed) > 0 {
 		o.log.Warn("messages not deleted from the stream yet; retried with the next", "count", len(failed), "err", lastErr)
 		j.mu.Lock()
@@ -304,15 +321,10 @@ func (o *Queue) replay(ctx context.Context) error {
 	}
 	ictx, cancel := context.WithTimeout(ctx, j.cfg.Timeout)
 	s, err := j.ensure(ictx)
-	var last uint64
-	if err == nil {
-		var info *jetstream.StreamInfo
-		if info, err = s.Info(ictx); err == nil {
-			last = info.State.LastSeq
-		}
-	}
 	var cons jetstream.Consumer
 	if err == nil {
+		// Ordered: in stream order, without gaps (it recreates itself
+		// from the last sequence it delivered when it loses its server).
 		cons, err = s.OrderedConsumer(ictx, jetstream.OrderedConsumerConfig{
 			FilterSubjects: []string{j.msgSubject(), j.deadSubject()}})
 	}
@@ -320,47 +332,63 @@ func (o *Queue) replay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	msgs := make(chan jetstream.Msg, 1024)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if ctx.Err() == nil {
+			o.log.Debug("outbox stream consumer", "err", err)
+		}
+	}))
+	if err != nil {
+		return err
+	}
+	defer cc.Stop()
 	start, replayed := time.Now(), 0
 	caughtUp := false
-	if last == 0 {
-		o.unpause(ctx)
+	up := func() {
 		caughtUp = true
+		o.log.Info("sending: this gateway is the sender now", "replayed", replayed, "took", time.Since(start).Round(time.Millisecond))
+		o.unpause(ctx)
 	}
-	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, time.Second)
-		batch, err := cons.Fetch(256, jetstream.FetchContext(fctx))
-		if err != nil {
-			cancel()
-			return err
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		up() // nothing in the stream
+	}
+	batch := make([]jetstream.Msg, 0, 256)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			batch = append(batch[:0], m)
 		}
-		var ms []jetstream.Msg
-		for m := range batch.Messages() {
-			ms = append(ms, m)
-		}
-		cancel()
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			if ctx.Err() == nil {
-				return err
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				break more
 			}
 		}
-		seq, err := o.apply(ms)
+		pending, err := o.apply(batch)
 		if err != nil {
 			return err
 		}
-		replayed += len(ms)
-		if !caughtUp && seq >= last {
-			caughtUp = true
-			o.log.Info("sending: this gateway is the sender now", "replayed", replayed, "took", time.Since(start).Round(time.Millisecond))
-			o.unpause(ctx)
+		replayed += len(batch)
+		if !caughtUp && pending == 0 {
+			up() // sending starts once the stream's backlog is in the file
 		}
 	}
-	return nil
 }
 
 // apply puts stream messages into the file, in stream order: messages in
 // batches, a dead-letter marker moves its message to the dead letters.
-// It returns the last stream sequence seen.
-func (o *Queue) apply(ms []jetstream.Msg) (uint64, error) {
+// It returns how many messages the stream held after the last one.
+func (o *Queue) apply(ms []jetstream.Msg) (pending uint64, err error) {
 	j := o.j
 	var last uint64
 	var ps []prepared
@@ -381,11 +409,11 @@ func (o *Queue) apply(ms []jetstream.Msg) (uint64, error) {
 		if err != nil {
 			continue
 		}
-		last = md.Sequence.Stream
+		last, pending = md.Sequence.Stream, md.NumPending
 		switch m.Subject() {
 		case j.deadSubject():
 			if err := flush(); err != nil {
-				return last, err
+				return pending, err
 			}
 			ks := m.Headers().Get(hdrKey)
 			j.mu.Lock()
@@ -393,7 +421,7 @@ func (o *Queue) apply(ms []jetstream.Msg) (uint64, error) {
 			j.mu.Unlock()
 			if k, err := parseKeyString(ks); err == nil {
 				if err := o.markDeadLocal(k, m.Data()); err != nil {
-					return last, err
+					return pending, err
 				}
 			}
 		default:
@@ -410,7 +438,7 @@ func (o *Queue) apply(ms []jetstream.Msg) (uint64, error) {
 			ps = append(ps, prepare1(id, ver, bytes.Clone(m.Data()), md.Timestamp))
 		}
 	}
-	return last, flush()
+	return pending, flush()
 }
 
 // markDeadLocal moves a queued message to the dead letters as a marker in
