@@ -51,7 +51,7 @@ type ticketReq struct {
 	body    string
 	id      string
 	version int
-	at      time.Time
+	at      time.Time // when it arrived
 }
 
 func newTicketPlatform(t *testing.T) *ticketPlatform {
@@ -63,6 +63,7 @@ func newTicketPlatform(t *testing.T) *ticketPlatform {
 		t.Fatal(err)
 	}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		gw := strings.TrimPrefix(r.URL.Path, "/")
 		body, _ := io.ReadAll(r.Body)
 		var tk struct {
@@ -101,7 +102,7 @@ func newTicketPlatform(t *testing.T) *ticketPlatform {
 		}
 		p.mu.Lock()
 		p.inflight[gw]--
-		p.reqs = append(p.reqs, ticketReq{gw: gw, key: key, status: status, body: string(body), id: tk.ID, version: tk.Version, at: time.Now()})
+		p.reqs = append(p.reqs, ticketReq{gw: gw, key: key, status: status, body: string(body), id: tk.ID, version: tk.Version, at: at})
 		p.mu.Unlock()
 		w.WriteHeader(status)
 	}))
