@@ -21,6 +21,7 @@ type Cluster struct {
 	ServerName string   // this server's name in the cluster: the gateway id, unique
 	Listen     string   // route listener host:port (port 0: a free one, tests)
 	Peers      []string // the other servers' route addresses
+	Advertise  string   // host:port the others are told to dial for this one; "": Listen
 	Secret     string   // routes log in with it when set
 	// Replicas of the MQTT streams and consumers. Left at NATS's default
 	// (which follows the number of servers it has seen, possibly 1 at the
@@ -67,9 +68,10 @@ func (c *Cluster) options(o *server.Options) {
 	o.DontListen = false
 	o.Host, o.Port = "127.0.0.1", -1
 	o.Cluster = server.ClusterOpts{
-		Name: c.Name,
-		Host: host,
-		Port: port,
+		Name:      c.Name,
+		Host:      host,
+		Port:      port,
+		Advertise: c.Advertise,
 	}
 	if c.Secret != "" {
 		o.Cluster.Username, o.Cluster.Password = routeUser, c.Secret

@@ -46,6 +46,9 @@ import (
 const (
 	KindCamera = "camera"
 	KindGate   = "gate"
+	// KindRole is a site-wide duty that one gateway at a time performs
+	// (the outbox's sender); held and moved like any item.
+	KindRole = "role"
 )
 
 // Buckets in JetStream KV.
@@ -60,7 +63,7 @@ const (
 	DefaultHoldDown = 30 * time.Second
 )
 
-// Item is a unit of work: a camera or a gate.
+// Item is a unit of work: a camera, a gate or a role.
 type Item struct {
 	Kind string `json:"kind"`
 	ID   string `json:"id"`

@@ -18,6 +18,10 @@ type Cluster struct {
 	// this gateway too is harmless (NATS drops a route to itself), so every
 	// gateway of a site may carry the same list.
 	Peers []string `yaml:"peers"`
+	// Advertise, when set, is the cluster address the other gateways are
+	// told to dial for this one (gossiped routes) instead of Listen: for a
+	// port mapped by NAT, a container or a TCP proxy.
+	Advertise string `yaml:"advertise"`
 	// Secret, when set, must be the same on every gateway: routes log in
 	// with it, so that nothing else on the network joins the cluster and
 	// reads the site's bus. Strongly advised beyond a private segment.
@@ -62,6 +66,9 @@ func (v *validator) cluster(c *Config) {
 	}
 	v.id("cluster.name", cl.Name)
 	v.hostPort("cluster.listen", cl.Listen)
+	if cl.Advertise != "" {
+		v.hostPort("cluster.advertise", cl.Advertise)
+	}
 	if c.MQTT.Broker != "embedded" {
 		v.errf("cluster", "needs mqtt.broker: embedded (the gateways cluster through their embedded brokers)")
 	}

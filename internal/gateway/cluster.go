@@ -25,7 +25,7 @@ func brokerCluster(c *config.Config) *broker.Cluster {
 	if cl == nil {
 		return nil
 	}
-	return &broker.Cluster{Name: cl.Name, ServerName: c.GatewayID, Listen: cl.Listen, Peers: cl.Peers,
+	return &broker.Cluster{Name: cl.Name, ServerName: c.GatewayID, Listen: cl.Listen, Peers: cl.Peers, Advertise: cl.Advertise,
 		Secret: cl.Secret, Replicas: cl.Replicas()}
 }
 
@@ -56,6 +56,7 @@ func (g *Gateway) startCluster(ctx context.Context) error {
 	for _, gt := range g.Config.Gates {
 		items = append(items, cluster.Item{Kind: cluster.KindGate, ID: gt.ID})
 	}
+	items = append(items, g.senderRoles()...) // outbox_cluster.go
 	// Set here, before anything runs that asks holds: it never changes after.
 	g.Cluster = &cluster.Cluster{Conn: nc, Self: g.Config.GatewayID, Replicas: cl.Replicas(), Items: items,
 		Lease: cl.Lease, HoldDown: cl.HoldDown, OnChange: g.assignmentChanged, Logger: g.log, Registerer: g.Registry,
@@ -120,6 +121,9 @@ func (g *Gateway) clusterStatus(ctx context.Context) (any, error) {
 func (g *Gateway) assignmentChanged(it cluster.Item, held bool) {
 	if it.Kind == cluster.KindCamera {
 		g.Cameras.hold(it.ID, held)
+	}
+	if it == senderRole {
+		g.holdSender(held) // outbox_cluster.go
 	}
 }
 

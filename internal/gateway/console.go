@@ -270,5 +270,8 @@ func consoleErr(err error) error {
 	if errors.Is(err, outbox.ErrNotFound) {
 		return console.ErrNotFound
 	}
+	if errors.Is(err, outbox.ErrNotSender) {
+		return fmt.Errorf("%w: %v (lanewatch cluster status names it: role outbox)", console.ErrConflict, err)
+	}
 	return err
 }

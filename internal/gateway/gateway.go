@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -89,6 +90,8 @@ type Gateway struct {
 	probe      *mqttbus.Probe
 	patrol     console.Patrol              // patrol.go
 	siteAudit  atomic.Pointer[auditStream] // in a cluster, once joined (audit.go)
+
+	js jetstream.JetStream // the outbox streams' client, in a cluster (outbox_cluster.go)
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -309,7 +312,7 @@ func (g *Gateway) startOutbox(ctx context.Context) error {
 	}
 	ob, err := outbox.Open(outbox.Config{Path: g.path("outbox.db"), Platform: *p, MaxBytes: g.Config.Outbox.MaxBytes,
 		ShutdownTimeout: 3 * time.Second, OnFull: g.outboxFull, Localize: g.localizer().Localize,
-		Logger: g.log, Registerer: g.Registry})
+		Logger: g.log, Registerer: g.Registry, Journal: g.outboxJournal("outbox", "tickets")})
 	if err != nil {
 		return err
 	}

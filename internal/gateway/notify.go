@@ -35,7 +35,8 @@ func (g *Gateway) startNotify(ctx context.Context) error {
 	}
 	n, err := notify.New(notify.Config{Channels: g.Config.Notify, Dir: g.path("notify"),
 		Composer: &notify.Composer{L: g.localizer(), Links: g.links()}, Loc: g.Config.Location(),
-		Kinds: g.NotifyKinds, OnFull: g.notifyFull, ShutdownTimeout: 3 * time.Second, Logger: g.log, Registerer: g.Registry})
+		Kinds: g.NotifyKinds, OnFull: g.notifyFull, ShutdownTimeout: 3 * time.Second, Logger: g.log, Registerer: g.Registry,
+		Journal: g.notifyJournal()})
 	if err != nil {
 		return err
 	}

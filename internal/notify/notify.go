@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/config"
@@ -83,6 +84,9 @@ type Config struct {
 	Logger                  *slog.Logger
 	Registerer              prometheus.Registerer
 	Now                     func() time.Time
+	// Journal, in a cluster, gives each channel's replicated stream:
+	// messages are accepted there and sent only while Hold(true).
+	Journal func(channel string) *outbox.Journal
 }
 
 // Notifier sends incident changes to the channels whose filters match.
@@ -180,7 +184,8 @@ func (n *Notifier) open(ch config.Notify, kinds map[string]Kind, env Env, reg pr
 	q, err = outbox.OpenQueue(outbox.QueueConfig{Path: filepath.Join(n.cfg.Dir, ch.ID+".db"), Name: "notify " + ch.ID,
 		Sender: sender, Budget: budget, MaxBytes: n.cfg.MaxBytes, Workers: 4, OnFull: onFull,
 		BaseBackoff: n.cfg.BaseBackoff, MaxBackoff: n.cfg.MaxBackoff, ShutdownTimeout: n.cfg.ShutdownTimeout,
-		Logger: n.log, Registerer: reg, Metrics: "lanewatch_notify", Labels: prometheus.Labels{"channel": ch.ID}, Now: n.cfg.Now})
+		Logger: n.log, Registerer: reg, Metrics: "lanewatch_notify", Labels: prometheus.Labels{"channel": ch.ID}, Now: n.cfg.Now,
+		Journal: n.journal(ch.ID)})
 	if err != nil {
 		return nil, fmt.Errorf("notify %s: %w", ch.ID, err)
 	}
@@ -195,6 +200,24 @@ func (n *Notifier) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (n *Notifier) journal(channel string) *outbox.Journal {
+	if n.cfg.Journal == nil {
+		return nil
+	}
+	return n.cfg.Journal(channel)
+}
+
+// Hold makes this gateway the sender of every channel (a cluster's one
+// sender), or stops it sending; side by side, so that a gateway losing
+// the role has stopped every channel within the cluster's margin.
+func (n *Notifier) Hold(held bool) {
+	var wg sync.WaitGroup
+	for _, c := range n.chans {
+		wg.Go(func() { c.q.Hold(held) })
+	}
+	wg.Wait()
 }
 
 // Kick wakes every channel's dispatcher (tests with a fake clock).

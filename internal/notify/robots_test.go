@@ -34,11 +34,19 @@ func sos(id string) incidents.Change {
 }
 
 func newTestNotifier(t *testing.T, chans []config.Notify, now func() time.Time) *Notifier {
-	t.Helper()
-	n, err := New(Config{Channels: chans, Dir: t.TempDir(), Loc: cst,
+	return startNotifier(t, testNotifyConfig(t, chans, now))
+}
+
+func testNotifyConfig(t *testing.T, chans []config.Notify, now func() time.Time) Config {
+	return Config{Channels: chans, Dir: t.TempDir(), Loc: cst,
 		Composer:    &Composer{L: &Localizer{Lang: Zh, Names: testNames(), Loc: cst}, Links: PlainLinks("https://gw-1.compound.lan:8443")},
 		BaseBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, ShutdownTimeout: time.Second,
-		Logger: slog.New(slog.DiscardHandler), Now: now})
+		Logger: slog.New(slog.DiscardHandler), Now: now}
+}
+
+func startNotifier(t *testing.T, cfg Config) *Notifier {
+	t.Helper()
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

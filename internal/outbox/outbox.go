@@ -51,6 +51,9 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Journal, in a cluster: tickets are accepted into this replicated
+	// stream and sent only while Hold(true) (journal.go).
+	Journal *Journal
 }
 
 // Outbox is the ticket outbox of contract section 4: a Queue of tickets,
@@ -88,7 +91,8 @@ func Open(cfg Config) (*Outbox, error) {
 	q, err := OpenQueue(QueueConfig{Path: cfg.Path, Name: "outbox",
 		Sender:   &WebhookSender{URL: cfg.Platform.URL, Secret: secret, Timeout: cfg.Platform.Timeout, Client: client, Now: now},
 		MaxBytes: cfg.MaxBytes, Workers: cfg.Workers, BaseBackoff: cfg.BaseBackoff, MaxBackoff: cfg.MaxBackoff,
-		ShutdownTimeout: cfg.ShutdownTimeout, OnFull: cfg.OnFull, Logger: cfg.Logger, Registerer: cfg.Registerer, Now: cfg.Now})
+		ShutdownTimeout: cfg.ShutdownTimeout, OnFull: cfg.OnFull, Logger: cfg.Logger, Registerer: cfg.Registerer, Now: cfg.Now,
+		Journal: cfg.Journal})
 	if err != nil {
 		return nil, err
 	}

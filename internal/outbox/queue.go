@@ -87,6 +87,11 @@ type QueueConfig struct {
 	Metrics string
 	Labels  prometheus.Labels
 	Now     func() time.Time
+	// Journal, when set (a cluster), is where messages are accepted: a
+	// replicated JetStream stream (journal.go). The file at Path is then
+	// only this gateway's delivery schedule, rebuilt from the stream each
+	// time it becomes the sender (Hold); it sends nothing until then.
+	Journal *Journal
 }
 
 // meta is the small index record of a ticket.
@@ -151,6 +156,17 @@ type Queue struct {
 	// removerDone is closed when the remover made its last commit.
 	removerDone chan struct{}
 	m           metrics
+
+	// With a Journal: j is its state; paused while this gateway is not
+	// the sender; sendCtx is the current sending term's (cancelled when it
+	// ends); inflight counts attempts handed to workers.
+	j        *journal
+	paused   bool
+	sendCtx  context.Context
+	stopSend context.CancelFunc
+	inflight sync.WaitGroup
+	// flushMu makes a flush of removals and a reset of the file exclusive.
+	flushMu sync.Mutex
 }
 
 // OpenQueue opens or creates the queue file and rebuilds the delivery
@@ -205,6 +221,15 @@ func OpenQueue(cfg QueueConfig) (*Queue, error) {
 		o.now = time.Now
 	}
 	o.attemptCtx, o.cancelAll = context.WithCancel(context.Background())
+	o.sendCtx = o.attemptCtx
+	if cfg.Journal != nil {
+		jc := *cfg.Journal
+		if jc.MaxBytes <= 0 {
+			jc.MaxBytes = cfg.MaxBytes
+		}
+		o.j = newJournal(jc)
+		o.paused = true
+	}
 	if err := o.initMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -316,31 +341,50 @@ type prepared struct {
 // all are accepted or none. A version already queued is replaced (a
 // replayed change). When the queue is at its cap it returns ErrFull and
 // raises the alarm; nothing that was accepted before is ever dropped to
-// make room.
+// make room. With a Journal, "on disk" is "in the replicated stream"
+// (putJournal).
 func (o *Queue) Put(msgs []Msg) error {
-	now := o.now()
+	ps, total, err := prepare(msgs, o.now())
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	if o.j != nil {
+		return o.putJournal(ps)
+	}
+	return o.store(ps, total, true)
+}
+
+func prepare(msgs []Msg, now time.Time) ([]prepared, int64, error) {
 	ps := make([]prepared, 0, len(msgs))
 	var total int64
 	for _, msg := range msgs {
 		if msg.ID == "" || msg.Version < 1 || strings.IndexByte(msg.ID, 0) >= 0 {
-			return fmt.Errorf("outbox: a message needs an id and a version >= 1 (got %q v%d)", msg.ID, msg.Version)
+			return nil, 0, fmt.Errorf("outbox: a message needs an id and a version >= 1 (got %q v%d)", msg.ID, msg.Version)
 		}
-		body := packBody(msg.Body)
-		key := makeKey(msg.ID, msg.Version)
-		m := meta{EnqueuedAt: now, Size: int64(len(body) + 2*len(key) + 64)}
-		mv, _ := json.Marshal(m)
-		ps = append(ps, prepared{id: msg.ID, key: key, mv: mv, body: body, size: m.Size, replaced: -1})
-		total += m.Size
+		ps = append(ps, prepare1(msg.ID, msg.Version, packBody(msg.Body), now))
+		total += ps[len(ps)-1].size
 	}
-	if len(ps) == 0 {
-		return nil
-	}
+	return ps, total, nil
+}
+
+// prepare1 is one message with its body packed already.
+func prepare1(id string, version int, body []byte, enqueued time.Time) prepared {
+	key := makeKey(id, version)
+	m := meta{EnqueuedAt: enqueued, Size: int64(len(body) + 2*len(key) + 64)}
+	mv, _ := json.Marshal(m)
+	return prepared{id: id, key: key, mv: mv, body: body, size: m.Size, replaced: -1}
+}
+
+// store writes prepared messages to the file; capped: refused beyond
+// MaxBytes (a journal's file is not: its stream enforces the cap).
+func (o *Queue) store(ps []prepared, total int64, capped bool) error {
+	now := o.now()
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return ErrClosed
 	}
-	if o.used+total > o.cfg.MaxBytes {
+	if capped && o.used+total > o.cfg.MaxBytes {
 		o.raiseFull(len(ps))
 		o.mu.Unlock()
 		return fmt.Errorf("%w: %d of %d bytes used, %d ticket(s) from %s not accepted", ErrFull, o.used, o.cfg.MaxBytes, len(ps), ps[0].id)
@@ -382,9 +426,36 @@ func (o *Queue) Put(msgs []Msg) error {
 			o.schedule(&head{id: p.id, next: now})
 		}
 	}
-	if o.full {
+	if o.full && capped {
 		o.full = false
 		o.log.Info("outbox accepts messages again", "used_bytes", o.used)
+	}
+	o.syncGauges()
+	return nil
+}
+
+// putJournal appends messages to the replicated stream: accepted once its
+// quorum has them. Full and not-stored are said as for the file.
+func (o *Queue) putJournal(ps []prepared) error {
+	o.mu.Lock()
+	closed := o.closed
+	o.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	err := o.j.append(ps)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrFull):
+		o.raiseFull(len(ps))
+		return fmt.Errorf("outbox: %w, %d message(s) from %s not accepted", err, len(ps), ps[0].id)
+	case err != nil:
+		return fmt.Errorf("outbox: %w: %w", ErrNotStored, err)
+	}
+	if o.full {
+		o.full = false
+		o.log.Info("outbox accepts messages again")
 	}
 	o.syncGauges()
 	return nil
@@ -455,9 +526,9 @@ func (o *Queue) run(ctx context.Context) {
 			defer workers.Done()
 			for b := range work {
 				if len(b.hs) == 1 {
-					o.attempt(b.hs[0])
+					o.attempt(b.ctx, b.hs[0])
 				} else {
-					o.attemptFolded(b.hs)
+					o.attemptFolded(b.ctx, b.hs)
 				}
 				if b.sent != nil {
 					o.mu.Lock()
@@ -465,6 +536,7 @@ func (o *Queue) run(ctx context.Context) {
 					o.mu.Unlock()
 					o.Kick()
 				}
+				o.inflight.Done()
 			}
 		}()
 	}
@@ -491,10 +563,12 @@ func (o *Queue) Kick() {
 }
 
 // batch is what one worker sends as one message: one head, or several
-// folded; sent is its place in the budget's window.
+// folded; sent is its place in the budget's window; ctx ends its attempt
+// (Close, or the end of a sending term).
 type batch struct {
 	hs   []*head
 	sent *time.Time
+	ctx  context.Context
 }
 
 func (o *Queue) dispatch(ctx context.Context, work chan<- batch) {
@@ -519,6 +593,7 @@ func (o *Queue) dispatch(ctx context.Context, work chan<- batch) {
 				*b.sent = time.Time{}.Add(1) // not sent: expires at once
 			}
 			o.mu.Unlock()
+			o.inflight.Done()
 			return
 		}
 		timer.Reset(wait)
@@ -541,9 +616,19 @@ func (o *Queue) dispatch(ctx context.Context, work chan<- batch) {
 
 // next pops what is due: one head, or with a Budget, several to fold into
 // one message when more are due than the budget has sends left. Otherwise
-// it says how long to wait. Called with o.mu held.
+// it says how long to wait. A batch counts in inflight until its worker is
+// done. Called with o.mu held.
 func (o *Queue) next(now time.Time) (batch, time.Duration) {
-	if o.sched.Len() == 0 {
+	b, wait := o.next1(now)
+	if b.hs != nil {
+		b.ctx = o.sendCtx
+		o.inflight.Add(1)
+	}
+	return b, wait
+}
+
+func (o *Queue) next1(now time.Time) (batch, time.Duration) {
+	if o.paused || o.sched.Len() == 0 {
 		return batch{}, time.Hour
 	}
 	if d := o.sched[0].next.Sub(now); d > 0 {
@@ -579,6 +664,10 @@ func (o *Queue) next(now time.Time) (batch, time.Duration) {
 // within ShutdownTimeout and closes the file. Everything not delivered stays
 // on disk for the next start.
 func (o *Queue) Close() error {
+	if o.j != nil {
+		o.Hold(false)
+		o.j.waitTerm(o.cfg.ShutdownTimeout)
+	}
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()

@@ -141,16 +141,16 @@ func (w *window) take() *time.Time {
 
 // attempt sends the oldest message of h's key once and schedules what
 // follows. Only one attempt per key runs at a time.
-func (o *Queue) attempt(h *head) {
+func (o *Queue) attempt(ctx context.Context, h *head) {
 	msg, key, m, ok := o.load1(h)
 	if !ok {
 		return
 	}
-	o.settle(h, key, m, o.sender.Send(o.attemptCtx, msg))
+	o.settle(h, key, m, o.sender.Send(ctx, msg))
 }
 
 // attemptFolded sends the oldest message of each head as one.
-func (o *Queue) attemptFolded(hs []*head) {
+func (o *Queue) attemptFolded(ctx context.Context, hs []*head) {
 	type item struct {
 		h   *head
 		key []byte
@@ -170,9 +170,9 @@ func (o *Queue) attemptFolded(hs []*head) {
 	case 0:
 		return
 	case 1:
-		res = o.sender.Send(o.attemptCtx, msgs[0])
+		res = o.sender.Send(ctx, msgs[0])
 	default:
-		res = o.folder.SendFolded(o.attemptCtx, msgs)
+		res = o.folder.SendFolded(ctx, msgs)
 	}
 	for _, it := range items {
 		o.settle(it.h, it.key, it.m, res)
@@ -317,6 +317,8 @@ func (o *Queue) remover() {
 }
 
 func (o *Queue) flushRemoved() {
+	o.flushMu.Lock()
+	defer o.flushMu.Unlock()
 	o.mu.Lock()
 	keys := o.toRemove
 	o.toRemove = nil
@@ -336,6 +338,9 @@ func (o *Queue) flushRemoved() {
 		}
 		return nil
 	})
+	if err == nil && o.j != nil {
+		o.j.remove(o, keys, false)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err != nil {
@@ -396,6 +401,9 @@ func (o *Queue) deadLetter(h *head, key []byte, m meta, status int, resp []byte,
 		return tx.Bucket(bucketDead).Put(key, mv)
 	})
 	id, ver, _ := splitKey(key)
+	if err == nil && o.j != nil {
+		o.j.markDead(o, key, mv)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err != nil {
@@ -463,6 +471,9 @@ func (o *Queue) Resend(key string) error {
 	if err != nil {
 		return err
 	}
+	if o.j != nil {
+		o.j.remove(o, [][]byte{mustKey(key)}, true)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.dead--
@@ -487,6 +498,11 @@ func (o *Queue) Discard(key string) error {
 	if err != nil {
 		return err
 	}
+	if o.j != nil {
+		k := [][]byte{mustKey(key)}
+		o.j.remove(o, k, true)
+		o.j.remove(o, k, false)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.dead--
@@ -500,6 +516,9 @@ func (o *Queue) Discard(key string) error {
 // transaction with then (which puts it elsewhere or drops its body), and
 // returns its incident id; ErrNotFound when key is not dead-lettered.
 func (o *Queue) takeDead(key string, then func(tx *bolt.Tx, k []byte, m meta) error) (string, error) {
+	if err := o.notSending(); err != nil {
+		return "", err
+	}
 	k, err := parseKeyString(key)
 	if err != nil {
 		return "", err
@@ -556,6 +575,9 @@ type Entry struct {
 // incident; at most limit entries (<= 0: all).
 func (o *Queue) List(limit int) ([]Entry, error) {
 	out := []Entry{}
+	if o.notSending() != nil {
+		return out, nil // the sender lists the site's queue
+	}
 	full := func() bool { return limit > 0 && len(out) >= limit }
 	// o.mu is not taken inside the read transaction: a worker holds o.mu
 	// while it opens one, and a commit waiting to remap the file between the
@@ -624,6 +646,9 @@ type Stats struct {
 func (o *Queue) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.j != nil && o.paused {
+		return Stats{MaxBytes: o.cfg.MaxBytes, Full: o.full} // the sender counts the site's queue
+	}
 	return Stats{Pending: o.pending, Dead: o.dead, UsedBytes: o.used, MaxBytes: o.cfg.MaxBytes, Full: o.full}
 }
 
