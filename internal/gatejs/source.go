@@ -47,8 +47,9 @@ var ErrPublish = errors.New("gatejs: a gate event source cannot publish")
 
 // Source is the cluster's gate events as an mqttbus.BatchBus for
 // sensors.Ingest: SubscribeBatch registers the handler, Hold starts or
-// stops pulling a gate's events. Handler calls are serialised (one at a
-// time, like an MQTT subscription's delivery goroutine).
+// stops pulling a gate's events. One goroutine hands on what the held
+// gates' pulls fetched, in batches across gates (one disk sync for all,
+// as on a single box); handler calls are serialised.
 type Source struct {
 	Conn     *nats.Conn
 	Topics   topics.Topics
@@ -58,7 +59,7 @@ type Source struct {
 	// it is delivered again (to the gate's holder then): the longest an
 	// event handled by a gateway that died is delayed. Default 10 s.
 	AckWait time.Duration
-	// Batch bounds the events handed on in one call. Default 256.
+	// Batch bounds the events handed on in one call. Default 1024.
 	Batch      int
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -69,6 +70,8 @@ type Source struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	unknown *nats.Subscription
+	in      chan delivery // fetched by the pulls, for run
+	runDone chan struct{}
 
 	handleMu sync.Mutex // one handler call at a time
 	mu       sync.Mutex
@@ -82,9 +85,13 @@ type Source struct {
 type pull struct {
 	ctx    context.Context // ends with stop: a lookup in progress gives up
 	cancel context.CancelFunc
-	msgs   chan jetstream.Msg
 	stop   chan struct{}
 	done   chan struct{}
+}
+
+type delivery struct {
+	gate string
+	m    jetstream.Msg
 }
 
 // ConsumerName is the durable consumer of a gate's events.
@@ -129,7 +136,7 @@ func (s *Source) Start(ctx context.Context) error {
 		s.AckWait = 10 * time.Second
 	}
 	if s.Batch <= 0 {
-		s.Batch = 256
+		s.Batch = 1024
 	}
 	s.log = s.Logger
 	if s.log == nil {
@@ -160,6 +167,8 @@ func (s *Source) Start(ctx context.Context) error {
 		return err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.in, s.runDone = make(chan delivery, 4*s.Batch), make(chan struct{})
+	go s.run()
 	return nil
 }
 
@@ -239,6 +248,8 @@ func (s *Source) Detach(string) {
 	for _, p := range ps {
 		p.close()
 	}
+	s.handleMu.Lock() // a batch in hand is finished
+	s.handleMu.Unlock()
 }
 
 // Hold starts (held) or stops pulling a gate's events. It returns once a
@@ -265,6 +276,10 @@ func (s *Source) Hold(gate string, held bool) {
 	if p != nil {
 		p.close()
 	}
+	// What run took before the release is handled now; what it takes
+	// after is given back (the gate is no longer held).
+	s.handleMu.Lock()
+	s.handleMu.Unlock()
 }
 
 // startPull: s.mu held. It never waits for JetStream: Hold runs inside
@@ -274,10 +289,16 @@ func (s *Source) startPull(gate string) {
 	if s.pulls[gate] != nil {
 		return
 	}
-	p := &pull{msgs: make(chan jetstream.Msg, 2*s.Batch), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &pull{stop: make(chan struct{}), done: make(chan struct{})}
 	p.ctx, p.cancel = context.WithCancel(s.ctx)
 	s.pulls[gate] = p
-	go s.run(gate, p)
+	go func() {
+		defer close(p.done)
+		if cc := s.attach(gate, p); cc != nil {
+			<-p.stop
+			cc.Stop()
+		}
+	}()
 }
 
 func (p *pull) close() {
@@ -286,7 +307,7 @@ func (p *pull) close() {
 	<-p.done
 }
 
-// attach starts fetching the gate's events into p.msgs, retrying while
+// attach starts fetching the gate's events for run, retrying while
 // JetStream has no leader for the consumer; nil once stopped.
 func (s *Source) attach(gate string, p *pull) jetstream.ConsumeContext {
 	for {
@@ -296,7 +317,7 @@ func (s *Source) attach(gate string, p *pull) jetstream.ConsumeContext {
 		if err == nil {
 			cc, err := cons.Consume(func(m jetstream.Msg) {
 				select {
-				case p.msgs <- m:
+				case s.in <- delivery{gate, m}:
 				case <-p.stop:
 					_ = m.Nak() // back to the consumer for the next holder now, not after AckWait
 				}
@@ -317,69 +338,66 @@ func (s *Source) attach(gate string, p *pull) jetstream.ConsumeContext {
 	}
 }
 
-// run hands the gate's events on in batches: the first waiting plus those
-// already fetched behind it, and acknowledges them once the handler
-// returned nil.
-func (s *Source) run(gate string, p *pull) {
-	defer close(p.done)
-	cc := s.attach(gate, p)
-	if cc == nil {
-		return
-	}
-	defer cc.Stop()
-	topic := s.Topics.GateEvents(gate)
-	batch := make([]jetstream.Msg, 0, s.Batch)
+// run hands the held gates' events on in batches (the first waiting plus
+// those already fetched behind it) and acknowledges them once the handler
+// returned nil. Events of a gate released meanwhile are given back.
+func (s *Source) run() {
+	defer close(s.runDone)
+	batch := make([]delivery, 0, s.Batch)
 	ms := make([]mqttbus.Message, 0, s.Batch)
 	for {
 		batch, ms = batch[:0], ms[:0]
 		select {
-		case <-p.stop:
-			s.giveBack(p)
+		case <-s.ctx.Done():
 			return
-		case m := <-p.msgs:
-			batch = append(batch, m)
+		case d := <-s.in:
+			batch = append(batch, d)
 		}
 	fill:
 		for len(batch) < s.Batch {
 			select {
-			case m := <-p.msgs:
-				batch = append(batch, m)
+			case d := <-s.in:
+				batch = append(batch, d)
 			default:
 				break fill
 			}
 		}
-		for _, m := range batch {
-			ms = append(ms, mqttbus.Message{Topic: topic, Payload: m.Data()})
+		s.handleMu.Lock()
+		s.mu.Lock()
+		h := s.handler
+		keep := batch[:0]
+		for _, d := range batch {
+			if h != nil && s.held[d.gate] {
+				keep = append(keep, d)
+				ms = append(ms, mqttbus.Message{Topic: s.Topics.GateEvents(d.gate), Payload: d.m.Data()})
+			} else {
+				_ = d.m.Nak()
+				s.m.events.WithLabelValues("returned").Inc()
+			}
 		}
-		if err := s.handle(ms); err != nil {
+		s.mu.Unlock()
+		if len(keep) == 0 {
+			s.handleMu.Unlock()
+			continue
+		}
+		err := h(ms)
+		s.handleMu.Unlock()
+		if err != nil {
 			// Not stored (shutdown): delivered again, elsewhere or to the
-			// next process. The pull stops: a later batch would come
-			// before this one's redelivery.
-			for _, m := range batch {
-				_ = m.Nak()
+			// next process; not at once, or it would spin here.
+			for _, d := range keep {
+				_ = d.m.NakWithDelay(time.Second)
 			}
-			s.giveBack(p)
-			s.m.events.WithLabelValues("returned").Add(float64(len(batch)))
-			s.log.Warn("gate events not stored; pull stopped", "gate", gate, "err", err)
-			return
+			s.m.events.WithLabelValues("returned").Add(float64(len(keep)))
+			s.log.Warn("gate events not stored; given back", "events", len(keep), "err", err)
+			continue
 		}
-		for _, m := range batch {
-			if err := m.Ack(); err != nil {
-				s.log.Warn("gate events: ack not sent; the event comes again and is dropped as a duplicate", "gate", gate, "err", err)
+		for _, d := range keep {
+			if err := d.m.Ack(); err != nil {
+				s.log.Warn("gate events: ack not sent; the event comes again and is dropped as a duplicate", "gate", d.gate, "err", err)
 			}
 		}
-		s.m.events.WithLabelValues("acked").Add(float64(len(batch)))
-	}
-}
-
-func (s *Source) giveBack(p *pull) {
-	for {
-		select {
-		case m := <-p.msgs:
-			_ = m.Nak()
-		default:
-			return
-		}
+		s.m.events.WithLabelValues("acked").Add(float64(len(keep)))
 	}
 }
 
@@ -421,8 +439,17 @@ func (s *Source) Close() error {
 	s.Detach("")
 	if s.cancel != nil {
 		s.cancel()
+		<-s.runDone
 	}
-	return nil
+	// What is still in s.in was fetched, not handled: for the next holder.
+	for {
+		select {
+		case d := <-s.in:
+			_ = d.m.Nak()
+		default:
+			return nil
+		}
+	}
 }
 
 type sourceMetrics struct {

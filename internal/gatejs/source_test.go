@@ -44,7 +44,9 @@ type env struct {
 	dev paho.Client
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t *testing.T) *env { return startEnvTB(t) }
+
+func startEnvTB(t testing.TB) *env {
 	b, err := broker.New(broker.Config{Listen: testenv.FreeAddr(t), DataDir: t.TempDir(), Logger: quiet,
 		Gateway: broker.Gateway{Username: "gw", Password: "pw-0123456789", ClientID: "gw"}})
 	if err != nil {
@@ -64,7 +66,9 @@ func startEnv(t *testing.T) *env {
 	return &env{b: b, dev: c}
 }
 
-func (e *env) conn(t *testing.T) *nats.Conn {
+func (e *env) conn(t *testing.T) *nats.Conn { return e.connTB(t) }
+
+func (e *env) connTB(t testing.TB) *nats.Conn {
 	nc, err := e.b.Conn("test")
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +122,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func newSource(t *testing.T, nc *nats.Conn) *Source {
+func newSource(t *testing.T, nc *nats.Conn) *Source { return newSourceTB(t, nc) }
+
+func newSourceTB(t testing.TB, nc *nats.Conn) *Source {
 	s := &Source{Conn: nc, Topics: site, Gates: []string{"north", "south"}, AckWait: time.Second, Batch: 16, Logger: quiet}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
