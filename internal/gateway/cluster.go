@@ -117,13 +117,16 @@ func (g *Gateway) clusterStatus(ctx context.Context) (any, error) {
 }
 
 // assignmentChanged starts or stops what this gateway does for an item.
-// A gate needs nothing started: its events are filtered by holds.
+// A gate's events are pulled from JetStream by its holder only (gatejs.go).
 func (g *Gateway) assignmentChanged(it cluster.Item, held bool) {
 	if it.Kind == cluster.KindCamera {
 		g.Cameras.hold(it.ID, held)
 	}
 	if it == senderRole {
 		g.holdSender(held) // outbox_cluster.go
+	}
+	if it.Kind == cluster.KindGate && g.gateSource != nil {
+		g.gateSource.Hold(it.ID, held)
 	}
 }
 
@@ -141,9 +144,12 @@ func (g *Gateway) holder(camera string) string {
 	return g.Cluster.Holder(cluster.KindCamera, camera)
 }
 
-// heldGateEvents keeps the events of gates this gateway holds.
+// heldGateEvents keeps the events of gates this gateway holds. With the
+// events from JetStream it keeps all: only the holder pulls a gate's, and
+// a batch being handled while its gate is released must be stored, not
+// dropped and acknowledged.
 func (g *Gateway) heldGateEvents(evs []sensors.Event) []sensors.Event {
-	if g.Cluster == nil {
+	if g.Cluster == nil || g.gateSource != nil {
 		return evs
 	}
 	out := evs[:0:0]

@@ -30,6 +30,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/detect"
 	"github.com/lanewatch/lanewatch/internal/evidence"
+	"github.com/lanewatch/lanewatch/internal/gatejs"
 	"github.com/lanewatch/lanewatch/internal/gaterules"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/influx"
@@ -99,6 +100,8 @@ type Gateway struct {
 	// them in reverse, so inputs (started last) stop before the outputs
 	// they feed.
 	comps component.List
+
+	gateSource *gatejs.Source // cluster: gate events from JetStream (gatejs.go)
 }
 
 // Run starts everything, blocks until ctx ends, then shuts down. It returns
@@ -196,6 +199,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"broker store check", g.checkBrokerStore},
 		{"mqtt", g.startMQTT},
 		{"cluster", g.startCluster},
+		{"cluster gate events", g.startGateEvents},
 		{"evidence", g.startEvidence},
 		{"incidents", g.startIncidents},
 		{"outbox", g.startOutbox},
@@ -365,7 +369,7 @@ func (g *Gateway) startSensors(ctx context.Context) error {
 	for _, gt := range g.Config.Gates {
 		gates = append(gates, gt.ID)
 	}
-	in := &sensors.Ingest{Bus: g.Bus, Topics: g.Topics, Decoder: &sensors.Decoder{Salt: salt},
+	in := &sensors.Ingest{Bus: g.gateEventBus(), Topics: g.Topics, Decoder: &sensors.Decoder{Salt: salt},
 		Handle: g.handleGateEvent, HandleBatch: g.handleGateEvents, Gates: gates, Logger: g.log, Registerer: g.Registry}
 	if err := g.use(ctx, component.Named("sensors", in)); err != nil {
 		return err

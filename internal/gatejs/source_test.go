@@ -1,0 +1,231 @@
+package gatejs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lanewatch/lanewatch/internal/broker"
+	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/testenv"
+	"github.com/lanewatch/lanewatch/internal/topics"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var site = topics.Topics{Prefix: "lanewatch", Site: "zh.lane"}
+
+func TestSubject(t *testing.T) {
+	for _, c := range []struct{ topic, subj string }{
+		{"lanewatch/zh/gates/north/events", "lanewatch.zh.gates.north.events"},
+		{"a.b/zh.lane/gates/n-1/events", "a//b.zh//lane.gates.n-1.events"},
+		{"", ""}, {"/a", ""}, {"a/", ""}, {"a//b", ""}, {"a b", ""}, {"a/*", ""}, {"a/>", ""},
+	} {
+		got, err := Subject(c.topic)
+		if (err != nil) != (c.subj == "") || got != c.subj {
+			t.Errorf("Subject(%q) = %q, %v; want %q", c.topic, got, err, c.subj)
+		}
+		if err == nil && topicOf(got) != c.topic {
+			t.Errorf("topicOf(%q) = %q, want %q", got, topicOf(got), c.topic)
+		}
+	}
+}
+
+type env struct {
+	b   *broker.Broker
+	dev paho.Client
+}
+
+func startEnv(t *testing.T) *env { return startEnvTB(t) }
+
+func startEnvTB(t testing.TB) *env {
+	b, err := broker.New(broker.Config{Listen: testenv.FreeAddr(t), DataDir: t.TempDir(), Logger: quiet,
+		Gateway: broker.Gateway{Username: "gw", Password: "pw-0123456789", ClientID: "gw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	b.Admit()
+	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("dev").SetUsername("gw").SetPassword("pw-0123456789")
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return &env{b: b, dev: c}
+}
+
+func (e *env) conn(t *testing.T) *nats.Conn { return e.connTB(t) }
+
+func (e *env) connTB(t testing.TB) *nats.Conn {
+	nc, err := e.b.Conn("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func (e *env) publish(t *testing.T, gate string, n, from int) {
+	for i := from; i < from+n; i++ {
+		tok := e.dev.Publish(site.GateEvents(gate), 1, false, fmt.Sprintf(`{"id":"e%d"}`, i))
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+}
+
+// recorder is a handler that records what it got.
+type recorder struct {
+	mu   sync.Mutex
+	got  map[string]int // payload → times
+	msgs []mqttbus.Message
+}
+
+func (r *recorder) handle(ms []mqttbus.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.got == nil {
+		r.got = map[string]int{}
+	}
+	for _, m := range ms {
+		r.got[string(m.Payload)]++
+		r.msgs = append(r.msgs, m)
+	}
+	return nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func newSource(t *testing.T, nc *nats.Conn) *Source { return newSourceTB(t, nc) }
+
+func newSourceTB(t testing.TB, nc *nats.Conn) *Source {
+	s := &Source{Conn: nc, Topics: site, Gates: []string{"north", "south"}, AckWait: time.Second, Batch: 16, Logger: quiet}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// The broker stores a gate's PUBACKed events only because its consumer
+// exists; they wait, unacknowledged, for a holder, and a second holder
+// after the first stopped gets each event not acknowledged once.
+func TestSourceHandOver(t *testing.T) {
+	e := startEnv(t)
+	nc := e.conn(t)
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(context.Background(), MQTTStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No consumer yet: acknowledged, not stored (what the design rests on).
+	e.publish(t, "north", 1, -1)
+	if info, _ := st.Info(context.Background()); info.State.Msgs != 0 {
+		t.Fatalf("stored without interest: %d", info.State.Msgs)
+	}
+
+	a := newSource(t, nc)
+	var ra recorder
+	if err := a.SubscribeBatch(site.AllGateEvents(), ra.handle); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, "north", 50, 0) // before anyone holds north: kept
+	if info, _ := st.Info(context.Background()); info.State.Msgs != 50 {
+		t.Fatalf("stored %d of 50", info.State.Msgs)
+	}
+	a.Hold("north", true)
+	waitFor(t, "50 events at a", func() bool { return ra.count() == 50 })
+	a.Hold("north", false)
+	e.publish(t, "north", 50, 50) // held by nobody
+	if ra.count() != 50 {
+		t.Fatalf("a got %d after release", ra.count())
+	}
+
+	// b's handler blocks the first batch, then b "dies" without acking:
+	// the connection closes under it.
+	nc2 := e.conn(t)
+	b := newSource(t, nc2)
+	block := make(chan struct{})
+	var once sync.Once
+	dead := make(chan struct{})
+	t.Cleanup(func() { close(dead) }) // before b.Close, which waits for it
+	b.SubscribeBatch("", func(ms []mqttbus.Message) error {
+		once.Do(func() { close(block) })
+		<-dead // returns only after the test: never acks
+		return fmt.Errorf("dead")
+	})
+	b.Hold("north", true)
+	<-block
+	nc2.Close()
+
+	c := newSource(t, e.conn(t))
+	var rc recorder
+	c.SubscribeBatch("", rc.handle)
+	c.Hold("north", true)
+	waitFor(t, "50 events at c", func() bool { return rc.count() >= 50 })
+	time.Sleep(1500 * time.Millisecond) // an AckWait: nothing comes twice
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i := 50; i < 100; i++ {
+		if n := rc.got[fmt.Sprintf(`{"id":"e%d"}`, i)]; n != 1 {
+			t.Errorf("e%d handled %d times by the new holder", i, n)
+		}
+	}
+	if len(rc.msgs) != 50 {
+		t.Errorf("new holder got %d events, want 50", len(rc.msgs))
+	}
+	for _, m := range rc.msgs {
+		if m.Topic != site.GateEvents("north") {
+			t.Fatalf("topic %q", m.Topic)
+		}
+	}
+	waitFor(t, "acked events removed", func() bool {
+		info, _ := st.Info(context.Background())
+		return info.State.Msgs == 0
+	})
+}
+
+// Events of a gate that is not configured are not stored but still reach
+// the handler (which rejects them: unknown_gate).
+func TestSourceUnknownGate(t *testing.T) {
+	e := startEnv(t)
+	s := newSource(t, e.conn(t))
+	var r recorder
+	s.SubscribeBatch("", r.handle)
+	e.publish(t, "west", 3, 0)
+	waitFor(t, "3 unknown", func() bool { return r.count() == 3 })
+	if r.msgs[0].Topic != site.GateEvents("west") {
+		t.Fatalf("topic %q", r.msgs[0].Topic)
+	}
+	e.publish(t, "north", 1, 0) // known, not held: not handed on
+	time.Sleep(300 * time.Millisecond)
+	if r.count() != 3 {
+		t.Fatalf("a known gate's event came through the unknown path")
+	}
+}
