@@ -102,6 +102,9 @@ func (g *Gateway) joinCluster(ctx context.Context) error {
 		return err
 	}
 	g.siteAudit.Store(a)
+	if err := g.joinSiteLedger(ctx, c); err != nil {
+		return err
+	}
 	// Started last, so it closes first: its cameras stop and its items
 	// are released (taken by the others at once) before the rest stops.
 	return g.use(ctx, component.Named("cluster", c))

@@ -99,6 +99,9 @@ func (g *Gateway) gateSnapshot(camera string) ([]byte, error) {
 // onPassage publishes each passage (contract 2.3 and 5), with a snapshot from
 // the gate's first camera when it has one, and writes it to InfluxDB.
 func (g *Gateway) onPassage(p vehicles.Passage) {
+	if s := g.siteInside.Load(); s != nil {
+		s.Record(p) // the site's inside set, in a cluster (siteledger.go)
+	}
 	if cams := g.gateCameras(p.Gate); len(cams) > 0 && g.Cameras != nil {
 		if err := g.passageSnapshot(&p, cams[0]); err != nil {
 			g.log.Warn("passage without snapshot", "passage", p.ID, "camera", cams[0], "err", err)

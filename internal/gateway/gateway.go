@@ -40,6 +40,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/outbox"
 	"github.com/lanewatch/lanewatch/internal/recording"
 	"github.com/lanewatch/lanewatch/internal/sensors"
+	"github.com/lanewatch/lanewatch/internal/siteledger"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
 
@@ -89,8 +90,9 @@ type Gateway struct {
 	disk       *diskHealth
 	alerts     *alerts.Alerts
 	probe      *mqttbus.Probe
-	patrol     console.Patrol              // patrol.go
-	siteAudit  atomic.Pointer[auditStream] // in a cluster, once joined (audit.go)
+	patrol     console.Patrol                    // patrol.go
+	siteAudit  atomic.Pointer[auditStream]       // in a cluster, once joined (audit.go)
+	siteInside atomic.Pointer[siteledger.Inside] // in a cluster, once joined (siteledger.go)
 
 	js jetstream.JetStream // the outbox streams' client, in a cluster (outbox_cluster.go)
 

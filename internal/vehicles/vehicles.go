@@ -158,6 +158,8 @@ type Log struct {
 	retention time.Duration
 	watch     map[string]bool
 
+	site atomic.Pointer[siteBox] // the rest of a cluster's site (site.go)
+
 	mu          sync.Mutex
 	residents   map[string]Resident
 	resProblems []LineError
@@ -608,7 +610,8 @@ func (l *Log) plateSeenLocked(b *batch, ev sensors.Event, barrier bool) error {
 	}
 	dir := ev.Direction
 	if dir != sensors.In && dir != sensors.Out {
-		if _, in := l.inside[p]; in {
+		_, elsewhere := l.siteEntered(p)
+		if _, in := l.inside[p]; in || elsewhere {
 			dir = sensors.Out
 		} else {
 			dir = sensors.In
@@ -677,6 +680,11 @@ func (l *Log) recordLocked(b *batch, p *Passage) ([]byte, error) {
 				return nil, err
 			}
 			deleteUndo(b, l.inside, p.Plate)
+		} else if in, ok := l.siteEntered(p.Plate); ok {
+			// In at a gate another gateway of the site holds.
+			entry := in.EntryAt.UTC()
+			dwell := max(int64(p.At.Sub(entry)/time.Second), 0)
+			p.EntryAt, p.DwellS = &entry, &dwell
 		}
 	}
 	sp := stored(*p)
@@ -800,6 +808,19 @@ func (l *Log) Inside() []InsideVehicle {
 		out = append(out, l.insideVehicle(r, now))
 	}
 	l.mu.Unlock()
+	if b := l.site.Load(); b != nil {
+		here := make(map[string]bool, len(out))
+		for _, v := range out {
+			here[v.Plate] = true
+		}
+		for _, v := range b.s.Others() {
+			if !here[v.Plate] {
+				d := max(now.Sub(v.EntryAt), 0)
+				v.EntryAt, v.Dwell, v.DwellS = v.EntryAt.In(l.cfg.Location), d, int64(d/time.Second)
+				out = append(out, v)
+			}
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].EntryAt.Equal(out[j].EntryAt) {
 			return out[i].EntryAt.Before(out[j].EntryAt)

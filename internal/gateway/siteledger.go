@@ -1,0 +1,30 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/lanewatch/lanewatch/internal/cluster"
+	"github.com/lanewatch/lanewatch/internal/component"
+	"github.com/lanewatch/lanewatch/internal/siteledger"
+)
+
+// joinSiteLedger shares the vehicle ledger's inside set with the site's
+// other gateways (internal/siteledger): before the cluster takes any gate,
+// so that the first exit handled here already sees entries made elsewhere.
+func (g *Gateway) joinSiteLedger(ctx context.Context, c *cluster.Cluster) error {
+	s := &siteledger.Inside{Conn: c.Conn, Self: g.Config.GatewayID, Replicas: g.Config.Cluster.Replicas(),
+		Logger: g.log, Registerer: g.Registry,
+		Leave: func(plate string, at time.Time) {
+			if err := g.Vehicles.Leave(plate, at); err != nil {
+				g.diskFailed("vehicles", err)
+				g.log.Warn("vehicle left elsewhere but still inside here", "err", err)
+			}
+		}}
+	if err := g.use(ctx, component.Named("site ledger", s)); err != nil {
+		return err
+	}
+	g.Vehicles.SetSite(s)
+	g.siteInside.Store(s)
+	return nil
+}

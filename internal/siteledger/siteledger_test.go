@@ -1,0 +1,94 @@
+package siteledger
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lanewatch/lanewatch/internal/sensors"
+	"github.com/lanewatch/lanewatch/internal/testenv"
+	"github.com/lanewatch/lanewatch/internal/vehicles"
+)
+
+type leaves struct {
+	mu  sync.Mutex
+	got map[string]time.Time
+}
+
+func (l *leaves) leave(plate string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got[plate] = at
+}
+
+func (l *leaves) at(plate string) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.got[plate]
+	return t, ok
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10 s: %s", what)
+		}
+	}
+}
+
+// Two gateways of one site: a car in at A's gate is inside for B, B pairs
+// its exit, and A is told its entry is over; an exit at A of a car that
+// entered at B ends B's.
+func TestInsideAcrossGateways(t *testing.T) {
+	nc := testenv.JetStream(t).Conn()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func(self string, l *leaves) (*Inside, *prometheus.Registry) {
+		reg := prometheus.NewRegistry()
+		s := &Inside{Conn: nc, Self: self, Leave: l.leave, Logger: quiet, Registerer: reg}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, reg
+	}
+	la, lb := &leaves{got: map[string]time.Time{}}, &leaves{got: map[string]time.Time{}}
+	a, _ := start("gw-a", la)
+	b, _ := start("gw-b", lb)
+
+	in := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	a.Record(vehicles.Passage{Plate: "沪A12345", Gate: "north", Direction: sensors.In, Class: vehicles.ClassResident, At: in})
+	waitFor(t, "B sees the car A let in", func() bool { _, ok := b.Entered("沪A12345"); return ok })
+	v, _ := b.Entered("沪A12345")
+	if !v.EntryAt.Equal(in) || v.Gate != "north" || v.Class != vehicles.ClassResident {
+		t.Fatalf("B's view of the entry: %+v", v)
+	}
+	if _, ok := a.Entered("沪A12345"); ok {
+		t.Fatal("A's own entry must not come back to it as another gateway's")
+	}
+	if n := len(b.Others()); n != 1 {
+		t.Fatalf("B sees %d others inside, want 1", n)
+	}
+
+	out := in.Add(90 * time.Minute)
+	b.Record(vehicles.Passage{Plate: "沪A12345", Gate: "south", Direction: sensors.Out, At: out, EntryAt: &in})
+	waitFor(t, "A told its entry is over", func() bool { at, ok := la.at("沪A12345"); return ok && at.Equal(in) })
+	if _, ok := b.Entered("沪A12345"); ok {
+		t.Fatal("B still has the car inside after its exit")
+	}
+
+	// The other way: in at B, out at A.
+	b.Record(vehicles.Passage{Plate: "粤B99999", Gate: "south", Direction: sensors.In, At: in})
+	waitFor(t, "A sees B's entry", func() bool { _, ok := a.Entered("粤B99999"); return ok })
+	a.Record(vehicles.Passage{Plate: "粤B99999", Gate: "north", Direction: sensors.Out, At: out, EntryAt: &in})
+	waitFor(t, "B told its entry is over", func() bool { _, ok := lb.at("粤B99999"); return ok })
+	if got := testutil.ToFloat64(a.written.WithLabelValues("ok")); got != 2 {
+		t.Errorf("A wrote %v records, want 2", got)
+	}
+}
