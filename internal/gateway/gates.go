@@ -82,6 +82,14 @@ func (g *Gateway) startGateRules(ctx context.Context) error {
 		return err
 	}
 	g.Vehicles.OnOverstay = r.Overstay
+	f, err := newPassageFeed(g.Bus, g.Topics.Passages(), g.log, g.Registry)
+	if err != nil {
+		return err
+	}
+	if err := g.use(ctx, component.Named("passage feed", f)); err != nil {
+		return err
+	}
+	g.passages = f
 	g.Vehicles.OnPassage = g.onPassage
 	return nil
 }
@@ -108,11 +116,7 @@ func (g *Gateway) onPassage(p vehicles.Passage) {
 		}
 	}
 	if b, err := json.Marshal(p); err == nil {
-		g.Bus.PublishAsync(g.Topics.Passages(), false, b, func(err error) {
-			if err != nil {
-				g.log.Warn("passage not published", "passage", p.ID, "err", err)
-			}
-		})
+		g.passages.Publish(b)
 	}
 	if g.Influx != nil {
 		// Plates are personal data: InfluxDB gets the keyed pseudonym

@@ -93,6 +93,7 @@ type Gateway struct {
 	patrol     console.Patrol                    // patrol.go
 	siteAudit  atomic.Pointer[auditStream]       // in a cluster, once joined (audit.go)
 	siteInside atomic.Pointer[siteledger.Inside] // in a cluster, once joined (siteledger.go)
+	passages   *passageFeed                      // passages announced on MQTT (passagefeed.go)
 
 	js jetstream.JetStream // the outbox streams' client, in a cluster (outbox_cluster.go)
 
