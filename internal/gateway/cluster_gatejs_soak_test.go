@@ -25,7 +25,7 @@ import (
 func TestSoakClusterGateEvents(t *testing.T) {
 	gates, total, runs := envInt("LANEWATCH_GATE_GATES", 8), envInt("LANEWATCH_GATE_EVENTS", 20000), envInt("LANEWATCH_GATE_RUNS", 3)
 	bin := lanewatchBinary(t)
-	cs := newClusterSite(t, 3, 1, gates, 6*time.Second, 10*time.Second) // camsim needs a stream
+	cs := newClusterSite(t, 3, 0, gates, 6*time.Second, 10*time.Second)
 	cs.startAll(t, bin)
 	eventually(t, "gates spread over the three gateways", 90*time.Second, func() bool {
 		return cs.placed(cs.liveHolders(t, nil, nil))
