@@ -88,6 +88,7 @@ type Gateway struct {
 	alerts     *alerts.Alerts
 	probe      *mqttbus.Probe
 	patrol     console.Patrol // patrol.go
+	siteView   *siteView      // in a cluster: the whole site's incidents, peers (siteview.go)
 
 	log      *slog.Logger
 	stopping chan struct{} // closed when shutdown begins
@@ -199,6 +200,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"notify", g.startNotify},
 		{"influx", g.startInflux},
 		{"alerts", g.startAlerts},
+		{"site incidents", g.startSiteIncidents},
 		// Started after its consumers subscribed (nothing raises signals
 		// before), so that it stops before them, flushing its last changes
 		// to the outbox, notify, InfluxDB and alerts.
@@ -210,6 +212,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"onvif events", g.startONVIF},
 		{"disk health", g.startDiskHealth},
 		{"console", g.startConsole},
+		{"peer service", g.startPeers},
 		{"mqtt commands", g.startMQTTCommands},
 		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},
