@@ -158,10 +158,42 @@ func (sv *siteView) change(op, id, by, note string) (incident.Incident, error) {
 	if err := sv.adoptIfOrphan(id, rec, ok); err != nil {
 		return incident.Incident{}, err
 	}
+	do := sv.local.Resolve
 	if op == peerAck {
-		return sv.local.Ack(id, by, note)
+		do = sv.local.Ack
 	}
-	return sv.local.Resolve(id, by, note)
+	inc, err := do(id, by, note)
+	if err != nil {
+		return inc, err
+	}
+	// Answered once the site's copy has it: an ack the operator saw
+	// succeed survives this gateway dying with its disk.
+	ctx, cancel := context.WithTimeout(context.Background(), siteSyncTimeout)
+	defer cancel()
+	if err := sv.store.Sync(ctx, map[string]int{id: inc.Version}); err != nil {
+		return inc, fmt.Errorf("%w: applied by gateway %s, not yet in the site's copy: %v", console.ErrUnavailable, sv.self, err)
+	}
+	return inc, nil
+}
+
+// siteSyncTimeout bounds a wait for the site's bucket: JetStream without
+// quorum (a gateway cut off from the others) must not stall the gateway.
+const siteSyncTimeout = 3 * time.Second
+
+// siteSync waits until the site's bucket holds what the engine has sent of
+// every incident still open here, so that the gate events that raised them
+// are acknowledged only once they survive this gateway and its disk. After
+// siteSyncTimeout it gives up (counted, logged): the events are stored here.
+func (g *Gateway) siteSync() {
+	sv := g.siteView
+	if sv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), siteSyncTimeout)
+	defer cancel()
+	if err := sv.store.Sync(ctx, g.Incidents.LiveVersions()); err != nil {
+		g.log.Warn("gate events acknowledged before their incidents reached the site's copy", "err", err)
+	}
 }
 
 // act routes an ack or resolve to the gateway that acts on the incident.

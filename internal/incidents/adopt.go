@@ -49,3 +49,17 @@ func (e *Engine) Adopt(inc incident.Incident) error {
 	e.log.Info("incident adopted", "id", inc.ID, "version", inc.Version)
 	return nil
 }
+
+// LiveVersions is the version of every incident not resolved: what the
+// engine has sent of each (a fold not sent yet has no version). A cluster
+// waits until the site's copy holds them before it acknowledges the events
+// that raised them.
+func (e *Engine) LiveVersions() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]int, len(e.live))
+	for id, l := range e.live {
+		out[id] = l.inc.Version
+	}
+	return out
+}

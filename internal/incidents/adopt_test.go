@@ -33,6 +33,9 @@ func TestAdoptCarriesOn(t *testing.T) {
 	if !e.IsOpen(orig.ID) {
 		t.Fatal("adopted incident not open")
 	}
+	if v := e.LiveVersions(); len(v) != 1 || v[orig.ID] != 3 {
+		t.Fatalf("live versions after adoption: %v", v)
+	}
 	inc, err := e.Ack(orig.ID, "guard", "seen")
 	if err != nil || inc.Version != 4 || inc.State != incident.Acknowledged {
 		t.Fatalf("ack after adoption: %+v %v", inc, err)
@@ -43,9 +46,15 @@ func TestAdoptCarriesOn(t *testing.T) {
 	e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn, At: clk.Now()})
 	eventually(t, func() bool { i, _ := e.Get(orig.ID); return i.Count == 2 })
 
+	if v := e.LiveVersions(); v[orig.ID] != 4 {
+		t.Fatalf("live versions after the ack: %v", v)
+	}
 	resolved, err := e.Resolve(orig.ID, "guard", "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v := e.LiveVersions(); len(v) != 0 {
+		t.Fatalf("live versions after the resolve: %v", v)
 	}
 	if err := e.Adopt(resolved); !errors.Is(err, ErrInvalidTransition) {
 		t.Fatalf("adopting a resolved incident: %v", err)

@@ -71,15 +71,18 @@ type Store struct {
 	done   chan struct{}
 	m      metrics
 
-	mu    sync.RWMutex
-	view  map[string]Record
+	mu   sync.RWMutex
+	view map[string]Record
+	// taken is closed and replaced whenever the view takes a record (Sync).
+	taken chan struct{}
 	subs  map[chan Record]struct{}
 	ready chan struct{} // closed once the watch has delivered the bucket's content
 }
 
 type metrics struct {
-	writes *prometheus.CounterVec
-	known  prometheus.GaugeFunc
+	writes   *prometheus.CounterVec
+	syncLate prometheus.Counter
+	known    prometheus.GaugeFunc
 }
 
 // Start starts making (or opening) the bucket and watching it, and returns
@@ -99,7 +102,7 @@ func (s *Store) Start(ctx context.Context) error {
 		s.log = slog.Default()
 	}
 	s.log = s.log.With("component", "site incidents")
-	s.view, s.subs, s.ready = map[string]Record{}, map[chan Record]struct{}{}, make(chan struct{})
+	s.view, s.subs, s.ready, s.taken = map[string]Record{}, map[chan Record]struct{}{}, make(chan struct{}), make(chan struct{})
 	if err := s.initMetrics(); err != nil {
 		return err
 	}
@@ -158,7 +161,9 @@ func (s *Store) initMetrics() error {
 		defer s.mu.RUnlock()
 		return float64(len(s.view))
 	})
-	for _, c := range []prometheus.Collector{s.m.writes, s.m.known} {
+	s.m.syncLate = prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_site_incidents_sync_timeouts_total",
+		Help: "Waits for incident changes to reach the site's bucket that timed out (JetStream without quorum)."})
+	for _, c := range []prometheus.Collector{s.m.writes, s.m.known, s.m.syncLate} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("siteincidents: register metrics: %w", err)
 		}
@@ -210,6 +215,8 @@ func (s *Store) take(r Record) {
 		return
 	}
 	s.view[r.Incident.ID] = r
+	close(s.taken)
+	s.taken = make(chan struct{})
 	for ch := range s.subs {
 		select {
 		case ch <- r:
@@ -300,6 +307,31 @@ func (s *Store) bucket() jetstream.KeyValue {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.kv
+}
+
+// Sync waits until the bucket holds at least the given version of each
+// incident (by id), or ctx ends (then it fails with ctx's error).
+func (s *Store) Sync(ctx context.Context, versions map[string]int) error {
+	for {
+		s.mu.RLock()
+		taken, behind := s.taken, ""
+		for id, v := range versions {
+			if r, ok := s.view[id]; !ok || r.Version < v {
+				behind = id
+				break
+			}
+		}
+		s.mu.RUnlock()
+		if behind == "" {
+			return nil
+		}
+		select {
+		case <-taken:
+		case <-ctx.Done():
+			s.m.syncLate.Inc()
+			return fmt.Errorf("siteincidents: %s not in the site's bucket yet: %w", behind, ctx.Err())
+		}
+	}
 }
 
 // Get is the incident as the bucket last said.

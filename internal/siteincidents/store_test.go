@@ -132,10 +132,31 @@ func TestSiteViewAcrossGateways(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Sync: at once for what the bucket holds, a timeout (counted) for what it does not.
+	if err := bst.Sync(ctx, map[string]int{"inc_0002": 3, "inc_0001": 1}); err != nil {
+		t.Fatal(err)
+	}
+	late, cancelLate := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelLate()
+	if err := bst.Sync(late, map[string]int{"inc_0002": 4}); err == nil {
+		t.Fatal("sync to a version never written succeeded")
+	}
+	if n := testutil.ToFloat64(bst.m.syncLate); n != 1 {
+		t.Fatalf("sync timeouts counted %v, want 1", n)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = a.Put(ctx, change("inc_0004", 1, incident.Open, "east"))
+	}()
+	soon, cancelSoon := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelSoon()
+	if err := bst.Sync(soon, map[string]int{"inc_0004": 1}); err != nil {
+		t.Fatalf("sync to a version written meanwhile: %v", err)
+	}
 	if n := testutil.ToFloat64(a.m.writes.WithLabelValues("stale")); n != 1 {
 		t.Fatalf("stale writes counted %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(a.m.known); n != 3 {
-		t.Fatalf("known incidents %v, want 3", n)
+	if n := testutil.ToFloat64(a.m.known); n != 4 {
+		t.Fatalf("known incidents %v, want 4", n)
 	}
 }
