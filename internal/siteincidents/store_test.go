@@ -156,7 +156,7 @@ func TestSiteViewAcrossGateways(t *testing.T) {
 	if n := testutil.ToFloat64(a.m.writes.WithLabelValues("stale")); n != 1 {
 		t.Fatalf("stale writes counted %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(a.m.known); n != 4 {
+	if n := testutil.ToFloat64(bst.m.known); n != 4 {
 		t.Fatalf("known incidents %v, want 4", n)
 	}
 }
