@@ -128,6 +128,13 @@ func TestBinaryClusterSiteView(t *testing.T) {
 	bin := lanewatchBinary(t)
 	cs := newClusterSite(t, 3, 3, 6, lease, holdDown)
 	for _, g := range cs.gws {
+		// Each gate watched by a camera: its SOS carries a snapshot, taken
+		// by whichever gateway runs the camera.
+		for i, gate := range cs.gates {
+			g.items = strings.Replace(g.items, "{id: "+gate+"}", fmt.Sprintf("{id: %s, cameras: [%s]}", gate, cs.cams[i%len(cs.cams)]), 1)
+		}
+	}
+	for _, g := range cs.gws {
 		siteViewGW(t, g, cs.gates)
 		g.start(t, bin)
 	}
@@ -140,6 +147,19 @@ func TestBinaryClusterSiteView(t *testing.T) {
 	state, dump := w.holders, w.dump
 	eventually(t, "work spread over the three gateways", 60*time.Second, func() bool { return cs.placed(state()) }, dump)
 	by := state()
+	// Settled: each gateway names every camera's holder, which runs it (an
+	// SOS's snapshot is taken by the camera's holder).
+	eventually(t, "every gateway names each camera's running holder", 30*time.Second, func() bool {
+		by = state()
+		for _, g := range cs.gws {
+			for id, cam := range g.cameras(t) {
+				if cam.Gateway != by["camera."+id] || cam.State != "online" {
+					return false
+				}
+			}
+		}
+		return true
+	}, dump)
 	a, b, c := cs.gws[0], cs.gws[1], cs.gws[2]
 	var aGates []string
 	for _, gate := range cs.gates {
@@ -172,6 +192,16 @@ func TestBinaryClusterSiteView(t *testing.T) {
 	eventually(t, "the ack seen on B", 10*time.Second, func() bool { return b.incidents(t)[first].State == "acknowledged" }, dump)
 	if audit, _ := os.ReadFile(filepath.Join(c.dir, "data", "audit.log")); !bytes.Contains(audit, []byte(first)) {
 		t.Fatalf("%s's audit log has no entry for the ack of %s:\n%s", c.id, first, audit)
+	}
+	// Its snapshot, stored by A, through B.
+	var evidence []byte
+	eventually(t, "the snapshot of "+first+" through "+b.id, 20*time.Second, func() bool {
+		resp := b.site.api(t, "GET", "/api/incidents/"+first+"/snapshot.jpg", viewerToken, "")
+		evidence = mustBody(t, resp)
+		return resp.StatusCode == 200 && isJPEG(evidence)
+	}, dump)
+	if resp := b.site.api(t, "GET", "/api/incidents/"+first+"/snapshot.jpg", "", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("incident snapshot through %s without a token: %d, want 401", b.id, resp.StatusCode)
 	}
 
 	// Acked by a patrol app on B's MQTT listener: applied once, by A. B's
