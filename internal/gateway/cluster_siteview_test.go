@@ -194,12 +194,7 @@ func TestBinaryClusterSiteView(t *testing.T) {
 		t.Fatalf("%s's audit log has no entry for the ack of %s:\n%s", c.id, first, audit)
 	}
 	// Its snapshot, stored by A, through B.
-	var evidence []byte
-	eventually(t, "the snapshot of "+first+" through "+b.id, 20*time.Second, func() bool {
-		resp := b.site.api(t, "GET", "/api/incidents/"+first+"/snapshot.jpg", viewerToken, "")
-		evidence = mustBody(t, resp)
-		return resp.StatusCode == 200 && isJPEG(evidence)
-	}, dump)
+	jpegThrough(t, b, "/api/incidents/"+first+"/snapshot.jpg", dump)
 	if resp := b.site.api(t, "GET", "/api/incidents/"+first+"/snapshot.jpg", "", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("incident snapshot through %s without a token: %d, want 401", b.id, resp.StatusCode)
 	}
@@ -247,12 +242,7 @@ func TestBinaryClusterSiteView(t *testing.T) {
 			t.Fatalf("mjpeg of %s through %s with token %q: %d, want 401", cam, via.id, tok, resp.StatusCode)
 		}
 	}
-	var snap []byte
-	eventually(t, "a snapshot of "+cam+" through "+via.id, 20*time.Second, func() bool {
-		resp := via.site.api(t, "GET", "/api/cameras/"+cam+"/snapshot.jpg", viewerToken, "")
-		snap = mustBody(t, resp)
-		return resp.StatusCode == 200 && isJPEG(snap)
-	}, dump)
+	snap := jpegThrough(t, via, "/api/cameras/"+cam+"/snapshot.jpg", dump)
 	frame := mjpegFrame(t, via, cam)
 	if !isJPEG(frame) {
 		t.Fatalf("mjpeg frame of %s through %s is not a JPEG (%d bytes)", cam, via.id, len(frame))
@@ -398,6 +388,18 @@ func gwByID(cs *clusterSite, id string) *clusterGW {
 		}
 	}
 	return nil
+}
+
+// jpegThrough GETs a JPEG from gw with the viewer's token, retrying for 20 s.
+func jpegThrough(t *testing.T, gw *clusterGW, path string, dump func()) []byte {
+	t.Helper()
+	var b []byte
+	eventually(t, path+" through "+gw.id, 20*time.Second, func() bool {
+		resp := gw.site.api(t, "GET", path, viewerToken, "")
+		b = mustBody(t, resp)
+		return resp.StatusCode == 200 && isJPEG(b)
+	}, dump)
+	return b
 }
 
 func isJPEG(b []byte) bool { return len(b) > 100 && b[0] == 0xFF && b[1] == 0xD8 }

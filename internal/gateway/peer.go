@@ -125,10 +125,9 @@ func servePeers(nc *nats.Conn, self string, handlers map[string]peerHandler, log
 		}
 		go func() {
 			defer func() { <-sem }()
-			var r peerRequest
-			if err := json.Unmarshal(m.Data, &r); err != nil || (r.ID != "" && !peerIDRE.MatchString(r.ID)) ||
-				(r.Camera != "" && !peerIDRE.MatchString(r.Camera)) {
-				replyErr(nc, m.Reply, fmt.Errorf("%w: bad peer request", console.ErrInvalid))
+			r, err := decodePeerRequest(m.Data)
+			if err != nil {
+				replyErr(nc, m.Reply, err)
 				return
 			}
 			h := handlers[r.Op]
@@ -153,6 +152,20 @@ func servePeers(nc *nats.Conn, self string, handlers map[string]peerHandler, log
 		return nil, err
 	}
 	return func() { _ = sub.Drain(); cancel() }, nil
+}
+
+// decodePeerRequest parses and checks a request: ids as the console's,
+// operator and note bounded.
+func decodePeerRequest(data []byte) (peerRequest, error) {
+	var r peerRequest
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%w: bad peer request: %v", console.ErrInvalid, err)
+	}
+	if (r.ID != "" && !peerIDRE.MatchString(r.ID)) || (r.Camera != "" && !peerIDRE.MatchString(r.Camera)) ||
+		len(r.By) > 256 || len(r.Note) > 4096 {
+		return r, fmt.Errorf("%w: bad peer request", console.ErrInvalid)
+	}
+	return r, nil
 }
 
 func replyErr(nc *nats.Conn, reply string, err error) {

@@ -82,3 +82,29 @@ func TestPeerRequestReply(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPeerRequest: whatever a peer sends, decoding never panics, and what it
+// accepts has ids the console could have sent and bounded texts.
+func FuzzPeerRequest(f *testing.F) {
+	f.Add([]byte(`{"op":"incident.ack","id":"inc_01m8y82562q2ba0b8kyw","by":"ops","note":"on my way"}`))
+	f.Add([]byte(`{"op":"camera.frame","camera":"cam-0"}`))
+	f.Add([]byte(`{"op":"incident.clip","id":"../../etc/passwd"}`))
+	f.Add([]byte(`{"op":1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := decodePeerRequest(data)
+		if err != nil {
+			if !errors.Is(err, console.ErrInvalid) {
+				t.Fatalf("refusal not ErrInvalid: %v", err)
+			}
+			return
+		}
+		if (r.ID != "" && !peerIDRE.MatchString(r.ID)) || (r.Camera != "" && !peerIDRE.MatchString(r.Camera)) ||
+			len(r.By) > 256 || len(r.Note) > 4096 {
+			t.Fatalf("accepted %+v", r)
+		}
+		if i, n, ok := parsePart(string(data)); ok && (i < 1 || i > n) {
+			t.Fatalf("part %d/%d accepted", i, n)
+		}
+	})
+}
