@@ -34,10 +34,12 @@ import (
 //
 // When an incident's owner is dead, the gateway that now holds the
 // incident's camera or gate (else the one rendezvous hashing names among
-// the live ones) adopts it on the first action: it takes the incident into
-// its own engine at the version the bucket holds and carries it on (the
-// ack is the next version, its ticket goes from there, escalation runs
-// there).
+// the live ones) adopts it, within adoptEvery or at the first action on
+// it: it takes the incident into its own engine at the version the bucket
+// holds, claims it in the bucket (compare-and-set on the dead owner), and
+// carries it on (the ack is the next version, its ticket goes from there,
+// escalation runs there). A gateway that comes back finds its incidents
+// claimed and lets go of them.
 type siteView struct {
 	g     *Gateway
 	self  string
@@ -67,7 +69,7 @@ func (g *Gateway) startSiteIncidents(ctx context.Context) error {
 
 // startPeers answers the other gateways (peer.go), once the cameras and
 // evidence it serves exist.
-func (g *Gateway) startPeers(context.Context) error {
+func (g *Gateway) startPeers(ctx context.Context) error {
 	sv := g.siteView
 	if sv == nil {
 		return nil
@@ -83,7 +85,58 @@ func (g *Gateway) startPeers(context.Context) error {
 	if err != nil {
 		return err
 	}
-	return g.owns("peer service", func() error { stop(); return nil })
+	if err := g.owns("peer service", func() error { stop(); return nil }); err != nil {
+		return err
+	}
+	return g.use(ctx, component.Named("site incidents adoption", component.Run(func(ctx context.Context) error {
+		t := time.NewTicker(adoptEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				sv.releaseClaimed()
+				sv.adoptOrphans()
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})))
+}
+
+// adoptEvery is how often a gateway looks for incidents to adopt or let go.
+const adoptEvery = 2 * time.Second
+
+// adoptOrphans adopts the open incidents of dead gateways this one is the
+// adopter of, so that they escalate and their acks have an owner.
+func (sv *siteView) adoptOrphans() {
+	live := sv.g.Cluster.Live()
+	if !slices.Contains(live, sv.self) {
+		return // not joined, or cut off: the others decide
+	}
+	for _, r := range sv.store.Unresolved() {
+		id := r.Incident.ID
+		if r.Gateway == sv.self || slices.Contains(live, r.Gateway) || sv.g.Incidents.IsOpen(id) {
+			continue
+		}
+		// Waits while the camera or gate is free (just after a death, or
+		// JetStream stalled): its next holder adopts, not a passer-by.
+		if gw, settled := adopterOf(sv.g.Cluster, r.Incident, live); !settled || gw != sv.self {
+			continue
+		}
+		if err := sv.adoptIfOrphan(id, r, true); err != nil {
+			sv.g.log.Warn("incident of a dead gateway not adopted", "incident", id, "owner", r.Gateway, "err", err)
+		}
+	}
+}
+
+// releaseClaimed lets go of the incidents another gateway carries on now
+// (adopted while this one was away).
+func (sv *siteView) releaseClaimed() {
+	for id, v := range sv.g.Incidents.LiveVersions() {
+		if r, ok := sv.store.Get(id); ok && r.Gateway != sv.self && r.Version >= v {
+			sv.g.Incidents.Release(id)
+		}
+	}
 }
 
 // consoleIncidents is what the console lists and changes: this gateway's
@@ -116,18 +169,27 @@ func (sv *siteView) target(id string) (gw string, rec siteincidents.Record, ok b
 // adopter is the gateway that carries on a dead gateway's incident: the
 // holder of its camera or gate, else the rendezvous choice among the live.
 func adopter(c *cluster.Cluster, inc incident.Incident, live []string) string {
+	gw, _ := adopterOf(c, inc, live)
+	return gw
+}
+
+// adopterOf is adopter, and whether it is the holder of the incident's
+// camera or gate (or the incident has neither): false while they are free.
+func adopterOf(c *cluster.Cluster, inc incident.Incident, live []string) (string, bool) {
+	sourced := false
 	for _, it := range []cluster.Item{{Kind: cluster.KindCamera, ID: inc.Source.Camera}, {Kind: cluster.KindGate, ID: inc.Source.Gate}} {
 		if it.ID == "" {
 			continue
 		}
+		sourced = true
 		if h := c.Holder(it.Kind, it.ID); h != "" && slices.Contains(live, h) {
-			return h
+			return h, true
 		}
 	}
 	if len(live) == 0 {
-		return c.Self
+		return c.Self, !sourced
 	}
-	return cluster.Rendezvous(cluster.Item{Kind: "incident", ID: inc.ID}, live)
+	return cluster.Rendezvous(cluster.Item{Kind: "incident", ID: inc.ID}, live), !sourced
 }
 
 // adoptIfOrphan takes a dead owner's incident into this gateway's engine
@@ -147,6 +209,14 @@ func (sv *siteView) adoptIfOrphan(id string, rec siteincidents.Record, ok bool) 
 	inc.Version = rec.Version
 	if err := sv.g.Incidents.Adopt(inc); err != nil {
 		return incidentErr(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), siteSyncTimeout)
+	defer cancel()
+	if err := sv.store.Claim(ctx, id, rec.Gateway); err != nil {
+		// Another gateway was first, or the bucket cannot take the claim:
+		// not ours to carry on.
+		sv.g.Incidents.Release(id)
+		return fmt.Errorf("%w: %s not adopted: %v", console.ErrUnavailable, id, err)
 	}
 	sv.g.log.Info("incident of a dead gateway carried on here", "incident", id, "owner", rec.Gateway)
 	return nil

@@ -63,3 +63,25 @@ func (e *Engine) LiveVersions() map[string]int {
 	}
 	return out
 }
+
+// Release lets go of a live incident another gateway carries on now (it
+// adopted it while this one was away): it is no longer escalated, folded
+// into or changed here. incidents.db keeps the copy as it was. Releasing an
+// incident that is not live does nothing.
+func (e *Engine) Release(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, ok := e.live[id]
+	if !ok {
+		return
+	}
+	delete(e.live, id)
+	delete(e.unsaved, id)
+	e.nUnsaved.Store(int64(len(e.unsaved)))
+	e.openIDs.Delete(id)
+	if e.byKey[l.key] == l {
+		delete(e.byKey, l.key)
+	}
+	e.m.active.Set(float64(len(e.live)))
+	e.log.Info("incident released: carried on by another gateway", "id", id, "version", l.inc.Version)
+}

@@ -67,3 +67,28 @@ func TestAdoptCarriesOn(t *testing.T) {
 		t.Fatal("adopting an incident without a version")
 	}
 }
+
+// A released incident is no longer changed here: an ack is refused as for
+// a resolved one (it stays in the store), repeats open a new incident.
+func TestReleaseLetsGo(t *testing.T) {
+	e, clk, ch := newTestEngine(t, t.TempDir(), config.Incidents{Cooldown: map[string]time.Duration{"intrusion": time.Hour}})
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn, At: clk.Now()})
+	inc := next(t, ch).Incident
+	e.Release(inc.ID)
+	e.Release(inc.ID)
+	if e.IsOpen(inc.ID) || len(e.LiveVersions()) != 0 {
+		t.Fatal("released incident still live")
+	}
+	if _, err := e.Ack(inc.ID, "guard", ""); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("ack of a released incident: %v", err)
+	}
+	if got, err := e.Get(inc.ID); err != nil || got.Version != 1 {
+		t.Fatalf("stored copy: %+v %v", got, err)
+	}
+	e.Raise(incident.Signal{Type: incident.Intrusion, Source: lawn, At: clk.Now()})
+	if c := next(t, ch); c.Kind != Opened || c.Incident.ID == inc.ID {
+		t.Fatalf("repeat after release: %s %s", c.Kind, c.Incident.ID)
+	}
+	none(t, ch, 100*time.Millisecond)
+}
+

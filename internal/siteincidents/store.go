@@ -211,7 +211,9 @@ func (s *Store) watch(ctx context.Context) {
 func (s *Store) take(r Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.view[r.Incident.ID]; ok && old.Version >= r.Version {
+	// A newer version replaces; so does a claim (the same version, another
+	// gateway), which the stream orders after the record it replaced.
+	if old, ok := s.view[r.Incident.ID]; ok && (old.Version > r.Version || (old.Version == r.Version && old.Gateway == r.Gateway)) {
 		return
 	}
 	s.view[r.Incident.ID] = r
@@ -291,6 +293,49 @@ func (s *Store) put(ctx context.Context, r *Record) error {
 	return fmt.Errorf("siteincidents: %s: too many concurrent writers", id)
 }
 
+// Claim makes this gateway the owner of an incident whose owner was
+// deadOwner (dead: the caller adopted it), at the version the bucket holds.
+// It fails with ErrStale when the bucket no longer names deadOwner (another
+// gateway claimed it first, or the owner came back and changed it): the
+// caller must let go of the incident.
+func (s *Store) Claim(ctx context.Context, id, deadOwner string) error {
+	kv := s.bucket()
+	if kv == nil {
+		return ErrNotReady
+	}
+	e, err := kv.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	var r Record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return err
+	}
+	if r.Gateway == s.Self {
+		return nil
+	}
+	if r.Gateway != deadOwner {
+		return fmt.Errorf("%w: %s is carried on by %s", ErrStale, id, r.Gateway)
+	}
+	if r.Origin == "" {
+		r.Origin = r.Gateway
+	}
+	r.Gateway, r.Kind = s.Self, "adopted"
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Update(ctx, id, data, e.Revision()); err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("%w: %s changed meanwhile", ErrStale, id)
+		}
+		return err
+	}
+	r.Incident.Version = r.Version
+	s.take(r)
+	return nil
+}
+
 // Follower is the incidents.Follower that writes this gateway's changes,
 // retrying while JetStream cannot take them (a leader election).
 func (s *Store) Follower(src incidents.Source) *incidents.Follower {
@@ -359,6 +404,19 @@ func (s *Store) List(f incidents.Filter) []Record {
 	sort.Slice(out, func(i, j int) bool { return out[i].Incident.ID > out[j].Incident.ID })
 	if len(out) > f.Limit {
 		out = out[:f.Limit]
+	}
+	return out
+}
+
+// Unresolved lists the records of incidents not resolved, in no order.
+func (s *Store) Unresolved() []Record {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Record
+	for _, r := range s.view {
+		if r.Incident.State != incident.Resolved {
+			out = append(out, r)
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package siteincidents
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -129,6 +130,28 @@ func TestSiteViewAcrossGateways(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("gw-a's view of inc_0002: %+v", r)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Claims: one adopter of a dead gw-a's incident; a second one, with a
+	// stale view, is refused and must let go.
+	if err := bst.Claim(ctx, "inc_0001", "gw-a"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := bst.Get("inc_0001"); r.Gateway != "gw-b" || r.Origin != "gw-a" || r.Version != 1 || r.Kind != "adopted" {
+		t.Fatalf("claimed record: %+v", r)
+	}
+	if err := bst.Claim(ctx, "inc_0001", "gw-a"); err != nil {
+		t.Fatalf("claiming again what gw-b holds: %v", err)
+	}
+	cst := startStore(t, url, "gw-c", nil)
+	if err := cst.Claim(ctx, "inc_0001", "gw-a"); !errors.Is(err, ErrStale) {
+		t.Fatalf("second claim: %v, want ErrStale", err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for r, _ := a.Get("inc_0001"); r.Gateway != "gw-b"; r, _ = a.Get("inc_0001") {
+		if time.Now().After(deadline) {
+			t.Fatalf("gw-a's view of the claim: %+v", r)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
