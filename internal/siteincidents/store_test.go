@@ -19,7 +19,23 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func startStore(t *testing.T, url, self string, reg prometheus.Registerer) *Store {
+// startJetStream runs one JetStream server on loopback and returns its URL.
+func startJetStream(tb testing.TB) string {
+	tb.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(),
+		NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server not ready")
+	}
+	tb.Cleanup(srv.Shutdown)
+	return srv.ClientURL()
+}
+
+func startStore(t testing.TB, url, self string, reg prometheus.Registerer) *Store {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -48,17 +64,7 @@ func change(id string, v int, st incident.State, gate string) incidents.Change {
 // what one writes the other lists, gets and is told of; a stale write
 // never replaces a newer version, and the opener stays the origin.
 func TestSiteViewAcrossGateways(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
-	url := srv.ClientURL()
+	url := startJetStream(t)
 	regA := prometheus.NewRegistry()
 	a := startStore(t, url, "gw-a", regA)
 	ctx := context.Background()
