@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lanewatch/lanewatch/internal/console"
+	"github.com/lanewatch/lanewatch/internal/logx"
 )
 
 // The peer service: what a gateway asks the gateway that owns an incident or
@@ -171,7 +172,7 @@ func decodePeerRequest(data []byte) (peerRequest, error) {
 func replyErr(nc *nats.Conn, reply string, err error) {
 	msg := nats.NewMsg(reply)
 	msg.Header.Set(hdrStatus, peerStatus(err))
-	msg.Header.Set(hdrError, err.Error())
+	msg.Header.Set(hdrError, logx.RedactText(err.Error())) // a camera's error may name its URL
 	msg.Header.Set(hdrPart, "1/1")
 	_ = nc.PublishMsg(msg)
 }

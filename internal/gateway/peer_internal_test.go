@@ -8,27 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/lanewatch/lanewatch/internal/console"
+	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
 // The peer service over a real NATS server with a small max_payload: a
 // reply larger than it arrives whole, in parts; refusals keep their
 // meaning; a gateway that does not serve is unavailable at once.
 func TestPeerRequestReply(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: 8 << 10, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
+	url := testenv.StartNATS(t, false, 8<<10)
 	conn := func() *nats.Conn {
-		nc, err := nats.Connect(srv.ClientURL())
+		nc, err := nats.Connect(url)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -91,4 +91,3 @@ func TestReleaseLetsGo(t *testing.T) {
 	}
 	none(t, ch, 100*time.Millisecond)
 }
-

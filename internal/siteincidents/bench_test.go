@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/incident"
+	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
 // BenchmarkPutSync is what one incident change costs to reach the site's
@@ -15,7 +16,7 @@ import (
 // and the wait until the view holds it, as an ack through the console
 // waits. A cluster adds the replication round trip to its followers.
 func BenchmarkPutSync(b *testing.B) {
-	s := startStore(b, startJetStream(b), "gw-a", nil)
+	s := startStore(b, testenv.StartNATS(b, true, 0), "gw-a", nil)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

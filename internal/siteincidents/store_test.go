@@ -8,32 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/testenv"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// startJetStream runs one JetStream server on loopback and returns its URL.
-func startJetStream(tb testing.TB) string {
-	tb.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(),
-		NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server not ready")
-	}
-	tb.Cleanup(srv.Shutdown)
-	return srv.ClientURL()
-}
 
 func startStore(t testing.TB, url, self string, reg prometheus.Registerer) *Store {
 	t.Helper()
@@ -64,7 +48,7 @@ func change(id string, v int, st incident.State, gate string) incidents.Change {
 // what one writes the other lists, gets and is told of; a stale write
 // never replaces a newer version, and the opener stays the origin.
 func TestSiteViewAcrossGateways(t *testing.T) {
-	url := startJetStream(t)
+	url := testenv.StartNATS(t, true, 0)
 	regA := prometheus.NewRegistry()
 	a := startStore(t, url, "gw-a", regA)
 	ctx := context.Background()

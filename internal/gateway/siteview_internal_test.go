@@ -1,0 +1,85 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/incident"
+	"github.com/lanewatch/lanewatch/internal/incidents"
+	"github.com/lanewatch/lanewatch/internal/siteincidents"
+	"github.com/lanewatch/lanewatch/internal/testenv"
+)
+
+// A gateway back with its disk lets go of an incident another gateway
+// claimed while it was away, and keeps those nobody claimed.
+func TestReleaseClaimedOnReturn(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	url := testenv.StartNATS(t, true, 0)
+	store := func(self string) *siteincidents.Store {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		st := &siteincidents.Store{Conn: nc, Self: self, Logger: quiet}
+		if err := st.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		<-st.Ready()
+		return st
+	}
+	eng, err := incidents.New(incidents.EngineConfig{Site: "s1", DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	a, b := store("gw-a"), store("gw-b")
+	follow := a.Follower(eng)
+	if err := follow.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { follow.Close() })
+	ctx := context.Background()
+	for _, gate := range []string{"north", "south"} {
+		if err := eng.RaiseWait(ctx, incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: gate}, At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := map[string]string{}
+	for id := range eng.LiveVersions() {
+		inc, _ := eng.Get(id)
+		ids[inc.Source.Gate] = id
+	}
+	sync, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := b.Sync(sync, eng.LiveVersions()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Claim(ctx, ids["north"], "gw-a"); err != nil {
+		t.Fatal(err)
+	}
+	for r, _ := a.Get(ids["north"]); r.Gateway != "gw-b"; r, _ = a.Get(ids["north"]) {
+		if sync.Err() != nil {
+			t.Fatal("gw-a never saw the claim")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sv := &siteView{g: &Gateway{Incidents: eng, Config: &config.Config{GatewayID: "gw-a"}}, self: "gw-a", store: a}
+	sv.releaseClaimed()
+	if eng.IsOpen(ids["north"]) {
+		t.Fatal("claimed incident still live on its old owner")
+	}
+	if !eng.IsOpen(ids["south"]) {
+		t.Fatal("unclaimed incident released")
+	}
+}
