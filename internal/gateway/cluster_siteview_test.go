@@ -40,12 +40,11 @@ func siteViewGW(t *testing.T, g *clusterGW, gates []string) {
 	}
 }
 
-// startSiteViewGW starts g and waits until it is ready, on fresh console
-// and MQTT ports if one was taken meanwhile.
-func startSiteViewGW(t *testing.T, bin string, g *clusterGW, gates []string) {
+// waitSiteViewGW waits until g is ready, restarting it on fresh console and
+// MQTT ports if one was taken meanwhile (as clusterGW.waitReady, with this
+// test's accounts).
+func waitSiteViewGW(t *testing.T, bin string, g *clusterGW, gates []string) {
 	t.Helper()
-	siteViewGW(t, g, gates)
-	g.start(t, bin)
 	for attempt := 1; !ready(g.site, g.p); attempt++ {
 		if !portTaken(g.p.output()) || attempt == 3 {
 			t.Fatalf("%s not ready within 60s:\n%s", g.id, g.p.output())
@@ -139,9 +138,7 @@ func TestBinaryClusterSiteView(t *testing.T) {
 		g.start(t, bin)
 	}
 	for _, g := range cs.gws {
-		if !ready(g.site, g.p) {
-			startSiteViewGW(t, bin, g, cs.gates)
-		}
+		waitSiteViewGW(t, bin, g, cs.gates)
 	}
 	w := &siteWatch{t: t, cs: cs, killed: map[string]time.Time{}}
 	state, dump := w.holders, w.dump
