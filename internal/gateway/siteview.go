@@ -156,8 +156,8 @@ func (sv *siteView) target(id string) (gw string, rec siteincidents.Record, ok b
 	if !ok || rec.Gateway == sv.self {
 		return sv.self, rec, ok
 	}
-	if inc, err := sv.g.Incidents.Get(id); err == nil && inc.Version >= rec.Version {
-		return sv.self, rec, ok
+	if inc, err := sv.g.Incidents.Get(id); err == nil && inc.Version > rec.Version {
+		return sv.self, rec, ok // ours, and newer than the bucket says (the write is on its way)
 	}
 	live := sv.g.Cluster.Live()
 	if slices.Contains(live, rec.Gateway) {
@@ -198,7 +198,7 @@ func (sv *siteView) adoptIfOrphan(id string, rec siteincidents.Record, ok bool) 
 	if !ok || rec.Gateway == sv.self || sv.g.Incidents.IsOpen(id) {
 		return nil
 	}
-	if inc, err := sv.g.Incidents.Get(id); err == nil && inc.Version >= rec.Version {
+	if inc, err := sv.g.Incidents.Get(id); err == nil && inc.Version > rec.Version {
 		return nil
 	}
 	if rec.Incident.State == incident.Resolved {
@@ -326,7 +326,9 @@ func (sv *siteView) List(f console.IncidentFilter) ([]incident.Incident, error) 
 	}
 	for _, r := range sv.store.List(f.Engine()) {
 		id := r.Incident.ID
-		if cur, ok := byID[id]; ok && cur.Version >= r.Version {
+		// At the same version the bucket's record wins when another gateway
+		// made it: that gateway claimed the incident from this one.
+		if cur, ok := byID[id]; ok && (cur.Version > r.Version || (cur.Version == r.Version && r.Gateway == sv.self)) {
 			continue
 		}
 		if r.Gateway == sv.self {
@@ -356,7 +358,7 @@ func (sv *siteView) Get(id string) (incident.Incident, error) {
 	inc, err := sv.local.Get(id)
 	r, ok := sv.store.Get(id)
 	switch {
-	case err == nil && (!ok || inc.Version >= r.Version):
+	case err == nil && (!ok || inc.Version > r.Version || (inc.Version == r.Version && r.Gateway == sv.self)):
 		inc.Gateway = sv.self
 		return inc, nil
 	case ok:

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lanewatch/lanewatch/internal/config"
+	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/incident"
 	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/siteincidents"
@@ -81,5 +82,19 @@ func TestReleaseClaimedOnReturn(t *testing.T) {
 	}
 	if !eng.IsOpen(ids["south"]) {
 		t.Fatal("unclaimed incident released")
+	}
+	// It lists and shows the claimed one as the claimer's, its own as its own.
+	sv.local = incidentStore{e: eng}
+	if inc, err := sv.Get(ids["north"]); err != nil || inc.Gateway != "gw-b" {
+		t.Fatalf("claimed incident shown as %q (%v)", inc.Gateway, err)
+	}
+	list, err := sv.List(console.IncidentFilter{Limit: 10})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	for _, inc := range list {
+		if want := map[string]string{ids["north"]: "gw-b", ids["south"]: "gw-a"}[inc.ID]; inc.Gateway != want {
+			t.Fatalf("%s listed as %q's, want %q's", inc.ID, inc.Gateway, want)
+		}
 	}
 }
