@@ -22,6 +22,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/config"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/incident"
+	"github.com/lanewatch/lanewatch/internal/incidents"
 	"github.com/lanewatch/lanewatch/internal/siteincidents"
 )
 
@@ -91,9 +92,13 @@ func (g *Gateway) startPeers(ctx context.Context) error {
 	return g.use(ctx, component.Named("site incidents adoption", component.Run(func(ctx context.Context) error {
 		t := time.NewTicker(adoptEvery)
 		defer t.Stop()
+		seeded := false
 		for {
 			select {
 			case <-t.C:
+				if !seeded {
+					seeded = sv.seed(ctx)
+				}
 				sv.releaseClaimed()
 				sv.adoptOrphans()
 			case <-ctx.Done():
@@ -127,6 +132,37 @@ func (sv *siteView) adoptOrphans() {
 			sv.g.log.Warn("incident of a dead gateway not adopted", "incident", id, "owner", r.Gateway, "err", err)
 		}
 	}
+}
+
+// seed writes the incidents open here that the bucket has not seen: those
+// of a box that ran alone before it joined a cluster, whose changes predate
+// the follower (gate events would otherwise wait for them). A version the
+// bucket holds already, or a newer one, is left as it is. It reports
+// whether it is done; false: try again.
+func (sv *siteView) seed(ctx context.Context) bool {
+	select {
+	case <-sv.store.Ready():
+	default:
+		return false
+	}
+	done := true
+	for id, v := range sv.g.Incidents.LiveVersions() {
+		if r, ok := sv.store.Get(id); ok && r.Version >= v {
+			continue
+		}
+		inc, err := sv.g.Incidents.Get(id)
+		if err != nil {
+			continue // resolved meanwhile: the follower writes it
+		}
+		pctx, cancel := context.WithTimeout(ctx, siteSyncTimeout)
+		err = sv.store.Put(pctx, incidents.Change{Kind: "loaded", Incident: inc})
+		cancel()
+		if err != nil {
+			sv.g.log.Warn("open incident not yet in the site's copy", "incident", id, "err", err)
+			done = false
+		}
+	}
+	return done
 }
 
 // releaseClaimed lets go of the incidents another gateway carries on now

@@ -36,14 +36,7 @@ func TestReleaseClaimedOnReturn(t *testing.T) {
 		<-st.Ready()
 		return st
 	}
-	eng, err := incidents.New(incidents.EngineConfig{Site: "s1", DataDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
+	eng := startEngine(t, quiet)
 	a, b := store("gw-a"), store("gw-b")
 	follow := a.Follower(eng)
 	if err := follow.Start(context.Background()); err != nil {
@@ -97,4 +90,52 @@ func TestReleaseClaimedOnReturn(t *testing.T) {
 			t.Fatalf("%s listed as %q's, want %q's", inc.ID, inc.Gateway, want)
 		}
 	}
+}
+
+// A box that ran alone joins a cluster: its incidents open from before are
+// written to the site's copy, once.
+func TestSeedOpenIncidents(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nc, err := nats.Connect(testenv.StartNATS(t, true, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	eng := startEngine(t, quiet)
+	ctx := context.Background()
+	if err := eng.RaiseWait(ctx, incident.Signal{Type: incident.SOS, Source: incident.Source{Gate: "north"}, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st := &siteincidents.Store{Conn: nc, Self: "gw-a", Logger: quiet}
+	sv := &siteView{g: &Gateway{Incidents: eng, log: quiet}, self: "gw-a", store: st}
+	if sv.seed(ctx) {
+		t.Fatal("seeded before the bucket is ready")
+	}
+	if err := st.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	<-st.Ready()
+	if !sv.seed(ctx) {
+		t.Fatal("not seeded")
+	}
+	sync, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := st.Sync(sync, eng.LiveVersions()); err != nil {
+		t.Fatalf("open incident not in the site's copy: %v", err)
+	}
+}
+
+// startEngine is a running incident engine on a temp dir.
+func startEngine(t *testing.T, log *slog.Logger) *incidents.Engine {
+	t.Helper()
+	eng, err := incidents.New(incidents.EngineConfig{Site: "s1", DataDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
 }
