@@ -57,6 +57,9 @@ run go test -run '^$' -bench 'SOSTo' -benchtime "$(n 300x 50x)" ./internal/gatew
 section "Several gateways: time-to-takeover after kill -9, three processes (issue 16)"
 [ -n "$q" ] || run env LANEWATCH_CLUSTER_RUNS=10 go test -tags soak -run TestSoakClusterTakeover -v -timeout 30m ./internal/gateway
 
+section "Several gateways: one incident change into the site's bucket and seen, one JetStream server (issue 16)"
+run go test -run '^$' -bench PutSync -benchtime "$(n 3000x 300x)" -count 2 ./internal/siteincidents
+
 section "Web Push: one encrypted, VAPID-signed push to a loopback push service (issue 13)"
 run go test -run '^$' -bench Push -benchtime "$(n 2000x 200x)" ./internal/webpush
 

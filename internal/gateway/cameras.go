@@ -298,7 +298,7 @@ func (cs *Cameras) Snapshot(ctx context.Context, id string) ([]byte, error) {
 		return nil, console.ErrNotFound
 	}
 	if c.ing == nil {
-		return nil, fmt.Errorf("%w: camera run by gateway %q", console.ErrUnavailable, cs.g.holder(id))
+		return cs.g.remoteSnapshot(ctx, id) // siteview.go
 	}
 	b, err := c.ing.Snapshot(ctx)
 	if err != nil {
@@ -340,6 +340,9 @@ func hasPrivacy(masks []config.Mask) bool {
 
 func (cs *Cameras) Annotated(id string, dst *gocv.Mat) bool {
 	c, ok := cs.cam(id)
+	if ok && c.ing == nil {
+		return cs.g.remoteFrame(id, dst) // run by another gateway (siteview.go)
+	}
 	if !ok || c.loop == nil {
 		return false
 	}

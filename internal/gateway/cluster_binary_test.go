@@ -430,7 +430,7 @@ func (cs *clusterSite) takenOver(t *testing.T, by map[string]string, lost []stri
 	return true
 }
 
-// gateIncidents counts the SOS incidents of a gate on each live gateway.
+// gateIncidents counts the SOS incidents of a gate each live gateway raised.
 func (cs *clusterSite) gateIncidents(t *testing.T, gate string) map[string]int {
 	t.Helper()
 	n := map[string]int{}
@@ -439,14 +439,15 @@ func (cs *clusterSite) gateIncidents(t *testing.T, gate string) map[string]int {
 			continue
 		}
 		var list []struct {
-			Type   string `json:"type"`
-			Source struct {
+			Type    string `json:"type"`
+			Gateway string `json:"gateway"` // the owner: every gateway lists the whole site
+			Source  struct {
 				Gate string `json:"gate"`
 			} `json:"source"`
 		}
 		getJSON(t, g.site, "/api/incidents", adminToken, &list)
 		for _, inc := range list {
-			if inc.Type == "sos" && inc.Source.Gate == gate {
+			if inc.Type == "sos" && inc.Source.Gate == gate && inc.Gateway == g.id {
 				n[g.id]++
 			}
 		}

@@ -45,7 +45,7 @@ func (g *Gateway) startConsole(ctx context.Context) error {
 	}
 	s := &console.Server{
 		Listen: c.Listen, Auth: a,
-		Incidents: incidentStore{g.Incidents, g.Evidence},
+		Incidents: g.consoleIncidents(), // siteview.go
 		Vehicles:  vehicleLog{l: g.Vehicles, overstay: g.Config.Vehicles.Overstay},
 		PassageSnapshot: func(id string) ([]byte, error) {
 			b, err := g.Evidence.Snapshot(passageEvidenceID(id))

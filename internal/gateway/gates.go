@@ -52,6 +52,7 @@ func (g *Gateway) handleGateEvents(evs []sensors.Event) error {
 			g.diskFailed("incidents", err)
 		}
 		if err == nil {
+			g.siteSync() // in a cluster: in the site's copy too (siteview.go)
 			return nil
 		}
 		select {

@@ -94,6 +94,7 @@ type Gateway struct {
 	siteAudit  atomic.Pointer[auditStream]       // in a cluster, once joined (audit.go)
 	siteInside atomic.Pointer[siteledger.Inside] // in a cluster, once joined (siteledger.go)
 	passages   *passageFeed                      // passages announced on MQTT (passagefeed.go)
+	siteView   *siteView                         // in a cluster: the whole site's incidents, peers (siteview.go)
 
 	js jetstream.JetStream // the outbox streams' client, in a cluster (outbox_cluster.go)
 
@@ -210,6 +211,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"notify", g.startNotify},
 		{"influx", g.startInflux},
 		{"alerts", g.startAlerts},
+		{"site incidents", g.startSiteIncidents},
 		// Started after its consumers subscribed (nothing raises signals
 		// before), so that it stops before them, flushing its last changes
 		// to the outbox, notify, InfluxDB and alerts.
@@ -221,6 +223,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		{"onvif events", g.startONVIF},
 		{"disk health", g.startDiskHealth},
 		{"console", g.startConsole},
+		{"peer service", g.startPeers},
 		{"mqtt commands", g.startMQTTCommands},
 		{"mqtt probe", g.startMQTTProbe},
 		{"sensors", g.startSensors},

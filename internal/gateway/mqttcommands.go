@@ -23,6 +23,9 @@ func (g *Gateway) startMQTTCommands(context.Context) error {
 	} {
 		action := c.action
 		stop, err := g.Broker.Commands(c.filter, func(cmd broker.Command) {
+			if !g.mqttCommandHere(cmd.Topic) {
+				return // another gateway acts on it (siteview.go)
+			}
 			id, note, ok := g.alerts.HandleIdentified(action, mqttbus.Message{Topic: cmd.Topic, Payload: cmd.Payload}, cmd.Account)
 			if ok {
 				_ = g.Auth.Audit(auth.Principal{Name: cmd.Account, Kind: "mqtt"}, action, id, map[string]string{"note": note, "via": "mqtt"})

@@ -121,6 +121,10 @@ type Incident struct {
 	Evidence    Evidence   `json:"evidence"`
 	// Version is 1 on open and grows by one on every change; the ticket's version.
 	Version int `json:"-"`
+	// Gateway is the gateway that owns the incident, in a cluster's site-wide
+	// listings (contract 12); the engine never sets it, so tickets, alerts
+	// and single boxes do not carry it.
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Signal is one rule hit. Rules send a Signal every time they fire; the engine
