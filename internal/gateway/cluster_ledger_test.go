@@ -31,7 +31,8 @@ func insideAt(t *testing.T, g *clusterGW, plate string) bool {
 
 // A car in at a gate one gateway holds and out at a gate another holds is
 // one paired passage (issue 16): the second gateway gets the entry from
-// the site's inside set, and the first no longer counts the car inside.
+// the site's inside set, the first no longer counts the car inside, and
+// every gateway lists both passages.
 func TestBinaryClusterCarPairsAcrossGateways(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three gateway processes")
@@ -100,5 +101,17 @@ func TestBinaryClusterCarPairsAcrossGateways(t *testing.T) {
 	eventually(t, "the car no longer inside anywhere", 20*time.Second, func() bool {
 		return !insideAt(t, inGW, plate) && !insideAt(t, outGW, plate) && !insideAt(t, via, plate)
 	}, dump)
+	// Both passages in every gateway's list, the site's.
+	for _, g := range cs.gws {
+		eventually(t, "both passages listed on "+g.id, 20*time.Second, func() bool {
+			var list []apiPassage
+			getJSON(t, g.site, "/api/vehicles/passages?plate="+url.QueryEscape(plate), adminToken, &list)
+			dirs := map[string]string{}
+			for _, p := range list {
+				dirs[p.Direction] = p.Gate
+			}
+			return len(list) == 2 && dirs["in"] == inGate && dirs["out"] == outGate
+		}, dump)
+	}
 	t.Logf("in at %s (%s), out at %s (%s): dwell %d s", inGate, inGW.id, outGate, outGW.id, *out.DwellS)
 }

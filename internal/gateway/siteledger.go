@@ -9,12 +9,13 @@ import (
 	"github.com/lanewatch/lanewatch/internal/siteledger"
 )
 
-// joinSiteLedger shares the vehicle ledger's inside set with the site's
-// other gateways (internal/siteledger): before the cluster takes any gate,
-// so that the first exit handled here already sees entries made elsewhere.
+// joinSiteLedger shares the vehicle ledger with the site's other gateways
+// (internal/siteledger: the inside set, and every passage imported by
+// all): before the cluster takes any gate, so that the first exit handled
+// here already sees entries made elsewhere.
 func (g *Gateway) joinSiteLedger(ctx context.Context, c *cluster.Cluster) error {
 	s := &siteledger.Inside{Conn: c.Conn, Self: g.Config.GatewayID, Replicas: g.Config.Cluster.Replicas(),
-		Logger: g.log, Registerer: g.Registry,
+		Ledger: g.Vehicles, Retention: g.Config.Vehicles.Retention, Logger: g.log, Registerer: g.Registry,
 		Leave: func(plate string, at time.Time) {
 			if err := g.Vehicles.Leave(plate, at); err != nil {
 				g.diskFailed("vehicles", err)

@@ -5,9 +5,14 @@
 // another holds is paired by the second (vehicles.SiteInside), and the
 // first drops it from its own inside set when it sees the exit.
 //
+// Every passage also goes to the replicated stream LW_PASSAGES, which
+// every gateway imports into its own ledger (Ledger): the passages list is
+// the site's on any gateway and survives the loss of the one that recorded
+// them; a gateway back with an empty disk imports the stream from its
+// start.
+//
 // Writes are asynchronous (a car takes minutes from one gate to another;
-// the gate handler must not wait for a quorum per passage). Each gateway's
-// passages themselves stay in its own ledger.
+// the gate handler must not wait for a quorum per passage).
 package siteledger
 
 import (
@@ -17,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +36,26 @@ import (
 
 // Bucket is the KV bucket of the site's inside set.
 const Bucket = "lanewatch_inside"
+
+// Stream is the site's passages; subjects cannot come from MQTT (no MQTT
+// topic maps to a subject with a '$').
+const (
+	Stream          = "LW_PASSAGES"
+	passageSubjects = "$LW.passages."
+)
+
+// Ledger is this gateway's vehicle ledger as the import needs it.
+type Ledger interface {
+	ImportedUpTo() (uint64, error)
+	Import(self string, ps []vehicles.Imported, upTo uint64) error
+}
+
+// op is one queued write: a KV record or a passage.
+type op struct {
+	subject string
+	msgID   string // Nats-Msg-Id: a repeat within the stream's window is stored once
+	data    []byte
+}
 
 // queueSize bounds the passages waiting to be written: beyond it they are
 // counted and dropped (the passage stays in the gateway's own ledger).
@@ -52,19 +78,24 @@ type Inside struct {
 	Replicas int
 	// Leave is called when another gateway saw plate enter again or leave
 	// after at: this gateway's own entry of it, if not later, is over.
-	Leave      func(plate string, at time.Time)
+	Leave func(plate string, at time.Time)
+	// Ledger, when set, gets the site's passages, and this gateway's go
+	// to the stream; Retention (vehicles.retention, 0: none) ages them out.
+	Ledger     Ledger
+	Retention  time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
 	log        *slog.Logger
 	js         jetstream.JetStream
 	kv         jetstream.KeyValue
-	queue      chan record
+	queue      chan op
 	stop       chan struct{}
 	writerDone chan struct{} // closed when the writer has returned
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	written    *prometheus.CounterVec
+	imported   *prometheus.CounterVec
 
 	mu     sync.Mutex
 	others map[string]record // plate -> inside, entered at another gateway
@@ -80,9 +111,13 @@ func (s *Inside) Start(ctx context.Context) error {
 	s.log = s.log.With("component", "site ledger")
 	s.written = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_inside_writes_total",
 		Help: "Passages written to the site's inside set, by result (ok, failed, dropped)."}, []string{"result"})
+	s.imported = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_passages_imported_total",
+		Help: "The site's passages taken into this gateway's ledger, by result (ok, bad, failed)."}, []string{"result"})
 	if s.Registerer != nil {
-		if err := s.Registerer.Register(s.written); err != nil {
-			return err
+		for _, c := range []prometheus.Collector{s.written, s.imported} {
+			if err := s.Registerer.Register(c); err != nil {
+				return err
+			}
 		}
 	}
 	var err error
@@ -104,13 +139,26 @@ func (s *Inside) Start(ctx context.Context) error {
 		time.Sleep(time.Second)
 	}
 	s.others = map[string]record{}
-	s.queue, s.stop, s.writerDone = make(chan record, queueSize), make(chan struct{}), make(chan struct{})
+	s.queue, s.stop, s.writerDone = make(chan op, queueSize), make(chan struct{}), make(chan struct{})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	w, err := s.kv.WatchAll(runCtx)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("site ledger: watch: %w", err)
+	}
+	if s.Ledger != nil {
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = s.js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{Name: Stream, Subjects: []string{passageSubjects + ">"},
+			Replicas: max(s.Replicas, 1), Storage: jetstream.FileStorage, MaxAge: s.Retention})
+		ccancel()
+		if err != nil {
+			w.Stop()
+			cancel()
+			return fmt.Errorf("site ledger: passages stream: %w", err)
+		}
+		s.wg.Add(1)
+		go s.importPassages(runCtx)
 	}
 	s.wg.Add(2)
 	go s.watch(runCtx, w)
@@ -151,8 +199,19 @@ func (s *Inside) Record(p vehicles.Passage) {
 	s.mu.Lock()
 	delete(s.others, p.Plate)
 	s.mu.Unlock()
+	if b, err := json.Marshal(r); err == nil {
+		s.enqueue(op{subject: "$KV." + Bucket + "." + key(r.Plate), data: b})
+	}
+	if s.Ledger != nil {
+		if b, err := json.Marshal(p); err == nil {
+			s.enqueue(op{subject: passageSubjects + s.Self, msgID: s.Self + ":" + p.ID, data: b})
+		}
+	}
+}
+
+func (s *Inside) enqueue(o op) {
 	select {
-	case s.queue <- r:
+	case s.queue <- o:
 	default:
 		s.written.WithLabelValues("dropped").Inc()
 	}
@@ -189,7 +248,7 @@ func (s *Inside) write(ctx context.Context) {
 	defer close(s.writerDone)
 	var inflight []jetstream.PubAckFuture
 	for {
-		var r record
+		var r op
 		select {
 		case r = <-s.queue:
 		case <-s.stop:
@@ -211,13 +270,12 @@ func (s *Inside) write(ctx context.Context) {
 	}
 }
 
-func (s *Inside) publish(r record, inflight []jetstream.PubAckFuture) []jetstream.PubAckFuture {
-	b, err := json.Marshal(r)
-	if err != nil {
-		s.failed(err)
-		return inflight
+func (s *Inside) publish(o op, inflight []jetstream.PubAckFuture) []jetstream.PubAckFuture {
+	m := &nats.Msg{Subject: o.subject, Data: o.data}
+	if o.msgID != "" {
+		m.Header = nats.Header{jetstream.MsgIDHeader: []string{o.msgID}}
 	}
-	f, err := s.js.PublishAsync("$KV."+Bucket+"."+key(r.Plate), b)
+	f, err := s.js.PublishMsgAsync(m)
 	if err != nil {
 		s.failed(err)
 		return inflight
@@ -287,4 +345,72 @@ func (s *Inside) watch(ctx context.Context, w jetstream.KeyWatcher) {
 			s.Leave(r.Plate, r.EntryAt)
 		}
 	}
+}
+
+// importPassages takes the site's passages stream into this gateway's
+// ledger, from where the ledger's store left off (its start on an empty
+// disk), in batches, each with the sequence it reaches.
+func (s *Inside) importPassages(ctx context.Context) {
+	defer s.wg.Done()
+	wait := time.Second
+	for ctx.Err() == nil {
+		err := s.importFrom(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.imported.WithLabelValues("failed").Inc()
+		s.log.Warn("site passages not imported; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+func (s *Inside) importFrom(ctx context.Context) error {
+	from, err := s.Ledger.ImportedUpTo()
+	if err != nil {
+		return err
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{passageSubjects + ">"}}
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
+	}
+	c, err := s.js.OrderedConsumer(ctx, Stream, cfg)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		batch, err := c.Fetch(512, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return err
+		}
+		var ps []vehicles.Imported
+		var upTo uint64
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			upTo = md.Sequence.Stream
+			var p vehicles.Passage
+			if json.Unmarshal(m.Data(), &p) != nil || p.ID == "" {
+				s.imported.WithLabelValues("bad").Inc()
+				continue
+			}
+			ps = append(ps, vehicles.Imported{Gateway: strings.TrimPrefix(m.Subject(), passageSubjects), Passage: p})
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		if upTo == 0 {
+			continue
+		}
+		if err := s.Ledger.Import(s.Self, ps, upTo); err != nil {
+			return err
+		}
+		s.imported.WithLabelValues("ok").Add(float64(len(ps)))
+	}
+	return ctx.Err()
 }

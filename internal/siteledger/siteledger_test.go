@@ -92,3 +92,58 @@ func TestInsideAcrossGateways(t *testing.T) {
 		t.Errorf("A wrote %v records, want 2", got)
 	}
 }
+
+// The site's passages: one recorded at A is in B's list under the same id,
+// not twice in A's, and a gateway with an empty store (a lost disk)
+// imports them all; a restart imports nothing again.
+func TestPassagesAcrossGateways(t *testing.T) {
+	nc := testenv.JetStream(t).Conn()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ledger := func() *vehicles.Log {
+		l, err := vehicles.Open(vehicles.Config{DataDir: t.TempDir(), Site: "zl", Logger: quiet, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	join := func(self string, l *vehicles.Log) *Inside {
+		s := &Inside{Conn: nc, Self: self, Ledger: l, Logger: quiet, Registerer: prometheus.NewRegistry(),
+			Leave: func(string, time.Time) {}}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		l.OnPassage = s.Record
+		return s
+	}
+	la, lb := ledger(), ledger()
+	sa, sb := join("gw-a", la), join("gw-b", lb)
+	defer sa.Close()
+	at := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	if err := la.HandleBatch([]sensors.Event{{Gate: "north", Type: sensors.PlateRead, Plate: "沪A12345", Direction: sensors.In, TS: at, Received: at}}); err != nil {
+		t.Fatal(err)
+	}
+	mine := la.Passages(vehicles.Query{})
+	if len(mine) != 1 {
+		t.Fatalf("A has %d passages", len(mine))
+	}
+	waitFor(t, "A's passage in B's list", func() bool {
+		ps := lb.Passages(vehicles.Query{})
+		return len(ps) == 1 && ps[0].ID == mine[0].ID && ps[0].Plate == "沪A12345" && ps[0].Gate == "north"
+	})
+	waitFor(t, "A's import caught up", func() bool { n, _ := la.ImportedUpTo(); return n >= 1 })
+	if n := len(la.Passages(vehicles.Query{})); n != 1 {
+		t.Fatalf("A lists its own passage %d times", n)
+	}
+	lc := ledger() // a gateway back with an empty disk
+	sc := join("gw-c", lc)
+	defer sc.Close()
+	waitFor(t, "the empty store filled from the stream", func() bool { return len(lc.Passages(vehicles.Query{})) == 1 })
+	sb.Close()
+	sb = join("gw-b", lb)
+	defer sb.Close()
+	time.Sleep(300 * time.Millisecond)
+	if n := len(lb.Passages(vehicles.Query{})); n != 1 {
+		t.Fatalf("B imported again after a restart: %d passages", n)
+	}
+}

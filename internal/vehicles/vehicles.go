@@ -306,7 +306,7 @@ func (l *Log) registerMetrics(reg prometheus.Registerer) error {
 // memory.
 func (l *Log) load() error {
 	return l.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketPassages, bucketInside, bucketVisitors, bucketEventIDs, bucketEventIDsByTime} {
+		for _, b := range [][]byte{bucketMeta, bucketPassages, bucketInside, bucketVisitors, bucketEventIDs, bucketEventIDsByTime, bucketOrigins} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("vehicles: create bucket %s: %w", b, err)
 			}
