@@ -35,7 +35,10 @@ func envInt(name string, def int) int {
 // joins as a new JetStream peer (its store's instance id is new; before
 // that it reused its Raft identity without its Raft state and two holders
 // were seen), and the brokers retire its dead incarnation (operations.md
-// "Replacing a dead box").
+// "Replacing a dead box"). Meanwhile plate reads go in at 50/s through any
+// live gateway and one SOS per kill at a gate the victim holds; after the
+// last kill every acknowledged read must be in the site's passages and
+// every SOS an incident with its ticket delivered (siteTraffic).
 //
 //	go test -tags soak -run TestSoakClusterTakeover -v -timeout 60m ./internal/gateway/
 func TestSoakClusterTakeover(t *testing.T) {
@@ -44,6 +47,11 @@ func TestSoakClusterTakeover(t *testing.T) {
 	const lease, holdDown = 6 * time.Second, 8 * time.Second
 	bin := lanewatchBinary(t)
 	cs := newClusterSite(t, 3, cams, gates, lease, holdDown)
+	plat := newTicketPlatform(t)
+	plat.up.Store(true)
+	for _, g := range cs.gws {
+		g.items += plat.platformLine(g.id)
+	}
 	for _, g := range cs.gws {
 		g.write(t)
 		g.start(t, bin)
@@ -80,15 +88,18 @@ func TestSoakClusterTakeover(t *testing.T) {
 	spread := func() bool { return cs.placed(state()) }
 	eventually(t, "work spread", 90*time.Second, spread)
 	eventually(t, "every stream's replicas current", 90*time.Second, cs.current)
+	traffic := startTraffic(t, cs, plat)
 	var held, online []time.Duration
 	for run := range runs {
 		victim := cs.gws[run%3]
+		by := state()
 		var lost []string
-		for item, gw := range state() {
+		for item, gw := range by {
 			if gw == victim.id {
 				lost = append(lost, item)
 			}
 		}
+		traffic.sosAt(t, by, victim)
 		_ = victim.p.cmd.Process.Signal(syscall.SIGKILL)
 		_ = victim.p.cmd.Wait()
 		killAt := time.Now()
@@ -129,6 +140,13 @@ func TestSoakClusterTakeover(t *testing.T) {
 		// returned one would leave streams without a quorum.
 		eventually(t, "every stream's replicas current", 90*time.Second, cs.current)
 	}
+	lp, li, lt, sent, sos := traffic.lost(t)
+	t.Logf("lost over %d kills: %d of %d acknowledged plate reads not in the site's passages, %d of %d SOS incidents, %d of %d tickets",
+		runs, lp, sent, li, sos, lt, sos)
+	if lp+li+lt > 0 {
+		t.Errorf("acknowledged traffic lost")
+	}
+	plat.check(t)
 	slices.Sort(held)
 	slices.Sort(online)
 	pct := func(d []time.Duration, p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }

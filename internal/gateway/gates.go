@@ -52,7 +52,8 @@ func (g *Gateway) handleGateEvents(evs []sensors.Event) error {
 			g.diskFailed("incidents", err)
 		}
 		if err == nil {
-			g.siteSync() // in a cluster: in the site's copy too (siteview.go)
+			g.siteSync()       // in a cluster: in the site's copy too (siteview.go)
+			g.siteLedgerSync() // and the passages in the site's stream (siteledger.go)
 			return nil
 		}
 		select {

@@ -29,3 +29,17 @@ func (g *Gateway) joinSiteLedger(ctx context.Context, c *cluster.Cluster) error 
 	g.siteInside.Store(s)
 	return nil
 }
+
+// siteLedgerSync waits, at most siteSyncTimeout, until the passages of the
+// events just stored are in the site's stream (counted when it gives up):
+// the events are acknowledged after it, so a passage acknowledged survives
+// this gateway dying with its disk.
+func (g *Gateway) siteLedgerSync() {
+	s := g.siteInside.Load()
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), siteSyncTimeout)
+	defer cancel()
+	_ = s.Sync(ctx) // counted and logged there
+}

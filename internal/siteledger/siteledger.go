@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
@@ -96,6 +97,16 @@ type Inside struct {
 	wg         sync.WaitGroup
 	written    *prometheus.CounterVec
 	imported   *prometheus.CounterVec
+	// syncTimeouts: Syncs that gave up (events acknowledged before their
+	// passages were in the site's stream).
+	syncTimeouts prometheus.Counter
+	errLog       *logx.Throttle
+
+	qmu      sync.Mutex // enqueue: a send and its count together
+	enqueued uint64
+	smu      sync.Mutex
+	scond    *sync.Cond
+	settled  uint64
 
 	mu     sync.Mutex
 	others map[string]record // plate -> inside, entered at another gateway
@@ -109,12 +120,15 @@ func (s *Inside) Start(ctx context.Context) error {
 		s.log = slog.Default()
 	}
 	s.log = s.log.With("component", "site ledger")
+	s.errLog = &logx.Throttle{Log: s.log, Interval: 10 * time.Second}
 	s.written = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_inside_writes_total",
 		Help: "Passages written to the site's inside set, by result (ok, failed, dropped)."}, []string{"result"})
+	s.syncTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_site_ledger_sync_timeouts_total",
+		Help: "Gate events acknowledged before their passages were in the site's stream (no quorum in time)."})
 	s.imported = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_passages_imported_total",
 		Help: "The site's passages taken into this gateway's ledger, by result (ok, bad, failed)."}, []string{"result"})
 	if s.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.written, s.imported} {
+		for _, c := range []prometheus.Collector{s.written, s.imported, s.syncTimeouts} {
 			if err := s.Registerer.Register(c); err != nil {
 				return err
 			}
@@ -140,6 +154,7 @@ func (s *Inside) Start(ctx context.Context) error {
 	}
 	s.others = map[string]record{}
 	s.queue, s.stop, s.writerDone = make(chan op, queueSize), make(chan struct{}), make(chan struct{})
+	s.scond = sync.NewCond(&s.smu)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	w, err := s.kv.WatchAll(runCtx)
@@ -210,11 +225,49 @@ func (s *Inside) Record(p vehicles.Passage) {
 }
 
 func (s *Inside) enqueue(o op) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
 	select {
 	case s.queue <- o:
+		s.enqueued++
 	default:
 		s.written.WithLabelValues("dropped").Inc()
 	}
+}
+
+// done marks n queued ops as settled (acknowledged or failed).
+func (s *Inside) done(n int) {
+	s.smu.Lock()
+	s.settled += uint64(n)
+	s.smu.Unlock()
+	s.scond.Broadcast()
+}
+
+// Sync waits until everything Record queued before the call is settled
+// (acknowledged by the quorum, or failed), or ctx ends: the gate handler
+// acknowledges its events only after it, so that a passage acknowledged is
+// in the site's stream even if this gateway dies with its disk at once.
+func (s *Inside) Sync(ctx context.Context) error {
+	s.qmu.Lock()
+	target := s.enqueued
+	s.qmu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		s.smu.Lock()
+		defer s.smu.Unlock()
+		s.scond.Broadcast()
+	})
+	defer stop()
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	for s.settled < target {
+		if ctx.Err() != nil {
+			s.syncTimeouts.Inc()
+			s.errLog.Logf(slog.LevelWarn, "sync", "gate events acknowledged before their passages were in the site's stream", "err", ctx.Err())
+			return ctx.Err()
+		}
+		s.scond.Wait()
+	}
+	return nil
 }
 
 // Entered implements vehicles.SiteInside.
@@ -278,6 +331,7 @@ func (s *Inside) publish(o op, inflight []jetstream.PubAckFuture) []jetstream.Pu
 	f, err := s.js.PublishMsgAsync(m)
 	if err != nil {
 		s.failed(err)
+		s.done(1)
 		return inflight
 	}
 	return append(inflight, f)
@@ -295,10 +349,13 @@ func (s *Inside) settle(ctx context.Context, inflight []jetstream.PubAckFuture) 
 		case <-timeout:
 			s.written.WithLabelValues("failed").Add(float64(len(inflight) - i))
 			s.log.Warn("passages not in the site's inside set", "n", len(inflight)-i, "err", errors.New("no acknowledgement within 5 s"))
+			s.done(len(inflight) - i)
 			return
 		case <-ctx.Done():
+			s.done(len(inflight) - i)
 			return
 		}
+		s.done(1)
 	}
 }
 

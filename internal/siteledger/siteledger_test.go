@@ -127,6 +127,24 @@ func TestPassagesAcrossGateways(t *testing.T) {
 	if len(mine) != 1 {
 		t.Fatalf("A has %d passages", len(mine))
 	}
+	// Sync: once it returns, the passage is in the stream (the gate handler
+	// acknowledges its events only then).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sa.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sa.js.Stream(ctx, Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("after Sync the stream holds %d passages, want 1", info.State.Msgs)
+	}
 	waitFor(t, "A's passage in B's list", func() bool {
 		ps := lb.Passages(vehicles.Query{})
 		return len(ps) == 1 && ps[0].ID == mine[0].ID && ps[0].Plate == "沪A12345" && ps[0].Gate == "north"
