@@ -133,7 +133,13 @@ func TestClusterSurvivesLossOfEachNode(t *testing.T) {
 		start := time.Now()
 		for i := range n {
 			tok := pub.Publish(topic, 1, false, fmt.Sprint(i))
-			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			// The first may wait for JetStream to elect new leaders for the
+			// streams the closed node led (seconds; longer on a loaded box).
+			wait := 10 * time.Second
+			if i == 0 {
+				wait = 30 * time.Second
+			}
+			if !tok.WaitTimeout(wait) || tok.Error() != nil {
 				t.Fatalf("node %d down: publish %d on node %d not acknowledged: %v", k, i, (k+1)%3, tok.Error())
 			}
 		}

@@ -455,6 +455,28 @@ func (cs *clusterSite) gateIncidents(t *testing.T, gate string) map[string]int {
 	return n
 }
 
+// publishAcked publishes at QoS 1 through a gateway's listener until it is
+// acknowledged, at most 45 s. Just after a kill or a split a PUBACK can
+// wait while JetStream re-elects the leaders of the MQTT streams: like a
+// gate controller, send it again (same id: a repeat is dropped as a
+// duplicate).
+func publishAcked(t *testing.T, via *clusterGW, clientID, topic, payload string) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		c := clusterMQTTClient(t, via.mqtt, clientID)
+		tok := c.Publish(topic, 1, false, payload)
+		ok := tok.WaitTimeout(15*time.Second) && tok.Error() == nil
+		c.Disconnect(100)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not acknowledged within 45 s: %v", topic, tok.Error())
+		}
+	}
+}
+
 // clusterMQTTClient connects, retrying for 30 s: just after a gateway died,
 // a CONNECT waits while JetStream elects new leaders for the MQTT streams
 // the dead one led (operations.md).
@@ -479,23 +501,8 @@ func clusterMQTTClient(t *testing.T, url, id string) mqtt.Client {
 // exactly one gateway, the gate's holder, raises it.
 func (cs *clusterSite) sosOnce(t *testing.T, via *clusterGW, gate, holder string) {
 	t.Helper()
-	// Just after a kill a PUBACK can wait while JetStream re-elects the
-	// leaders of the MQTT streams: like a gate controller, send it again
-	// (same id: a repeat is dropped as a duplicate) until it is acknowledged.
-	payload := fmt.Sprintf(`{"id":"sos-%s-%d","type":"sos"}`, gate, time.Now().UnixNano())
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		c := clusterMQTTClient(t, via.mqtt, "sensor-"+gate)
-		tok := c.Publish("lanewatch/test-site/gates/"+gate+"/events", 1, false, payload)
-		ok := tok.WaitTimeout(15*time.Second) && tok.Error() == nil
-		c.Disconnect(100)
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SOS of %s not acknowledged within 45 s: %v", gate, tok.Error())
-		}
-	}
+	publishAcked(t, via, "sensor-"+gate, "lanewatch/test-site/gates/"+gate+"/events",
+		fmt.Sprintf(`{"id":"sos-%s-%d","type":"sos"}`, gate, time.Now().UnixNano()))
 	eventually(t, "the SOS of "+gate+" raised at "+holder, 15*time.Second, func() bool {
 		return cs.gateIncidents(t, gate)[holder] == 1
 	})

@@ -276,10 +276,8 @@ func TestBinaryClusterSplitMinorityStopsSending(t *testing.T) {
 	// Tickets waiting at the split: the platform is down for 3 SOS.
 	plat.up.Store(false)
 	sos := func(via *clusterGW, gates []string, tag string) {
-		c := clusterMQTTClient(t, via.mqtt, "sensor-"+tag)
-		defer c.Disconnect(100)
 		for i, gate := range gates {
-			publish(t, c, "lanewatch/test-site/gates/"+gate+"/events", fmt.Sprintf(`{"id":"sos-%s-%d","type":"sos"}`, tag, i))
+			publishAcked(t, via, "sensor-"+tag, "lanewatch/test-site/gates/"+gate+"/events", fmt.Sprintf(`{"id":"sos-%s-%d","type":"sos"}`, tag, i))
 		}
 	}
 	sos(majority[0], majorityGates[:2], "before")
