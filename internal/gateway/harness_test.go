@@ -234,12 +234,16 @@ func (s *site) api(t testing.TB, method, path, token string, body string) *http.
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return resp
 }
+
+// apiClient bounds every API call of the tests: a console that does not
+// answer fails the test rather than hanging the suite (CI saw a 22-minute wait).
+var apiClient = &http.Client{Timeout: 60 * time.Second}
 
 // mqttClient connects a patrol/sensor client to the test's Mosquitto.
 func mqttClient(t testing.TB, url, id string) mqtt.Client {
