@@ -166,6 +166,11 @@ func (s *Source) Start(ctx context.Context) error {
 	if s.unknown, err = s.Conn.Subscribe(gates+".*.events", s.onUnknown); err != nil {
 		return err
 	}
+	// The server has the subscription once a round trip has been made:
+	// events published after Start are seen (CI missed some without it).
+	if err := s.Conn.FlushTimeout(5 * time.Second); err != nil {
+		return fmt.Errorf("gatejs: unknown gates' listener: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.in, s.runDone = make(chan delivery, 4*s.Batch), make(chan struct{})
 	go s.run()
