@@ -164,7 +164,7 @@ func changes(gw, out string) []change {
 		switch {
 		case l.Component == "cluster" && l.Msg == "took":
 			cs = append(cs, change{l.Time, gw, l.Item, true})
-		case l.Component == "cluster" && l.Msg == "gave up" && strings.HasPrefix(l.Item, "gate."):
+		case l.Component == "cluster" && l.Msg == "gave up" && !strings.HasPrefix(l.Item, "camera."):
 			cs = append(cs, change{l.Time, gw, l.Item, false})
 		case l.Msg == "camera stopped: held by another gateway now":
 			cs = append(cs, change{l.Time, gw, "camera." + l.Camera, false})
@@ -408,7 +408,7 @@ func (cs *clusterSite) placed(by map[string]string) bool {
 			return false
 		}
 	}
-	return len(by) == len(cs.cams)+len(cs.gates)
+	return true // every camera and gate held where it belongs (a role item may be held too)
 }
 
 // takenOver: every item of lost is held by another gateway than victim,
