@@ -78,13 +78,7 @@ func TestBinaryClusterAuditSurvivesLostBox(t *testing.T) {
 	}
 	bin := lanewatchBinary(t)
 	cs := newClusterSite(t, 3, 0, 1, 4*time.Second, 4*time.Second)
-	for _, g := range cs.gws {
-		g.write(t)
-		g.start(t, bin)
-	}
-	for _, g := range cs.gws {
-		g.waitReady(t, bin)
-	}
+	cs.launch(t, bin)
 	victim, reader := cs.gws[1], cs.gws[0]
 	failLogin(t, victim.site, "mallory")
 	eventually(t, "gw-1's entry in gw-0's audit log", 15*time.Second, func() bool {

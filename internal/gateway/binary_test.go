@@ -54,6 +54,17 @@ func waitReady(t *testing.T, s *site, p *proc) {
 	}
 }
 
+// readyNow is one look at the gateway's /readyz.
+func readyNow(s *site) bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(s.Console + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
 func ready(s *site, p *proc) bool {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

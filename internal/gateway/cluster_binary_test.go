@@ -34,6 +34,8 @@ type clusterGW struct {
 	lease, holdDown time.Duration
 	site            *site
 	p               *proc
+	// writer writes the config where a test needs more than write gives.
+	writer func(t *testing.T)
 }
 
 // write writes the gateway's config with fresh console and MQTT ports.
@@ -62,24 +64,84 @@ func (g *clusterGW) start(t *testing.T, bin string) {
 	g.p = startProc(t, bin, "run", "-c", g.cfg)
 }
 
-// waitReady waits until the gateway is ready, restarting it on fresh
-// console and MQTT ports if one was taken meanwhile (the route ports stay:
-// the peers know them).
-func (g *clusterGW) waitReady(t *testing.T, bin string) {
+// configure writes g's config: its test's own writer, else write.
+func (g *clusterGW) configure(t *testing.T) {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		if ready(g.site, g.p) {
-			return
-		}
-		if !portTaken(g.p.output()) || attempt == 3 {
-			t.Fatalf("%s not ready within 60s:\n%s", g.id, g.p.output())
-		}
-		_ = g.p.cmd.Process.Kill()
-		_ = g.p.cmd.Wait()
-		t.Logf("%s: attempt %d: a port was taken; retrying on fresh ports", g.id, attempt)
-		g.write(t)
+	if g.writer != nil {
+		g.writer(t)
+		return
+	}
+	g.write(t)
+}
+
+// launch writes and starts every gateway, then waits until all are ready.
+func (cs *clusterSite) launch(t *testing.T, bin string) {
+	t.Helper()
+	for _, g := range cs.gws {
+		g.configure(t)
 		g.start(t, bin)
 	}
+	cs.waitReady(t, bin, cs.gws...)
+}
+
+// waitReady waits up to two minutes for gws, which start together: none
+// is ready before JetStream has the quorum its replicated buckets need. A
+// gateway that found a port taken is restarted on fresh ports (a fresh
+// route port too: it dials its peers, which learn it from there).
+func (cs *clusterSite) waitReady(t *testing.T, bin string, gws ...*clusterGW) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	restarts := map[*clusterGW]int{}
+	pending := append([]*clusterGW(nil), gws...)
+	for len(pending) > 0 {
+		var still []*clusterGW
+		for _, g := range pending {
+			if readyNow(g.site) {
+				continue
+			}
+			still = append(still, g)
+			out := g.p.output()
+			if !portTaken(out) {
+				continue
+			}
+			if restarts[g]++; restarts[g] > 2 {
+				cs.notReady(t, still)
+			}
+			_ = g.p.cmd.Process.Kill()
+			_ = g.p.cmd.Wait()
+			if strings.Contains(out, "router port") {
+				g.route = testenv.FreeAddr(t)
+			}
+			t.Logf("%s: restart %d: a port was taken; on fresh ports now", g.id, restarts[g])
+			g.configure(t)
+			g.start(t, bin)
+		}
+		pending = still
+		if len(pending) > 0 && time.Now().After(deadline) {
+			cs.notReady(t, pending)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// notReady fails the test with what every gateway last said, without the
+// peers' routine route retries.
+func (cs *clusterSite) notReady(t *testing.T, pending []*clusterGW) {
+	t.Helper()
+	var b strings.Builder
+	for _, g := range pending {
+		fmt.Fprintf(&b, "%s is not ready.\n", g.id)
+	}
+	for _, g := range cs.gws {
+		var keep []string
+		for _, l := range strings.Split(g.p.output(), "\n") {
+			if !strings.Contains(l, "Error trying to connect to route") {
+				keep = append(keep, l)
+			}
+		}
+		fmt.Fprintf(&b, "%s (route %s):\n%s\n", g.id, g.route, tail(strings.Join(keep, "\n"), 25))
+	}
+	t.Fatal(b.String())
 }
 
 // clusterSite is cams camsim cameras and gates gates shared by n gateways,
@@ -257,13 +319,7 @@ func TestBinaryClusterSpreadTakeoverReturn(t *testing.T) {
 	cs := newClusterSite(t, 3, 4, 6, lease, holdDown)
 	// Started together: the first to reach JetStream takes everything and
 	// hands the others their share once it has seen them for the hold-down.
-	for _, g := range cs.gws {
-		g.write(t)
-		g.start(t, bin)
-	}
-	for _, g := range cs.gws {
-		g.waitReady(t, bin)
-	}
+	cs.launch(t, bin)
 	killed := map[string]time.Time{}
 	var gone []change // changes logged by processes since killed
 	state := func() map[string]string {
@@ -347,7 +403,7 @@ func TestBinaryClusterSpreadTakeoverReturn(t *testing.T) {
 	// It returns on the same data_dir and gets its share back after the
 	// hold-down, one item at a time stopped before it is freed.
 	victim.start(t, bin)
-	victim.waitReady(t, bin)
+	cs.waitReady(t, bin, victim)
 	eventually(t, "the returning gateway rebalanced", 45*time.Second, spread, dump)
 	t.Logf("after return: %v", count(state()))
 	checkClusterStatus(t, bin, cs, state())

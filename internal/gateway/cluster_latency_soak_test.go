@@ -27,13 +27,7 @@ func TestSoakClusterSOSLatency(t *testing.T) {
 	// One gate per SOS: a second SOS at a gate whose incident is open is a
 	// repeat of it, with no new alert.
 	cs := newClusterSite(t, 3, 0, load+n, 6*time.Second, 2*time.Second)
-	for _, g := range cs.gws {
-		g.write(t)
-		g.start(t, bin)
-	}
-	for _, g := range cs.gws {
-		g.waitReady(t, bin)
-	}
+	cs.launch(t, bin)
 	state := func() map[string]string {
 		var all []change
 		for _, g := range cs.gws {

@@ -180,13 +180,7 @@ func (p *ticketPlatform) all(incs map[string]string, status int) bool {
 // ready; the returned func logs the tail of each running one's output.
 func (cs *clusterSite) startAll(t *testing.T, bin string) (dump func()) {
 	t.Helper()
-	for _, g := range cs.gws {
-		g.write(t)
-		g.start(t, bin)
-	}
-	for _, g := range cs.gws {
-		g.waitReady(t, bin)
-	}
+	cs.launch(t, bin)
 	return func() {
 		for _, g := range cs.gws {
 			if g.p != nil {

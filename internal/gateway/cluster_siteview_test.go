@@ -40,22 +40,6 @@ func siteViewGW(t *testing.T, g *clusterGW, gates []string) {
 	}
 }
 
-// waitSiteViewGW waits until g is ready, restarting it on fresh console and
-// MQTT ports if one was taken meanwhile (as clusterGW.waitReady, with this
-// test's accounts).
-func waitSiteViewGW(t *testing.T, bin string, g *clusterGW, gates []string) {
-	t.Helper()
-	for attempt := 1; !ready(g.site, g.p); attempt++ {
-		if !portTaken(g.p.output()) || attempt == 3 {
-			t.Fatalf("%s not ready within 60s:\n%s", g.id, g.p.output())
-		}
-		_ = g.p.cmd.Process.Kill()
-		_ = g.p.cmd.Wait()
-		siteViewGW(t, g, gates)
-		g.start(t, bin)
-	}
-}
-
 // apiIncident is an entry of GET /api/incidents.
 type apiIncident struct {
 	ID      string `json:"id"`
@@ -134,12 +118,9 @@ func TestBinaryClusterSiteView(t *testing.T) {
 		}
 	}
 	for _, g := range cs.gws {
-		siteViewGW(t, g, cs.gates)
-		g.start(t, bin)
+		g.writer = func(t *testing.T) { siteViewGW(t, g, cs.gates) }
 	}
-	for _, g := range cs.gws {
-		waitSiteViewGW(t, bin, g, cs.gates)
-	}
+	cs.launch(t, bin)
 	w := &siteWatch{t: t, cs: cs, killed: map[string]time.Time{}}
 	state, dump := w.holders, w.dump
 	eventually(t, "work spread over the three gateways", 60*time.Second, func() bool { return cs.placed(state()) }, dump)

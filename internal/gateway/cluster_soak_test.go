@@ -52,10 +52,7 @@ func TestSoakClusterTakeover(t *testing.T) {
 	for _, g := range cs.gws {
 		g.items += plat.platformLine(g.id)
 	}
-	for _, g := range cs.gws {
-		g.write(t)
-		g.start(t, bin)
-	}
+	cs.launch(t, bin)
 	// LANEWATCH_CLUSTER_LOGS: a directory for every process's log, for a
 	// failure's post-mortem.
 	logDir := os.Getenv("LANEWATCH_CLUSTER_LOGS")
@@ -134,7 +131,7 @@ func TestSoakClusterTakeover(t *testing.T) {
 		t.Logf("run %d: kill -9 %s (%d items): held elsewhere after %v, cameras online after %v",
 			run+1, victim.id, len(lost), held[run].Round(10*time.Millisecond), online[run].Round(10*time.Millisecond))
 		victim.start(t, bin)
-		victim.waitReady(t, bin)
+		cs.waitReady(t, bin, victim)
 		eventually(t, "rebalanced after the return", 90*time.Second, spread)
 		// Killing the next one before every stream has caught up on the
 		// returned one would leave streams without a quorum.

@@ -215,12 +215,9 @@ func TestBinaryClusterSplitMinorityStopsSending(t *testing.T) {
 	advertise := cs.behindProxies(t, rn)
 	for _, g := range cs.gws {
 		g.items += plat.platformLine(g.id)
-		g.writeAdvertising(t, advertise[g.id])
-		g.start(t, bin)
+		g.writer = func(t *testing.T) { g.writeAdvertising(t, advertise[g.id]) }
 	}
-	for _, g := range cs.gws {
-		g.waitReady(t, bin)
-	}
+	cs.launch(t, bin)
 	dump := func() {
 		for _, g := range cs.gws {
 			t.Logf("%s:\n%s", g.id, tail(g.p.output(), 60))
