@@ -60,7 +60,13 @@ type Source struct {
 	// event handled by a gateway that died is delayed. Default 10 s.
 	AckWait time.Duration
 	// Batch bounds the events handed on in one call. Default 1024.
-	Batch      int
+	Batch int
+	// Settle, when set, is called once a batch was handled; the wait it
+	// returns runs on another goroutine before the batch's events are
+	// acknowledged (until the site's replicas have what the batch
+	// produced). The next batch is handled meanwhile: an SOS never waits
+	// for a quorum's round trip behind plate reads.
+	Settle     func() (wait func())
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
@@ -72,6 +78,9 @@ type Source struct {
 	unknown *nats.Subscription
 	in      chan delivery // fetched by the pulls, for run
 	runDone chan struct{}
+	acks    chan ackJob // handled batches, for acker
+	ackDone chan struct{}
+	ackWG   sync.WaitGroup // batches handled and not yet acknowledged
 
 	handleMu sync.Mutex // one handler call at a time
 	mu       sync.Mutex
@@ -93,6 +102,16 @@ type delivery struct {
 	gate string
 	m    jetstream.Msg
 }
+
+// ackJob is a handled batch waiting for its Settle wait.
+type ackJob struct {
+	wait func()
+	ms   []jetstream.Msg
+}
+
+// ackQueue bounds the batches handled and not yet acknowledged: beyond it
+// handling waits for the site's replicas.
+const ackQueue = 16
 
 // ConsumerName is the durable consumer of a gate's events.
 func ConsumerName(gate string) string { return "lw-gate-" + gate }
@@ -173,7 +192,9 @@ func (s *Source) Start(ctx context.Context) error {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.in, s.runDone = make(chan delivery, 4*s.Batch), make(chan struct{})
+	s.acks, s.ackDone = make(chan ackJob, ackQueue), make(chan struct{})
 	go s.run()
+	go s.acker()
 	return nil
 }
 
@@ -255,6 +276,7 @@ func (s *Source) Detach(string) {
 	}
 	s.handleMu.Lock() // a batch in hand is finished
 	s.handleMu.Unlock()
+	s.ackWG.Wait()
 }
 
 // Hold starts (held) or stops pulling a gate's events. It returns once a
@@ -281,10 +303,12 @@ func (s *Source) Hold(gate string, held bool) {
 	if p != nil {
 		p.close()
 	}
-	// What run took before the release is handled now; what it takes
-	// after is given back (the gate is no longer held).
+	// What run took before the release is handled now, and acknowledged
+	// before the gate is freed (else the next holder would get it again
+	// after AckWait); what it takes after is given back.
 	s.handleMu.Lock()
 	s.handleMu.Unlock()
+	s.ackWG.Wait()
 }
 
 // startPull: s.mu held. It never waits for JetStream: Hold runs inside
@@ -386,6 +410,9 @@ func (s *Source) run() {
 			continue
 		}
 		err := h(ms)
+		if err == nil {
+			s.ackWG.Add(1) // before Hold or Detach can see the batch done
+		}
 		s.handleMu.Unlock()
 		if err != nil {
 			// Not stored (shutdown): delivered again, elsewhere or to the
@@ -397,12 +424,32 @@ func (s *Source) run() {
 			s.log.Warn("gate events not stored; given back", "events", len(keep), "err", err)
 			continue
 		}
-		for _, d := range keep {
-			if err := d.m.Ack(); err != nil {
-				s.log.Warn("gate events: ack not sent; the event comes again and is dropped as a duplicate", "gate", d.gate, "err", err)
+		job := ackJob{ms: make([]jetstream.Msg, len(keep))}
+		for i, d := range keep {
+			job.ms[i] = d.m
+		}
+		if s.Settle != nil {
+			job.wait = s.Settle()
+		}
+		s.acks <- job
+	}
+}
+
+// acker acknowledges handled batches in order, each once its Settle wait
+// returned.
+func (s *Source) acker() {
+	defer close(s.ackDone)
+	for job := range s.acks {
+		if job.wait != nil {
+			job.wait()
+		}
+		for _, m := range job.ms {
+			if err := m.Ack(); err != nil {
+				s.log.Warn("gate events: ack not sent; the event comes again and is dropped as a duplicate", "subject", m.Subject(), "err", err)
 			}
 		}
-		s.m.events.WithLabelValues("acked").Add(float64(len(keep)))
+		s.m.events.WithLabelValues("acked").Add(float64(len(job.ms)))
+		s.ackWG.Done()
 	}
 }
 
@@ -445,6 +492,8 @@ func (s *Source) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 		<-s.runDone
+		close(s.acks) // run sends no more
+		<-s.ackDone
 	}
 	// What is still in s.in was fetched, not handled: for the next holder.
 	for {

@@ -229,3 +229,55 @@ func TestSourceUnknownGate(t *testing.T) {
 		t.Fatalf("a known gate's event came through the unknown path")
 	}
 }
+
+// A batch is acknowledged only once its Settle wait returned, and the next
+// batch is handled meanwhile (an SOS does not queue behind a quorum's
+// round trip); a release returns only after the held batches' acks.
+func TestSourceSettleBeforeAck(t *testing.T) {
+	e := startEnv(t)
+	nc := e.conn(t)
+	js, _ := jetstream.New(nc)
+	release := make(chan struct{})
+	var settles sync.WaitGroup
+	s := &Source{Conn: nc, Topics: site, Gates: []string{"north"}, AckWait: 30 * time.Second, Batch: 16, Logger: quiet,
+		Settle: func() func() {
+			settles.Add(1)
+			return func() { defer settles.Done(); <-release }
+		}}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var r recorder
+	s.SubscribeBatch("", r.handle)
+	s.Hold("north", true)
+	pending := func() int {
+		c, err := js.Consumer(context.Background(), MQTTStream, ConsumerName("north"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.NumAckPending
+	}
+	e.publish(t, "north", 1, 0)
+	waitFor(t, "the first event handled", func() bool { return r.count() == 1 })
+	e.publish(t, "north", 1, 1)
+	waitFor(t, "the second handled while the first waits", func() bool { return r.count() == 2 })
+	if n := pending(); n != 2 {
+		t.Fatalf("%d events await their ack, want 2 (none acked before its settle)", n)
+	}
+	released := make(chan struct{})
+	go func() { s.Hold("north", false); close(released) }()
+	select {
+	case <-released:
+		t.Fatal("the gate was released before its handled events were acknowledged")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	<-released
+	settles.Wait()
+	waitFor(t, "both acknowledged", func() bool { return pending() == 0 })
+}

@@ -31,7 +31,7 @@ func (g *Gateway) startGateEvents(ctx context.Context) error {
 		gates = append(gates, gt.ID)
 	}
 	s := &gatejs.Source{Conn: nc, Topics: g.Topics, Gates: gates, Replicas: g.Config.Cluster.Replicas(),
-		Logger: g.log, Registerer: g.Registry}
+		Settle: g.settleGateEvents, Logger: g.log, Registerer: g.Registry}
 	if err := g.use(ctx, component.Named("cluster gate events", s)); err != nil {
 		return err
 	}

@@ -52,9 +52,7 @@ func (g *Gateway) handleGateEvents(evs []sensors.Event) error {
 			g.diskFailed("incidents", err)
 		}
 		if err == nil {
-			g.siteSync()       // in a cluster: in the site's copy too (siteview.go)
-			g.siteLedgerSync() // and the passages in the site's stream (siteledger.go)
-			return nil
+			return nil // in a cluster acknowledged once the site has them too (settleGateEvents)
 		}
 		select {
 		case <-time.After(wait):

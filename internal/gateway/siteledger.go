@@ -30,16 +30,34 @@ func (g *Gateway) joinSiteLedger(ctx context.Context, c *cluster.Cluster) error 
 	return nil
 }
 
-// siteLedgerSync waits, at most siteSyncTimeout, until the passages of the
-// events just stored are in the site's stream (counted when it gives up):
-// the events are acknowledged after it, so a passage acknowledged survives
-// this gateway dying with its disk.
-func (g *Gateway) siteLedgerSync() {
-	s := g.siteInside.Load()
-	if s == nil {
-		return
+// settleGateEvents is gatejs.Source's Settle: it notes, once a batch of
+// gate events is handled, the incident versions it raised and the
+// passages it queued for the site, and returns the wait, run before the
+// batch is acknowledged, until the site's replicas have them (at most
+// siteSyncTimeout from now; counted and logged when it gives up): a gate
+// event acknowledged survives this gateway dying with its disk.
+func (g *Gateway) settleGateEvents() func() {
+	deadline := time.Now().Add(siteSyncTimeout)
+	sv := g.siteView
+	var versions map[string]int
+	if sv != nil {
+		versions = g.Incidents.LiveVersions()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), siteSyncTimeout)
-	defer cancel()
-	_ = s.Sync(ctx) // counted and logged there
+	s := g.siteInside.Load()
+	var mark uint64
+	if s != nil {
+		mark = s.Mark()
+	}
+	return func() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if sv != nil {
+			if err := sv.store.Sync(ctx, versions); err != nil {
+				g.log.Warn("gate events acknowledged before their incidents reached the site's copy", "err", err)
+			}
+		}
+		if s != nil {
+			_ = s.SyncTo(ctx, mark) // counted and logged there
+		}
+	}
 }

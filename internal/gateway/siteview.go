@@ -286,22 +286,6 @@ func (sv *siteView) change(op, id, by, note string) (incident.Incident, error) {
 // quorum (a gateway cut off from the others) must not stall the gateway.
 const siteSyncTimeout = 3 * time.Second
 
-// siteSync waits until the site's bucket holds what the engine has sent of
-// every incident still open here, so that the gate events that raised them
-// are acknowledged only once they survive this gateway and its disk. After
-// siteSyncTimeout it gives up (counted, logged): the events are stored here.
-func (g *Gateway) siteSync() {
-	sv := g.siteView
-	if sv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), siteSyncTimeout)
-	defer cancel()
-	if err := sv.store.Sync(ctx, g.Incidents.LiveVersions()); err != nil {
-		g.log.Warn("gate events acknowledged before their incidents reached the site's copy", "err", err)
-	}
-}
-
 // act routes an ack or resolve to the gateway that acts on the incident.
 func (sv *siteView) act(op, id, by, note string) (incident.Incident, error) {
 	gw, _, _ := sv.target(id)

@@ -247,10 +247,17 @@ func (s *Inside) done(n int) {
 // (acknowledged by the quorum, or failed), or ctx ends: the gate handler
 // acknowledges its events only after it, so that a passage acknowledged is
 // in the site's stream even if this gateway dies with its disk at once.
-func (s *Inside) Sync(ctx context.Context) error {
+func (s *Inside) Sync(ctx context.Context) error { return s.SyncTo(ctx, s.Mark()) }
+
+// Mark is how far Record has queued, for SyncTo.
+func (s *Inside) Mark() uint64 {
 	s.qmu.Lock()
-	target := s.enqueued
-	s.qmu.Unlock()
+	defer s.qmu.Unlock()
+	return s.enqueued
+}
+
+// SyncTo waits until what Record queued up to mark is settled, or ctx ends.
+func (s *Inside) SyncTo(ctx context.Context, target uint64) error {
 	stop := context.AfterFunc(ctx, func() {
 		s.smu.Lock()
 		defer s.smu.Unlock()
