@@ -166,24 +166,18 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	// The meta leader of a cluster that is just forming may not be elected
-	// yet: retry for a while.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	err = WhenReady(ctx, "cluster: buckets", c.log, func(ctx context.Context) error {
+		var err error
 		if c.members == nil {
 			c.members, err = c.bucket(ctx, js, MembersBucket)
 		}
 		if err == nil && c.owner == nil {
 			c.owner, err = c.bucket(ctx, js, AssignBucket)
 		}
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("cluster: buckets: %w", err)
-		}
-		c.log.Info("waiting for JetStream", "err", err)
-		time.Sleep(time.Second)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel, c.done = cancel, make(chan struct{})
@@ -197,9 +191,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 }
 
 func (c *Cluster) bucket(ctx context.Context, js jetstream.JetStream, name string) (jetstream.KeyValue, error) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: name, TTL: c.Lease, History: 1,
+	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, TTL: c.Lease, History: 1,
 		Replicas: c.Replicas, Storage: jetstream.FileStorage})
 }
 

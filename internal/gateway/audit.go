@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanewatch/lanewatch/internal/auth"
+	"github.com/lanewatch/lanewatch/internal/cluster"
 	"github.com/lanewatch/lanewatch/internal/console"
 	"github.com/lanewatch/lanewatch/internal/logx"
 )
@@ -61,22 +62,15 @@ func newAuditStream(nc *nats.Conn, self string, replicas int, retention time.Dur
 // Start creates (or updates) the stream; a cluster just forming may not
 // have a meta leader yet, so it retries as the cluster's own start does.
 func (a *auditStream) Start(ctx context.Context) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		s, err := a.js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{Name: auditStreamName,
+	return cluster.WhenReady(ctx, "site audit stream", nil, func(ctx context.Context) error {
+		s, err := a.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: auditStreamName,
 			Subjects: []string{auditSubjects + ">"}, Replicas: a.replicas, Storage: jetstream.FileStorage,
 			MaxAge: a.retention, Discard: jetstream.DiscardOld})
-		cancel()
 		if err == nil {
 			a.stream.Store(&s)
-			return nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("site audit stream: %w", err)
-		}
-		time.Sleep(time.Second)
-	}
+		return err
+	})
 }
 
 func (a *auditStream) Close() error { return nil }

@@ -4,6 +4,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -135,7 +136,7 @@ func TestSoakClusterTakeover(t *testing.T) {
 		eventually(t, "rebalanced after the return", 90*time.Second, spread)
 		// Killing the next one before every stream has caught up on the
 		// returned one would leave streams without a quorum.
-		eventually(t, "every stream's replicas current", 90*time.Second, cs.current)
+		eventually(t, "every stream's replicas current", 90*time.Second, cs.current, func() { t.Log(cs.lagging()) })
 	}
 	lp, li, lt, sent, sos := traffic.lost(t)
 	t.Logf("lost over %d kills: %d of %d acknowledged plate reads not in the site's passages, %d of %d SOS incidents, %d of %d tickets",
@@ -154,32 +155,36 @@ func TestSoakClusterTakeover(t *testing.T) {
 
 // current: every gateway answers GET /api/cluster with every stream led
 // and both followers current.
-func (cs *clusterSite) current() bool {
+func (cs *clusterSite) current() bool { return cs.lagging() == "" }
+
+// lagging says which gateway sees which stream without a leader or with a
+// follower not current; "" when none.
+func (cs *clusterSite) lagging() string {
 	for _, g := range cs.gws {
 		req, _ := http.NewRequest("GET", g.site.Console+"/api/cluster", nil)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return false
+			return g.id + ": " + err.Error()
 		}
 		var st cluster.Status
 		err = json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 		if err != nil || len(st.Streams) == 0 {
-			return false
+			return fmt.Sprintf("%s: no streams (%v)", g.id, err)
 		}
 		for _, s := range st.Streams {
 			if s.Leader == "" || len(s.Replicas) != 2 {
-				return false
+				return fmt.Sprintf("%s: stream %s: leader %q, %d followers", g.id, s.Name, s.Leader, len(s.Replicas))
 			}
 			for _, r := range s.Replicas {
 				if !r.Current || r.Offline {
-					return false
+					return fmt.Sprintf("%s: stream %s: follower %+v", g.id, s.Name, r)
 				}
 			}
 		}
 	}
-	return true
+	return ""
 }
 
 // releasesAt ends at `at` every hold gw still had in cs (a kill).

@@ -1,26 +1,27 @@
-// Package siteledger is the vehicle ledger's inside set shared by a
-// cluster's gateways (issue 16 item 3): a replicated JetStream KV bucket,
-// one key per plate, written by the gateway that saw the car pass and
-// watched by all. A car in at a gate one gateway holds and out at a gate
-// another holds is paired by the second (vehicles.SiteInside), and the
-// first drops it from its own inside set when it sees the exit.
+// Package siteledger is the vehicle ledger shared by a cluster's gateways
+// (issue 16 item 3). Every passage goes to the replicated stream
+// LW_PASSAGES, which every gateway follows from its start:
 //
-// Every passage also goes to the replicated stream LW_PASSAGES, which
-// every gateway imports into its own ledger (Ledger): the passages list is
-// the site's on any gateway and survives the loss of the one that recorded
-// them; a gateway back with an empty disk imports the stream from its
-// start.
+//   - the inside set: the latest passage of each plate recorded by another
+//     gateway says whether that car is inside through it. A car in at a gate
+//     one gateway holds and out at a gate another holds is paired by the
+//     second (vehicles.SiteInside), and the first drops it from its own
+//     inside set when it sees the exit.
+//   - the passages list: each gateway imports the stream into its own ledger
+//     (Ledger), from where its store left off; the list is the site's on any
+//     gateway and survives the loss of the one that recorded them. A gateway
+//     back with an empty disk imports the stream from its start.
 //
-// Writes are asynchronous (a car takes minutes from one gate to another;
-// the gate handler must not wait for a quorum per passage).
+// One replicated write per passage: the inside set was a KV bucket written
+// beside the stream, which doubled the quorum's work for what the stream
+// already says. Writes are asynchronous (a car takes minutes from one gate
+// to another; the gate handler must not wait for a quorum per passage).
 package siteledger
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -30,13 +31,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanewatch/lanewatch/internal/cluster"
 	"github.com/lanewatch/lanewatch/internal/logx"
 	"github.com/lanewatch/lanewatch/internal/sensors"
 	"github.com/lanewatch/lanewatch/internal/vehicles"
 )
-
-// Bucket is the KV bucket of the site's inside set.
-const Bucket = "lanewatch_inside"
 
 // Stream is the site's passages; subjects cannot come from MQTT (no MQTT
 // topic maps to a subject with a '$').
@@ -51,7 +50,7 @@ type Ledger interface {
 	Import(self string, ps []vehicles.Imported, upTo uint64) error
 }
 
-// op is one queued write: a KV record or a passage.
+// op is one queued write: a passage.
 type op struct {
 	subject string
 	msgID   string // Nats-Msg-Id: a repeat within the stream's window is stored once
@@ -80,8 +79,8 @@ type Inside struct {
 	// Leave is called when another gateway saw plate enter again or leave
 	// after at: this gateway's own entry of it, if not later, is over.
 	Leave func(plate string, at time.Time)
-	// Ledger, when set, gets the site's passages, and this gateway's go
-	// to the stream; Retention (vehicles.retention, 0: none) ages them out.
+	// Ledger, when set, gets the site's passages. Retention
+	// (vehicles.retention, 0: none) ages them out of the stream.
 	Ledger     Ledger
 	Retention  time.Duration
 	Logger     *slog.Logger
@@ -89,7 +88,6 @@ type Inside struct {
 
 	log        *slog.Logger
 	js         jetstream.JetStream
-	kv         jetstream.KeyValue
 	queue      chan op
 	stop       chan struct{}
 	writerDone chan struct{} // closed when the writer has returned
@@ -110,10 +108,11 @@ type Inside struct {
 
 	mu     sync.Mutex
 	others map[string]record // plate -> inside, entered at another gateway
+	seen   uint64            // the stream's sequence applied to others
 }
 
-// Start opens the bucket (retrying while a forming cluster elects its
-// meta leader) and starts the watcher and the writer.
+// Start opens the stream (retrying while a forming cluster elects its
+// meta leader) and starts following it and the writer.
 func (s *Inside) Start(ctx context.Context) error {
 	s.log = s.Logger
 	if s.log == nil {
@@ -122,7 +121,7 @@ func (s *Inside) Start(ctx context.Context) error {
 	s.log = s.log.With("component", "site ledger")
 	s.errLog = &logx.Throttle{Log: s.log, Interval: 10 * time.Second}
 	s.written = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_inside_writes_total",
-		Help: "Passages written to the site's inside set, by result (ok, failed, dropped)."}, []string{"result"})
+		Help: "Passages written to the site's passages stream, by result (ok, failed, dropped)."}, []string{"result"})
 	s.syncTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_site_ledger_sync_timeouts_total",
 		Help: "Gate events acknowledged before their passages were in the site's stream (no quorum in time)."})
 	s.imported = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_passages_imported_total",
@@ -138,45 +137,21 @@ func (s *Inside) Start(ctx context.Context) error {
 	if s.js, err = jetstream.New(s.Conn); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		s.kv, err = s.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 1,
-			Replicas: max(s.Replicas, 1), Storage: jetstream.FileStorage})
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("site ledger: %w", err)
-		}
-		time.Sleep(time.Second)
+	err = cluster.WhenReady(ctx, "site ledger: passages stream", s.log, func(ctx context.Context) error {
+		_, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: Stream, Subjects: []string{passageSubjects + ">"},
+			Replicas: max(s.Replicas, 1), Storage: jetstream.FileStorage, MaxAge: s.Retention})
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	s.others = map[string]record{}
 	s.queue, s.stop, s.writerDone = make(chan op, queueSize), make(chan struct{}), make(chan struct{})
 	s.scond = sync.NewCond(&s.smu)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	w, err := s.kv.WatchAll(runCtx)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("site ledger: watch: %w", err)
-	}
-	if s.Ledger != nil {
-		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = s.js.CreateOrUpdateStream(cctx, jetstream.StreamConfig{Name: Stream, Subjects: []string{passageSubjects + ">"},
-			Replicas: max(s.Replicas, 1), Storage: jetstream.FileStorage, MaxAge: s.Retention})
-		ccancel()
-		if err != nil {
-			w.Stop()
-			cancel()
-			return fmt.Errorf("site ledger: passages stream: %w", err)
-		}
-		s.wg.Add(1)
-		go s.importPassages(runCtx)
-	}
 	s.wg.Add(2)
-	go s.watch(runCtx, w)
+	go s.follow(runCtx)
 	go s.write(runCtx)
 	return nil
 }
@@ -198,7 +173,21 @@ func (s *Inside) Close() error {
 
 // Record takes this gateway's new passage (Log.OnPassage); it never waits.
 func (s *Inside) Record(p vehicles.Passage) {
-	r := record{Gateway: s.Self, Plate: p.Plate, Gate: p.Gate, Class: p.Class}
+	if _, ok := recordOf(s.Self, p); !ok {
+		return
+	}
+	// It has left or entered here: no longer inside through another gateway.
+	s.mu.Lock()
+	delete(s.others, p.Plate)
+	s.mu.Unlock()
+	if b, err := json.Marshal(p); err == nil {
+		s.enqueue(op{subject: passageSubjects + s.Self, msgID: s.Self + ":" + p.ID, data: b})
+	}
+}
+
+// recordOf is a passage as the inside set keeps it; false: neither in nor out.
+func recordOf(gateway string, p vehicles.Passage) (record, bool) {
+	r := record{Gateway: gateway, Plate: p.Plate, Gate: p.Gate, Class: p.Class}
 	switch p.Direction {
 	case sensors.In:
 		r.EntryAt = p.At.UTC()
@@ -208,20 +197,9 @@ func (s *Inside) Record(p vehicles.Passage) {
 			r.EntryAt = p.EntryAt.UTC()
 		}
 	default:
-		return
+		return r, false
 	}
-	// It has left or entered here: no longer inside through another gateway.
-	s.mu.Lock()
-	delete(s.others, p.Plate)
-	s.mu.Unlock()
-	if b, err := json.Marshal(r); err == nil {
-		s.enqueue(op{subject: "$KV." + Bucket + "." + key(r.Plate), data: b})
-	}
-	if s.Ledger != nil {
-		if b, err := json.Marshal(p); err == nil {
-			s.enqueue(op{subject: passageSubjects + s.Self, msgID: s.Self + ":" + p.ID, data: b})
-		}
-	}
+	return r, true
 }
 
 func (s *Inside) enqueue(o op) {
@@ -299,8 +277,6 @@ func (s *Inside) Others() []vehicles.InsideVehicle {
 	return out
 }
 
-func key(plate string) string { return hex.EncodeToString([]byte(plate)) }
-
 // write publishes the queued records without waiting for each PubAck: a
 // window of them is in flight, then settled together.
 func (s *Inside) write(ctx context.Context) {
@@ -355,7 +331,7 @@ func (s *Inside) settle(ctx context.Context, inflight []jetstream.PubAckFuture) 
 			s.failed(err)
 		case <-timeout:
 			s.written.WithLabelValues("failed").Add(float64(len(inflight) - i))
-			s.log.Warn("passages not in the site's inside set", "n", len(inflight)-i, "err", errors.New("no acknowledgement within 5 s"))
+			s.log.Warn("passages not in the site's stream", "n", len(inflight)-i, "err", errors.New("no acknowledgement within 5 s"))
 			s.done(len(inflight) - i)
 			return
 		case <-ctx.Done():
@@ -368,113 +344,121 @@ func (s *Inside) settle(ctx context.Context, inflight []jetstream.PubAckFuture) 
 
 func (s *Inside) failed(err error) {
 	s.written.WithLabelValues("failed").Inc()
-	s.log.Warn("passage not in the site's inside set", "err", err)
+	s.log.Warn("passage not in the site's stream", "err", err)
 }
 
-// watch follows the bucket: entries made at other gateways are kept for
-// Entered; an exit or a later entry elsewhere ends this gateway's own.
-func (s *Inside) watch(ctx context.Context, w jetstream.KeyWatcher) {
-	defer s.wg.Done()
-	defer w.Stop()
-	for {
-		var e jetstream.KeyValueEntry
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok = <-w.Updates():
-			if !ok {
-				return
-			}
-		}
-		if e == nil || e.Operation() != jetstream.KeyValuePut {
-			continue // the end of the initial values; deletes are not used
-		}
-		var r record
-		if json.Unmarshal(e.Value(), &r) != nil || r.Plate == "" {
-			s.log.Warn("bad entry in the site's inside set", "key", e.Key())
-			continue
-		}
-		if r.Gateway == s.Self {
-			continue
-		}
-		s.mu.Lock()
-		if r.OutAt.IsZero() {
-			s.others[r.Plate] = r
-		} else {
-			delete(s.others, r.Plate)
-		}
-		s.mu.Unlock()
-		if s.Leave != nil && !r.EntryAt.IsZero() {
-			s.Leave(r.Plate, r.EntryAt)
-		}
+// apply takes a passage from the stream into the inside set: an entry
+// made at another gateway is kept for Entered; an exit or a later entry
+// anywhere ends it, and ends this gateway's own entry (Leave) when it was
+// made elsewhere.
+func (s *Inside) apply(gateway string, p vehicles.Passage) {
+	r, ok := recordOf(gateway, p)
+	if !ok || r.Plate == "" {
+		return
+	}
+	s.mu.Lock()
+	if r.Gateway != s.Self && r.OutAt.IsZero() {
+		s.others[r.Plate] = r
+	} else {
+		delete(s.others, r.Plate)
+	}
+	s.mu.Unlock()
+	if r.Gateway != s.Self && s.Leave != nil && !r.EntryAt.IsZero() {
+		s.Leave(r.Plate, r.EntryAt)
 	}
 }
 
-// importPassages takes the site's passages stream into this gateway's
-// ledger, from where the ledger's store left off (its start on an empty
-// disk), in batches, each with the sequence it reaches.
-func (s *Inside) importPassages(ctx context.Context) {
+// follow reads the site's passages stream, retrying after a failure.
+func (s *Inside) follow(ctx context.Context) {
 	defer s.wg.Done()
 	wait := time.Second
 	for ctx.Err() == nil {
-		err := s.importFrom(ctx)
+		progressed, err := s.followFrom(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		if progressed {
+			wait = time.Second // a stream leader moved: not a long outage
+		}
 		s.imported.WithLabelValues("failed").Inc()
-		s.log.Warn("site passages not imported; retrying", "err", err, "in", wait)
+		s.log.Warn("site passages not followed; retrying", "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 30*time.Second)
+		wait = min(2*wait, 10*time.Second)
 	}
 }
 
-func (s *Inside) importFrom(ctx context.Context) error {
-	from, err := s.Ledger.ImportedUpTo()
-	if err != nil {
-		return err
+// followFrom follows the stream until an error: from its start into the
+// inside set (built again at each start), and into the ledger from where
+// its store left off, in batches, each with the sequence it reaches.
+// progressed says it took some.
+func (s *Inside) followFrom(ctx context.Context) (progressed bool, err error) {
+	var upTo uint64
+	if s.Ledger != nil {
+		if upTo, err = s.Ledger.ImportedUpTo(); err != nil {
+			return false, err
+		}
+	}
+	s.mu.Lock()
+	seen := s.seen
+	s.mu.Unlock()
+	if s.Ledger == nil {
+		upTo = seen
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{passageSubjects + ">"}}
-	if from > 0 {
+	if from := min(seen, upTo); from > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
 	}
 	c, err := s.js.OrderedConsumer(ctx, Stream, cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for ctx.Err() == nil {
 		batch, err := c.Fetch(512, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			return err
+			return progressed, err
 		}
 		var ps []vehicles.Imported
-		var upTo uint64
+		var last uint64
 		for m := range batch.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
 				continue
 			}
-			upTo = md.Sequence.Stream
+			last = md.Sequence.Stream
 			var p vehicles.Passage
 			if json.Unmarshal(m.Data(), &p) != nil || p.ID == "" {
 				s.imported.WithLabelValues("bad").Inc()
 				continue
 			}
-			ps = append(ps, vehicles.Imported{Gateway: strings.TrimPrefix(m.Subject(), passageSubjects), Passage: p})
+			gw := strings.TrimPrefix(m.Subject(), passageSubjects)
+			// At once, not at the batch's end: a car may be at the other
+			// gate within the second.
+			s.apply(gw, p)
+			if s.Ledger != nil && last > upTo {
+				ps = append(ps, vehicles.Imported{Gateway: gw, Passage: p})
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
-			return err
+			return progressed, err
 		}
-		if upTo == 0 {
+		if last == 0 {
 			continue
 		}
-		if err := s.Ledger.Import(s.Self, ps, upTo); err != nil {
-			return err
+		s.mu.Lock()
+		s.seen = max(s.seen, last)
+		s.mu.Unlock()
+		progressed = true
+		if s.Ledger == nil || last <= upTo {
+			continue
 		}
+		if err := s.Ledger.Import(s.Self, ps, last); err != nil {
+			return progressed, err
+		}
+		upTo = last
 		s.imported.WithLabelValues("ok").Add(float64(len(ps)))
 	}
-	return ctx.Err()
+	return progressed, ctx.Err()
 }

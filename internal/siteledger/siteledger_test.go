@@ -63,7 +63,7 @@ func TestInsideAcrossGateways(t *testing.T) {
 	b, _ := start("gw-b", lb)
 
 	in := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
-	a.Record(vehicles.Passage{Plate: "沪A12345", Gate: "north", Direction: sensors.In, Class: vehicles.ClassResident, At: in})
+	a.Record(vehicles.Passage{ID: "p1", Plate: "沪A12345", Gate: "north", Direction: sensors.In, Class: vehicles.ClassResident, At: in})
 	waitFor(t, "B sees the car A let in", func() bool { _, ok := b.Entered("沪A12345"); return ok })
 	v, _ := b.Entered("沪A12345")
 	if !v.EntryAt.Equal(in) || v.Gate != "north" || v.Class != vehicles.ClassResident {
@@ -77,19 +77,28 @@ func TestInsideAcrossGateways(t *testing.T) {
 	}
 
 	out := in.Add(90 * time.Minute)
-	b.Record(vehicles.Passage{Plate: "沪A12345", Gate: "south", Direction: sensors.Out, At: out, EntryAt: &in})
+	b.Record(vehicles.Passage{ID: "p2", Plate: "沪A12345", Gate: "south", Direction: sensors.Out, At: out, EntryAt: &in})
 	waitFor(t, "A told its entry is over", func() bool { at, ok := la.at("沪A12345"); return ok && at.Equal(in) })
 	if _, ok := b.Entered("沪A12345"); ok {
 		t.Fatal("B still has the car inside after its exit")
 	}
 
 	// The other way: in at B, out at A.
-	b.Record(vehicles.Passage{Plate: "粤B99999", Gate: "south", Direction: sensors.In, At: in})
+	b.Record(vehicles.Passage{ID: "p3", Plate: "粤B99999", Gate: "south", Direction: sensors.In, At: in})
 	waitFor(t, "A sees B's entry", func() bool { _, ok := a.Entered("粤B99999"); return ok })
-	a.Record(vehicles.Passage{Plate: "粤B99999", Gate: "north", Direction: sensors.Out, At: out, EntryAt: &in})
+	a.Record(vehicles.Passage{ID: "p4", Plate: "粤B99999", Gate: "north", Direction: sensors.Out, At: out, EntryAt: &in})
 	waitFor(t, "B told its entry is over", func() bool { _, ok := lb.at("粤B99999"); return ok })
 	if got := testutil.ToFloat64(a.written.WithLabelValues("ok")); got != 2 {
 		t.Errorf("A wrote %v records, want 2", got)
+	}
+
+	// A gateway that starts later (a restart, a new box) builds the inside
+	// set from the stream: the car still inside, not those that left.
+	a.Record(vehicles.Passage{ID: "p5", Plate: "浙C55555", Gate: "north", Direction: sensors.In, At: out})
+	c, _ := start("gw-c", &leaves{got: map[string]time.Time{}})
+	waitFor(t, "C sees the car inside through A", func() bool { _, ok := c.Entered("浙C55555"); return ok })
+	if others := c.Others(); len(others) != 1 || others[0].Plate != "浙C55555" {
+		t.Fatalf("C's inside set at start: %+v, want 浙C55555 only", others)
 	}
 }
 
