@@ -7,6 +7,7 @@ import (
 
 type metrics struct {
 	denied *prometheus.CounterVec
+	stuck  prometheus.Counter
 }
 
 // newMetrics registers the broker's metrics. The server's own counters are
@@ -21,8 +22,12 @@ func newMetrics(b *Broker, reg prometheus.Registerer) *metrics {
 			Name: "lanewatch_mqtt_denied_total",
 			Help: "MQTT publishes and subscriptions the embedded broker refused because they are outside the client's role.",
 		}, []string{"user", "action"}),
+		stuck: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lanewatch_broker_stream_stepdowns_total",
+			Help: "Stream leaderships this broker gave up because a follower on a live gateway was not catching up.",
+		}),
 	}
-	reg.MustRegister(m.denied)
+	reg.MustRegister(m.denied, m.stuck)
 	varz := func(f func(*server.Varz) float64) func() float64 {
 		return func() float64 {
 			srv := b.server()

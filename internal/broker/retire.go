@@ -15,7 +15,9 @@ import (
 const retireEvery = 5 * time.Second
 
 // startRetiring removes the JetStream peers that were earlier incarnations
-// of a gateway now online under a new one (staleIncarnations). A box back
+// of a gateway now online under a new one (staleIncarnations), and steps
+// down from leading a stream whose copy on a live server is stuck
+// (unstick). A box back
 // with a wiped store is a new peer (instance.go); without this the dead one
 // stays in every stream's peer set, which then never becomes current and
 // loses its quorum with the next box (operations.md "Replacing a dead box").
@@ -35,13 +37,20 @@ func (b *Broker) startRetiring(srv *server.Server) func() {
 		}()
 		t := time.NewTicker(retireEvery)
 		defer t.Stop()
+		stepdowns := map[string]time.Time{}
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C:
 			}
-			old := staleIncarnations(srv)
+			live := liveServers(srv)
+			b.unstick(srv, live, stepdowns)
+			jsi, err := srv.Jsz(&server.JSzOptions{})
+			if err != nil {
+				continue
+			}
+			old := staleIncarnations(jsi, live)
 			if len(old) == 0 {
 				continue
 			}
@@ -79,37 +88,43 @@ func (b *Broker) startRetiring(srv *server.Server) func() {
 	}
 }
 
-// staleIncarnations lists the offline meta peers <gateway>-<instance> whose
-// gateway is online under another instance: a box that came back with a
-// wiped store. Only servers that saw the old one know its name (the new
-// incarnation does not), so every broker looks, for every gateway.
-func staleIncarnations(srv *server.Server) []string {
-	jsi, err := srv.Jsz(&server.JSzOptions{})
-	if err != nil || jsi == nil || jsi.Meta == nil {
-		return nil
-	}
-	online := map[string]string{} // gateway -> its live incarnation
-	note := func(name string) {
-		if gw, ok := gatewayOf(name); ok {
-			online[gw] = name
+// liveServers is this server and those it has a route to now: a server
+// killed drops its routes at once, whereas JetStream's own view of its
+// peers is only reliable on the meta leader (a follower reports no
+// contact time for the others, and a new meta leader none for a peer
+// dead since before its election).
+func liveServers(srv *server.Server) map[string]bool {
+	live := map[string]bool{srv.Name(): true}
+	if rz, err := srv.Routez(nil); err == nil {
+		for _, r := range rz.Routes {
+			if r != nil && r.RemoteName != "" {
+				live[r.RemoteName] = true
+			}
 		}
 	}
-	note(srv.Name())
-	note(jsi.Meta.Leader)
-	// A killed server may not be flagged offline for long; not seen for a
-	// while is as good, since its gateway is online under another name.
-	gone := func(p *server.PeerInfo) bool { return p.Offline || p.Active > 2*retireEvery }
-	for _, p := range jsi.Meta.Replicas {
-		if p != nil && !gone(p) {
-			note(p.Name)
+	return live
+}
+
+// staleIncarnations lists the meta peers <gateway>-<instance> that are not
+// live while their gateway is, under another instance: a box that came
+// back with a wiped store. Only servers that saw the old one know its name
+// (the new incarnation does not), so every broker looks, for every gateway.
+func staleIncarnations(jsi *server.JSInfo, live map[string]bool) []string {
+	if jsi == nil || jsi.Meta == nil {
+		return nil
+	}
+	online := map[string]bool{} // gateways live under some instance
+	for name := range live {
+		if gw, ok := gatewayOf(name); ok {
+			online[gw] = true
 		}
 	}
 	var out []string
 	for _, p := range jsi.Meta.Replicas {
-		if p == nil || !gone(p) {
+		if p == nil || live[p.Name] || p.Name == jsi.Meta.Leader {
 			continue
 		}
-		if gw, ok := gatewayOf(p.Name); ok && online[gw] != "" && online[gw] != p.Name {
+		if gw, ok := gatewayOf(p.Name); ok && online[gw] {
 			out = append(out, p.Name)
 		}
 	}

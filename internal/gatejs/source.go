@@ -65,8 +65,10 @@ type Source struct {
 	// returns runs on another goroutine before the batch's events are
 	// acknowledged (until the site's replicas have what the batch
 	// produced). The next batch is handled meanwhile: an SOS never waits
-	// for a quorum's round trip behind plate reads.
-	Settle     func() (wait func())
+	// for a quorum's round trip behind plate reads. When the wait fails
+	// the events are given back, to come again (as duplicates, dropped by
+	// the handler) once the site has them: never acknowledged before.
+	Settle     func() (wait func() error)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
@@ -105,7 +107,7 @@ type delivery struct {
 
 // ackJob is a handled batch waiting for its Settle wait.
 type ackJob struct {
-	wait func()
+	wait func() error
 	ms   []jetstream.Msg
 }
 
@@ -441,7 +443,15 @@ func (s *Source) acker() {
 	defer close(s.ackDone)
 	for job := range s.acks {
 		if job.wait != nil {
-			job.wait()
+			if err := job.wait(); err != nil {
+				for _, m := range job.ms {
+					_ = m.NakWithDelay(time.Second)
+				}
+				s.m.events.WithLabelValues("returned").Add(float64(len(job.ms)))
+				s.log.Warn("gate events handled but not yet in the site's copy; given back to come again", "events", len(job.ms), "err", err)
+				s.ackWG.Done()
+				continue
+			}
 		}
 		for _, m := range job.ms {
 			if err := m.Ack(); err != nil {

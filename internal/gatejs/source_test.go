@@ -240,9 +240,9 @@ func TestSourceSettleBeforeAck(t *testing.T) {
 	release := make(chan struct{})
 	var settles sync.WaitGroup
 	s := &Source{Conn: nc, Topics: site, Gates: []string{"north"}, AckWait: 30 * time.Second, Batch: 16, Logger: quiet,
-		Settle: func() func() {
+		Settle: func() func() error {
 			settles.Add(1)
-			return func() { defer settles.Done(); <-release }
+			return func() error { defer settles.Done(); <-release; return nil }
 		}}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -280,4 +280,43 @@ func TestSourceSettleBeforeAck(t *testing.T) {
 	<-released
 	settles.Wait()
 	waitFor(t, "both acknowledged", func() bool { return pending() == 0 })
+}
+
+// A batch whose Settle wait fails is given back, not acknowledged: it comes
+// again, and is acknowledged once a wait succeeds.
+func TestSourceSettleFailureGivesBack(t *testing.T) {
+	e := startEnv(t)
+	nc := e.conn(t)
+	js, _ := jetstream.New(nc)
+	var mu sync.Mutex
+	fail := true
+	s := &Source{Conn: nc, Topics: site, Gates: []string{"north"}, AckWait: 30 * time.Second, Batch: 16, Logger: quiet,
+		Settle: func() func() error {
+			return func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				if fail {
+					fail = false
+					return fmt.Errorf("no quorum")
+				}
+				return nil
+			}
+		}}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var r recorder
+	s.SubscribeBatch("", r.handle)
+	s.Hold("north", true)
+	e.publish(t, "north", 1, 0)
+	waitFor(t, "the event handled again after the failed wait", func() bool { return r.count() == 2 })
+	waitFor(t, "then acknowledged", func() bool {
+		c, err := js.Consumer(context.Background(), MQTTStream, ConsumerName("north"))
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
 }

@@ -4,6 +4,7 @@ package gateway_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -14,8 +15,8 @@ import (
 // cluster into the holders' vehicle logs. Three gateway processes,
 // LANEWATCH_GATE_GATES gates (8); one controller per gate, connected to the
 // gateways' MQTT listeners in turn (mostly not the gate's holder), sends
-// LANEWATCH_GATE_EVENTS (20,000) QoS 1 plate reads in all, each of a new
-// plate, in windows of 256 unacknowledged. Events/s is from the first
+// LANEWATCH_GATE_EVENTS (20,000) QoS 1 plate reads in all, new plates
+// each in and then out, in windows of 256 unacknowledged. Events/s is from the first
 // publish until the gates' holders together have handled every event
 // (lanewatch_sensor_events_total: decoded, deduplicated, committed to the
 // vehicle log) and acknowledged it in JetStream, which they do once its
@@ -26,6 +27,7 @@ import (
 //	go test -tags soak -run TestSoakClusterGateEvents -v -timeout 30m ./internal/gateway/
 func TestSoakClusterGateEvents(t *testing.T) {
 	gates, total, runs := envInt("LANEWATCH_GATE_GATES", 8), envInt("LANEWATCH_GATE_EVENTS", 20000), envInt("LANEWATCH_GATE_RUNS", 3)
+	entriesOnly := os.Getenv("LANEWATCH_GATE_ENTRIES_ONLY") == "1"
 	bin := lanewatchBinary(t)
 	cs := newClusterSite(t, 3, 0, gates, 6*time.Second, 10*time.Second)
 	cs.startAll(t, bin)
@@ -66,9 +68,17 @@ func TestSoakClusterGateEvents(t *testing.T) {
 				for from := 0; from < per; from += 256 {
 					var toks []interface{ WaitTimeout(time.Duration) bool }
 					for k := from; k < min(from+256, per); k++ {
-						plate := fmt.Sprintf("%s%c%05d", "京苏沪浙粤"[3*(run%5):3*(run%5)+3], 'A'+rune(i%26), k) // new each run
+						// Cars come and go: each plate in, then out (the
+						// inside set stays as a compound's, bounded by its
+						// parking); with LANEWATCH_GATE_ENTRIES_ONLY only
+						// entries, so that every car stays inside.
+						n, dir := k/2, []string{"in", "out"}[k%2]
+						if entriesOnly {
+							n, dir = k, "in"
+						}
+						plate := fmt.Sprintf("%s%c%05d", "京苏沪浙粤"[3*(run%5):3*(run%5)+3], 'A'+rune(i%26), n) // new each run
 						toks = append(toks, c.Publish(topic, 1, false,
-							fmt.Sprintf(`{"id":"r%d-%s-%d","type":"plate_read","plate":%q,"direction":"in","confidence":0.9}`, run, gate, k, plate)))
+							fmt.Sprintf(`{"id":"r%d-%s-%d","type":"plate_read","plate":%q,"direction":%q,"confidence":0.9}`, run, gate, k, plate, dir)))
 					}
 					for _, tok := range toks {
 						if !tok.WaitTimeout(30 * time.Second) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/lanewatch/lanewatch/internal/cluster"
@@ -34,9 +35,11 @@ func (g *Gateway) joinSiteLedger(ctx context.Context, c *cluster.Cluster) error 
 // gate events is handled, the incident versions it raised and the
 // passages it queued for the site, and returns the wait, run before the
 // batch is acknowledged, until the site's replicas have them (at most
-// siteSyncTimeout from now; counted and logged when it gives up): a gate
-// event acknowledged survives this gateway dying with its disk.
-func (g *Gateway) settleGateEvents() func() {
+// siteSyncTimeout from now): a gate event acknowledged survives this
+// gateway dying with its disk. When it gives up (no quorum) the events are
+// given back and come again as duplicates, acknowledged once the site has
+// what they made.
+func (g *Gateway) settleGateEvents() func() error {
 	deadline := time.Now().Add(siteSyncTimeout)
 	sv := g.siteView
 	var versions map[string]int
@@ -48,16 +51,19 @@ func (g *Gateway) settleGateEvents() func() {
 	if s != nil {
 		mark = s.Mark()
 	}
-	return func() {
+	return func() error {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		if sv != nil {
 			if err := sv.store.Sync(ctx, versions); err != nil {
-				g.log.Warn("gate events acknowledged before their incidents reached the site's copy", "err", err)
+				return fmt.Errorf("incidents not in the site's copy: %w", err)
 			}
 		}
 		if s != nil {
-			_ = s.SyncTo(ctx, mark) // counted and logged there
+			if err := s.SyncTo(ctx, mark); err != nil { // counted there
+				return fmt.Errorf("passages not in the site's stream: %w", err)
+			}
 		}
+		return nil
 	}
 }

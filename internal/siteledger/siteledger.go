@@ -95,8 +95,7 @@ type Inside struct {
 	wg         sync.WaitGroup
 	written    *prometheus.CounterVec
 	imported   *prometheus.CounterVec
-	// syncTimeouts: Syncs that gave up (events acknowledged before their
-	// passages were in the site's stream).
+	// syncTimeouts: Syncs that gave up (their gate events are given back).
 	syncTimeouts prometheus.Counter
 	errLog       *logx.Throttle
 
@@ -121,9 +120,9 @@ func (s *Inside) Start(ctx context.Context) error {
 	s.log = s.log.With("component", "site ledger")
 	s.errLog = &logx.Throttle{Log: s.log, Interval: 10 * time.Second}
 	s.written = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_inside_writes_total",
-		Help: "Passages written to the site's passages stream, by result (ok, failed, dropped)."}, []string{"result"})
+		Help: "Passages written to the site's passages stream, by result (ok; failed: an attempt, written again; dropped: the queue was full)."}, []string{"result"})
 	s.syncTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "lanewatch_site_ledger_sync_timeouts_total",
-		Help: "Gate events acknowledged before their passages were in the site's stream (no quorum in time)."})
+		Help: "Waits for the site's stream that gave up (no quorum in time): their gate events were given back, to come again."})
 	s.imported = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanewatch_site_passages_imported_total",
 		Help: "The site's passages taken into this gateway's ledger, by result (ok, bad, failed)."}, []string{"result"})
 	if s.Registerer != nil {
@@ -247,7 +246,7 @@ func (s *Inside) SyncTo(ctx context.Context, target uint64) error {
 	for s.settled < target {
 		if ctx.Err() != nil {
 			s.syncTimeouts.Inc()
-			s.errLog.Logf(slog.LevelWarn, "sync", "gate events acknowledged before their passages were in the site's stream", "err", ctx.Err())
+			s.errLog.Logf(slog.LevelWarn, "sync", "passages not yet in the site's stream: their gate events come again", "err", ctx.Err())
 			return ctx.Err()
 		}
 		s.scond.Wait()
@@ -277,74 +276,98 @@ func (s *Inside) Others() []vehicles.InsideVehicle {
 	return out
 }
 
-// write publishes the queued records without waiting for each PubAck: a
-// window of them is in flight, then settled together.
+// write publishes the queued passages in windows of up to 1024 in flight,
+// without waiting for each PubAck.
 func (s *Inside) write(ctx context.Context) {
 	defer s.wg.Done()
 	defer close(s.writerDone)
-	var inflight []jetstream.PubAckFuture
+	batch := make([]op, 0, 1024)
 	for {
-		var r op
 		select {
-		case r = <-s.queue:
+		case o := <-s.queue:
+			batch = append(batch, o)
 		case <-s.stop:
 			for {
 				select {
-				case r := <-s.queue:
-					inflight = s.publish(r, inflight)
+				case o := <-s.queue:
+					batch = append(batch, o)
+					continue
 				default:
-					s.settle(ctx, inflight)
-					return
 				}
+				break
+			}
+			s.flush(ctx, batch)
+			return
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case o := <-s.queue:
+				batch = append(batch, o)
+			default:
+				break fill
 			}
 		}
-		inflight = s.publish(r, inflight)
-		if len(s.queue) == 0 || len(inflight) >= 1024 {
-			s.settle(ctx, inflight)
-			inflight = inflight[:0]
+		s.flush(ctx, batch)
+		batch = batch[:0]
+	}
+}
+
+// flush publishes ops in order and waits for their PubAcks. From the first
+// that fails (a stream electing its leader after a kill, no quorum) it
+// publishes again, in order, after a pause, until all are in or ctx ends:
+// a passage dropped here would be acknowledged to its gate and missing
+// from the site (the takeover soak lost 126 of 5,363 that way); in order,
+// so that an exit never lands before its entry. Those already in are
+// dropped by the stream as duplicates (Nats-Msg-Id).
+func (s *Inside) flush(ctx context.Context, ops []op) {
+	wait := 100 * time.Millisecond
+	for len(ops) > 0 {
+		fs := make([]jetstream.PubAckFuture, 0, len(ops))
+		var err error
+		for _, o := range ops {
+			m := &nats.Msg{Subject: o.subject, Data: o.data, Header: nats.Header{jetstream.MsgIDHeader: []string{o.msgID}}}
+			f, perr := s.js.PublishMsgAsync(m)
+			if perr != nil {
+				err = perr
+				break
+			}
+			fs = append(fs, f)
 		}
-	}
-}
-
-func (s *Inside) publish(o op, inflight []jetstream.PubAckFuture) []jetstream.PubAckFuture {
-	m := &nats.Msg{Subject: o.subject, Data: o.data}
-	if o.msgID != "" {
-		m.Header = nats.Header{jetstream.MsgIDHeader: []string{o.msgID}}
-	}
-	f, err := s.js.PublishMsgAsync(m)
-	if err != nil {
-		s.failed(err)
-		s.done(1)
-		return inflight
-	}
-	return append(inflight, f)
-}
-
-// settle waits for each PubAck in flight, five seconds in all.
-func (s *Inside) settle(ctx context.Context, inflight []jetstream.PubAckFuture) {
-	timeout := time.After(5 * time.Second)
-	for i, f := range inflight {
+		ok := 0
+		timeout := time.After(5 * time.Second)
+	acks:
+		for _, f := range fs {
+			select {
+			case <-f.Ok():
+				ok++
+			case err = <-f.Err():
+				break acks
+			case <-timeout:
+				err = errors.New("no acknowledgement within 5 s")
+				break acks
+			case <-ctx.Done():
+				break acks
+			}
+		}
+		s.written.WithLabelValues("ok").Add(float64(ok))
+		s.done(ok)
+		ops = ops[ok:]
+		if len(ops) == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			s.done(len(ops)) // shutting down: Sync gives up on them
+			return
+		}
+		s.written.WithLabelValues("failed").Add(float64(len(ops)))
+		s.errLog.Logf(slog.LevelWarn, "write", "passages not yet in the site's stream; writing them again", "n", len(ops), "err", err, "in", wait)
 		select {
-		case <-f.Ok():
-			s.written.WithLabelValues("ok").Inc()
-		case err := <-f.Err():
-			s.failed(err)
-		case <-timeout:
-			s.written.WithLabelValues("failed").Add(float64(len(inflight) - i))
-			s.log.Warn("passages not in the site's stream", "n", len(inflight)-i, "err", errors.New("no acknowledgement within 5 s"))
-			s.done(len(inflight) - i)
-			return
+		case <-time.After(wait):
 		case <-ctx.Done():
-			s.done(len(inflight) - i)
-			return
 		}
-		s.done(1)
+		wait = min(2*wait, 5*time.Second)
 	}
-}
-
-func (s *Inside) failed(err error) {
-	s.written.WithLabelValues("failed").Inc()
-	s.log.Warn("passage not in the site's stream", "err", err)
 }
 
 // apply takes a passage from the stream into the inside set: an entry

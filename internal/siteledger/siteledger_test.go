@@ -174,3 +174,50 @@ func TestPassagesAcrossGateways(t *testing.T) {
 		t.Fatalf("B imported again after a restart: %d passages", n)
 	}
 }
+
+// A passage recorded while the stream cannot take it (no leader: here,
+// no stream at all) is written again until it can; until then Sync does
+// not report it in, so its gate event is not acknowledged.
+func TestWriteRetriesUntilTheStreamTakesIt(t *testing.T) {
+	nc := testenv.JetStream(t).Conn()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := &Inside{Conn: nc, Self: "gw-a", Logger: quiet, Registerer: prometheus.NewRegistry()}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	st, err := s.js.Stream(ctx, Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	if err := s.js.DeleteStream(ctx, Stream); err != nil {
+		t.Fatal(err)
+	}
+	s.Record(vehicles.Passage{ID: "p1", Plate: "沪A12345", Gate: "north", Direction: sensors.In, At: time.Now()})
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := s.Sync(short); err == nil {
+		t.Fatal("Sync reported the passage in while there was no stream")
+	}
+	if _, err := s.js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	long, cancel2 := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel2()
+	if err := s.Sync(long); err != nil {
+		t.Fatalf("the passage never reached the stream once it was back: %v", err)
+	}
+	st, err = s.js.Stream(ctx, Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("the stream holds %d passages, want 1", info.State.Msgs)
+	}
+}
