@@ -239,18 +239,11 @@ func TestSourceSettleBeforeAck(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	release := make(chan struct{})
 	var settles sync.WaitGroup
-	s := &Source{Conn: nc, Topics: site, Gates: []string{"north"}, AckWait: 30 * time.Second, Batch: 16, Logger: quiet,
-		Settle: func() func() error {
-			settles.Add(1)
-			return func() error { defer settles.Done(); <-release; return nil }
-		}}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
 	var r recorder
-	s.SubscribeBatch("", r.handle)
-	s.Hold("north", true)
+	s := settledSource(t, nc, &r, func() func() error {
+		settles.Add(1)
+		return func() error { defer settles.Done(); <-release; return nil }
+	})
 	pending := func() int {
 		c, err := js.Consumer(context.Background(), MQTTStream, ConsumerName("north"))
 		if err != nil {
@@ -290,25 +283,18 @@ func TestSourceSettleFailureGivesBack(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	var mu sync.Mutex
 	fail := true
-	s := &Source{Conn: nc, Topics: site, Gates: []string{"north"}, AckWait: 30 * time.Second, Batch: 16, Logger: quiet,
-		Settle: func() func() error {
-			return func() error {
-				mu.Lock()
-				defer mu.Unlock()
-				if fail {
-					fail = false
-					return fmt.Errorf("no quorum")
-				}
-				return nil
-			}
-		}}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
 	var r recorder
-	s.SubscribeBatch("", r.handle)
-	s.Hold("north", true)
+	settledSource(t, nc, &r, func() func() error {
+		return func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail {
+				fail = false
+				return fmt.Errorf("no quorum")
+			}
+			return nil
+		}
+	})
 	e.publish(t, "north", 1, 0)
 	waitFor(t, "the event handled again after the failed wait", func() bool { return r.count() == 2 })
 	waitFor(t, "then acknowledged", func() bool {
@@ -319,4 +305,16 @@ func TestSourceSettleFailureGivesBack(t *testing.T) {
 		info, err := c.Info(context.Background())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	})
+}
+
+// settledSource holds gate north with settle as its Settle, handing to r.
+func settledSource(t *testing.T, nc *nats.Conn, r *recorder, settle func() func() error) *Source {
+	s := &Source{Conn: nc, Topics: site, Gates: []string{"north"}, AckWait: 30 * time.Second, Batch: 16, Logger: quiet, Settle: settle}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.SubscribeBatch("", r.handle)
+	s.Hold("north", true)
+	return s
 }

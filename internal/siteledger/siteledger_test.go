@@ -143,16 +143,8 @@ func TestPassagesAcrossGateways(t *testing.T) {
 	if err := sa.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sa.js.Stream(ctx, Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 1 {
-		t.Fatalf("after Sync the stream holds %d passages, want 1", info.State.Msgs)
+	if n := streamMsgs(t, sa); n != 1 {
+		t.Fatalf("after Sync the stream holds %d passages, want 1", n)
 	}
 	waitFor(t, "A's passage in B's list", func() bool {
 		ps := lb.Passages(vehicles.Query{})
@@ -209,15 +201,21 @@ func TestWriteRetriesUntilTheStreamTakesIt(t *testing.T) {
 	if err := s.Sync(long); err != nil {
 		t.Fatalf("the passage never reached the stream once it was back: %v", err)
 	}
-	st, err = s.js.Stream(ctx, Stream)
+	if n := streamMsgs(t, s); n != 1 {
+		t.Fatalf("the stream holds %d passages, want 1", n)
+	}
+}
+
+// streamMsgs is how many passages the site's stream holds.
+func streamMsgs(t *testing.T, s *Inside) uint64 {
+	t.Helper()
+	st, err := s.js.Stream(context.Background(), Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(ctx)
+	info, err := st.Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != 1 {
-		t.Fatalf("the stream holds %d passages, want 1", info.State.Msgs)
-	}
+	return info.State.Msgs
 }
