@@ -155,6 +155,8 @@ func printClusterStatus(w io.Writer, st cluster.Status, now time.Time) {
 			switch {
 			case r.Offline:
 				state = "offline"
+			case r.Pending:
+				state = "joining"
 			case !r.Current:
 				state = "catching up"
 			}

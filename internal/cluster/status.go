@@ -36,6 +36,9 @@ type ReplicaStatus struct {
 	Offline bool          `json:"offline,omitempty"`
 	Lag     uint64        `json:"lag"`    // operations behind the leader
 	Active  time.Duration `json:"active"` // since last heard from
+	// Pending: placed on this server but not yet in the stream's group
+	// (a new peer, such as a box back with a wiped store).
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Status reads the members, the streams and the assignments now.
@@ -70,7 +73,7 @@ func (c *Cluster) Status(ctx context.Context) (Status, error) {
 		if ci := si.Cluster; ci != nil {
 			s.Leader = ci.Leader
 			for _, p := range ci.Replicas {
-				s.Replicas = append(s.Replicas, ReplicaStatus{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active})
+				s.Replicas = append(s.Replicas, ReplicaStatus{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active, Pending: p.Pending})
 			}
 		}
 		if s.Leader == "" && len(s.Replicas) == 0 {
