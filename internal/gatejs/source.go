@@ -115,6 +115,13 @@ type ackJob struct {
 // handling waits for the site's replicas.
 const ackQueue = 16
 
+// pullExpiry is how long a pull request waits at the consumer's leader.
+// The client notices a lost one (the leader moved: a gateway killed or cut
+// off) after two missed heartbeats, half an expiry each: with the default
+// 30 s a gate's events stalled that long after a split (CI saw an SOS not
+// raised within 30 s); with 5 s, 5 s.
+const pullExpiry = 5 * time.Second
+
 // ConsumerName is the durable consumer of a gate's events.
 func ConsumerName(gate string) string { return "lw-gate-" + gate }
 
@@ -352,7 +359,7 @@ func (s *Source) attach(gate string, p *pull) jetstream.ConsumeContext {
 				case <-p.stop:
 					_ = m.Nak() // back to the consumer for the next holder now, not after AckWait
 				}
-			}, jetstream.PullMaxMessages(2*s.Batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			}, jetstream.PullMaxMessages(2*s.Batch), jetstream.PullExpiry(pullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				s.log.Debug("gate events pull", "gate", gate, "err", err)
 			}))
 			if err == nil {

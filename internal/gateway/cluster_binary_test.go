@@ -133,13 +133,7 @@ func (cs *clusterSite) notReady(t *testing.T, pending []*clusterGW) {
 		fmt.Fprintf(&b, "%s is not ready.\n", g.id)
 	}
 	for _, g := range cs.gws {
-		var keep []string
-		for _, l := range strings.Split(g.p.output(), "\n") {
-			if !strings.Contains(l, "Error trying to connect to route") {
-				keep = append(keep, l)
-			}
-		}
-		fmt.Fprintf(&b, "%s (route %s):\n%s\n", g.id, g.route, tail(strings.Join(keep, "\n"), 25))
+		fmt.Fprintf(&b, "%s (route %s):\n%s\n", g.id, g.route, logTail(g.p.output(), 25))
 	}
 	t.Fatal(b.String())
 }
@@ -566,6 +560,18 @@ func (cs *clusterSite) sosOnce(t *testing.T, via *clusterGW, gate, holder string
 	if n := cs.gateIncidents(t, gate); len(n) != 1 || n[holder] != 1 {
 		t.Fatalf("SOS of %s raised %v, want once at %s", gate, n, holder)
 	}
+}
+
+// logTail is the last n lines of a gateway's log without the brokers'
+// routine route retries, which fill a cut-off or killed peer's tail.
+func logTail(out string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.Contains(l, "Error trying to connect to route") {
+			keep = append(keep, l)
+		}
+	}
+	return tail(strings.Join(keep, "\n"), n)
 }
 
 func tail(s string, n int) string {

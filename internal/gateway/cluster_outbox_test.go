@@ -184,7 +184,7 @@ func (cs *clusterSite) startAll(t *testing.T, bin string) (dump func()) {
 	return func() {
 		for _, g := range cs.gws {
 			if g.p != nil {
-				t.Logf("%s:\n%s", g.id, tail(g.p.output(), 60))
+				t.Logf("%s:\n%s", g.id, logTail(g.p.output(), 60))
 			}
 		}
 	}

@@ -329,13 +329,7 @@ func (w *siteWatch) dump() {
 		if g.p == nil {
 			continue
 		}
-		var keep []string
-		for _, l := range strings.Split(g.p.output(), "\n") {
-			if !strings.Contains(l, "Error trying to connect to route") {
-				keep = append(keep, l)
-			}
-		}
-		w.t.Logf("%s:\n%s", g.id, tail(strings.Join(keep, "\n"), 60))
+		w.t.Logf("%s:\n%s", g.id, logTail(g.p.output(), 60))
 	}
 }
 

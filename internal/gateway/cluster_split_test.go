@@ -220,7 +220,7 @@ func TestBinaryClusterSplitMinorityStopsSending(t *testing.T) {
 	cs.launch(t, bin)
 	dump := func() {
 		for _, g := range cs.gws {
-			t.Logf("%s:\n%s", g.id, tail(g.p.output(), 60))
+			t.Logf("%s:\n%s", g.id, logTail(g.p.output(), 60))
 		}
 	}
 	none := map[string]time.Time{}
