@@ -11,7 +11,7 @@ import (
 const stuckAfter = 60 * time.Second
 
 // stuckReplica is a follower of a stream this server leads that its server,
-// alive at the meta layer, never brings up to date.
+// routed to now, never brings up to date.
 type stuckReplica struct {
 	account, stream, peer string
 	unheard               time.Duration
