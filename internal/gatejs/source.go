@@ -68,7 +68,14 @@ type Source struct {
 	// for a quorum's round trip behind plate reads. When the wait fails
 	// the events are given back, to come again (as duplicates, dropped by
 	// the handler) once the site has them: never acknowledged before.
-	Settle     func() (wait func() error)
+	Settle func() (wait func() error)
+	// Early, when set, picks the events of a held gate that are handed on
+	// as soon as the broker routes them, before its store's quorum and the
+	// pull: an SOS is raised without waiting for them. The stored copy
+	// still comes, is dropped by the handler as a duplicate (so Early must
+	// pick only events with an id) and is acknowledged as usual: what
+	// holds the event for a next holder is unchanged.
+	Early      func(gate string, payload []byte) bool
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
@@ -191,7 +198,7 @@ func (s *Source) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.unknown, err = s.Conn.Subscribe(gates+".*.events", s.onUnknown); err != nil {
+	if s.unknown, err = s.Conn.Subscribe(gates+".*.events", s.onRouted); err != nil {
 		return err
 	}
 	// The server has the subscription once a round trip has been made:
@@ -482,15 +489,32 @@ func (s *Source) handle(ms []mqttbus.Message) error {
 	return h(ms)
 }
 
-// onUnknown passes events of gates that have no consumer to the handler,
-// which rejects them; the broker stored none of them.
-func (s *Source) onUnknown(m *nats.Msg) {
-	gate, _, _ := strings.Cut(strings.TrimPrefix(topicOf(m.Subject), s.Topics.Base()+"/gates/"), "/")
-	if s.known[gate] {
+// onRouted sees every gate event as the broker routes it, before it is
+// stored. Events of gates that have no consumer go to the handler, which
+// rejects them (the broker stored none of them); those Early picks of a
+// gate held here are handled now, ahead of their stored copy.
+func (s *Source) onRouted(m *nats.Msg) {
+	topic := topicOf(m.Subject)
+	gate, _, _ := strings.Cut(strings.TrimPrefix(topic, s.Topics.Base()+"/gates/"), "/")
+	if !s.known[gate] {
+		_ = s.handle([]mqttbus.Message{{Topic: topic, Payload: m.Data}})
+		s.m.events.WithLabelValues("unknown_gate").Inc()
 		return
 	}
-	_ = s.handle([]mqttbus.Message{{Topic: topicOf(m.Subject), Payload: m.Data}})
-	s.m.events.WithLabelValues("unknown_gate").Inc()
+	if s.Early == nil {
+		return
+	}
+	s.mu.Lock()
+	held := s.held[gate] && s.pulls[gate] != nil
+	s.mu.Unlock()
+	if !held || !s.Early(gate, m.Data) {
+		return
+	}
+	if err := s.handle([]mqttbus.Message{{Topic: topic, Payload: m.Data}}); err != nil {
+		s.log.Warn("gate event not handled ahead of its stored copy; it waits for that", "gate", gate, "err", err)
+		return
+	}
+	s.m.events.WithLabelValues("early").Inc()
 }
 
 // Close stops every pull and the unknown gates' listener.
@@ -530,7 +554,7 @@ type sourceMetrics struct {
 func newSourceMetrics(reg prometheus.Registerer) sourceMetrics {
 	m := sourceMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lanewatch_cluster_gate_events_total",
-		Help: "Gate events pulled from JetStream by this gateway, by outcome: acked (handled), returned (not stored, delivered again), unknown_gate (no consumer, rejected).",
+		Help: "Gate events pulled from JetStream by this gateway, by outcome: acked (handled), returned (not stored, delivered again), unknown_gate (no consumer, rejected), early (an SOS handled as routed, ahead of its stored copy, which is acked too).",
 	}, []string{"result"})}
 	if reg != nil {
 		reg.MustRegister(m.events)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -317,4 +318,64 @@ func settledSource(t *testing.T, nc *nats.Conn, r *recorder, settle func() func(
 	s.SubscribeBatch("", r.handle)
 	s.Hold("north", true)
 	return s
+}
+
+// An event Early picks, at a gate held here, is handled as the broker
+// routes it, while its gate's consumer delivers nothing (paused): an SOS
+// does not wait for the store and the pull. Its stored copy still comes
+// and is acknowledged; other events, and SOS at gates not held here, wait
+// for theirs.
+func TestSourceEarly(t *testing.T) {
+	e := startEnv(t)
+	nc := e.conn(t)
+	js, _ := jetstream.New(nc)
+	var r recorder
+	s := &Source{Conn: nc, Topics: site, Gates: []string{"north", "south"}, AckWait: 30 * time.Second, Batch: 16, Logger: quiet,
+		Early: func(_ string, p []byte) bool { return strings.Contains(string(p), `"sos"`) }}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if _, err := js.PauseConsumer(ctx, MQTTStream, ConsumerName("north"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s.SubscribeBatch("", r.handle)
+	s.Hold("north", true)
+	send := func(gate, payload string) {
+		if tok := e.dev.Publish(site.GateEvents(gate), 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	const sos, plate = `{"id":"s1","type":"sos"}`, `{"id":"p1","type":"plate_read"}`
+	send("north", plate)
+	send("north", sos)
+	send("south", `{"id":"s2","type":"sos"}`) // not held here
+	waitFor(t, "the SOS handled ahead of its stored copy", func() bool { return r.count() == 1 })
+	time.Sleep(300 * time.Millisecond)
+	r.mu.Lock()
+	got := string(r.msgs[0].Payload)
+	n := len(r.msgs)
+	r.mu.Unlock()
+	if got != sos || n != 1 {
+		t.Fatalf("handled %d events, first %s; want only the SOS while the consumer is paused", n, got)
+	}
+
+	if _, err := js.ResumeConsumer(ctx, MQTTStream, ConsumerName("north")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stored copies", func() bool { return r.count() == 3 })
+	r.mu.Lock()
+	if r.got[sos] != 2 || r.got[plate] != 1 {
+		t.Errorf("handled %v; want the SOS twice (early, stored: the handler drops the copy) and the plate read once", r.got)
+	}
+	r.mu.Unlock()
+	waitFor(t, "both stored copies acknowledged", func() bool {
+		c, err := js.Consumer(ctx, MQTTStream, ConsumerName("north"))
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/lanewatch/lanewatch/internal/component"
 	"github.com/lanewatch/lanewatch/internal/gatejs"
 	"github.com/lanewatch/lanewatch/internal/mqttbus"
+	"github.com/lanewatch/lanewatch/internal/sensors"
 )
 
 // startGateEvents, in a cluster, takes the gate events from JetStream
@@ -31,7 +32,7 @@ func (g *Gateway) startGateEvents(ctx context.Context) error {
 		gates = append(gates, gt.ID)
 	}
 	s := &gatejs.Source{Conn: nc, Topics: g.Topics, Gates: gates, Replicas: g.Config.Cluster.Replicas(),
-		Settle: g.settleGateEvents, Logger: g.log, Registerer: g.Registry}
+		Settle: g.settleGateEvents, Early: (&sensors.Decoder{}).Urgent, Logger: g.log, Registerer: g.Registry}
 	if err := g.use(ctx, component.Named("cluster gate events", s)); err != nil {
 		return err
 	}

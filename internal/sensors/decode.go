@@ -248,6 +248,18 @@ func (d *Decoder) Decode(gate string, payload []byte, now time.Time) (Event, err
 	return ev, nil
 }
 
+// Urgent reports whether a payload of gate's events may be raised before
+// the broker stored it (gatejs.Source.Early): a valid SOS with an id, so
+// that its stored copy is dropped as a duplicate. Payloads without the
+// plain "sos" are passed over undecoded: this runs for every gate event.
+func (d *Decoder) Urgent(gate string, payload []byte) bool {
+	if !bytes.Contains(payload, []byte(`"sos"`)) {
+		return false
+	}
+	ev, err := d.Decode(gate, payload, time.Now())
+	return err == nil && ev.Type == SOS && ev.ID != ""
+}
+
 // HashCredential is the salted hash stored instead of a card or PIN:
 // HMAC-SHA256 keyed with the installation's salt, hex. The same credential
 // gives the same hash on one installation (so the vehicle log and rules can

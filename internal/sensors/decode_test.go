@@ -179,6 +179,9 @@ func FuzzDecode(f *testing.F) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, gate string, payload []byte) {
 		ev, err := d.Decode(gate, payload, now)
+		if d.Urgent(gate, payload) && (err != nil || ev.Type != SOS || ev.ID == "") {
+			t.Fatalf("urgent but decodes to %+v, %v", ev, err)
+		}
 		if err != nil {
 			var re *RejectError
 			if !errors.As(err, &re) || re.Reason == "" {
@@ -214,4 +217,31 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("accepted an oversized payload")
 		}
 	})
+}
+
+// Urgent picks only what may be raised before it is stored: a valid SOS
+// with an id (its stored copy must be recognised as a duplicate).
+func TestUrgent(t *testing.T) {
+	d := &Decoder{}
+	for _, c := range []struct {
+		payload string
+		want    bool
+	}{
+		{`{"id":"s1","type":"sos"}`, true},
+		{` {"type":"sos","id":"s1","ts":"2026-12-03T10:00:00Z"}`, true},
+		{`{"type":"sos"}`, false},                                // no id: its copy would be raised again
+		{`{"id":"","type":"sos"}`, false},                        // the same
+		{`{"id":"p1","type":"plate_read","plate":"sos"}`, false}, // "sos" elsewhere
+		{`{"id":"s1","type":"sos","ts":"yesterday"}`, false},     // rejected anyway
+		{`{"id":"s1","type":"sos"`, false},
+		{`{"id":"s1","type":"door_open"}`, false},
+		{`{"id":"s1","type":"\u0073os"}`, false}, // escaped: left to the stored copy
+	} {
+		if got := d.Urgent("north", []byte(c.payload)); got != c.want {
+			t.Errorf("Urgent(%s) = %v, want %v", c.payload, got, c.want)
+		}
+	}
+	if d.Urgent("Bad Gate", []byte(`{"id":"s1","type":"sos"}`)) {
+		t.Error("an SOS of an invalid gate id is urgent")
+	}
 }
