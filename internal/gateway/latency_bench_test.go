@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,7 +117,9 @@ func benchSOS(b *testing.B, what string) {
 
 	// Background: 1,000 plate reads a second from another client.
 	load := mqttClient(b, s.MQTT, "load")
+	var loadSent atomic.Int64
 	stop := publishEvery(load, time.Millisecond, func(i int) (string, string) {
+		loadSent.Add(1)
 		return fmt.Sprintf("lanewatch/test-site/gates/g%04d/events", i%3),
 			fmt.Sprintf(`{"id":"l%d","type":"plate_read","plate":"沪A%05d","direction":"in","confidence":0.9}`, i, i%100000)
 	}, nil)
@@ -124,6 +127,7 @@ func benchSOS(b *testing.B, what string) {
 
 	sensor := mqttClient(b, s.MQTT, "sos")
 	b.ResetTimer()
+	start, sentBefore := time.Now(), loadSent.Load()
 	for i := 0; i < b.N; i++ {
 		gate := fmt.Sprintf("g%04d", 3+i)
 		mu.Lock()
@@ -138,6 +142,7 @@ func benchSOS(b *testing.B, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(loadSent.Load()-sentBefore)/time.Since(start).Seconds(), "load-events/s")
 	stop()
 	mu.Lock()
 	defer mu.Unlock()
