@@ -45,11 +45,12 @@ func (b *Broker) startRetiring(srv *server.Server) func() {
 			case <-t.C:
 			}
 			live := liveServers(srv)
-			b.unstick(srv, live, stepdowns)
-			jsi, err := srv.Jsz(&server.JSzOptions{})
+			// One look serves both: streams for unstick, peers for retiring.
+			jsi, err := srv.Jsz(&server.JSzOptions{Accounts: true, Streams: true})
 			if err != nil {
 				continue
 			}
+			b.unstick(srv, jsi, live, stepdowns)
 			old := staleIncarnations(jsi, live)
 			if len(old) == 0 {
 				continue

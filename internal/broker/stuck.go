@@ -48,11 +48,7 @@ func stuckReplicas(jsi *server.JSInfo, self string, live map[string]bool) []stuc
 
 // unstick steps down from leading each stream with a stuck follower, at
 // most once per stuckAfter per stream.
-func (b *Broker) unstick(srv *server.Server, live map[string]bool, last map[string]time.Time) {
-	jsi, err := srv.Jsz(&server.JSzOptions{Accounts: true, Streams: true})
-	if err != nil {
-		return
-	}
+func (b *Broker) unstick(srv *server.Server, jsi *server.JSInfo, live map[string]bool, last map[string]time.Time) {
 	now := time.Now()
 	for _, s := range stuckReplicas(jsi, srv.Name(), live) {
 		key := s.account + " > " + s.stream
