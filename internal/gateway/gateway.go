@@ -281,7 +281,8 @@ func (g *Gateway) startMQTT(ctx context.Context) error {
 		Broker: brokerURL, ClientID: m.ClientID, Username: user, Password: pass,
 		TLS:    mqttbus.TLS{CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile},
 		Topics: g.Topics, GatewayID: g.Config.GatewayID, DataDir: g.Config.DataDir,
-		Logger: g.log, Registerer: g.Registry,
+		Volatile: []string{g.Topics.Passages()}, // passageFeed queues in memory
+		Logger:   g.log, Registerer: g.Registry,
 	})
 	if err != nil {
 		return err

@@ -65,7 +65,11 @@ type Config struct {
 	// DataDir holds mqtt-store/, paho's persistent in-flight store. Empty: an
 	// in-memory store (tests, benchmarks); in-flight messages are then lost
 	// when the process dies.
-	DataDir    string
+	DataDir string
+	// Volatile topics' QoS 1 publishes wait for their PUBACK in memory,
+	// not in mqtt-store/: for a publisher that is best-effort anyway (the
+	// passage feed), a file per message is cost without durability.
+	Volatile   []string
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 
@@ -209,7 +213,7 @@ func New(cfg Config) (*Client, error) {
 		// Not paho's FileStore: it panics on a full disk (see FileStore).
 		c.store = NewFileStore(dir)
 		c.store.OnError = c.storeFailed
-		o.SetStore(newSplitStore(c.store))
+		o.SetStore(newSplitStore(c.store, cfg.Volatile))
 	}
 	if c.status != "" {
 		// The broker publishes this when we vanish without a DISCONNECT, so

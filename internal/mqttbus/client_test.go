@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -414,21 +416,42 @@ func gatewayBrokerGone(t *testing.T, e *brokertest.Env, dir string) *Client {
 
 func TestSplitStoreKeepsOnlyOutboundOnDisk(t *testing.T) {
 	dir := t.TempDir()
-	s := newSplitStore(NewFileStore(dir))
+	s := newSplitStore(NewFileStore(dir), []string{"feed"})
 	s.Open()
-	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
-	pub.TopicName, pub.Qos, pub.MessageID = "a", 1, 7
-	s.Put("o.7", pub)
-	s.Put("i.9", pub)
-	if s.Get("o.7") == nil || s.Get("i.9") == nil {
+	pub := func(topic string, id uint16) *packets.PublishPacket {
+		p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+		p.TopicName, p.Qos, p.MessageID = topic, 1, id
+		return p
+	}
+	s.Put("o.7", pub("a", 7))
+	s.Put("i.9", pub("a", 9))
+	s.Put("o.8", pub("feed", 8)) // volatile: in memory, still resent after a reconnect
+	s.Put("o.10", pub("feed", 10))
+	if s.Get("o.7") == nil || s.Get("i.9") == nil || s.Get("o.8") == nil {
 		t.Fatal("lost a key")
 	}
+	if keys := s.All(); len(keys) != 4 {
+		t.Fatalf("All = %v, want the 4 keys", keys)
+	}
+	s.Del("o.8")
+	if s.Get("o.8") != nil {
+		t.Fatal("a volatile packet outlived its Del")
+	}
+	s.Put("o.10", pub("a", 10)) // the id reused for a durable packet
+	if files, _ := os.ReadDir(dir); len(files) != 2 {
+		t.Fatalf("%d files on disk, want 2 (o.7, o.10): a volatile publish was written", len(files))
+	}
 	s.Close()
-	s2 := newSplitStore(NewFileStore(dir))
+	s2 := newSplitStore(NewFileStore(dir), nil)
 	s2.Open()
 	defer s2.Close()
-	if keys := s2.All(); fmt.Sprint(keys) != "[o.7]" {
-		t.Fatalf("after reopen: %v, want only the outbound key", keys)
+	keys := s2.All()
+	slices.Sort(keys)
+	if fmt.Sprint(keys) != "[o.10 o.7]" {
+		t.Fatalf("after reopen: %v, want only the durable outbound keys", keys)
+	}
+	if p, ok := s2.Get("o.10").(*packets.PublishPacket); !ok || p.TopicName != "a" {
+		t.Fatalf("o.10 after reopen: %v, want the durable packet", s2.Get("o.10"))
 	}
 }
 

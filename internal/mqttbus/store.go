@@ -20,30 +20,71 @@ import (
 // ack them, keys "i.<id>") in memory. Persisting inbound QoS 1 buys nothing:
 // we acknowledge only after handling, so the broker resends whatever we had
 // not finished, and the file writes (two files per message) cut ingest
-// throughput by about 8x (docs/perf-sensors.md).
+// throughput by about 8x (docs/perf-sensors.md). Publishes on a volatile
+// topic (Config.Volatile) stay in memory too: their publisher queues them
+// in memory anyway, so a file each would keep nothing a restart needs.
 type splitStore struct {
-	out *FileStore // durable
-	in  paho.Store // volatile
+	out      *FileStore // durable
+	in       paho.Store // volatile
+	vol      paho.Store // outbound on volatile topics
+	volatile map[string]bool
+	volKeys  sync.Map // keys of the packets in vol
 }
 
-func newSplitStore(out *FileStore) *splitStore {
-	return &splitStore{out: out, in: paho.NewMemoryStore()}
+func newSplitStore(out *FileStore, volatile []string) *splitStore {
+	s := &splitStore{out: out, in: paho.NewMemoryStore(), vol: paho.NewMemoryStore(), volatile: map[string]bool{}}
+	for _, t := range volatile {
+		s.volatile[t] = true
+	}
+	return s
 }
 
 func (s *splitStore) pick(key string) paho.Store {
 	if strings.HasPrefix(key, "i.") {
 		return s.in
 	}
+	if _, ok := s.volKeys.Load(key); ok {
+		return s.vol
+	}
 	return s.out
 }
 
-func (s *splitStore) Open()                                   { s.out.Open(); s.in.Open() }
-func (s *splitStore) Put(key string, m packets.ControlPacket) { s.pick(key).Put(key, m) }
-func (s *splitStore) Get(key string) packets.ControlPacket    { return s.pick(key).Get(key) }
-func (s *splitStore) Del(key string)                          { s.pick(key).Del(key) }
-func (s *splitStore) Close()                                  { s.out.Close(); s.in.Close() }
-func (s *splitStore) Reset()                                  { s.out.Reset(); s.in.Reset() }
-func (s *splitStore) All() []string                           { return append(s.out.All(), s.in.All()...) }
+func (s *splitStore) Open() { s.out.Open(); s.in.Open(); s.vol.Open() }
+
+func (s *splitStore) Put(key string, m packets.ControlPacket) {
+	if p, ok := m.(*packets.PublishPacket); ok && strings.HasPrefix(key, "o.") && s.volatile[p.TopicName] {
+		s.volKeys.Store(key, true)
+		s.vol.Put(key, m)
+		return
+	}
+	if _, ok := s.volKeys.LoadAndDelete(key); ok { // an id reused for a durable packet
+		s.vol.Del(key)
+	}
+	s.pick(key).Put(key, m)
+}
+
+func (s *splitStore) Get(key string) packets.ControlPacket { return s.pick(key).Get(key) }
+
+func (s *splitStore) Del(key string) {
+	if _, ok := s.volKeys.LoadAndDelete(key); ok {
+		s.vol.Del(key)
+		return
+	}
+	s.pick(key).Del(key)
+}
+
+func (s *splitStore) Close() { s.out.Close(); s.in.Close(); s.vol.Close() }
+
+func (s *splitStore) Reset() {
+	s.out.Reset()
+	s.in.Reset()
+	s.vol.Reset()
+	s.volKeys.Clear()
+}
+
+func (s *splitStore) All() []string {
+	return append(append(s.out.All(), s.in.All()...), s.vol.All()...)
+}
 
 // StoreError is a failed operation of the FileStore: paho's Store methods
 // return no error, so the store records it, and the Client reports it
