@@ -3,11 +3,14 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,7 +112,7 @@ func TestSoakClusterSOSLatency(t *testing.T) {
 
 	sensor := clusterMQTTClient(t, cs.gws[1].mqtt, "sos")
 	defer sensor.Disconnect(100)
-	start, sentBefore := time.Now(), loadSent.Load()
+	start, sentBefore, cpuBefore := time.Now(), loadSent.Load(), cs.cpu(t)
 	for i := range n {
 		gate := fmt.Sprintf("gate-%d", load+i%sosGates)
 		mu.Lock()
@@ -139,7 +142,9 @@ func TestSoakClusterSOSLatency(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	reached := float64(loadSent.Load()-sentBefore) / elapsed.Seconds()
+	sentDuring := loadSent.Load() - sentBefore
+	reached := float64(sentDuring) / elapsed.Seconds()
+	cpu := cs.cpu(t) - cpuBefore
 	stop()
 	failed := 0
 	loadErrs.Range(func(any, any) bool { failed++; return true })
@@ -160,6 +165,8 @@ func TestSoakClusterSOSLatency(t *testing.T) {
 	}
 	t.Logf("the SOS's PUBACK: %s; SOS → incident opened: %s; opened → alert received: %s", pct(puback), pct(toOpen), pct(fromOpen))
 	t.Logf("SOS → alert in the cluster, %d SOS over %v with %.0f plate reads/s (of %d asked): %s", len(all), elapsed.Round(time.Second), reached, rate, pct(all))
+	t.Logf("the three gateways' CPU meanwhile: %.1f s over %v (%.2f of the machine's cores), %.2f ms per plate read",
+		cpu.Seconds(), elapsed.Round(time.Second), cpu.Seconds()/elapsed.Seconds(), float64(cpu.Microseconds())/1000/float64(max(sentDuring, 1)))
 }
 
 // pct formats p50/p99/max of a set of latencies.
@@ -171,4 +178,26 @@ func pct(l []time.Duration) string {
 	slices.Sort(l)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return fmt.Sprintf("n=%d p50 %.1f ms, p99 %.1f ms, max %.1f ms", len(l), ms(l[len(l)/2]), ms(l[len(l)*99/100]), ms(l[len(l)-1]))
+}
+
+// cpu is the user and system CPU time the site's gateway processes have
+// used so far (/proc/<pid>/stat, in clock ticks of 10 ms).
+func (cs *clusterSite) cpu(t *testing.T) time.Duration {
+	var ticks int64
+	for _, g := range cs.gws {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", g.p.cmd.Process.Pid))
+		if err != nil {
+			t.Fatalf("cpu of %s: %v", g.id, err)
+		}
+		// After the command name in parentheses: state is field 3, utime 14, stime 15.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		for _, i := range []int{14 - 3, 15 - 3} {
+			n, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				t.Fatalf("cpu of %s: %v", g.id, err)
+			}
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }

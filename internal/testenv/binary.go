@@ -19,6 +19,10 @@ var (
 // that need the real command (signals, kill -9, `lanewatch check`).
 func LanewatchBinary(t testing.TB) string {
 	t.Helper()
+	// A soak may compare two builds: LANEWATCH_TEST_BINARY names one.
+	if p := os.Getenv("LANEWATCH_TEST_BINARY"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lanewatch-bin")
 		if err != nil {
